@@ -1,0 +1,192 @@
+//! Code generation: AIR to native objects through LLVM. The only module that touches
+//! inkwell. Each function becomes its own LLVM module and object, so the unit of reuse
+//! is the function. No LLVM value outlives a query: queries return owned bytes.
+
+mod function;
+mod runtime;
+
+use std::cell::RefCell;
+use std::sync::{Arc, Once};
+
+use inkwell::OptimizationLevel;
+use inkwell::context::Context;
+use inkwell::module::Module;
+use inkwell::passes::PassBuilderOptions;
+use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple};
+
+use crate::db::Db;
+use crate::items::Function;
+use crate::parsed::parse_file;
+use crate::sema::{fn_air, fn_check};
+use crate::source::{BuildSettings, CodegenSettings, ModulePath};
+
+pub use runtime::{entry_object, runtime_object};
+
+pub(crate) const RT_PRINT_I32: &str = "mini_rt_print_i32";
+pub(crate) const RT_PRINT_I64: &str = "mini_rt_print_i64";
+pub(crate) const RT_PRINT_BOOL: &str = "mini_rt_print_bool";
+pub(crate) const RT_DIV_ZERO: &str = "mini_rt_division_by_zero";
+pub(crate) const RT_DIV_OVERFLOW: &str = "mini_rt_division_overflow";
+
+/// The linker symbol of a function: `mini:<module path>:<name>`. Function names never
+/// contain `:`, so the last `:` splits it unambiguously; the prefix keeps it apart from
+/// every C symbol; the module path is the same whoever imports the file.
+pub fn symbol_name(module: &ModulePath, name: &str) -> String {
+    format!("mini:{module}:{name}")
+}
+
+/// The triple LLVM was configured for on this machine.
+pub fn host_triple() -> String {
+    TargetMachine::get_default_triple().as_str().to_string_lossy().into_owned()
+}
+
+/// Checks that LLVM can generate code for `triple`, so that no query meets a bad one.
+pub fn validate_target(triple: &str) -> Result<(), String> {
+    initialize_llvm();
+    Target::from_triple(&TargetTriple::create(triple)).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// LLVM's version, part of every cache key.
+pub fn llvm_version() -> &'static str {
+    env!("MINI_LLVM_VERSION")
+}
+
+fn initialize_llvm() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let config = InitializationConfig::default();
+        Target::initialize_x86(&config);
+        Target::initialize_aarch64(&config);
+    });
+}
+
+thread_local! {
+    /// Target machines are not `Send` and are costly to create: one per thread and
+    /// settings.
+    static MACHINES: RefCell<Vec<(CodegenSettings, TargetMachine)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn with_target_machine<R>(settings: &CodegenSettings, f: impl FnOnce(&TargetMachine) -> R) -> R {
+    MACHINES.with(|machines| {
+        let mut machines = machines.borrow_mut();
+        let index = match machines.iter().position(|(s, _)| s == settings) {
+            Some(index) => index,
+            None => {
+                initialize_llvm();
+                let triple = TargetTriple::create(&settings.target);
+                let target = Target::from_triple(&triple)
+                    .unwrap_or_else(|e| panic!("target '{}' was validated by the shell: {e}", settings.target));
+                let level = match settings.opt_level {
+                    0 => OptimizationLevel::None,
+                    1 => OptimizationLevel::Less,
+                    2 => OptimizationLevel::Default,
+                    _ => OptimizationLevel::Aggressive,
+                };
+                // A generic CPU keeps objects portable, and so cacheable.
+                let cpu = if settings.target.starts_with("x86_64") { "x86-64" } else { "generic" };
+                let machine = target
+                    .create_target_machine(&triple, cpu, "", level, RelocMode::PIC, CodeModel::Default)
+                    .unwrap_or_else(|| panic!("LLVM could not create a target machine for '{}'", settings.target));
+                machines.push((settings.clone(), machine));
+                machines.len() - 1
+            }
+        };
+        f(&machines[index].1)
+    })
+}
+
+/// Sets the module's target, runs the optimization pipeline, and returns either the
+/// object bytes or the textual IR.
+fn finish_module(module: &Module, settings: &CodegenSettings, output: Output) -> Vec<u8> {
+    with_target_machine(settings, |machine| {
+        module.set_triple(&machine.get_triple());
+        module.set_data_layout(&machine.get_target_data().get_data_layout());
+        if let Err(e) = module.verify() {
+            panic!("generated invalid LLVM IR: {}\n{}", e.to_string(), module.print_to_string().to_string());
+        }
+        if settings.opt_level > 0 {
+            let passes = format!("default<O{}>", settings.opt_level.min(3));
+            module
+                .run_passes(&passes, machine, PassBuilderOptions::create())
+                .unwrap_or_else(|e| panic!("LLVM pass pipeline failed: {e}"));
+        }
+        match output {
+            Output::Object => machine
+                .write_to_memory_buffer(module, FileType::Object)
+                .unwrap_or_else(|e| panic!("LLVM could not emit an object: {e}"))
+                .as_slice()
+                .to_vec(),
+            Output::Ir => module.print_to_string().to_bytes().to_vec(),
+        }
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Output {
+    Object,
+    Ir,
+}
+
+/// What `-g` adds to a function's code: where it is. Read only when debug info is on,
+/// so that without `-g` moving a function changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DebugInfo {
+    pub file: String,
+    /// 0-based line of the function's first token.
+    pub base_line: u32,
+    /// Line of each AIR statement relative to `base_line`.
+    pub lines: Arc<[u32]>,
+}
+
+/// The function's position for debug info.
+///
+/// Reads: the function's check (for statement lines) and its file's parse (for its
+/// first line) — so with `-g`, inserting a line above a function regenerates it.
+#[salsa::tracked(returns(ref))]
+pub fn fn_debug_info(db: &dyn Db, function: Function) -> Option<DebugInfo> {
+    let _span = tracing::debug_span!("fn_debug_info", function = %function.qualified_name(db)).entered();
+    let file = function.file(db);
+    let parsed = parse_file(db, file);
+    let index = crate::items::file_functions(db, file).item_index(function.name(db))?;
+    let crate::syntax::ast::Item::Fn(decl) = &parsed.ast.items[index] else {
+        return None;
+    };
+    Some(DebugInfo {
+        file: file.path(db).to_string(),
+        base_line: parsed.lines.line(decl.span.start),
+        lines: fn_check(db, function).lines.clone(),
+    })
+}
+
+/// The debug info codegen needs, if the settings ask for it.
+fn debug_info_for(db: &dyn Db, function: Function, settings: &CodegenSettings) -> Option<DebugInfo> {
+    if settings.debug_info { fn_debug_info(db, function).clone() } else { None }
+}
+
+/// The function's native object. `None` if it has errors.
+///
+/// Reads: the function's AIR, the build settings, and with `-g` its debug info — the
+/// same inputs `fn_hash` encodes, which is what makes the hash a safe cache key.
+#[salsa::tracked(returns(ref), lru = 4096)]
+pub fn fn_object(db: &dyn Db, function: Function) -> Option<Arc<[u8]>> {
+    let _span = tracing::debug_span!("fn_object", function = %function.qualified_name(db)).entered();
+    let air = fn_air(db, function).as_ref()?;
+    let settings = BuildSettings::get(db).codegen(db);
+    let debug = debug_info_for(db, function, settings);
+    let context = Context::create();
+    let module = function::build_module(&context, air, debug.as_ref());
+    Some(finish_module(&module, settings, Output::Object).into())
+}
+
+/// The function's LLVM IR as text (`--emit llvm-ir`). `None` if it has errors.
+#[salsa::tracked(returns(ref), lru = 4096)]
+pub fn fn_llvm_ir(db: &dyn Db, function: Function) -> Option<Arc<str>> {
+    let _span = tracing::debug_span!("fn_llvm_ir", function = %function.qualified_name(db)).entered();
+    let air = fn_air(db, function).as_ref()?;
+    let settings = BuildSettings::get(db).codegen(db);
+    let debug = debug_info_for(db, function, settings);
+    let context = Context::create();
+    let module = function::build_module(&context, air, debug.as_ref());
+    let text = finish_module(&module, settings, Output::Ir);
+    Some(String::from_utf8_lossy(&text).into())
+}

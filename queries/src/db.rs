@@ -1,0 +1,94 @@
+//! The salsa database, and the record of which queries executed.
+
+use std::sync::{Arc, Mutex};
+
+use salsa::plumbing::FromId;
+use salsa::{Database as _, DatabaseKeyIndex, EventKind};
+
+use crate::items::Function;
+use crate::source::SourceFile;
+
+/// The database trait every query takes. It adds nothing to `salsa::Database`; it exists
+/// so that the query signatures name this compiler's database rather than any database.
+#[salsa::db]
+pub trait Db: salsa::Database {}
+
+/// The one database implementation. Cheap to clone: clones share storage, which is how
+/// code generation fans out over threads (one clone per thread).
+#[salsa::db]
+#[derive(Clone)]
+pub struct Database {
+    storage: salsa::Storage<Self>,
+    executed: Arc<Mutex<Option<Vec<DatabaseKeyIndex>>>>,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        let executed: Arc<Mutex<Option<Vec<DatabaseKeyIndex>>>> = Arc::default();
+        let hook = {
+            let executed = Arc::clone(&executed);
+            move |event: salsa::Event| {
+                if let EventKind::WillExecute { database_key } = event.kind {
+                    tracing::trace!(?database_key, "will execute");
+                    if let Some(log) = executed.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                        log.push(database_key);
+                    }
+                }
+            }
+        };
+        Database { storage: salsa::Storage::new(Some(Box::new(hook))), executed }
+    }
+}
+
+#[salsa::db]
+impl salsa::Database for Database {}
+
+#[salsa::db]
+impl Db for Database {}
+
+impl Database {
+    /// Starts (or restarts) recording which queries execute.
+    pub fn record_executions(&self) {
+        *self.executed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+    }
+
+    /// The queries that executed since recording started, oldest first, each as
+    /// `query(key)` with a readable key: a qualified function name or a module path.
+    /// Recording continues with an empty list.
+    pub fn take_executions(&self) -> Vec<String> {
+        let keys =
+            self.executed.lock().unwrap_or_else(|e| e.into_inner()).as_mut().map(std::mem::take).unwrap_or_default();
+        keys.into_iter().map(|key| self.describe_query(key)).collect()
+    }
+
+    fn describe_query(&self, key: DatabaseKeyIndex) -> String {
+        let name = self.ingredient_debug_name(key.ingredient_index());
+        let id = key.key_index();
+        let arg = match query_key_kind(&name) {
+            KeyKind::Function => Function::from_id(id).qualified_name(self),
+            KeyKind::File => SourceFile::from_id(id).path(self).to_string(),
+            KeyKind::Singleton => String::new(),
+        };
+        format!("{name}({arg})")
+    }
+}
+
+enum KeyKind {
+    Function,
+    File,
+    Singleton,
+}
+
+/// What each tracked function is keyed by, so a logged execution can show its key.
+/// Every tracked function takes exactly one salsa struct; a test checks this table
+/// against the queries a full build runs.
+fn query_key_kind(query: &str) -> KeyKind {
+    match query {
+        "fn_zir" | "fn_signature" | "fn_check" | "fn_air" | "fn_debug_info" | "fn_hash" | "fn_object"
+        | "fn_llvm_ir" => KeyKind::Function,
+        "parse_file" | "file_imports" | "file_read_error" | "file_scope" | "file_functions" | "file_diagnostics" => {
+            KeyKind::File
+        }
+        _ => KeyKind::Singleton,
+    }
+}

@@ -1,0 +1,129 @@
+//! AIR: one function's typed, resolved IR — everything code generation reads, and
+//! nothing else. Locals are slots, calls name their callee's module, name and
+//! signature, literals carry their final value. No positions: moving or re-spacing a
+//! function leaves its AIR equal, and its hash with it.
+
+use crate::source::ModulePath;
+use crate::syntax::ast::{Name, Type};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AExprId(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AStmtId(pub u32);
+
+/// A local slot; parameters occupy the first slots, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Local(pub u32);
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Air {
+    pub module: ModulePath,
+    pub name: Name,
+    pub params: Vec<Type>,
+    pub ret: Type,
+    /// Types of every slot, parameters first.
+    pub locals: Vec<Type>,
+    /// Every function this one calls, each once.
+    pub callees: Vec<Callee>,
+    pub exprs: Vec<AExpr>,
+    pub stmts: Vec<AStmt>,
+    pub body: Vec<AStmtId>,
+}
+
+impl Air {
+    pub fn expr(&self, id: AExprId) -> &AExpr {
+        &self.exprs[id.0 as usize]
+    }
+
+    pub fn stmt(&self, id: AStmtId) -> &AStmt {
+        &self.stmts[id.0 as usize]
+    }
+}
+
+/// A called function as code generation sees it: enough to declare and call it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Callee {
+    pub module: ModulePath,
+    pub name: Name,
+    pub params: Vec<Type>,
+    pub ret: Type,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct AExpr {
+    pub kind: AExprKind,
+    pub ty: Type,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub enum AExprKind {
+    /// An integer constant, sign-extended to 64 bits; its type says how wide it is.
+    Int(i64),
+    Bool(bool),
+    Local(Local),
+    /// A call; `callee` indexes `Air::callees`.
+    Call {
+        callee: u32,
+        args: Vec<AExprId>,
+    },
+    Neg(AExprId),
+    Not(AExprId),
+    Arith {
+        op: ArithOp,
+        lhs: AExprId,
+        rhs: AExprId,
+    },
+    /// Compares two operands of the same type (integers, or booleans for `==`/`!=`).
+    Compare {
+        op: CmpOp,
+        lhs: AExprId,
+        rhs: AExprId,
+    },
+    And(AExprId, AExprId),
+    Or(AExprId, AExprId),
+    Print(AExprId),
+    /// Converts between `i32` and `i64`: the operand's type to this expression's type.
+    Cast(AExprId),
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub enum AStmt {
+    /// A declaration's initializer or an assignment.
+    Store {
+        local: Local,
+        value: AExprId,
+    },
+    If {
+        branches: Vec<(AExprId, Vec<AStmtId>)>,
+        else_block: Option<Vec<AStmtId>>,
+    },
+    While {
+        cond: AExprId,
+        body: Vec<AStmtId>,
+    },
+    Break,
+    Continue,
+    Return(Option<AExprId>),
+    Block(Vec<AStmtId>),
+    Expr(AExprId),
+}

@@ -1,0 +1,737 @@
+//! The type checker: walks one function's ZIR, resolves names, infers and checks types,
+//! checks control flow, and builds the function's AIR.
+//!
+//! Types are `Option<Type>`: `None` is the error type. An expression of the error type
+//! was already reported, and nothing built on it reports again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::air::{AExpr, AExprId, AExprKind, AStmt, AStmtId, Air, ArithOp, Callee, CmpOp, Local};
+use super::{CheckedFn, FnDiagnostic, fn_signature};
+use crate::db::Db;
+use crate::imports::{FileScope, file_scope};
+use crate::items::Function;
+use crate::source::{ModulePath, SourceFile};
+use crate::syntax::Span;
+use crate::syntax::ast::{BinOp, Name, Type, UnOp};
+use crate::zir::{Block, ExprId, ExprKind, StmtId, StmtKind, Zir};
+
+pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> CheckedFn {
+    let file = function.file(db);
+    let mut checker = Checker {
+        db,
+        file,
+        scope: file_scope(db, file),
+        zir,
+        locals: Vec::new(),
+        scopes: vec![Vec::new()],
+        loops: Vec::new(),
+        poisoned: false,
+        diagnostics: Vec::new(),
+        exprs: Vec::new(),
+        stmts: Vec::new(),
+        lines: Vec::new(),
+        callees: Vec::new(),
+        callee_slots: HashMap::new(),
+    };
+
+    let mut params = Vec::new();
+    for param in &zir.params {
+        let ty = match param.ty {
+            Some(Type::Void) => {
+                checker.error(param.ty_span, format!("parameter '{}' cannot have type void", param.name));
+                None
+            }
+            ty => ty,
+        };
+        if checker.lookup(&param.name).is_some() {
+            checker.error(param.span, format!("parameter '{}' is already declared", param.name));
+        }
+        checker.declare(param.name.clone(), ty, LocalKind::Param);
+        params.push(ty);
+    }
+
+    let (body, completes) = checker.block(&zir.body);
+    if completes && zir.ret.is_some_and(|t| t != Type::Void) {
+        let end = zir.body.span.end;
+        checker.error(
+            Span::new(end.saturating_sub(1), end),
+            format!(
+                "missing return at the end of '{}', which returns {}",
+                zir.name,
+                zir.ret.map_or("a value", Type::name)
+            ),
+        );
+    }
+
+    let Checker { diagnostics, poisoned, locals, callees, exprs, stmts, lines, .. } = checker;
+    let params: Option<Vec<Type>> = params.into_iter().collect();
+    let locals: Option<Vec<Type>> = locals.iter().map(|l| l.ty).collect();
+    let air = match (diagnostics.is_empty() && !poisoned, params, locals, zir.ret) {
+        (true, Some(params), Some(locals), Some(ret)) => Some(Arc::new(Air {
+            module: file.path(db).clone(),
+            name: zir.name.clone(),
+            params,
+            ret,
+            locals,
+            callees,
+            exprs,
+            stmts,
+            body,
+        })),
+        _ => None,
+    };
+    CheckedFn { air, lines: lines.into(), diagnostics }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LocalKind {
+    Param,
+    Const,
+    Var,
+}
+
+#[derive(Clone, Copy)]
+struct LocalInfo {
+    ty: Option<Type>,
+    kind: LocalKind,
+}
+
+/// A checked expression: its AIR node and its type (`None`: error, already reported).
+#[derive(Clone, Copy)]
+struct Typed {
+    id: AExprId,
+    ty: Option<Type>,
+}
+
+struct Checker<'a> {
+    db: &'a dyn Db,
+    file: SourceFile,
+    scope: &'a FileScope,
+    zir: &'a Zir,
+    locals: Vec<LocalInfo>,
+    /// Names visible in each enclosing block, innermost last.
+    scopes: Vec<Vec<(Name, Local)>>,
+    /// For each enclosing loop, whether a `break` targets it.
+    loops: Vec<bool>,
+    /// Set when an already-reported error (a syntax error, a bad signature elsewhere)
+    /// leaves this function without a meaning: no AIR is produced.
+    poisoned: bool,
+    diagnostics: Vec<FnDiagnostic>,
+    exprs: Vec<AExpr>,
+    stmts: Vec<AStmt>,
+    lines: Vec<u32>,
+    callees: Vec<Callee>,
+    callee_slots: HashMap<(ModulePath, Name), u32>,
+}
+
+impl<'a> Checker<'a> {
+    fn error(&mut self, span: Span, message: String) {
+        self.diagnostics.push(FnDiagnostic { span, message });
+    }
+
+    fn span(&self, id: ExprId) -> Span {
+        self.zir.expr(id).span
+    }
+
+    // ---- scopes -----------------------------------------------------------------------
+
+    fn lookup(&self, name: &str) -> Option<Local> {
+        self.scopes.iter().rev().flat_map(|s| s.iter().rev()).find(|(n, _)| &**n == name).map(|(_, l)| *l)
+    }
+
+    fn declare(&mut self, name: Name, ty: Option<Type>, kind: LocalKind) -> Local {
+        let local = Local(self.locals.len() as u32);
+        self.locals.push(LocalInfo { ty, kind });
+        self.scopes.last_mut().expect("a scope is always open").push((name, local));
+        local
+    }
+
+    fn local(&self, local: Local) -> &LocalInfo {
+        &self.locals[local.0 as usize]
+    }
+
+    /// Whether this file defines a function of that name.
+    fn is_function(&self, name: &Name) -> bool {
+        fn_signature(self.db, Function::new(self.db, self.file, name.clone())).is_some()
+    }
+
+    // ---- AIR building -----------------------------------------------------------------
+
+    fn push(&mut self, kind: AExprKind, ty: Type) -> Typed {
+        let id = AExprId(self.exprs.len() as u32);
+        self.exprs.push(AExpr { kind, ty });
+        Typed { id, ty: Some(ty) }
+    }
+
+    /// A placeholder for an expression of the error type.
+    fn poison(&mut self) -> Typed {
+        self.poisoned = true;
+        let Typed { id, .. } = self.push(AExprKind::Int(0), Type::I32);
+        Typed { id, ty: None }
+    }
+
+    fn push_stmt(&mut self, stmt: AStmt, line: u32) -> AStmtId {
+        let id = AStmtId(self.stmts.len() as u32);
+        self.stmts.push(stmt);
+        self.lines.push(line);
+        id
+    }
+
+    fn callee_slot(&mut self, target: SourceFile, name: &Name, params: Vec<Type>, ret: Type) -> u32 {
+        let module = target.path(self.db).clone();
+        let key = (module.clone(), name.clone());
+        if let Some(&slot) = self.callee_slots.get(&key) {
+            return slot;
+        }
+        let slot = self.callees.len() as u32;
+        self.callees.push(Callee { module, name: name.clone(), params, ret });
+        self.callee_slots.insert(key, slot);
+        slot
+    }
+
+    // ---- statements -------------------------------------------------------------------
+
+    /// Checks a block in a new scope. Returns its statements and whether control can
+    /// reach its end.
+    fn block(&mut self, block: &Block) -> (Vec<AStmtId>, bool) {
+        self.scopes.push(Vec::new());
+        let mut completes = true;
+        let mut stmts = Vec::with_capacity(block.stmts.len());
+        for &id in &block.stmts {
+            let (stmt, stmt_completes) = self.stmt(id);
+            stmts.extend(stmt);
+            completes &= stmt_completes;
+        }
+        self.scopes.pop();
+        (stmts, completes)
+    }
+
+    /// Checks a statement. Returns its AIR (if it has one) and whether control can reach
+    /// the statement after it.
+    fn stmt(&mut self, id: StmtId) -> (Option<AStmtId>, bool) {
+        crate::with_stack(|| self.stmt_inner(id))
+    }
+
+    fn stmt_inner(&mut self, id: StmtId) -> (Option<AStmtId>, bool) {
+        let zir = self.zir;
+        let stmt = zir.stmt(id);
+        let (air, completes) = match &stmt.kind {
+            StmtKind::Let { mutable, name, name_span, ty, init } => {
+                let declared = match ty {
+                    Some((Some(Type::Void), span)) => {
+                        self.error(*span, format!("variable '{name}' cannot have type void"));
+                        None
+                    }
+                    Some((ty, _)) => {
+                        if ty.is_none() {
+                            self.poisoned = true;
+                        }
+                        *ty
+                    }
+                    None => None,
+                };
+                let value = self.expr(*init, declared);
+                let local_ty = match ty {
+                    Some(_) => {
+                        self.expect_type(*init, value, declared);
+                        declared
+                    }
+                    None if value.ty == Some(Type::Void) => {
+                        let span = self.span(*init);
+                        self.error(span, format!("cannot initialize '{name}' with a void value"));
+                        None
+                    }
+                    None => value.ty,
+                };
+                if self.lookup(name).is_some() {
+                    self.error(*name_span, format!("'{name}' is already declared"));
+                }
+                let kind = if *mutable { LocalKind::Var } else { LocalKind::Const };
+                let local = self.declare(name.clone(), local_ty, kind);
+                (Some(AStmt::Store { local, value: value.id }), true)
+            }
+            StmtKind::Assign { name, name_span, op, value } => (self.assign(name, *name_span, *op, *value), true),
+            StmtKind::If { branches, else_block } => {
+                let mut completes = else_block.is_none();
+                let mut air_branches = Vec::with_capacity(branches.len());
+                for (cond, block) in branches {
+                    let cond = self.condition(*cond, "if");
+                    let (body, body_completes) = self.block(block);
+                    completes |= body_completes;
+                    air_branches.push((cond, body));
+                }
+                let air_else = else_block.as_ref().map(|block| {
+                    let (body, body_completes) = self.block(block);
+                    completes |= body_completes;
+                    body
+                });
+                (Some(AStmt::If { branches: air_branches, else_block: air_else }), completes)
+            }
+            StmtKind::While { cond, body } => {
+                let infinite = self.is_literal_true(*cond);
+                let cond = self.condition(*cond, "while");
+                self.loops.push(false);
+                let (body, _) = self.block(body);
+                let has_break = self.loops.pop().expect("pushed above");
+                (Some(AStmt::While { cond, body }), !infinite || has_break)
+            }
+            StmtKind::Break | StmtKind::Continue => {
+                let is_break = matches!(stmt.kind, StmtKind::Break);
+                match self.loops.last_mut() {
+                    Some(has_break) => *has_break |= is_break,
+                    None => {
+                        let keyword = if is_break { "break" } else { "continue" };
+                        self.error(stmt.span, format!("{keyword} outside a loop"));
+                    }
+                }
+                (Some(if is_break { AStmt::Break } else { AStmt::Continue }), false)
+            }
+            StmtKind::Return(value) => (Some(self.ret(stmt.span, stmt.line, *value)), false),
+            StmtKind::Block(block) => {
+                let (body, completes) = self.block(block);
+                (Some(AStmt::Block(body)), completes)
+            }
+            StmtKind::Expr(expr) => {
+                let value = self.expr(*expr, None);
+                (Some(AStmt::Expr(value.id)), true)
+            }
+            StmtKind::Error => {
+                self.poisoned = true;
+                (None, true)
+            }
+        };
+        (air.map(|air| self.push_stmt(air, stmt.line)), completes)
+    }
+
+    fn assign(&mut self, name: &Name, name_span: Span, op: Option<BinOp>, value: ExprId) -> Option<AStmt> {
+        let Some(local) = self.lookup(name) else {
+            let message = if self.is_function(name) {
+                format!("cannot assign to function '{name}'")
+            } else {
+                format!("undeclared name '{name}'")
+            };
+            self.error(name_span, message);
+            self.expr(value, None);
+            return None;
+        };
+        let LocalInfo { ty, kind } = *self.local(local);
+        match kind {
+            LocalKind::Param => self.error(name_span, format!("cannot assign to parameter '{name}'")),
+            LocalKind::Const => self.error(name_span, format!("cannot assign to constant '{name}'")),
+            LocalKind::Var => {}
+        }
+        let typed = self.expr(value, ty);
+        self.expect_type(value, typed, ty);
+        let stored = match (op, ty) {
+            (None, _) => typed.id,
+            (Some(op), Some(t)) if t.is_integer() => {
+                let current = self.push(AExprKind::Local(local), t);
+                self.push(AExprKind::Arith { op: arith_op(op), lhs: current.id, rhs: typed.id }, t).id
+            }
+            (Some(op), Some(t)) => {
+                self.error(
+                    name_span,
+                    format!("operator '{}=' needs an integer variable, but '{name}' is {}", op.symbol(), t.name()),
+                );
+                typed.id
+            }
+            (Some(_), None) => typed.id,
+        };
+        Some(AStmt::Store { local, value: stored })
+    }
+
+    fn ret(&mut self, span: Span, line: u32, value: Option<ExprId>) -> AStmt {
+        let ret = self.zir.ret;
+        match (value, ret) {
+            (None, Some(Type::Void) | None) => AStmt::Return(None),
+            (None, Some(t)) => {
+                self.error(span, format!("missing return value: '{}' returns {}", self.zir.name, t.name()));
+                AStmt::Return(None)
+            }
+            (Some(value), Some(Type::Void)) => {
+                let typed = self.expr(value, None);
+                if typed.ty.is_some_and(|t| t != Type::Void) {
+                    let span = self.span(value);
+                    self.error(span, format!("'{}' returns void, so 'return' cannot have a value", self.zir.name));
+                }
+                // `return f();` with a void `f` runs the call, then returns.
+                AStmt::Block(vec![
+                    self.push_stmt(AStmt::Expr(typed.id), line),
+                    self.push_stmt(AStmt::Return(None), line),
+                ])
+            }
+            (Some(value), ret) => {
+                let typed = self.expr(value, ret);
+                self.expect_type(value, typed, ret);
+                AStmt::Return(Some(typed.id))
+            }
+        }
+    }
+
+    fn condition(&mut self, cond: ExprId, keyword: &str) -> AExprId {
+        let typed = self.expr(cond, Some(Type::Bool));
+        if let Some(ty) = typed.ty.filter(|t| *t != Type::Bool) {
+            let span = self.span(cond);
+            self.error(span, format!("the condition of '{keyword}' must be bool, found {}", ty.name()));
+        }
+        typed.id
+    }
+
+    fn is_literal_true(&self, mut id: ExprId) -> bool {
+        loop {
+            match &self.zir.expr(id).kind {
+                ExprKind::Paren(inner) => id = *inner,
+                ExprKind::Bool(true) => return true,
+                _ => return false,
+            }
+        }
+    }
+
+    /// Reports a mismatch between what an expression is and what its context needs.
+    fn expect_type(&mut self, expr: ExprId, typed: Typed, expected: Option<Type>) {
+        if let (Some(found), Some(expected)) = (typed.ty, expected)
+            && found != expected
+        {
+            let span = self.span(expr);
+            self.error(span, format!("mismatched types: expected {}, found {}", expected.name(), found.name()));
+        }
+    }
+
+    // ---- expressions ------------------------------------------------------------------
+
+    /// Whether an expression is made only of integer literals, so that its type comes
+    /// from its context.
+    fn is_literal(&self, id: ExprId) -> bool {
+        match &self.zir.expr(id).kind {
+            ExprKind::Int(_) => true,
+            ExprKind::Paren(inner) => self.is_literal(*inner),
+            ExprKind::Unary { op: UnOp::Neg, operand } => self.is_literal(*operand),
+            ExprKind::Binary { op, lhs, rhs } if op.is_arithmetic() => self.is_literal(*lhs) && self.is_literal(*rhs),
+            _ => false,
+        }
+    }
+
+    /// Checks an expression. `expected` is the type the context wants; it only decides
+    /// the type of integer literals — mismatches are reported by the caller.
+    fn expr(&mut self, id: ExprId, expected: Option<Type>) -> Typed {
+        crate::with_stack(|| self.expr_inner(id, expected))
+    }
+
+    fn expr_inner(&mut self, id: ExprId, expected: Option<Type>) -> Typed {
+        let zir = self.zir;
+        let expr = zir.expr(id);
+        let int_hint = expected.filter(|t| t.is_integer());
+        match &expr.kind {
+            ExprKind::Int(value) => self.int_literal(expr.span, *value, false, int_hint),
+            ExprKind::Bool(value) => self.push(AExprKind::Bool(*value), Type::Bool),
+            ExprKind::Name(name) => self.name(expr.span, name),
+            ExprKind::Call { ns, name, name_span, args } => self.call(ns.as_ref(), name, *name_span, args),
+            ExprKind::Unary { op: UnOp::Neg, operand } => {
+                if let ExprKind::Int(value) = zir.expr(*operand).kind {
+                    return self.int_literal(expr.span, value, true, int_hint);
+                }
+                let typed = self.expr(*operand, int_hint);
+                match typed.ty {
+                    Some(t) if t.is_integer() => self.push(AExprKind::Neg(typed.id), t),
+                    Some(t) => {
+                        self.error(expr.span, format!("operator '-' needs an integer operand, found {}", t.name()));
+                        self.poison()
+                    }
+                    None => self.poison(),
+                }
+            }
+            ExprKind::Unary { op: UnOp::Not, operand } => {
+                let typed = self.expr(*operand, Some(Type::Bool));
+                match typed.ty {
+                    Some(Type::Bool) => self.push(AExprKind::Not(typed.id), Type::Bool),
+                    Some(t) => {
+                        self.error(expr.span, format!("operator '!' needs a bool operand, found {}", t.name()));
+                        self.poison()
+                    }
+                    None => self.poison(),
+                }
+            }
+            ExprKind::Binary { op, lhs, rhs } => self.binary(expr.span, *op, *lhs, *rhs, int_hint),
+            ExprKind::Paren(inner) => self.expr(*inner, expected),
+            ExprKind::Print(value) => {
+                let typed = self.expr(*value, None);
+                match typed.ty {
+                    Some(Type::Void) => {
+                        let span = self.span(*value);
+                        self.error(span, "@print needs an i32, i64 or bool value, found void".to_string());
+                        self.poison();
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.poison();
+                    }
+                }
+                self.push(AExprKind::Print(typed.id), Type::Void)
+            }
+            ExprKind::As { ty, ty_span, value } => self.cast(*ty, *ty_span, *value),
+            ExprKind::Error => self.poison(),
+        }
+    }
+
+    fn int_literal(&mut self, span: Span, value: Option<u64>, negated: bool, hint: Option<Type>) -> Typed {
+        let ty = hint.unwrap_or(Type::I32);
+        let max = match ty {
+            Type::I64 => i64::MAX as u64,
+            _ => i32::MAX as u64,
+        };
+        // `-2147483648` is the literal 2147483648 negated; it fits, as in Zig.
+        let limit = if negated { max + 1 } else { max };
+        match value {
+            Some(v) if v <= limit => {
+                let v = v as i128;
+                self.push(AExprKind::Int(if negated { -v } else { v } as i64), ty)
+            }
+            _ => {
+                let shown = match (value, negated) {
+                    (Some(v), false) => format!("integer literal {v}"),
+                    (Some(v), true) => format!("integer literal -{v}"),
+                    (None, _) => "integer literal".to_string(),
+                };
+                self.error(span, format!("{shown} does not fit in {}", ty.name()));
+                self.poison()
+            }
+        }
+    }
+
+    fn name(&mut self, span: Span, name: &Name) -> Typed {
+        if let Some(local) = self.lookup(name) {
+            return match self.local(local).ty {
+                Some(ty) => self.push(AExprKind::Local(local), ty),
+                None => self.poison(),
+            };
+        }
+        let message = if self.is_function(name) {
+            format!("'{name}' is a function; call it with '{name}(...)'")
+        } else {
+            format!("undeclared name '{name}'")
+        };
+        self.error(span, message);
+        self.poison()
+    }
+
+    /// Checks both operands of a binary operator that needs them to have one type. An
+    /// operand made only of literals takes the other operand's type.
+    fn operands(&mut self, lhs: ExprId, rhs: ExprId, hint: Option<Type>) -> (Typed, Typed) {
+        if hint.is_some() {
+            let l = self.expr(lhs, hint);
+            let r = self.expr(rhs, hint);
+            (l, r)
+        } else if self.is_literal(lhs) && !self.is_literal(rhs) {
+            let r = self.expr(rhs, None);
+            let l = self.expr(lhs, r.ty.filter(|t| t.is_integer()));
+            (l, r)
+        } else {
+            let l = self.expr(lhs, None);
+            let r = self.expr(rhs, l.ty.filter(|t| t.is_integer()));
+            (l, r)
+        }
+    }
+
+    fn binary(&mut self, span: Span, op: BinOp, lhs: ExprId, rhs: ExprId, hint: Option<Type>) -> Typed {
+        if matches!(op, BinOp::And | BinOp::Or) {
+            let l = self.expr(lhs, Some(Type::Bool));
+            let r = self.expr(rhs, Some(Type::Bool));
+            for (operand, typed) in [(lhs, l), (rhs, r)] {
+                if let Some(t) = typed.ty.filter(|t| *t != Type::Bool) {
+                    let span = self.span(operand);
+                    self.error(span, format!("operator '{}' needs bool operands, found {}", op.symbol(), t.name()));
+                }
+            }
+            return match (l.ty, r.ty) {
+                (Some(Type::Bool), Some(Type::Bool)) => {
+                    let kind = if op == BinOp::And { AExprKind::And(l.id, r.id) } else { AExprKind::Or(l.id, r.id) };
+                    self.push(kind, Type::Bool)
+                }
+                _ => self.poison(),
+            };
+        }
+
+        let (l, r) = self.operands(lhs, rhs, if op.is_arithmetic() { hint } else { None });
+        let (Some(lt), Some(rt)) = (l.ty, r.ty) else {
+            return self.poison();
+        };
+        let allowed = match op {
+            BinOp::Eq | BinOp::Ne => lt != Type::Void,
+            _ => lt.is_integer(),
+        };
+        if !allowed {
+            let needs = if matches!(op, BinOp::Eq | BinOp::Ne) { "values" } else { "integer operands" };
+            self.error(span, format!("operator '{}' needs {needs}, found {}", op.symbol(), lt.name()));
+            return self.poison();
+        }
+        if lt != rt {
+            self.error(
+                span,
+                format!(
+                    "mismatched types: {} {} {} (no implicit conversions; use @as)",
+                    lt.name(),
+                    op.symbol(),
+                    rt.name()
+                ),
+            );
+            return self.poison();
+        }
+        let kind = match op {
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => {
+                return self.push(AExprKind::Arith { op: arith_op(op), lhs: l.id, rhs: r.id }, lt);
+            }
+            BinOp::Eq => CmpOp::Eq,
+            BinOp::Ne => CmpOp::Ne,
+            BinOp::Lt => CmpOp::Lt,
+            BinOp::Le => CmpOp::Le,
+            BinOp::Gt => CmpOp::Gt,
+            BinOp::Ge => CmpOp::Ge,
+            BinOp::And | BinOp::Or => unreachable!("handled above"),
+        };
+        self.push(AExprKind::Compare { op: kind, lhs: l.id, rhs: r.id }, Type::Bool)
+    }
+
+    fn cast(&mut self, ty: Option<Type>, ty_span: Span, value: ExprId) -> Typed {
+        let target = match ty {
+            Some(t) if t.is_integer() => Some(t),
+            Some(t) => {
+                self.error(ty_span, format!("@as converts only between i32 and i64, not to {}", t.name()));
+                None
+            }
+            None => None,
+        };
+        let hint = if self.is_literal(value) { target } else { None };
+        let typed = self.expr(value, hint);
+        let (Some(target), Some(from)) = (target, typed.ty) else {
+            return self.poison();
+        };
+        if !from.is_integer() {
+            let span = self.span(value);
+            self.error(span, format!("@as converts only between i32 and i64, not from {}", from.name()));
+            return self.poison();
+        }
+        self.push(AExprKind::Cast(typed.id), target)
+    }
+
+    fn call(&mut self, ns: Option<&(Name, Span)>, name: &Name, name_span: Span, args: &[ExprId]) -> Typed {
+        let Some((target, callee_name)) = self.resolve_call(ns, name, name_span) else {
+            for &arg in args {
+                self.expr(arg, None);
+            }
+            return self.poison();
+        };
+        let signature = fn_signature(self.db, Function::new(self.db, target, callee_name.clone()))
+            .clone()
+            .expect("resolve_call checked that the function exists");
+        if args.len() != signature.params.len() {
+            let shown = match ns {
+                Some((ns, _)) => format!("{ns}.{name}"),
+                None => name.to_string(),
+            };
+            let plural = if signature.params.len() == 1 { "" } else { "s" };
+            self.error(
+                name_span,
+                format!(
+                    "'{shown}' takes {} argument{plural}, but {} {} given",
+                    signature.params.len(),
+                    args.len(),
+                    if args.len() == 1 { "was" } else { "were" }
+                ),
+            );
+            for &arg in args {
+                self.expr(arg, None);
+            }
+            return self.poison();
+        }
+        let mut arg_ids = Vec::with_capacity(args.len());
+        for (&arg, &param) in args.iter().zip(&signature.params) {
+            let typed = self.expr(arg, param);
+            self.expect_type(arg, typed, param);
+            if typed.ty == Some(Type::Void) && param.is_none() {
+                self.poisoned = true;
+            }
+            arg_ids.push(typed.id);
+        }
+        let (Some(params), Some(ret)) = (signature.params.iter().copied().collect::<Option<Vec<_>>>(), signature.ret)
+        else {
+            return self.poison();
+        };
+        let callee = self.callee_slot(target, &callee_name, params, ret);
+        self.push(AExprKind::Call { callee, args: arg_ids }, ret)
+    }
+
+    /// Finds the file and name a call refers to; reports and returns `None` if nothing
+    /// matches (or quietly, if the import it goes through is already reported).
+    fn resolve_call(&mut self, ns: Option<&(Name, Span)>, name: &Name, name_span: Span) -> Option<(SourceFile, Name)> {
+        if let Some((ns, ns_span)) = ns {
+            return match self.scope.aliases.get(ns) {
+                Some(Some(target)) => {
+                    let target = *target;
+                    if fn_signature(self.db, Function::new(self.db, target, name.clone())).is_some() {
+                        Some((target, name.clone()))
+                    } else {
+                        let module = target.path(self.db).clone();
+                        self.error(name_span, format!("'{module}' (imported as '{ns}') has no function '{name}'"));
+                        None
+                    }
+                }
+                Some(None) => {
+                    self.poisoned = true;
+                    None
+                }
+                None => {
+                    let message = if self.lookup(ns).is_some() {
+                        format!("'{ns}' is a local variable, not an import alias")
+                    } else {
+                        format!("unknown import alias '{ns}'")
+                    };
+                    self.error(*ns_span, message);
+                    None
+                }
+            };
+        }
+        if self.lookup(name).is_some() {
+            self.error(name_span, format!("'{name}' is a local variable, not a function"));
+            return None;
+        }
+        if self.is_function(name) {
+            return Some((self.file, name.clone()));
+        }
+        // The tutorial's spelling: `ns_f(…)` for `ns.f(…)`.
+        for (split, _) in name.match_indices('_') {
+            let (alias, rest) = (&name[..split], &name[split + 1..]);
+            if rest.is_empty() {
+                continue;
+            }
+            match self.scope.aliases.get(alias) {
+                Some(Some(target)) => {
+                    let target = *target;
+                    let rest: Name = rest.into();
+                    if fn_signature(self.db, Function::new(self.db, target, rest.clone())).is_some() {
+                        return Some((target, rest));
+                    }
+                }
+                Some(None) => {
+                    self.poisoned = true;
+                    return None;
+                }
+                None => {}
+            }
+        }
+        self.error(name_span, format!("undeclared function '{name}'"));
+        None
+    }
+}
+
+fn arith_op(op: BinOp) -> ArithOp {
+    match op {
+        BinOp::Add => ArithOp::Add,
+        BinOp::Sub => ArithOp::Sub,
+        BinOp::Mul => ArithOp::Mul,
+        BinOp::Div => ArithOp::Div,
+        BinOp::Rem => ArithOp::Rem,
+        _ => unreachable!("not an arithmetic operator: {op:?}"),
+    }
+}

@@ -1,0 +1,73 @@
+//! Semantic analysis: signatures, name resolution, type checking and control-flow
+//! checks, producing AIR (see `air`) and diagnostics with function-relative spans.
+
+pub mod air;
+mod check;
+
+use std::sync::Arc;
+
+use crate::db::Db;
+use crate::items::Function;
+use crate::syntax::Span;
+use crate::syntax::ast::Type;
+use crate::zir::fn_zir;
+
+pub use air::Air;
+
+/// A function's parameter and return types. `None` stands for a type that was already
+/// reported as an error, so that callers do not report it again.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Signature {
+    pub params: Vec<Option<Type>>,
+    pub ret: Option<Type>,
+}
+
+/// The function's signature, or `None` if no such function exists.
+///
+/// Reads: the function's ZIR. Callers depend on this rather than on the callee's body,
+/// so editing a body never re-checks a caller.
+#[salsa::tracked(returns(ref))]
+pub fn fn_signature(db: &dyn Db, function: Function) -> Option<Signature> {
+    let _span = tracing::debug_span!("fn_signature", function = %function.qualified_name(db)).entered();
+    let zir = fn_zir(db, function).as_ref()?;
+    let params = zir.params.iter().map(|p| p.ty.filter(|t| *t != Type::Void)).collect();
+    Some(Signature { params, ret: zir.ret })
+}
+
+/// A diagnostic inside a function, positioned relative to the function's start.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FnDiagnostic {
+    pub span: Span,
+    pub message: String,
+}
+
+/// The outcome of checking one function.
+#[derive(Debug, PartialEq, Eq, Default)]
+pub struct CheckedFn {
+    /// The typed IR; `None` if the function has errors.
+    pub air: Option<Arc<Air>>,
+    /// For each AIR statement, its line relative to the function's first line.
+    pub lines: Arc<[u32]>,
+    pub diagnostics: Vec<FnDiagnostic>,
+}
+
+/// Type-checks one function.
+///
+/// Reads: the function's ZIR, its file's import scope, and the signatures of the names
+/// it calls. Not the callees' bodies, not other functions of the file.
+#[salsa::tracked(returns(ref))]
+pub fn fn_check(db: &dyn Db, function: Function) -> Arc<CheckedFn> {
+    let _span = tracing::debug_span!("fn_check", function = %function.qualified_name(db)).entered();
+    match fn_zir(db, function) {
+        Some(zir) => Arc::new(check::check_function(db, function, zir)),
+        None => Arc::default(),
+    }
+}
+
+/// The function's AIR alone: a firewall in front of hashing and code generation, so
+/// that a change in diagnostics or line numbers alone does not reach them.
+#[salsa::tracked(returns(ref))]
+pub fn fn_air(db: &dyn Db, function: Function) -> Option<Arc<Air>> {
+    let _span = tracing::debug_span!("fn_air", function = %function.qualified_name(db)).entered();
+    fn_check(db, function).air.clone()
+}

@@ -1,0 +1,140 @@
+//! Inputs: source files, the workspace (which files exist, which one is the entry) and
+//! the build settings. Only the shell sets them, and only when a value really changed:
+//! salsa setters do not compare, so every set starts a new revision.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// A module's identity: its normalized path relative to the entry file's directory,
+/// with `/` separators (`lib/math.mini`, `../shared/util.mini`). It is the same whoever
+/// imports the file, so symbol names and function hashes are too.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModulePath(Arc<str>);
+
+impl ModulePath {
+    /// Normalizes a relative path: drops `.` and empty components, folds `name/..`.
+    /// Returns `None` for an absolute or empty path.
+    pub fn new(path: &str) -> Option<ModulePath> {
+        if path.starts_with('/') {
+            return None;
+        }
+        let mut parts: Vec<&str> = Vec::new();
+        for part in path.split('/') {
+            match part {
+                "" | "." => {}
+                ".." if parts.last().is_some_and(|p| *p != "..") => {
+                    parts.pop();
+                }
+                _ => parts.push(part),
+            }
+        }
+        if parts.is_empty() || parts.last() == Some(&"..") {
+            return None;
+        }
+        Some(ModulePath(parts.join("/").into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The module path an import written in this module refers to.
+    pub fn join(&self, import: &str) -> Option<ModulePath> {
+        match self.0.rfind('/') {
+            Some(slash) => ModulePath::new(&format!("{}/{import}", &self.0[..slash])),
+            None => ModulePath::new(import),
+        }
+    }
+
+    /// The path without its `.mini` extension: the prefix of qualified function names.
+    pub fn without_extension(&self) -> &str {
+        self.0.strip_suffix(".mini").unwrap_or(&self.0)
+    }
+
+    /// The file name without directory and extension: the default import alias.
+    pub fn default_alias(&self) -> &str {
+        let stem = self.without_extension();
+        stem.rsplit('/').next().unwrap_or(stem)
+    }
+}
+
+impl fmt::Display for ModulePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ModulePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// What the shell knows about one file's contents.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum FileContents {
+    /// The raw bytes. Not necessarily UTF-8: the lexer reports invalid bytes.
+    Text(Arc<[u8]>),
+    /// The file could not be read; the text is the reason ("No such file or directory").
+    Missing(Arc<str>),
+}
+
+#[salsa::input(debug)]
+pub struct SourceFile {
+    #[returns(ref)]
+    pub path: ModulePath,
+    #[returns(ref)]
+    pub contents: FileContents,
+}
+
+/// The set of known files and which one is the program's entry. The file map holds
+/// every file the shell has read for this program, including missing ones.
+#[salsa::input(singleton, debug)]
+pub struct Workspace {
+    #[returns(copy)]
+    pub entry: SourceFile,
+    #[returns(ref)]
+    pub files: Arc<BTreeMap<ModulePath, SourceFile>>,
+}
+
+/// Settings that change generated code. Part of every function hash.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct CodegenSettings {
+    /// 0 to 3, as `-O`.
+    pub opt_level: u8,
+    /// An LLVM target triple.
+    pub target: Arc<str>,
+    /// Emit DWARF line information.
+    pub debug_info: bool,
+}
+
+impl CodegenSettings {
+    pub fn host() -> CodegenSettings {
+        CodegenSettings { opt_level: 0, target: crate::codegen::host_triple().into(), debug_info: false }
+    }
+}
+
+#[salsa::input(singleton, debug)]
+pub struct BuildSettings {
+    #[returns(ref)]
+    pub codegen: CodegenSettings,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ModulePath;
+
+    #[test]
+    fn module_paths_are_normalized() {
+        let main = ModulePath::new("main.mini").unwrap();
+        assert_eq!(main.join("./lib/../lib/m.mini").unwrap().as_str(), "lib/m.mini");
+        let lib = ModulePath::new("lib/m.mini").unwrap();
+        assert_eq!(lib.join("../x.mini").unwrap().as_str(), "x.mini");
+        assert_eq!(lib.join("../../up.mini").unwrap().as_str(), "../up.mini");
+        assert_eq!(lib.join("m.mini").unwrap(), lib);
+        assert!(main.join("/abs.mini").is_none());
+        assert_eq!(lib.default_alias(), "m");
+        assert_eq!(lib.without_extension(), "lib/m");
+    }
+}

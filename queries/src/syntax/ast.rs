@@ -1,0 +1,215 @@
+//! The abstract syntax tree, with absolute byte spans. Nodes that failed to parse are
+//! kept as `Error` variants so later stages can keep going without cascading errors.
+
+use std::sync::Arc;
+
+use super::Span;
+
+/// An identifier. Shared, because names are copied into ZIR and AIR.
+pub type Name = Arc<str>;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct File {
+    pub items: Vec<Item>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Item {
+    Import(Import),
+    Fn(FnDecl),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Import {
+    /// The path exactly as written between the quotes.
+    pub path: String,
+    /// The span of the string literal, quotes included: errors about the file go here.
+    pub path_span: Span,
+    pub alias: Option<(Name, Span)>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Type {
+    I32,
+    I64,
+    Bool,
+    Void,
+}
+
+impl Type {
+    pub fn name(self) -> &'static str {
+        match self {
+            Type::I32 => "i32",
+            Type::I64 => "i64",
+            Type::Bool => "bool",
+            Type::Void => "void",
+        }
+    }
+
+    pub fn is_integer(self) -> bool {
+        matches!(self, Type::I32 | Type::I64)
+    }
+}
+
+/// A written type; `None` when it failed to parse (already reported).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TypeRef {
+    pub ty: Option<Type>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FnDecl {
+    pub name: Name,
+    pub name_span: Span,
+    pub params: Vec<Param>,
+    pub ret: TypeRef,
+    pub body: Block,
+    /// From `pub`/`fn` to the closing brace. ZIR positions are relative to `span.start`.
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Param {
+    pub name: Name,
+    pub name_span: Span,
+    pub ty: TypeRef,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::And => "and",
+            BinOp::Or => "or",
+        }
+    }
+
+    pub fn is_arithmetic(self) -> bool {
+        matches!(self, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem)
+    }
+
+    pub fn is_comparison(self) -> bool {
+        matches!(self, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnOp {
+    Neg,
+    Not,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum StmtKind {
+    /// `const`/`var` declaration.
+    Let {
+        mutable: bool,
+        name: Name,
+        name_span: Span,
+        ty: Option<TypeRef>,
+        init: Expr,
+    },
+    /// `x = e` or, with `op`, `x op= e`.
+    Assign {
+        name: Name,
+        name_span: Span,
+        op: Option<BinOp>,
+        value: Expr,
+    },
+    /// `if`, with every `else if` flattened into `branches` so that long chains do not
+    /// nest.
+    If {
+        branches: Vec<(Expr, Block)>,
+        else_block: Option<Block>,
+    },
+    While {
+        cond: Expr,
+        body: Block,
+    },
+    Break,
+    Continue,
+    Return(Option<Expr>),
+    Block(Block),
+    Expr(Expr),
+    /// A statement that failed to parse (already reported).
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ExprKind {
+    /// The literal's value, or `None` if it does not fit in 64 bits.
+    Int(Option<u64>),
+    Bool(bool),
+    Name(Name),
+    /// `f(args)` or, with a namespace, `ns.f(args)`.
+    Call {
+        ns: Option<(Name, Span)>,
+        name: Name,
+        name_span: Span,
+        args: Vec<Expr>,
+    },
+    Unary {
+        op: UnOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Paren(Box<Expr>),
+    Print(Box<Expr>),
+    As {
+        ty: TypeRef,
+        value: Box<Expr>,
+    },
+    /// An expression that failed to parse (already reported).
+    Error,
+}

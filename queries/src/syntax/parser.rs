@@ -1,0 +1,722 @@
+//! A recursive-descent parser with error recovery.
+//!
+//! Recovery works at two levels. Inside a function body, the first error of a statement
+//! puts the parser in "panic mode": later errors are suppressed until it resynchronises
+//! at a `;` or `}`. At the top level, anything that is not an item is skipped up to the
+//! next `fn`, `pub` or `import`. Nesting deeper than [`MAX_NESTING`] is reported once and
+//! the rest of that item is skipped, which bounds both the parser's own recursion and the
+//! depth of every tree it builds.
+
+use std::sync::Arc;
+
+use super::ast::*;
+use super::lexer::{Token, TokenKind, lex};
+use super::{MAX_NESTING, Span, SyntaxError};
+
+use TokenKind as T;
+
+/// Parses a whole file. Never fails: the tree holds `Error` nodes where parsing failed,
+/// and every lexical and syntax error is returned, in file order.
+pub fn parse(text: &[u8]) -> (File, Vec<SyntaxError>) {
+    let (tokens, lex_errors) = lex(text);
+    let mut parser = Parser { text, tokens, pos: 0, errors: Vec::new(), panicking: false, nesting: 0, bail: false };
+    let file = parser.file();
+    let mut errors = lex_errors;
+    errors.extend(parser.errors);
+    errors.sort_by_key(|e| e.span.start);
+    (file, errors)
+}
+
+/// An expression and the depth of its tree.
+struct Parsed {
+    expr: Expr,
+    depth: u32,
+}
+
+struct Parser<'a> {
+    text: &'a [u8],
+    tokens: Vec<Token>,
+    pos: usize,
+    errors: Vec<SyntaxError>,
+    /// Set after an error; suppresses follow-on errors until the next sync point.
+    panicking: bool,
+    /// Current recursion depth of the parser.
+    nesting: u32,
+    /// Set when nesting overflowed: every rule returns at once, up to the item level.
+    bail: bool,
+}
+
+impl Parser<'_> {
+    // ---- token helpers ----------------------------------------------------------------
+
+    fn peek(&self) -> TokenKind {
+        self.tokens[self.pos].kind
+    }
+
+    fn peek_at(&self, ahead: usize) -> TokenKind {
+        self.tokens.get(self.pos + ahead).map_or(T::Eof, |t| t.kind)
+    }
+
+    fn span(&self) -> Span {
+        self.tokens[self.pos].span
+    }
+
+    fn prev_span(&self) -> Span {
+        if self.pos == 0 { Span::default() } else { self.tokens[self.pos - 1].span }
+    }
+
+    fn at(&self, kind: TokenKind) -> bool {
+        self.peek() == kind
+    }
+
+    fn bump(&mut self) -> Token {
+        let token = self.tokens[self.pos];
+        if token.kind != T::Eof {
+            self.pos += 1;
+        }
+        token
+    }
+
+    fn eat(&mut self, kind: TokenKind) -> bool {
+        if self.at(kind) {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn text(&self, span: Span) -> &str {
+        // Identifiers and string literals were checked to be valid UTF-8 by the lexer.
+        std::str::from_utf8(&self.text[span.start as usize..span.end as usize]).unwrap_or("")
+    }
+
+    fn error(&mut self, span: Span, message: impl Into<String>) {
+        if !self.panicking && !self.bail {
+            self.errors.push(SyntaxError { span, message: message.into() });
+        }
+        self.panicking = true;
+    }
+
+    fn error_expected(&mut self, what: &str) {
+        let found = self.peek();
+        // The lexer already reported its own error tokens.
+        if found == T::Error {
+            self.panicking = true;
+            return;
+        }
+        let span = self.span();
+        self.error(span, format!("expected {what}, found {}", found.describe()));
+    }
+
+    fn expect(&mut self, kind: TokenKind) -> bool {
+        if self.eat(kind) {
+            true
+        } else {
+            self.error_expected(kind.describe());
+            false
+        }
+    }
+
+    fn ident(&mut self) -> Option<(Name, Span)> {
+        if self.at(T::Ident) {
+            let span = self.bump().span;
+            Some((Arc::from(self.text(span)), span))
+        } else {
+            self.error_expected("an identifier");
+            None
+        }
+    }
+
+    /// Enters one level of nesting; on overflow reports it and starts bailing out.
+    fn enter(&mut self) -> bool {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING && !self.bail {
+            let span = self.span();
+            self.panicking = false;
+            self.error(span, format!("nesting is too deep (the limit is {MAX_NESTING} levels)"));
+            self.bail = true;
+        }
+        !self.bail
+    }
+
+    fn leave(&mut self) {
+        self.nesting -= 1;
+    }
+
+    // ---- items ------------------------------------------------------------------------
+
+    fn file(&mut self) -> File {
+        let mut items = Vec::new();
+        while !self.at(T::Eof) {
+            let start = self.pos;
+            match self.peek() {
+                T::Import => items.push(Item::Import(self.import())),
+                T::Fn | T::Pub => {
+                    if let Some(f) = self.function() {
+                        items.push(Item::Fn(f));
+                    }
+                }
+                _ => self.error_expected("'fn' or 'import'"),
+            }
+            if self.panicking || self.bail || self.pos == start {
+                self.skip_to_item();
+            }
+        }
+        File { items }
+    }
+
+    /// Skips to the next token that can only start an item.
+    fn skip_to_item(&mut self) {
+        if !self.bail && !self.panicking {
+            // The item ended cleanly but did not consume anything; make progress.
+            self.bump();
+        }
+        while !matches!(self.peek(), T::Eof | T::Fn | T::Pub | T::Import) {
+            self.bump();
+        }
+        self.panicking = false;
+        self.bail = false;
+        self.nesting = 0;
+    }
+
+    fn import(&mut self) -> Import {
+        let start = self.bump().span;
+        let (path, path_span) = if self.at(T::Str) {
+            let span = self.bump().span;
+            let quoted = self.text(span);
+            (quoted[1..quoted.len() - 1].to_string(), span)
+        } else {
+            self.error_expected("a string literal with the imported file's path");
+            (String::new(), self.span())
+        };
+        let alias = if self.eat(T::As) { self.ident() } else { None };
+        self.expect(T::Semi);
+        Import { path, path_span, alias, span: start.to(self.prev_span()) }
+    }
+
+    fn function(&mut self) -> Option<FnDecl> {
+        let start = self.span();
+        self.eat(T::Pub);
+        if !self.expect(T::Fn) {
+            return None;
+        }
+        let (name, name_span) = self.ident()?;
+        if !self.expect(T::LParen) {
+            return None;
+        }
+        let mut params = Vec::new();
+        while !self.at(T::RParen) && !self.at(T::Eof) {
+            let (pname, pspan) = self.ident()?;
+            if !self.expect(T::Colon) {
+                return None;
+            }
+            let ty = self.type_ref();
+            params.push(Param { name: pname, name_span: pspan, ty });
+            if !self.eat(T::Comma) {
+                break;
+            }
+        }
+        if !self.expect(T::RParen) {
+            return None;
+        }
+        let ret = if self.at(T::LBrace) {
+            let span = self.span();
+            self.error(span, "expected a return type (i32, i64, bool or void) before the body");
+            TypeRef { ty: None, span }
+        } else {
+            self.type_ref()
+        };
+        if !self.at(T::LBrace) {
+            self.error_expected("'{'");
+            return None;
+        }
+        // The header is fine: errors inside the body are recovered statement by statement.
+        self.panicking = false;
+        let body = self.block();
+        Some(FnDecl { name, name_span, params, ret, span: start.to(body.span), body })
+    }
+
+    fn type_ref(&mut self) -> TypeRef {
+        let span = self.span();
+        let ty = match self.peek() {
+            T::I32 => Some(Type::I32),
+            T::I64 => Some(Type::I64),
+            T::Bool => Some(Type::Bool),
+            T::Void => Some(Type::Void),
+            T::Ident => {
+                let name = self.text(span).to_string();
+                self.error(span, format!("unknown type '{name}' (expected i32, i64, bool or void)"));
+                None
+            }
+            _ => {
+                self.error_expected("a type");
+                return TypeRef { ty: None, span };
+            }
+        };
+        self.bump();
+        TypeRef { ty, span }
+    }
+
+    // ---- statements -------------------------------------------------------------------
+
+    fn block(&mut self) -> Block {
+        crate::with_stack(|| self.block_inner())
+    }
+
+    fn block_inner(&mut self) -> Block {
+        let start = self.span();
+        if !self.enter() {
+            self.leave();
+            return Block { stmts: Vec::new(), span: start };
+        }
+        self.expect(T::LBrace);
+        let mut stmts = Vec::new();
+        while !self.at(T::RBrace) && !self.at(T::Eof) && !self.bail {
+            // A stray item keyword means the closing brace is missing.
+            if matches!(self.peek(), T::Fn | T::Pub | T::Import) {
+                break;
+            }
+            let before = self.pos;
+            let stmt = self.stmt();
+            stmts.push(stmt);
+            if self.panicking {
+                // A statement that already consumed its `;` needs no skipping.
+                if self.tokens[self.pos - 1].kind == T::Semi {
+                    self.panicking = false;
+                } else {
+                    self.recover_stmt();
+                }
+            }
+            if self.pos == before && !self.bail {
+                self.bump();
+            }
+        }
+        if !self.bail {
+            self.expect(T::RBrace);
+        }
+        self.leave();
+        Block { stmts, span: start.to(self.prev_span()) }
+    }
+
+    /// Skips the rest of a broken statement: up to and including `;`, or up to (not
+    /// including) the `}` that closes the enclosing block. Balanced braces are skipped.
+    fn recover_stmt(&mut self) {
+        let mut depth = 0u32;
+        loop {
+            match self.peek() {
+                T::Eof => break,
+                T::Fn | T::Pub | T::Import if depth == 0 => break,
+                T::Semi if depth == 0 => {
+                    self.bump();
+                    break;
+                }
+                T::LBrace => depth += 1,
+                T::RBrace => {
+                    if depth == 0 {
+                        break;
+                    }
+                    depth -= 1;
+                    if depth == 0 {
+                        self.bump();
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            self.bump();
+        }
+        self.panicking = false;
+    }
+
+    fn stmt(&mut self) -> Stmt {
+        let start = self.span();
+        let kind = match self.peek() {
+            T::Const | T::Var => self.let_stmt(),
+            T::If => self.if_stmt(),
+            T::While => {
+                self.bump();
+                let cond = self.paren_cond("while");
+                let body = self.block();
+                StmtKind::While { cond, body }
+            }
+            T::Break => {
+                self.bump();
+                self.expect(T::Semi);
+                StmtKind::Break
+            }
+            T::Continue => {
+                self.bump();
+                self.expect(T::Semi);
+                StmtKind::Continue
+            }
+            T::Return => {
+                self.bump();
+                let value = if self.at(T::Semi) || self.at(T::RBrace) { None } else { Some(self.expr().expr) };
+                self.expect(T::Semi);
+                StmtKind::Return(value)
+            }
+            T::LBrace => StmtKind::Block(self.block()),
+            T::Ident if assign_op(self.peek_at(1)).is_some() => {
+                let (name, name_span) = self.ident().expect("checked by peek");
+                let op = assign_op(self.bump().kind).expect("checked by peek");
+                let value = self.expr().expr;
+                self.expect(T::Semi);
+                StmtKind::Assign { name, name_span, op, value }
+            }
+            _ => {
+                let expr = self.expr().expr;
+                if matches!(expr.kind, ExprKind::Error) {
+                    StmtKind::Error
+                } else {
+                    if !self.eat(T::Semi) {
+                        if self.at(T::Eq) {
+                            let span = self.span();
+                            self.error(span, "only a variable name can be assigned to");
+                        } else {
+                            self.error_expected("';'");
+                        }
+                    }
+                    StmtKind::Expr(expr)
+                }
+            }
+        };
+        Stmt { kind, span: start.to(self.prev_span()) }
+    }
+
+    fn let_stmt(&mut self) -> StmtKind {
+        let mutable = self.bump().kind == T::Var;
+        let Some((name, name_span)) = self.ident() else {
+            return StmtKind::Error;
+        };
+        let ty = if self.eat(T::Colon) { Some(self.type_ref()) } else { None };
+        if !self.eat(T::Eq) {
+            let keyword = if mutable { "var" } else { "const" };
+            if self.at(T::Semi) {
+                let span = self.span();
+                self.error(span, format!("'{keyword}' declaration of '{name}' needs an initializer"));
+            } else {
+                self.error_expected("'='");
+            }
+            return StmtKind::Error;
+        }
+        let init = self.expr().expr;
+        self.expect(T::Semi);
+        StmtKind::Let { mutable, name, name_span, ty, init }
+    }
+
+    fn if_stmt(&mut self) -> StmtKind {
+        let mut branches = Vec::new();
+        let mut else_block = None;
+        loop {
+            self.bump(); // `if`
+            let cond = self.paren_cond("if");
+            let block = self.block();
+            branches.push((cond, block));
+            if self.bail || !self.eat(T::Else) {
+                break;
+            }
+            if !self.at(T::If) {
+                else_block = Some(self.block());
+                break;
+            }
+        }
+        StmtKind::If { branches, else_block }
+    }
+
+    fn paren_cond(&mut self, keyword: &str) -> Expr {
+        if !self.at(T::LParen) {
+            let span = self.span();
+            let found = self.peek().describe();
+            self.error(span, format!("expected '(' after '{keyword}', found {found}"));
+            return Expr { kind: ExprKind::Error, span };
+        }
+        self.bump();
+        let cond = self.expr().expr;
+        self.expect(T::RParen);
+        cond
+    }
+
+    // ---- expressions ------------------------------------------------------------------
+
+    fn expr(&mut self) -> Parsed {
+        crate::with_stack(|| self.binary_chain(0))
+    }
+
+    /// Parses one precedence level of left-associative binary operators; level 2
+    /// (comparisons) is not chainable.
+    fn binary_chain(&mut self, level: usize) -> Parsed {
+        const LEVELS: usize = 5;
+        if level == LEVELS {
+            return self.unary();
+        }
+        let mut lhs = self.binary_chain(level + 1);
+        while let Some(op) = binary_op(level, self.peek()) {
+            if self.bail {
+                break;
+            }
+            let op_span = self.bump().span;
+            let rhs = self.binary_chain(level + 1);
+            let depth = lhs.depth.max(rhs.depth) + 1;
+            let span = lhs.expr.span.to(rhs.expr.span);
+            lhs = Parsed {
+                expr: Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs.expr), rhs: Box::new(rhs.expr) }, span },
+                depth,
+            };
+            if depth > MAX_NESTING {
+                return self.too_deep(op_span);
+            }
+            if level == 2 {
+                if binary_op(2, self.peek()).is_some() {
+                    let span = self.span();
+                    self.error(span, "comparison operators cannot be chained; use 'and' to combine comparisons");
+                }
+                break;
+            }
+        }
+        lhs
+    }
+
+    fn too_deep(&mut self, span: Span) -> Parsed {
+        self.panicking = false;
+        self.error(span, format!("expression is nested too deeply (the limit is {MAX_NESTING} levels)"));
+        self.bail = true;
+        Parsed { expr: Expr { kind: ExprKind::Error, span }, depth: 1 }
+    }
+
+    fn unary(&mut self) -> Parsed {
+        let op = match self.peek() {
+            T::Minus => UnOp::Neg,
+            T::Bang => UnOp::Not,
+            _ => return self.primary(),
+        };
+        let start = self.bump().span;
+        if !self.enter() {
+            self.leave();
+            return error_expr(start);
+        }
+        let operand = crate::with_stack(|| self.unary());
+        self.leave();
+        let span = start.to(operand.expr.span);
+        Parsed {
+            expr: Expr { kind: ExprKind::Unary { op, operand: Box::new(operand.expr) }, span },
+            depth: operand.depth + 1,
+        }
+    }
+
+    fn primary(&mut self) -> Parsed {
+        let start = self.span();
+        if self.bail {
+            return error_expr(start);
+        }
+        match self.peek() {
+            T::Int => {
+                self.bump();
+                leaf(ExprKind::Int(int_value(self.text(start))), start)
+            }
+            T::True | T::False => {
+                let value = self.bump().kind == T::True;
+                leaf(ExprKind::Bool(value), start)
+            }
+            T::LParen => {
+                self.bump();
+                if !self.enter() {
+                    self.leave();
+                    return error_expr(start);
+                }
+                let inner = self.expr();
+                self.leave();
+                self.expect(T::RParen);
+                let span = start.to(self.prev_span());
+                Parsed { expr: Expr { kind: ExprKind::Paren(Box::new(inner.expr)), span }, depth: inner.depth + 1 }
+            }
+            T::Ident => self.name_or_call(),
+            T::AtPrint => {
+                self.bump();
+                self.expect(T::LParen);
+                let value = self.nested_expr();
+                self.eat(T::Comma);
+                self.expect(T::RParen);
+                let span = start.to(self.prev_span());
+                Parsed { expr: Expr { kind: ExprKind::Print(Box::new(value.expr)), span }, depth: value.depth + 1 }
+            }
+            T::AtAs => {
+                self.bump();
+                self.expect(T::LParen);
+                let ty = self.type_ref();
+                self.expect(T::Comma);
+                let value = self.nested_expr();
+                self.eat(T::Comma);
+                self.expect(T::RParen);
+                let span = start.to(self.prev_span());
+                Parsed {
+                    expr: Expr { kind: ExprKind::As { ty, value: Box::new(value.expr) }, span },
+                    depth: value.depth + 1,
+                }
+            }
+            _ => {
+                self.error_expected("an expression");
+                error_expr(start)
+            }
+        }
+    }
+
+    /// An expression one nesting level down (a builtin's or a call's argument).
+    fn nested_expr(&mut self) -> Parsed {
+        let start = self.span();
+        if !self.enter() {
+            self.leave();
+            return error_expr(start);
+        }
+        let parsed = self.expr();
+        self.leave();
+        parsed
+    }
+
+    fn name_or_call(&mut self) -> Parsed {
+        let (first, first_span) = self.ident().expect("caller checked for an identifier");
+        let (ns, name, name_span) = if self.at(T::Dot) {
+            self.bump();
+            let Some((name, span)) = self.ident() else {
+                return error_expr(first_span);
+            };
+            if !self.at(T::LParen) {
+                let span = self.span();
+                self.error(
+                    span,
+                    format!("expected '(' after '{first}.{name}': only functions can be reached through an import"),
+                );
+                return error_expr(first_span.to(self.prev_span()));
+            }
+            (Some((first, first_span)), name, span)
+        } else if self.at(T::LParen) {
+            (None, first, first_span)
+        } else {
+            return leaf(ExprKind::Name(first), first_span);
+        };
+        self.bump(); // `(`
+        let mut args = Vec::new();
+        let mut depth = 0;
+        while !self.at(T::RParen) && !self.at(T::Eof) && !self.bail {
+            let arg = self.nested_expr();
+            depth = depth.max(arg.depth);
+            args.push(arg.expr);
+            if !self.eat(T::Comma) {
+                break;
+            }
+        }
+        self.expect(T::RParen);
+        let span = ns.as_ref().map_or(name_span, |(_, s)| *s).to(self.prev_span());
+        Parsed { expr: Expr { kind: ExprKind::Call { ns, name, name_span, args }, span }, depth: depth + 1 }
+    }
+}
+
+fn leaf(kind: ExprKind, span: Span) -> Parsed {
+    Parsed { expr: Expr { kind, span }, depth: 1 }
+}
+
+fn error_expr(span: Span) -> Parsed {
+    leaf(ExprKind::Error, span)
+}
+
+fn binary_op(level: usize, kind: TokenKind) -> Option<BinOp> {
+    Some(match (level, kind) {
+        (0, T::Or) => BinOp::Or,
+        (1, T::And) => BinOp::And,
+        (2, T::EqEq) => BinOp::Eq,
+        (2, T::NotEq) => BinOp::Ne,
+        (2, T::Lt) => BinOp::Lt,
+        (2, T::LtEq) => BinOp::Le,
+        (2, T::Gt) => BinOp::Gt,
+        (2, T::GtEq) => BinOp::Ge,
+        (3, T::Plus) => BinOp::Add,
+        (3, T::Minus) => BinOp::Sub,
+        (4, T::Star) => BinOp::Mul,
+        (4, T::Slash) => BinOp::Div,
+        (4, T::Percent) => BinOp::Rem,
+        _ => return None,
+    })
+}
+
+/// `=` is `Some(None)`; `op=` is `Some(Some(op))`.
+fn assign_op(kind: TokenKind) -> Option<Option<BinOp>> {
+    Some(match kind {
+        T::Eq => None,
+        T::PlusEq => Some(BinOp::Add),
+        T::MinusEq => Some(BinOp::Sub),
+        T::StarEq => Some(BinOp::Mul),
+        T::SlashEq => Some(BinOp::Div),
+        T::PercentEq => Some(BinOp::Rem),
+        _ => return None,
+    })
+}
+
+/// The value of a decimal literal with `_` separators, or `None` past `u64::MAX`.
+fn int_value(text: &str) -> Option<u64> {
+    text.bytes().filter(|&b| b != b'_').try_fold(0u64, |acc, b| acc.checked_mul(10)?.checked_add(u64::from(b - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        parse(text.as_bytes()).1.into_iter().map(|e| format!("{}: {}", e.span.start, e.message)).collect()
+    }
+
+    #[test]
+    fn binary_operators_associate_left_with_precedence() {
+        let (file, errs) = parse(b"fn f() i32 { return 1 - 2 - 3 * 4; }");
+        assert!(errs.is_empty());
+        let Item::Fn(f) = &file.items[0] else { panic!() };
+        let StmtKind::Return(Some(e)) = &f.body.stmts[0].kind else { panic!() };
+        let ExprKind::Binary { op: BinOp::Sub, lhs, rhs } = &e.kind else { panic!() };
+        assert!(matches!(lhs.kind, ExprKind::Binary { op: BinOp::Sub, .. }));
+        assert!(matches!(rhs.kind, ExprKind::Binary { op: BinOp::Mul, .. }));
+    }
+
+    #[test]
+    fn every_statement_error_is_reported_once() {
+        let errs = errors("fn f() i32 {\n  const = 1;\n  var x i32 = 2;\n  return 1 +;\n}\n");
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+    }
+
+    #[test]
+    fn junk_between_items_is_skipped() {
+        let errs = errors("garbage here; fn main() void {} 42 fn g() void {}");
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+    }
+
+    #[test]
+    fn deep_nesting_is_one_error() {
+        let depth = 20_000;
+        let text = format!("fn f() i32 {{ return {}1{}; }}", "(".repeat(depth), ")".repeat(depth));
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].contains("too deep"));
+    }
+
+    #[test]
+    fn long_operator_chains_are_bounded() {
+        let text = format!("fn f() i32 {{ return 1{}; }}", "+1".repeat(50_000));
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+    }
+
+    #[test]
+    fn chained_comparisons_are_rejected() {
+        let errs = errors("fn f() bool { return 1 < 2 < 3; }");
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].contains("cannot be chained"));
+    }
+
+    #[test]
+    fn else_if_chains_do_not_nest() {
+        let mut text = String::from("fn f(x: i32) i32 { if (x == 0) { return 0; }");
+        for i in 1..5000 {
+            text.push_str(&format!(" else if (x == {i}) {{ return {i}; }}"));
+        }
+        text.push_str(" return 1; }");
+        assert!(errors(&text).is_empty());
+    }
+}

@@ -1,0 +1,133 @@
+//! Command-line interface: clap definitions; doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// mini: an incremental compiler for the mini language.
+///
+/// Every stage of the compiler is a memoized query, so a rebuild does work in proportion
+/// to what changed. Exit status: 0 success, 1 compile errors, 2 usage or I/O error,
+/// 101 internal compiler error. `mini run` exits with the program's own status.
+///
+/// Set MINI_LOG (for example MINI_LOG=debug or MINI_LOG=mini_queries=trace) to see logs.
+#[derive(Debug, Parser)]
+#[command(name = "mini", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// When to color diagnostics.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile a program to a native executable (or an object, LLVM IR or ZIR).
+    Build(BuildArgs),
+    /// Build a program, run it, and exit with its status.
+    Run(RunArgs),
+    /// Report the program's errors without generating code.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Where to write the output. Defaults to the entry file's stem in the current
+    /// directory (`main` for an executable, `main.o`, `main.ll` or `main.zir` otherwise).
+    /// `-` writes text outputs (llvm-ir, zir) to standard output.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// What to produce.
+    #[arg(long, value_enum, default_value_t = Emit::Exe)]
+    pub emit: Emit,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Arguments passed to the program (after `--`).
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The program's entry file.
+    #[arg(value_name = "ENTRY", default_value = "main.mini")]
+    pub entry: PathBuf,
+
+    /// How to print diagnostics: for people, or one JSON object per line for tools.
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
+
+    /// After checking, print the queries that executed, in order.
+    #[arg(long)]
+    pub log_queries: bool,
+}
+
+/// Options shared by every command that generates code.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// The program's entry file; it must define `fn main() i32` or `fn main() void`.
+    #[arg(value_name = "ENTRY", default_value = "main.mini")]
+    pub entry: PathBuf,
+
+    /// Optimization level.
+    #[arg(short = 'O', value_name = "LEVEL", default_value = "0", value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub opt_level: u8,
+
+    /// Target triple to generate code for (default: this machine's). Executables can only
+    /// be linked for this machine; use `--emit obj` for others.
+    #[arg(long, value_name = "TRIPLE")]
+    pub target: Option<String>,
+
+    /// Generate debug information (DWARF line tables).
+    #[arg(short = 'g')]
+    pub debug_info: bool,
+
+    /// Threads for code generation (default: the number of cores).
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// How to print diagnostics and the build summary: for people, or one JSON object
+    /// per line for tools.
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
+
+    /// After the build, print the queries that executed, in order.
+    #[arg(long)]
+    pub log_queries: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Emit {
+    /// A native executable.
+    Exe,
+    /// One relocatable object file holding the whole program.
+    Obj,
+    /// LLVM IR as text.
+    LlvmIr,
+    /// mini's untyped intermediate representation, as text.
+    Zir,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}

@@ -1,0 +1,235 @@
+//! The `mini` command: parses arguments, runs a command, maps the outcome to an exit
+//! status. Everything else lives in the modules below.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use mini_queries::source::CodegenSettings;
+
+use mini::cli::{Cli, ColorChoice, Command, CommonArgs, Emit, MessageFormat};
+use mini::driver::{BuildReport, BuildRequest, Session};
+use mini::render;
+
+/// Exit statuses of `mini` itself.
+const EXIT_COMPILE_ERRORS: u8 = 1;
+const EXIT_USAGE_OR_IO: u8 = 2;
+const EXIT_INTERNAL: u8 = 101;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    // The compiler runs on a thread with a generous stack; deep trees are bounded by the
+    // parser, this is a second line of defence. A panic is a compiler bug: exit 101.
+    let worker = std::thread::Builder::new().name("mini".into()).stack_size(256 << 20).spawn(move || run(cli));
+    match worker.map(|handle| handle.join()) {
+        Ok(Ok(Ok(code))) => code,
+        Ok(Ok(Err(error))) => {
+            eprintln!("mini: error: {error:#}");
+            ExitCode::from(EXIT_USAGE_OR_IO)
+        }
+        Ok(Err(_panic)) => {
+            eprintln!("mini: internal compiler error (this is a bug in mini; please report it with the input)");
+            ExitCode::from(EXIT_INTERNAL)
+        }
+        Err(error) => {
+            eprintln!("mini: error: cannot start the compiler thread: {error}");
+            ExitCode::from(EXIT_INTERNAL)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MINI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stderr().is_terminal(),
+    };
+    match cli.command {
+        Command::Build(args) => {
+            let output = match args.output {
+                Some(path) if path == Path::new("-") => None,
+                Some(path) => Some(path),
+                None => Some(default_output(&args.common.entry, args.emit)),
+            };
+            let request = request(&args.common, args.emit, output)?;
+            let mut session = Session::new(&args.common.entry)?;
+            let report = session.build(&request)?;
+            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false };
+            reporter.finish(&report);
+            if let Some(text) = &report.text {
+                std::io::stdout().write_all(text.as_bytes())?;
+            }
+            Ok(exit_code(&report))
+        }
+        Command::Run(args) => {
+            let mut session = Session::new(&args.common.entry)?;
+            let stem = file_stem(&args.common.entry);
+            let output = session.cache_dir().join("bin").join(stem);
+            std::fs::create_dir_all(output.parent().expect("has a parent"))
+                .with_context(|| format!("creating {}", output.display()))?;
+            let request = request(&args.common, Emit::Exe, Some(output.clone()))?;
+            let report = session.build(&request)?;
+            // The program owns standard output; the compiler's messages go to stderr.
+            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: true };
+            reporter.finish(&report);
+            if !report.success() {
+                return Ok(exit_code(&report));
+            }
+            let status = std::process::Command::new(&output)
+                .args(&args.args)
+                .status()
+                .with_context(|| format!("running {}", output.display()))?;
+            Ok(ExitCode::from(program_status(status)))
+        }
+        Command::Check(args) => {
+            let mut session = Session::new(&args.entry)?;
+            let report = session.check(args.log_queries)?;
+            let reporter = Reporter { format: args.message_format, color, json_to_stderr: false };
+            reporter.diagnostics(&report);
+            reporter.queries(&report);
+            if args.message_format == MessageFormat::Json {
+                reporter.event(serde_json::json!({
+                    "reason": "check-finished",
+                    "success": report.success(),
+                    "functions": report.functions,
+                    "duration_ms": ms(report.duration),
+                }));
+            }
+            Ok(exit_code(&report))
+        }
+    }
+}
+
+fn request(common: &CommonArgs, emit: Emit, output: Option<PathBuf>) -> Result<BuildRequest> {
+    let mut settings = CodegenSettings::host();
+    settings.opt_level = common.opt_level;
+    settings.debug_info = common.debug_info;
+    if let Some(target) = &common.target {
+        settings.target = target.as_str().into();
+    }
+    let jobs = match common.jobs {
+        Some(0) => anyhow::bail!("-j needs at least one thread"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    Ok(BuildRequest { emit, output, settings, jobs, log_queries: common.log_queries })
+}
+
+fn file_stem(entry: &Path) -> String {
+    entry.file_stem().map_or_else(|| "main".to_string(), |s| s.to_string_lossy().into_owned())
+}
+
+/// The entry file's stem in the current directory, with the output kind's extension.
+fn default_output(entry: &Path, emit: Emit) -> PathBuf {
+    let stem = file_stem(entry);
+    PathBuf::from(match emit {
+        Emit::Exe => stem,
+        Emit::Obj => format!("{stem}.o"),
+        Emit::LlvmIr => format!("{stem}.ll"),
+        Emit::Zir => format!("{stem}.zir"),
+    })
+}
+
+fn exit_code(report: &BuildReport) -> ExitCode {
+    if report.success() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_COMPILE_ERRORS) }
+}
+
+/// A program's exit status as ours: its code, or 128 + the signal that killed it.
+fn program_status(status: std::process::ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code as u8,
+        (None, Some(signal)) => 128u8.wrapping_add(signal as u8),
+        (None, None) => EXIT_INTERNAL,
+    }
+}
+
+fn ms(duration: std::time::Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Prints diagnostics and summaries in the chosen format.
+struct Reporter {
+    format: MessageFormat,
+    color: bool,
+    /// JSON events go to stderr (for `mini run`, whose stdout is the program's).
+    json_to_stderr: bool,
+}
+
+impl Reporter {
+    fn event(&self, value: serde_json::Value) {
+        if self.json_to_stderr {
+            eprintln!("{value}");
+        } else {
+            println!("{value}");
+        }
+    }
+
+    fn diagnostics(&self, report: &BuildReport) {
+        match self.format {
+            MessageFormat::Human => {
+                let mut stderr = std::io::stderr().lock();
+                for d in &report.diagnostics {
+                    let _ = write!(stderr, "{}", render::human(d, self.color));
+                }
+                if !report.success() {
+                    let count = report.diagnostics.len();
+                    let _ = writeln!(stderr, "mini: {count} error{} found; no output written", plural(count));
+                }
+            }
+            MessageFormat::Json => {
+                for d in &report.diagnostics {
+                    self.event(render::json(d));
+                }
+            }
+        }
+    }
+
+    fn queries(&self, report: &BuildReport) {
+        for query in &report.executed {
+            match self.format {
+                MessageFormat::Human => eprintln!("executed: {query}"),
+                MessageFormat::Json => self.event(serde_json::json!({"reason": "query-executed", "query": query})),
+            }
+        }
+    }
+
+    fn finish(&self, report: &BuildReport) {
+        self.diagnostics(report);
+        self.queries(report);
+        let compiled = report.compiled.len();
+        match self.format {
+            MessageFormat::Human if report.success() => eprintln!(
+                "Finished in {} ms: {compiled} of {} function{} compiled, {} reused{}",
+                ms(report.duration).round(),
+                report.functions,
+                plural(report.functions),
+                report.functions - compiled,
+                if report.linked { "" } else { ", not linked" },
+            ),
+            MessageFormat::Human => {}
+            MessageFormat::Json => self.event(serde_json::json!({
+                "reason": "build-finished",
+                "success": report.success(),
+                "functions": report.functions,
+                "compiled": report.compiled,
+                "reused": report.functions - compiled,
+                "output": report.output.as_ref().map(|p| p.to_string_lossy()),
+                "duration_ms": ms(report.duration),
+            })),
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,0 +1,85 @@
+//! Diagnostics rendering: the one place that turns byte spans into lines, columns,
+//! source excerpts and carets, for people or as JSON.
+
+use std::fmt::Write as _;
+
+use mini_queries::syntax::Span;
+
+/// A diagnostic located in its file, ready to print.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    /// The file as the user can open it: the entry's directory joined with the module path.
+    pub path: String,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based, counting Unicode scalar values.
+    pub column: usize,
+    pub message: String,
+    pub source_line: String,
+    pub caret: String,
+}
+
+/// Finds a span's line and column in `text` and draws its caret.
+pub fn locate(path: String, text: &[u8], span: Span, message: String) -> Located {
+    let start = (span.start as usize).min(text.len());
+    let line_start = text[..start].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].iter().position(|&b| b == b'\n').map_or(text.len(), |i| start + i);
+    let line = text[..start].iter().filter(|&&b| b == b'\n').count() + 1;
+
+    let before = String::from_utf8_lossy(&text[line_start..start]);
+    let span_end = (span.end as usize).clamp(start, line_end);
+    let underlined = String::from_utf8_lossy(&text[start..span_end]).chars().count().max(1);
+    let column = before.chars().count() + 1;
+
+    let source_line: String = String::from_utf8_lossy(&text[line_start..line_end])
+        .trim_end_matches('\r')
+        .chars()
+        .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
+        .collect();
+    let mut caret: String = before.chars().map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+    caret.push('^');
+    caret.extend(std::iter::repeat_n('~', underlined - 1));
+    Located { path, line, column, message, source_line, caret }
+}
+
+/// `file:line:col: error: message`, the source line, and a caret under the span.
+pub fn human(d: &Located, color: bool) -> String {
+    let (bold, red, reset) = if color { ("\x1b[1m", "\x1b[1;31m", "\x1b[0m") } else { ("", "", "") };
+    let mut out = String::new();
+    let _ =
+        writeln!(out, "{bold}{}:{}:{}:{reset} {red}error:{reset} {bold}{}{reset}", d.path, d.line, d.column, d.message);
+    let _ = writeln!(out, "{}", d.source_line);
+    let _ = writeln!(out, "{red}{}{reset}", d.caret);
+    out
+}
+
+/// The diagnostic as a JSON event.
+pub fn json(d: &Located) -> serde_json::Value {
+    serde_json::json!({
+        "reason": "diagnostic",
+        "severity": "error",
+        "file": d.path,
+        "line": d.line,
+        "column": d.column,
+        "message": d.message,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_count_characters_and_carets_follow_tabs() {
+        let text = "fn f() {\n\t\u{e9}x = 1;\n}\n".as_bytes();
+        let d = locate("m.mini".into(), text, Span::new(12, 13), "bad".into());
+        assert_eq!((d.line, d.column), (2, 3));
+        assert_eq!(human(&d, false), "m.mini:2:3: error: bad\n\t\u{e9}x = 1;\n\t ^\n");
+    }
+
+    #[test]
+    fn a_span_at_the_end_of_the_file_is_drawn() {
+        let d = locate("m.mini".into(), b"fn", Span::new(2, 2), "eof".into());
+        assert_eq!((d.line, d.column, d.caret.as_str()), (1, 3, "  ^"));
+    }
+}

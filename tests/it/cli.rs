@@ -1,0 +1,1 @@
+//! The command line: exit statuses, output locations, JSON messages, robustness.

@@ -1,0 +1,1 @@
+//! Diagnostics snapshots: every error kind, rendered exactly as the user sees it.

@@ -1,0 +1,7 @@
+//! The one integration-test binary (every test binary links LLVM, so there is one).
+
+mod cli;
+mod diagnostics;
+mod programs;
+mod reexecution;
+mod support;

@@ -1,0 +1,253 @@
+//! Which queries re-execute after an edit. Each test protects one row of the
+//! invalidation contract in ARCHITECTURE.md: it builds, edits, rebuilds in the same
+//! session, and snapshots the ordered list of queries that ran and the functions whose
+//! code was generated.
+
+use expect_test::{Expect, expect};
+
+use crate::support::Project;
+
+const PROGRAM: &str = r#"
+//- main.mini
+import "lib/math.mini" as math;
+
+// The entry point.
+fn main() i32 {
+    const x = math.add(2, 3);
+    @print(helper(x));
+    return 0;
+}
+
+fn helper(v: i32) i32 {
+    return v * 10;
+}
+
+fn unrelated() i32 {
+    return 7;
+}
+//- lib/math.mini
+pub fn add(a: i32, b: i32) i32 {
+    return a + b;
+}
+
+pub fn twice(a: i32) i32 {
+    return a + a;
+}
+
+pub fn three() i32 {
+    return add(1, 2);
+}
+"#;
+
+/// Builds `PROGRAM`, applies `edit`, rebuilds, and checks what re-ran and what the
+/// program now prints.
+#[track_caller]
+fn check_reexecuted(edit: impl FnOnce(&mut Project), executed: Expect, compiled: Expect, stdout: &str) {
+    let mut project = Project::new(PROGRAM);
+    project.build();
+    assert_eq!(project.run(), ("50\n".to_string(), 0));
+    edit(&mut project);
+    let report = project.build();
+    executed.assert_eq(&report.executed.join("\n"));
+    compiled.assert_eq(&report.compiled.join("\n"));
+    assert_eq!(project.run().0, stdout);
+}
+
+#[test]
+fn editing_a_body_recompiles_only_that_function() {
+    check_reexecuted(
+        |p| p.edit("main.mini", "return v * 10;", "return v * 100;"),
+        expect![[r#"
+            parse_file(main.mini)
+            file_imports(main.mini)
+            file_diagnostics(main.mini)
+            file_functions(main.mini)
+            fn_zir(main.main)
+            fn_zir(main.helper)
+            fn_signature(main.helper)
+            fn_check(main.helper)
+            fn_zir(main.unrelated)
+            file_read_error(main.mini)
+            fn_air(main.helper)
+            fn_hash(main.helper)
+            fn_object(main.helper)"#]],
+        expect!["main.helper"],
+        "500\n",
+    );
+}
+
+#[test]
+fn editing_a_comment_recompiles_nothing() {
+    check_reexecuted(
+        |p| p.edit("main.mini", "// The entry point.", "// Where it all starts."),
+        expect![[r#"
+            parse_file(main.mini)
+            file_imports(main.mini)
+            file_diagnostics(main.mini)
+            file_functions(main.mini)
+            fn_zir(main.main)
+            fn_zir(main.helper)
+            fn_zir(main.unrelated)
+            file_read_error(main.mini)"#]],
+        expect![[r#""#]],
+        "50\n",
+    );
+}
+
+#[test]
+fn changing_whitespace_recompiles_nothing() {
+    check_reexecuted(
+        |p| p.edit("main.mini", "return v * 10;", "return   v*10 ;"),
+        expect![[r#"
+            parse_file(main.mini)
+            file_imports(main.mini)
+            file_diagnostics(main.mini)
+            file_functions(main.mini)
+            fn_zir(main.main)
+            fn_zir(main.helper)
+            fn_signature(main.helper)
+            fn_check(main.helper)
+            fn_zir(main.unrelated)
+            file_read_error(main.mini)"#]],
+        expect![[r#""#]],
+        "50\n",
+    );
+}
+
+#[test]
+fn inserting_a_line_above_a_function_recompiles_nothing() {
+    check_reexecuted(
+        |p| p.edit("lib/math.mini", "pub fn add", "\n\npub fn add"),
+        expect![[r#"
+            file_read_error(lib/math.mini)
+            parse_file(lib/math.mini)
+            file_imports(lib/math.mini)
+            file_functions(lib/math.mini)
+            fn_zir(lib/math.add)
+            file_diagnostics(lib/math.mini)
+            fn_zir(lib/math.twice)
+            fn_zir(lib/math.three)"#]],
+        expect![[r#""#]],
+        "50\n",
+    );
+}
+
+#[test]
+fn changing_a_signature_recompiles_direct_callers_only() {
+    check_reexecuted(
+        |p| {
+            p.edit(
+                "lib/math.mini",
+                "pub fn add(a: i32, b: i32) i32 {\n    return a + b;",
+                "pub fn add(a: i32, b: i64) i32 {\n    return a + @as(i32, b);",
+            );
+        },
+        expect![[r#"
+            file_read_error(lib/math.mini)
+            parse_file(lib/math.mini)
+            file_imports(lib/math.mini)
+            file_functions(lib/math.mini)
+            fn_zir(lib/math.add)
+            fn_signature(lib/math.add)
+            fn_check(main.main)
+            file_diagnostics(main.mini)
+            file_diagnostics(lib/math.mini)
+            fn_check(lib/math.add)
+            fn_zir(lib/math.twice)
+            fn_zir(lib/math.three)
+            fn_check(lib/math.three)
+            fn_air(main.main)
+            fn_hash(main.main)
+            fn_air(lib/math.add)
+            fn_hash(lib/math.add)
+            fn_air(lib/math.three)
+            fn_hash(lib/math.three)
+            fn_object(lib/math.add)
+            fn_object(lib/math.three)
+            fn_object(main.main)"#]],
+        expect![[r#"
+            main.main
+            lib/math.add
+            lib/math.three"#]],
+        "50\n",
+    );
+}
+
+#[test]
+fn adding_an_unrelated_function_recompiles_nothing_existing() {
+    check_reexecuted(
+        |p| p.edit("main.mini", "fn unrelated()", "fn brand_new() i32 {\n    return 1;\n}\n\nfn unrelated()"),
+        expect![[r#"
+            parse_file(main.mini)
+            file_imports(main.mini)
+            file_diagnostics(main.mini)
+            file_functions(main.mini)
+            fn_zir(main.main)
+            fn_zir(main.helper)
+            fn_check(main.brand_new)
+            fn_zir(main.brand_new)
+            fn_zir(main.unrelated)
+            file_read_error(main.mini)
+            program_functions()
+            fn_hash(main.brand_new)
+            fn_air(main.brand_new)
+            fn_object(main.brand_new)"#]],
+        expect!["main.brand_new"],
+        "50\n",
+    );
+}
+
+#[test]
+fn editing_an_imported_body_does_not_recompile_the_importer() {
+    check_reexecuted(
+        |p| p.edit("lib/math.mini", "return a + b;", "return b + a + 1;"),
+        expect![[r#"
+            file_read_error(lib/math.mini)
+            parse_file(lib/math.mini)
+            file_imports(lib/math.mini)
+            file_functions(lib/math.mini)
+            fn_zir(lib/math.add)
+            fn_signature(lib/math.add)
+            file_diagnostics(lib/math.mini)
+            fn_check(lib/math.add)
+            fn_zir(lib/math.twice)
+            fn_zir(lib/math.three)
+            fn_air(lib/math.add)
+            fn_hash(lib/math.add)
+            fn_object(lib/math.add)"#]],
+        expect!["lib/math.add"],
+        "60\n",
+    );
+}
+
+#[test]
+fn changing_the_opt_level_regenerates_every_object() {
+    check_reexecuted(
+        |p| p.settings.opt_level = 2,
+        expect![[r#"
+            fn_hash(main.main)
+            fn_hash(main.helper)
+            fn_hash(main.unrelated)
+            fn_hash(lib/math.add)
+            fn_hash(lib/math.twice)
+            fn_hash(lib/math.three)
+            fn_object(lib/math.add)
+            fn_object(lib/math.three)
+            fn_object(lib/math.twice)
+            fn_object(main.helper)
+            fn_object(main.main)
+            fn_object(main.unrelated)
+            runtime_hash()
+            runtime_object()
+            entry_hash()
+            entry_object()"#]],
+        expect![[r#"
+            main.main
+            main.helper
+            main.unrelated
+            lib/math.add
+            lib/math.twice
+            lib/math.three"#]],
+        "50\n",
+    );
+}
