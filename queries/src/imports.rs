@@ -50,7 +50,8 @@ pub fn import_of(importer: &ModulePath, import: &ast::Import) -> Import {
 /// The names an import makes visible in one file: alias → imported file.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct FileScope {
-    /// `None` for an alias whose file is missing; errors are reported at the import.
+    /// `None` for an alias whose file is missing or unreadable; that is reported at the
+    /// import, and calls through the alias stay quiet.
     pub aliases: BTreeMap<Name, Option<SourceFile>>,
 }
 
@@ -65,7 +66,7 @@ pub fn file_scope(db: &dyn Db, file: SourceFile) -> Arc<FileScope> {
     let files = Workspace::get(db).files(db);
     let mut aliases = BTreeMap::new();
     for import in file_imports(db, file).iter() {
-        let target = import.target.as_ref().and_then(|t| files.get(t)).copied();
+        let target = import.target.as_ref().and_then(|t| files.get(t)).copied().filter(|f| f.is_readable(db));
         aliases.entry(import.alias.clone()).or_insert(target);
     }
     Arc::new(FileScope { aliases })

@@ -322,11 +322,15 @@ impl<'a> Checker<'a> {
             LocalKind::Const => self.error(name_span, format!("cannot assign to constant '{name}'")),
             LocalKind::Var => {}
         }
-        let typed = self.expr(value, ty);
-        self.expect_type(value, typed, ty);
         let stored = match (op, ty) {
-            (None, _) => typed.id,
+            (None, _) => {
+                let typed = self.expr(value, ty);
+                self.expect_type(value, typed, ty);
+                typed.id
+            }
             (Some(op), Some(t)) if t.is_integer() => {
+                let typed = self.expr(value, ty);
+                self.expect_type(value, typed, ty);
                 let current = self.push(AExprKind::Local(local), t);
                 self.push(AExprKind::Arith { op: arith_op(op), lhs: current.id, rhs: typed.id }, t).id
             }
@@ -335,9 +339,9 @@ impl<'a> Checker<'a> {
                     name_span,
                     format!("operator '{}=' needs an integer variable, but '{name}' is {}", op.symbol(), t.name()),
                 );
-                typed.id
+                self.expr(value, None).id
             }
-            (Some(_), None) => typed.id,
+            (Some(_), None) => self.expr(value, None).id,
         };
         Some(AStmt::Store { local, value: stored })
     }

@@ -375,9 +375,10 @@ impl Lexer<'_> {
             }
             Err(_) => None,
         };
+        self.pos += decoded.map_or(1, char::len_utf8);
+        self.push_garbage(start);
         match decoded {
             Some(c) => {
-                self.pos += c.len_utf8();
                 let shown = if c.is_control() { format!("U+{:04X}", c as u32) } else { format!("'{c}'") };
                 // A run of the same unknown character is one error, not thousands.
                 if let Some(last) = self.errors.last_mut()
@@ -389,11 +390,21 @@ impl Lexer<'_> {
                 }
                 self.error(start, self.pos, format!("unexpected character {shown}"));
             }
-            None => {
-                self.pos += 1;
-                self.invalid_utf8(start, 1);
-            }
+            None => self.invalid_utf8(start, 1),
         }
+    }
+
+    /// Records bad input as an `Error` token, so the parser knows something stood there
+    /// (and stays quiet about it: the lexer reported it). Adjacent garbage is one token.
+    fn push_garbage(&mut self, start: usize) {
+        if let Some(last) = self.tokens.last_mut()
+            && last.kind == TokenKind::Error
+            && last.span.end as usize == start
+        {
+            last.span.end = self.pos as u32;
+            return;
+        }
+        self.push(TokenKind::Error, start);
     }
 }
 
@@ -427,7 +438,9 @@ mod tests {
     #[test]
     fn bad_characters_are_reported_and_skipped() {
         let (tokens, errors) = lex("a $$$ b \u{0} \u{e9}".as_bytes());
-        assert_eq!(tokens.len(), 3);
+        let kinds: Vec<_> = tokens.iter().map(|t| t.kind).collect();
+        use TokenKind::*;
+        assert_eq!(kinds, [Ident, Error, Ident, Error, Error, Eof]);
         let messages: Vec<_> = errors.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(messages, ["unexpected character '$'", "unexpected character U+0000", "unexpected character 'é'"]);
         assert_eq!(errors[0].span, Span::new(2, 5));

@@ -118,6 +118,24 @@ impl Parser<'_> {
         }
     }
 
+    /// The `;` that ends a statement. When it is missing and the next token starts a new
+    /// line, the statement is most likely complete: report the missing `;` where it
+    /// belongs and keep parsing, instead of skipping the next statement.
+    fn expect_semi(&mut self) {
+        if self.eat(T::Semi) {
+            return;
+        }
+        let prev = self.prev_span();
+        let next_line_starts = self.text[prev.end as usize..self.span().start as usize].contains(&b'\n');
+        if next_line_starts && self.peek() != T::Error {
+            let was_panicking = self.panicking;
+            self.error(Span::new(prev.end, prev.end), "missing ';' at the end of the statement");
+            self.panicking = was_panicking;
+        } else {
+            self.error_expected("';'");
+        }
+    }
+
     fn ident(&mut self) -> Option<(Name, Span)> {
         if self.at(T::Ident) {
             let span = self.bump().span;
@@ -191,7 +209,7 @@ impl Parser<'_> {
             (String::new(), self.span())
         };
         let alias = if self.eat(T::As) { self.ident() } else { None };
-        self.expect(T::Semi);
+        self.expect_semi();
         Import { path, path_span, alias, span: start.to(self.prev_span()) }
     }
 
@@ -342,18 +360,18 @@ impl Parser<'_> {
             }
             T::Break => {
                 self.bump();
-                self.expect(T::Semi);
+                self.expect_semi();
                 StmtKind::Break
             }
             T::Continue => {
                 self.bump();
-                self.expect(T::Semi);
+                self.expect_semi();
                 StmtKind::Continue
             }
             T::Return => {
                 self.bump();
                 let value = if self.at(T::Semi) || self.at(T::RBrace) { None } else { Some(self.expr().expr) };
-                self.expect(T::Semi);
+                self.expect_semi();
                 StmtKind::Return(value)
             }
             T::LBrace => StmtKind::Block(self.block()),
@@ -361,7 +379,7 @@ impl Parser<'_> {
                 let (name, name_span) = self.ident().expect("checked by peek");
                 let op = assign_op(self.bump().kind).expect("checked by peek");
                 let value = self.expr().expr;
-                self.expect(T::Semi);
+                self.expect_semi();
                 StmtKind::Assign { name, name_span, op, value }
             }
             _ => {
@@ -369,13 +387,11 @@ impl Parser<'_> {
                 if matches!(expr.kind, ExprKind::Error) {
                     StmtKind::Error
                 } else {
-                    if !self.eat(T::Semi) {
-                        if self.at(T::Eq) {
-                            let span = self.span();
-                            self.error(span, "only a variable name can be assigned to");
-                        } else {
-                            self.error_expected("';'");
-                        }
+                    if self.at(T::Eq) {
+                        let span = self.span();
+                        self.error(span, "only a variable name can be assigned to");
+                    } else {
+                        self.expect_semi();
                     }
                     StmtKind::Expr(expr)
                 }
@@ -398,10 +414,12 @@ impl Parser<'_> {
             } else {
                 self.error_expected("'='");
             }
-            return StmtKind::Error;
+            // Still a declaration: later uses of the name must not report it undeclared.
+            let init = Expr { kind: ExprKind::Error, span: self.span() };
+            return StmtKind::Let { mutable, name, name_span, ty, init };
         }
         let init = self.expr().expr;
-        self.expect(T::Semi);
+        self.expect_semi();
         StmtKind::Let { mutable, name, name_span, ty, init }
     }
 
