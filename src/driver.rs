@@ -477,4 +477,22 @@ impl Session {
     pub fn cache_dir(&self) -> &Path {
         &self.cache_dir
     }
+
+    /// Keeps cached objects in `dir` instead of the entry directory's `.mini_cache`.
+    pub fn set_cache_dir(&mut self, dir: PathBuf) {
+        self.cache_dir = dir;
+    }
+
+    /// Each function of the program (after a successful build) with its object's bytes,
+    /// in program order. For tests that compare builds byte for byte.
+    pub fn function_objects(&self) -> Vec<(String, Option<Arc<[u8]>>)> {
+        let db = &self.db;
+        program_functions(db, self.workspace())
+            .iter()
+            .map(|&f| {
+                let object = fn_hash(db, f).and_then(|hash| self.objects.get(&hash).cloned());
+                (f.qualified_name(db), object)
+            })
+            .collect()
+    }
 }

@@ -51,7 +51,11 @@ fn exit_statuses_distinguish_errors() {
     let dir = project(&[("main.mini", "fn main() i32 { return x; }\n")]);
     let compile_error = mini(dir.path(), &["build"]);
     assert_status(&compile_error, 1);
-    assert!(stderr(&compile_error).contains("main.mini:1:24: error: undeclared name 'x'"), "{}", stderr(&compile_error));
+    assert!(
+        stderr(&compile_error).contains("main.mini:1:24: error: undeclared name 'x'"),
+        "{}",
+        stderr(&compile_error)
+    );
     assert!(!dir.path().join("main").exists(), "no binary after errors");
 
     assert_status(&mini(dir.path(), &["build", "missing.mini"]), 2);
@@ -159,7 +163,8 @@ fn log_queries_lists_what_executed() {
     let out = mini(dir.path(), &["build", "--log-queries"]);
     assert_status(&out, 0);
     let log = stderr(&out);
-    for query in ["executed: parse_file(main.mini)", "executed: fn_check(main.main)", "executed: fn_object(main.main)"] {
+    for query in ["executed: parse_file(main.mini)", "executed: fn_check(main.main)", "executed: fn_object(main.main)"]
+    {
         assert!(log.contains(query), "missing {query} in:\n{log}");
     }
 }
@@ -198,7 +203,10 @@ fn malformed_bytes_are_errors_not_crashes() {
 
 #[test]
 fn a_file_that_imports_itself_compiles() {
-    let dir = project(&[("main.mini", "import \"main.mini\" as me;\nfn one() i32 { return 1; }\nfn main() i32 { return me.one(); }\n")]);
+    let dir = project(&[(
+        "main.mini",
+        "import \"main.mini\" as me;\nfn one() i32 { return 1; }\nfn main() i32 { return me.one(); }\n",
+    )]);
     let out = mini(dir.path(), &["run"]);
     assert_status(&out, 1);
 }

@@ -11,11 +11,8 @@ fn check_diagnostics(fixture: &str, expected: Expect) {
     let mut project = Project::new(fixture);
     let report = project.session.check(false).expect("check runs");
     let root = format!("{}/", project.dir.path().display());
-    let rendered: String = report
-        .diagnostics
-        .iter()
-        .map(|d| mini::render::human(d, false).replace(&root, ""))
-        .collect();
+    let rendered: String =
+        report.diagnostics.iter().map(|d| mini::render::human(d, false).replace(&root, "")).collect();
     expected.assert_eq(&rendered);
 }
 

@@ -2,6 +2,7 @@
 
 mod cli;
 mod diagnostics;
+mod oracle;
 mod programs;
 mod reexecution;
 mod support;

@@ -375,22 +375,21 @@ impl Lexer<'_> {
             }
             Err(_) => None,
         };
-        self.pos += decoded.map_or(1, char::len_utf8);
+        let width = decoded.map_or(1, char::len_utf8);
+        // A run of the same unknown character is one error, not millions.
+        let unit = &self.text[start..start + width];
+        let mut end = start + width;
+        while self.text[end..].starts_with(unit) {
+            end += width;
+        }
+        self.pos = end;
         self.push_garbage(start);
         match decoded {
             Some(c) => {
                 let shown = if c.is_control() { format!("U+{:04X}", c as u32) } else { format!("'{c}'") };
-                // A run of the same unknown character is one error, not thousands.
-                if let Some(last) = self.errors.last_mut()
-                    && last.span.end as usize == start
-                    && last.message.ends_with(&shown)
-                {
-                    last.span.end = self.pos as u32;
-                    return;
-                }
-                self.error(start, self.pos, format!("unexpected character {shown}"));
+                self.error(start, end, format!("unexpected character {shown}"));
             }
-            None => self.invalid_utf8(start, 1),
+            None => self.invalid_utf8(start, end - start),
         }
     }
 

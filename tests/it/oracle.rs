@@ -1,0 +1,208 @@
+//! The oracle: random edit sequences over a multi-file program. After every edit the
+//! incrementally rebuilt program must be indistinguishable from a clean build in a fresh
+//! session with an empty cache — same output, same status, byte-identical objects and
+//! executable.
+
+use std::fmt::Write as _;
+
+use mini::cli::Emit;
+use mini::driver::{BuildRequest, Session};
+
+use crate::support::Project;
+
+/// A tiny deterministic generator (xorshift), so failures reproduce from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[derive(Clone)]
+struct Func {
+    name: String,
+    wide_param: bool,
+    a: i32,
+    b: i32,
+    /// Another function this one calls: (file index, function index), always "lower"
+    /// so that the call graph has no cycles.
+    callee: Option<(usize, usize)>,
+    comment: Option<String>,
+}
+
+/// The program as data; edits change the model, the files are rendered from it, so
+/// every edit keeps the program valid.
+struct Model {
+    /// `files[0]` is `lib0.mini`, …; `main.mini` is rendered separately.
+    libs: Vec<Vec<Func>>,
+    header_lines: Vec<usize>,
+    opt_level: u8,
+    next_name: usize,
+}
+
+impl Model {
+    fn new() -> Model {
+        let mut model = Model {
+            libs: vec![Vec::new(), Vec::new(), Vec::new()],
+            header_lines: vec![0; 3],
+            opt_level: 0,
+            next_name: 0,
+        };
+        for lib in 0..3 {
+            for _ in 0..3 {
+                model.add_function(lib, None);
+            }
+        }
+        model
+    }
+
+    fn add_function(&mut self, lib: usize, callee: Option<(usize, usize)>) {
+        let name = format!("f{}", self.next_name);
+        self.next_name += 1;
+        let n = self.next_name as i32;
+        self.libs[lib].push(Func { name, wide_param: n % 2 == 0, a: n, b: 100 - n, callee, comment: None });
+    }
+
+    fn call(&self, from_lib: usize, (lib, index): (usize, usize), arg: &str) -> String {
+        let f = &self.libs[lib][index];
+        let arg = if f.wide_param { format!("@as(i64, {arg})") } else { arg.to_string() };
+        if lib == from_lib { format!("{}({arg})", f.name) } else { format!("l{lib}.{}({arg})", f.name) }
+    }
+
+    fn render_lib(&self, lib: usize) -> String {
+        let mut out = "\n".repeat(self.header_lines[lib]);
+        for lower in 0..lib {
+            let _ = writeln!(out, "import \"lib{lower}.mini\" as l{lower};");
+        }
+        for f in &self.libs[lib] {
+            if let Some(comment) = &f.comment {
+                let _ = writeln!(out, "// {comment}");
+            }
+            let param = if f.wide_param { "i64" } else { "i32" };
+            let _ = writeln!(out, "pub fn {}(x: {param}) i32 {{", f.name);
+            let _ = writeln!(out, "    const v: i32 = @as(i32, x);");
+            let call = f.callee.map(|c| format!(" + {}", self.call(lib, c, "v"))).unwrap_or_default();
+            let _ = writeln!(out, "    return v * {} + {}{call};\n}}\n", f.a, f.b);
+        }
+        out
+    }
+
+    fn render_main(&self) -> String {
+        let mut out = String::new();
+        for lib in 0..self.libs.len() {
+            let _ = writeln!(out, "import \"lib/lib{lib}.mini\" as l{lib};");
+        }
+        out.push_str("\nfn main() i32 {\n    var total: i32 = 0;\n");
+        for (lib, funcs) in self.libs.iter().enumerate() {
+            for index in 0..funcs.len() {
+                let call = self.call(usize::MAX, (lib, index), "3");
+                let _ = writeln!(out, "    @print({call});\n    total += {call};");
+            }
+        }
+        out.push_str("    return total;\n}\n");
+        out
+    }
+
+    fn write(&self, project: &Project) {
+        project.write("main.mini", &self.render_main());
+        for lib in 0..self.libs.len() {
+            project.write(&format!("lib/lib{lib}.mini"), &self.render_lib(lib));
+        }
+    }
+
+    fn random_function(&self, rng: &mut Rng) -> (usize, usize) {
+        let lib = rng.below(self.libs.len());
+        (lib, rng.below(self.libs[lib].len()))
+    }
+
+    /// Applies one random edit; returns what it was, for failure messages.
+    fn edit(&mut self, rng: &mut Rng) -> String {
+        let (lib, index) = self.random_function(rng);
+        match rng.below(8) {
+            0 | 1 => {
+                self.libs[lib][index].a = rng.below(1000) as i32 - 500;
+                format!("body of lib{lib}.{}", self.libs[lib][index].name)
+            }
+            2 => {
+                self.libs[lib][index].comment = Some(format!("note {}", rng.next() % 1000));
+                format!("comment in lib{lib}")
+            }
+            3 => {
+                self.header_lines[lib] = rng.below(4);
+                format!("blank lines atop lib{lib}")
+            }
+            4 => {
+                let f = &mut self.libs[lib][index];
+                f.wide_param = !f.wide_param;
+                format!("signature of lib{lib}.{}", f.name)
+            }
+            5 => {
+                // A call to a function of a lower file, or an earlier one in this file.
+                let target_lib = rng.below(lib + 1);
+                let limit = if target_lib == lib { index } else { self.libs[target_lib].len() };
+                let callee = (limit > 0).then(|| (target_lib, rng.below(limit)));
+                self.libs[lib][index].callee = callee;
+                format!("callee of lib{lib}.{}", self.libs[lib][index].name)
+            }
+            6 => {
+                self.add_function(lib, None);
+                format!("new function in lib{lib}")
+            }
+            _ => {
+                self.opt_level = if self.opt_level == 0 { 1 } else { 0 };
+                format!("opt level {}", self.opt_level)
+            }
+        }
+    }
+}
+
+fn clean_build(project: &Project, opt_level: u8) -> (Session, tempfile::TempDir) {
+    let cache = tempfile::tempdir().expect("temporary directory");
+    let mut session = Session::new(&project.path("main.mini")).expect("session");
+    session.set_cache_dir(cache.path().to_path_buf());
+    let mut settings = project.settings.clone();
+    settings.opt_level = opt_level;
+    let request =
+        BuildRequest { emit: Emit::Exe, output: Some(project.path("clean")), settings, jobs: 2, log_queries: false };
+    let report = session.build(&request).expect("clean build runs");
+    assert!(report.success(), "{:#?}", report.diagnostics);
+    (session, cache)
+}
+
+fn run(path: &std::path::Path) -> (String, Option<i32>) {
+    let out = std::process::Command::new(path).output().expect("program runs");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
+}
+
+#[test]
+fn incremental_builds_match_clean_builds_after_random_edits() {
+    for seed in [0x5eed_u64, 0xdecaf, 0xc0ffee, 0xb0a710ad] {
+        let mut rng = Rng(seed);
+        let mut model = Model::new();
+        let mut project = Project::new("//- main.mini\n");
+        model.write(&project);
+        project.build();
+        let mut history = Vec::new();
+        for _ in 0..20 {
+            history.push(model.edit(&mut rng));
+            model.write(&project);
+            project.settings.opt_level = model.opt_level;
+            project.build();
+            let (clean, _cache) = clean_build(&project, model.opt_level);
+            let context = format!("seed {seed:#x}, edits: {history:?}");
+            assert_eq!(run(&project.path("main")), run(&project.path("clean")), "{context}");
+            assert_eq!(project.session.function_objects(), clean.function_objects(), "objects differ: {context}");
+            let incremental = std::fs::read(project.path("main")).unwrap();
+            let fresh = std::fs::read(project.path("clean")).unwrap();
+            assert!(incremental == fresh, "executables differ: {context}");
+        }
+    }
+}
