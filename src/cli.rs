@@ -105,6 +105,11 @@ pub struct CommonArgs {
     /// After the build, print the queries that executed, in order.
     #[arg(long)]
     pub log_queries: bool,
+
+    /// Where to keep compiled objects between builds (default: `.mini_cache` in the
+    /// entry file's directory).
+    #[arg(long, value_name = "DIR", env = "MINI_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

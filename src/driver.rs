@@ -75,6 +75,34 @@ pub struct Session {
     objects: HashMap<Hash, Arc<[u8]>>,
     cache_dir: PathBuf,
     linker: Option<Linker>,
+    /// The last executable this session linked, to skip relinking identical inputs.
+    last_link: Option<LinkRecord>,
+}
+
+struct LinkRecord {
+    inputs: Vec<PathBuf>,
+    output: PathBuf,
+    stamp: Option<FileStamp>,
+}
+
+/// Enough of a file's metadata to notice that someone replaced it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FileStamp {
+    pub len: u64,
+    pub mtime_ns: i128,
+    pub inode: u64,
+}
+
+impl FileStamp {
+    pub fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            len: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            inode: meta.ino(),
+        })
+    }
 }
 
 impl Session {
@@ -98,6 +126,7 @@ impl Session {
             objects: HashMap::new(),
             cache_dir,
             linker: None,
+            last_link: None,
         })
     }
 
@@ -136,6 +165,7 @@ impl Session {
     /// Reads the entry file and everything it imports, transitively, and updates the
     /// inputs whose contents changed. Fails only if the entry file cannot be read.
     pub fn load(&mut self) -> Result<()> {
+        let _span = tracing::info_span!("load").entered();
         let entry_path = self.disk_path(&self.entry);
         let entry_text =
             std::fs::read(&entry_path).with_context(|| format!("cannot read '{}'", entry_path.display()))?;
@@ -192,6 +222,7 @@ impl Session {
 
     /// Every diagnostic of the program, located and in order.
     pub fn diagnostics(&self) -> Vec<Located> {
+        let _span = tracing::info_span!("diagnostics").entered();
         let db = &self.db;
         program_diagnostics(db, self.workspace())
             .iter()
@@ -255,6 +286,7 @@ impl Session {
     /// Generates the objects of `functions` that this session does not have yet, on
     /// `jobs` threads, and records their names in the report.
     fn generate(&mut self, functions: &[(Function, Hash)], jobs: usize, compiled: &mut HashSet<Function>) {
+        let _span = tracing::info_span!("codegen", functions = functions.len()).entered();
         let missing: Vec<(Function, Hash)> =
             functions.iter().copied().filter(|(_, hash)| !self.objects.contains_key(hash)).collect();
         if missing.is_empty() {
@@ -308,7 +340,10 @@ impl Session {
         functions: &[Function],
         report: &mut BuildReport,
     ) -> Result<Vec<PathBuf>> {
-        let hashed = self.hashes(functions);
+        let hashed = {
+            let _span = tracing::info_span!("hash").entered();
+            self.hashes(functions)
+        };
         let mut units: BTreeMap<u32, Vec<(Function, Hash)>> = BTreeMap::new();
         for &(function, hash) in &hashed {
             let unit = link_unit_of(function.file(&self.db).path(&self.db));
@@ -332,11 +367,16 @@ impl Session {
             }
             inputs.push(path);
         }
-        let needed: Vec<(Function, Hash)> = to_merge.iter().flat_map(|(_, members)| members.iter().copied()).collect();
+        // Generated in program order, so that logs do not depend on hash values.
+        let in_missing_units: HashSet<Function> =
+            to_merge.iter().flat_map(|(_, members)| members.iter().map(|&(f, _)| f)).collect();
+        let needed: Vec<(Function, Hash)> =
+            hashed.iter().copied().filter(|(f, _)| in_missing_units.contains(f)).collect();
         let mut compiled = HashSet::new();
         self.generate(&needed, request.jobs, &mut compiled);
         report.compiled =
             functions.iter().filter(|f| compiled.contains(f)).map(|f| f.qualified_name(&self.db)).collect();
+        let _span = tracing::info_span!("merge", units = to_merge.len()).entered();
         for (path, members) in &to_merge {
             let merged = link::merge_objects(members.iter().map(|(_, hash)| &*self.objects[hash]))
                 .with_context(|| format!("merging link unit {}", path.display()))?;
@@ -371,12 +411,24 @@ impl Session {
         }
         let inputs = self.link_inputs(request, functions, report)?;
         let output = request.output.clone().context("an executable needs an output path")?;
+        let link = LinkRecord { inputs, output: output.clone(), stamp: None };
+        report.output = Some(output.clone());
+        // Same inputs, and the output is still the file this session linked: done.
+        if let Some(last) = &self.last_link
+            && last.inputs == link.inputs
+            && last.output == link.output
+            && last.stamp.is_some()
+            && last.stamp == FileStamp::of(&output)
+        {
+            return Ok(());
+        }
         if self.linker.is_none() {
             self.linker = Some(Linker::detect()?);
         }
-        self.linker.as_ref().expect("detected above").link_executable(&inputs, &output)?;
+        let _span = tracing::info_span!("link", inputs = link.inputs.len()).entered();
+        self.linker.as_ref().expect("detected above").link_executable(&link.inputs, &output)?;
         report.linked = true;
-        report.output = Some(output);
+        self.last_link = Some(LinkRecord { stamp: FileStamp::of(&output), ..link });
         Ok(())
     }
 

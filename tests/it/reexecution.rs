@@ -162,9 +162,9 @@ fn changing_a_signature_recompiles_direct_callers_only() {
             fn_hash(lib/math.add)
             fn_air(lib/math.three)
             fn_hash(lib/math.three)
+            fn_object(main.main)
             fn_object(lib/math.add)
-            fn_object(lib/math.three)
-            fn_object(main.main)"#]],
+            fn_object(lib/math.three)"#]],
         expect![[r#"
             main.main
             lib/math.add
@@ -231,12 +231,12 @@ fn changing_the_opt_level_regenerates_every_object() {
             fn_hash(lib/math.add)
             fn_hash(lib/math.twice)
             fn_hash(lib/math.three)
-            fn_object(lib/math.add)
-            fn_object(lib/math.three)
-            fn_object(lib/math.twice)
-            fn_object(main.helper)
             fn_object(main.main)
+            fn_object(main.helper)
             fn_object(main.unrelated)
+            fn_object(lib/math.add)
+            fn_object(lib/math.twice)
+            fn_object(lib/math.three)
             runtime_hash()
             runtime_object()
             entry_hash()
