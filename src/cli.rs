@@ -30,6 +30,40 @@ pub enum Command {
     Run(RunArgs),
     /// Report the program's errors without generating code.
     Check(CheckArgs),
+    /// Inspect or clean the build cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+/// The cache commands. They act on `.mini_cache` in the current directory, or on the
+/// directory given by `--cache-dir` / `MINI_CACHE_DIR`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Show entries, size, and what the last build hit and missed.
+    Stats(CacheArgs),
+    /// Evict least recently used entries until the cache fits.
+    Gc {
+        #[command(flatten)]
+        cache: CacheArgs,
+        /// The size to shrink to, such as 500M or 2G (default: MINI_CACHE_MAX_SIZE, or 2G).
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: Option<u64>,
+    },
+    /// Remove everything in the cache.
+    Clean(CacheArgs),
+    /// Re-hash every entry; report and remove the bad ones.
+    Verify(CacheArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// The cache directory.
+    #[arg(long, value_name = "DIR", env = "MINI_CACHE_DIR", default_value = ".mini_cache")]
+    pub cache_dir: PathBuf,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    crate::gc::parse_size(text)
 }
 
 #[derive(Debug, Args)]
@@ -107,9 +141,13 @@ pub struct CommonArgs {
     pub log_queries: bool,
 
     /// Where to keep compiled objects between builds (default: `.mini_cache` in the
-    /// entry file's directory).
+    /// entry file's directory). The cache is capped at MINI_CACHE_MAX_SIZE (default 2G).
     #[arg(long, value_name = "DIR", env = "MINI_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+
+    /// Keep nothing between builds: every function is compiled.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

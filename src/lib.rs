@@ -3,5 +3,8 @@
 
 pub mod cli;
 pub mod driver;
+pub mod gc;
+pub mod index;
 pub mod link;
 pub mod render;
+pub mod store;

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use mini_queries::source::CodegenSettings;
 
-use mini::cli::{Cli, ColorChoice, Command, CommonArgs, Emit, MessageFormat};
+use mini::cli::{CacheCommand, Cli, ColorChoice, Command, CommonArgs, Emit, MessageFormat};
 use mini::driver::{BuildReport, BuildRequest, Session};
 use mini::render;
 
@@ -66,7 +66,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None => Some(default_output(&args.common.entry, args.emit)),
             };
             let request = request(&args.common, args.emit, output)?;
-            let mut session = Session::new(&args.common.entry)?;
+            let mut session = session(&args.common)?;
             let report = session.build(&request)?;
             let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false };
             reporter.finish(&report);
@@ -76,7 +76,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(exit_code(&report))
         }
         Command::Run(args) => {
-            let mut session = Session::new(&args.common.entry)?;
+            let mut session = session(&args.common)?;
             let stem = file_stem(&args.common.entry);
             let output = session.cache_dir().join("bin").join(stem);
             std::fs::create_dir_all(output.parent().expect("has a parent"))
@@ -95,6 +95,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("running {}", output.display()))?;
             Ok(ExitCode::from(program_status(status)))
         }
+        Command::Cache(command) => cache_command(command),
         Command::Check(args) => {
             let mut session = Session::new(&args.entry)?;
             let report = session.check(args.log_queries)?;
@@ -112,6 +113,45 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(exit_code(&report))
         }
     }
+}
+
+fn session(common: &CommonArgs) -> Result<Session> {
+    let mut session = Session::new(&common.entry)?;
+    if common.no_cache {
+        session.disable_cache();
+    } else if let Some(dir) = &common.cache_dir {
+        session.set_cache_dir(dir.clone());
+    }
+    Ok(session)
+}
+
+fn cache_command(command: CacheCommand) -> Result<ExitCode> {
+    match command {
+        CacheCommand::Stats(args) => {
+            let stats = mini::gc::stats(&args.cache_dir)?;
+            println!("{}", serde_json::to_string_pretty(&stats)?);
+        }
+        CacheCommand::Gc { cache, max_size } => {
+            let max_size = max_size.unwrap_or_else(mini::gc::max_size);
+            let outcome = mini::gc::collect_garbage(&cache.cache_dir, max_size, false)?.expect("waited for the lock");
+            eprintln!(
+                "Removed {} entries: {} -> {} bytes (limit {max_size})",
+                outcome.removed, outcome.bytes_before, outcome.bytes_after
+            );
+        }
+        CacheCommand::Clean(args) => {
+            mini::gc::clean(&args.cache_dir)?;
+            eprintln!("Removed the cache in {}", args.cache_dir.display());
+        }
+        CacheCommand::Verify(args) => {
+            let (checked, bad) = mini::gc::verify(&args.cache_dir)?;
+            for path in &bad {
+                eprintln!("removed bad entry {}", path.display());
+            }
+            eprintln!("Verified {checked} entries: {} bad, removed", bad.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn request(common: &CommonArgs, emit: Emit, output: Option<PathBuf>) -> Result<BuildRequest> {
@@ -212,27 +252,59 @@ impl Reporter {
         self.diagnostics(report);
         self.queries(report);
         let compiled = report.compiled.len();
+        let reused = report.functions.saturating_sub(compiled);
         match self.format {
-            MessageFormat::Human if report.success() => eprintln!(
-                "Finished in {} ms: {compiled} of {} function{} compiled, {} reused{}",
-                ms(report.duration).round(),
-                report.functions,
-                plural(report.functions),
-                report.functions - compiled,
-                if report.linked { "" } else { ", not linked" },
-            ),
+            MessageFormat::Human if report.success() => {
+                let names = if (1..=3).contains(&compiled) {
+                    format!(" ({})", report.compiled.join(", "))
+                } else {
+                    String::new()
+                };
+                eprintln!(
+                    "Finished in {} ms: {} of {} function{} compiled{names}, {} reused ({} from disk), {} of {} link unit{} relinked{}",
+                    ms(report.duration).round(),
+                    thousands(compiled),
+                    thousands(report.functions),
+                    plural(report.functions),
+                    thousands(reused),
+                    thousands(report.reused_from_disk),
+                    thousands(report.link_units_relinked),
+                    thousands(report.link_units),
+                    plural(report.link_units),
+                    if report.linked { "" } else { ", nothing to link" },
+                )
+            }
             MessageFormat::Human => {}
             MessageFormat::Json => self.event(serde_json::json!({
                 "reason": "build-finished",
                 "success": report.success(),
                 "functions": report.functions,
                 "compiled": report.compiled,
-                "reused": report.functions - compiled,
+                "reused": reused,
+                "reused_from_disk": report.reused_from_disk,
+                "files_read": report.files_read,
+                "files_parsed": report.files_parsed,
+                "link_units": report.link_units,
+                "link_units_relinked": report.link_units_relinked,
+                "linked": report.linked,
                 "output": report.output.as_ref().map(|p| p.to_string_lossy()),
                 "duration_ms": ms(report.duration),
             })),
         }
     }
+}
+
+/// `30012` as `30,012`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn plural(n: usize) -> &'static str {

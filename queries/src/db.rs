@@ -67,6 +67,7 @@ impl Database {
         let arg = match query_key_kind(&name) {
             KeyKind::Function => Function::from_id(id).qualified_name(self),
             KeyKind::File => SourceFile::from_id(id).path(self).to_string(),
+            KeyKind::Unit => format!("unit {}", crate::link::LinkUnit::from_id(id).index(self)),
             KeyKind::Singleton => String::new(),
         };
         format!("{name}({arg})")
@@ -75,6 +76,7 @@ impl Database {
 
 enum KeyKind {
     Function,
+    Unit,
     File,
     Singleton,
 }
@@ -86,9 +88,9 @@ fn query_key_kind(query: &str) -> KeyKind {
     match query {
         "fn_zir" | "fn_signature" | "fn_check" | "fn_air" | "fn_debug_info" | "fn_hash" | "fn_object"
         | "fn_llvm_ir" => KeyKind::Function,
-        "parse_file" | "file_imports" | "file_read_error" | "file_scope" | "file_functions" | "file_diagnostics" => {
-            KeyKind::File
-        }
+        "parse_file" | "file_imports" | "file_read_error" | "file_scope" | "file_functions" | "file_diagnostics"
+        | "file_interface" => KeyKind::File,
+        "unit_plan" => KeyKind::Unit,
         _ => KeyKind::Singleton,
     }
 }

@@ -29,6 +29,10 @@ pub struct Diagnostic {
 #[salsa::tracked(returns(ref))]
 pub fn file_diagnostics(db: &dyn Db, file: SourceFile) -> Arc<[Diagnostic]> {
     let _span = tracing::debug_span!("file_diagnostics", path = %file.path(db)).entered();
+    if file.summary(db).is_some() {
+        // Summaries are only recorded for files without errors.
+        return Arc::from([]);
+    }
     let parsed = parse_file(db, file);
     let path = file.path(db);
     let files = Workspace::get(db).files(db);
@@ -89,6 +93,9 @@ pub fn program_diagnostics(db: &dyn Db, workspace: Workspace) -> Arc<[Diagnostic
     let entry = workspace.entry(db);
     let mut out: Vec<Diagnostic> = Vec::new();
     for &file in crate::imports::program_files(db, workspace).iter() {
+        if file.summary(db).is_some() {
+            continue;
+        }
         let start = out.len();
         out.extend(file_diagnostics(db, file).iter().cloned());
         if file == entry {

@@ -265,6 +265,9 @@ impl Encode for AStmt {
 #[salsa::tracked(returns(copy))]
 pub fn fn_hash(db: &dyn Db, function: Function) -> Option<Hash> {
     let _span = tracing::debug_span!("fn_hash", function = %function.qualified_name(db)).entered();
+    if let Some(summary) = function.file(db).summary(db) {
+        return summary.function(function.name(db)).map(|f| f.hash);
+    }
     let air = fn_air(db, function).as_ref()?;
     let settings = BuildSettings::get(db).codegen(db);
     let mut e = Encoder::new("mini function object");

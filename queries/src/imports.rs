@@ -24,6 +24,9 @@ pub struct Import {
 #[salsa::tracked(returns(ref))]
 pub fn file_imports(db: &dyn Db, file: SourceFile) -> Arc<[Import]> {
     let _span = tracing::debug_span!("file_imports", path = %file.path(db)).entered();
+    if let Some(summary) = file.summary(db) {
+        return summary.imports.clone();
+    }
     let path = file.path(db);
     parse_file(db, file)
         .ast
@@ -72,6 +75,15 @@ pub fn file_scope(db: &dyn Db, file: SourceFile) -> Arc<FileScope> {
     Arc::new(FileScope { aliases })
 }
 
+/// A file's imports: read straight from its summary when it has one, so that walking an
+/// unchanged program executes no per-file query.
+pub fn imports_of(db: &dyn Db, file: SourceFile) -> Arc<[Import]> {
+    match file.summary(db) {
+        Some(summary) => summary.imports.clone(),
+        None => file_imports(db, file).clone(),
+    }
+}
+
 /// Every file of the program: the entry, then its imports breadth-first in source order.
 /// Files that cannot be read are left out (the importer reports them).
 ///
@@ -86,7 +98,7 @@ pub fn program_files(db: &dyn Db, workspace: Workspace) -> Arc<[SourceFile]> {
     let mut order = Vec::new();
     while let Some(file) = queue.pop_front() {
         order.push(file);
-        for import in file_imports(db, file).iter() {
+        for import in imports_of(db, file).iter() {
             let Some(target) = import.target.as_ref().and_then(|t| files.get(t)) else {
                 continue;
             };
@@ -105,13 +117,14 @@ pub fn program_files(db: &dyn Db, workspace: Workspace) -> Arc<[SourceFile]> {
 #[salsa::tracked(returns(ref))]
 pub fn file_read_error(db: &dyn Db, file: SourceFile) -> Option<Arc<str>> {
     match file.contents(db) {
-        FileContents::Text(_) => None,
+        FileContents::Text(_) | FileContents::Unread => None,
         FileContents::Missing(reason) => Some(reason.clone()),
     }
 }
 
 impl SourceFile {
     pub fn is_readable(self, db: &dyn Db) -> bool {
-        file_read_error(db, self).is_none()
+        // A summarized file was read by an earlier build; no query per unchanged file.
+        self.summary(db).is_some() || file_read_error(db, self).is_none()
     }
 }

@@ -51,6 +51,10 @@ impl FileFunctions {
 pub fn file_functions(db: &dyn Db, file: SourceFile) -> Arc<FileFunctions> {
     let _span = tracing::debug_span!("file_functions", path = %file.path(db)).entered();
     let mut result = FileFunctions::default();
+    if let Some(summary) = file.summary(db) {
+        result.functions = summary.functions.iter().map(|f| Function::new(db, file, f.name.clone())).collect();
+        return Arc::new(result);
+    }
     for (index, item) in parse_file(db, file).ast.items.iter().enumerate() {
         if let ast::Item::Fn(decl) = item
             && !result.items.contains_key(&decl.name)
@@ -69,8 +73,18 @@ pub fn file_functions(db: &dyn Db, file: SourceFile) -> Arc<FileFunctions> {
 #[salsa::tracked(returns(ref))]
 pub fn program_functions(db: &dyn Db, workspace: crate::source::Workspace) -> Arc<[Function]> {
     let _span = tracing::debug_span!("program_functions").entered();
-    crate::imports::program_files(db, workspace)
-        .iter()
-        .flat_map(|&file| file_functions(db, file).functions.iter().copied())
-        .collect()
+    let mut functions = Vec::new();
+    for &file in crate::imports::program_files(db, workspace).iter() {
+        functions.extend(functions_of(db, file));
+    }
+    functions.into()
+}
+
+/// A file's functions: from its summary when it has one, so that listing an unchanged
+/// program executes no per-file query.
+pub fn functions_of(db: &dyn Db, file: SourceFile) -> Vec<Function> {
+    match file.summary(db) {
+        Some(summary) => summary.functions.iter().map(|f| Function::new(db, file, f.name.clone())).collect(),
+        None => file_functions(db, file).functions.clone(),
+    }
 }

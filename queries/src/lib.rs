@@ -8,6 +8,7 @@ pub mod diagnostics;
 pub mod hash;
 pub mod imports;
 pub mod items;
+pub mod link;
 pub mod parsed;
 pub mod sema;
 pub mod source;

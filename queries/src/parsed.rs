@@ -26,6 +26,6 @@ pub fn parse_file(db: &dyn Db, file: SourceFile) -> Arc<ParsedFile> {
             let (ast, errors) = syntax::parse(text);
             Arc::new(ParsedFile { ast, errors, lines: LineIndex::new(text) })
         }
-        FileContents::Missing(_) => Arc::new(ParsedFile::default()),
+        FileContents::Missing(_) | FileContents::Unread => Arc::new(ParsedFile::default()),
     }
 }

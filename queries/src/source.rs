@@ -6,6 +6,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::hash::Hash;
+use crate::imports::Import;
+use crate::sema::Signature;
+use crate::syntax::ast::Name;
+
 /// A module's identity: its normalized path relative to the entry file's directory,
 /// with `/` separators (`lib/math.mini`, `../shared/util.mini`). It is the same whoever
 /// imports the file, so symbol names and function hashes are too.
@@ -78,14 +83,58 @@ pub enum FileContents {
     Text(Arc<[u8]>),
     /// The file could not be read; the text is the reason ("No such file or directory").
     Missing(Arc<str>),
+    /// The shell has not read the file: its `summary` stands in for it.
+    Unread,
 }
 
+/// What a previous build recorded about an error-free file, enough to stand in for its
+/// text: what it imports, and each function's signature and hash. The shell builds it
+/// from the on-disk index and only uses it when the file's content hash, the build
+/// settings and the interfaces of the files it imports are all unchanged — the inputs
+/// that determine those hashes.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct FileSummary {
+    pub imports: Arc<[Import]>,
+    /// In source order.
+    pub functions: Vec<SummaryFunction>,
+    /// Indices into `functions`, sorted by name, for lookups.
+    by_name: Vec<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SummaryFunction {
+    pub name: Name,
+    pub signature: Signature,
+    pub hash: Hash,
+}
+
+impl FileSummary {
+    pub fn new(imports: Arc<[Import]>, functions: Vec<SummaryFunction>) -> FileSummary {
+        let mut by_name: Vec<u32> = (0..functions.len() as u32).collect();
+        by_name.sort_by(|&a, &b| functions[a as usize].name.cmp(&functions[b as usize].name));
+        FileSummary { imports, functions, by_name }
+    }
+
+    pub fn function(&self, name: &str) -> Option<&SummaryFunction> {
+        let index = self.by_name.binary_search_by(|&i| (*self.functions[i as usize].name).cmp(name)).ok()?;
+        Some(&self.functions[self.by_name[index] as usize])
+    }
+}
+
+/// A source file. Its text and its summary are separate fields so that queries over the
+/// whole program, which only ask whether a file has a summary, do not depend on — and
+/// are not re-run by — edits to its text.
 #[salsa::input(debug)]
 pub struct SourceFile {
     #[returns(ref)]
     pub path: ModulePath,
     #[returns(ref)]
     pub contents: FileContents,
+    /// Set when the file is unchanged since a previous, successful build recorded this
+    /// summary, and so is everything its functions' hashes depend on; `contents` is then
+    /// `Unread`.
+    #[returns(ref)]
+    pub summary: Option<Arc<FileSummary>>,
 }
 
 /// The set of known files and which one is the program's entry. The file map holds

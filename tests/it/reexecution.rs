@@ -70,6 +70,8 @@ fn editing_a_body_recompiles_only_that_function() {
             file_read_error(main.mini)
             fn_air(main.helper)
             fn_hash(main.helper)
+            unit_plan(unit 213)
+            link_plan()
             fn_object(main.helper)"#]],
         expect!["main.helper"],
         "500\n",
@@ -119,9 +121,9 @@ fn inserting_a_line_above_a_function_recompiles_nothing() {
     check_reexecuted(
         |p| p.edit("lib/math.mini", "pub fn add", "\n\npub fn add"),
         expect![[r#"
-            file_read_error(lib/math.mini)
             parse_file(lib/math.mini)
             file_imports(lib/math.mini)
+            file_read_error(lib/math.mini)
             file_functions(lib/math.mini)
             fn_zir(lib/math.add)
             file_diagnostics(lib/math.mini)
@@ -143,9 +145,9 @@ fn changing_a_signature_recompiles_direct_callers_only() {
             );
         },
         expect![[r#"
-            file_read_error(lib/math.mini)
             parse_file(lib/math.mini)
             file_imports(lib/math.mini)
+            file_read_error(lib/math.mini)
             file_functions(lib/math.mini)
             fn_zir(lib/math.add)
             fn_signature(lib/math.add)
@@ -156,15 +158,19 @@ fn changing_a_signature_recompiles_direct_callers_only() {
             fn_zir(lib/math.twice)
             fn_zir(lib/math.three)
             fn_check(lib/math.three)
-            fn_air(main.main)
-            fn_hash(main.main)
             fn_air(lib/math.add)
             fn_hash(lib/math.add)
+            unit_plan(unit 8)
             fn_air(lib/math.three)
             fn_hash(lib/math.three)
-            fn_object(main.main)
+            link_plan()
+            fn_air(main.main)
+            fn_hash(main.main)
+            unit_plan(unit 213)
             fn_object(lib/math.add)
-            fn_object(lib/math.three)"#]],
+            fn_object(lib/math.three)
+            fn_object(main.main)
+            file_interface(lib/math.mini)"#]],
         expect![[r#"
             main.main
             lib/math.add
@@ -188,10 +194,14 @@ fn adding_an_unrelated_function_recompiles_nothing_existing() {
             fn_zir(main.brand_new)
             fn_zir(main.unrelated)
             file_read_error(main.mini)
-            program_functions()
+            unit_plan(unit 213)
             fn_hash(main.brand_new)
             fn_air(main.brand_new)
-            fn_object(main.brand_new)"#]],
+            link_plan()
+            fn_object(main.brand_new)
+            program_functions()
+            fn_signature(main.brand_new)
+            file_interface(main.mini)"#]],
         expect!["main.brand_new"],
         "50\n",
     );
@@ -202,9 +212,9 @@ fn editing_an_imported_body_does_not_recompile_the_importer() {
     check_reexecuted(
         |p| p.edit("lib/math.mini", "return a + b;", "return b + a + 1;"),
         expect![[r#"
-            file_read_error(lib/math.mini)
             parse_file(lib/math.mini)
             file_imports(lib/math.mini)
+            file_read_error(lib/math.mini)
             file_functions(lib/math.mini)
             fn_zir(lib/math.add)
             fn_signature(lib/math.add)
@@ -214,6 +224,8 @@ fn editing_an_imported_body_does_not_recompile_the_importer() {
             fn_zir(lib/math.three)
             fn_air(lib/math.add)
             fn_hash(lib/math.add)
+            unit_plan(unit 8)
+            link_plan()
             fn_object(lib/math.add)"#]],
         expect!["lib/math.add"],
         "60\n",
@@ -225,21 +237,24 @@ fn changing_the_opt_level_regenerates_every_object() {
     check_reexecuted(
         |p| p.settings.opt_level = 2,
         expect![[r#"
-            fn_hash(main.main)
-            fn_hash(main.helper)
-            fn_hash(main.unrelated)
             fn_hash(lib/math.add)
+            unit_plan(unit 8)
             fn_hash(lib/math.twice)
             fn_hash(lib/math.three)
-            fn_object(main.main)
-            fn_object(main.helper)
-            fn_object(main.unrelated)
+            link_plan()
+            fn_hash(main.main)
+            unit_plan(unit 213)
+            fn_hash(main.helper)
+            fn_hash(main.unrelated)
+            runtime_hash()
+            entry_hash()
             fn_object(lib/math.add)
             fn_object(lib/math.twice)
             fn_object(lib/math.three)
-            runtime_hash()
+            fn_object(main.main)
+            fn_object(main.helper)
+            fn_object(main.unrelated)
             runtime_object()
-            entry_hash()
             entry_object()"#]],
         expect![[r#"
             main.main

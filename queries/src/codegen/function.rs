@@ -411,6 +411,15 @@ impl<'ctx, 'a> Emitter<'ctx, 'a> {
             ArithOp::Mul => self.builder.build_int_mul(lhs, rhs, "")?,
             ArithOp::Div | ArithOp::Rem => {
                 let ty = lhs.get_type();
+                // A constant divisor needs only the checks it can fail.
+                let constant = rhs.get_sign_extended_constant();
+                if constant.is_some_and(|d| d != 0 && d != -1) {
+                    return Ok(if op == ArithOp::Div {
+                        self.builder.build_int_signed_div(lhs, rhs, "")?
+                    } else {
+                        self.builder.build_int_signed_rem(lhs, rhs, "")?
+                    });
+                }
                 let zero = ty.const_zero();
                 let minus_one = ty.const_all_ones();
                 let is_zero = self.builder.build_int_compare(IntPredicate::EQ, rhs, zero, "")?;
@@ -455,7 +464,9 @@ impl<'ctx, 'a> Emitter<'ctx, 'a> {
         }
         let text = format!("{}.{}", self.air.module.without_extension(), self.air.name);
         let bytes = self.context.const_string(text.as_bytes(), true);
-        let global = self.module.add_global(bytes.get_type(), None, "location");
+        // Named after the function, so that modules printed together stay distinct.
+        let name = format!("{}.location", symbol_name(&self.air.module, &self.air.name));
+        let global = self.module.add_global(bytes.get_type(), None, &name);
         global.set_linkage(Linkage::Private);
         global.set_constant(true);
         global.set_initializer(&bytes);

@@ -26,10 +26,20 @@ use crate::syntax::ast::Type;
 #[salsa::tracked(returns(ref))]
 pub fn runtime_object(db: &dyn Db, settings: BuildSettings) -> Arc<[u8]> {
     let _span = tracing::debug_span!("runtime_object").entered();
+    runtime_output(db, settings, Output::Object).into()
+}
+
+/// The runtime as LLVM IR text (`--emit llvm-ir`).
+#[salsa::tracked(returns(ref))]
+pub fn runtime_llvm_ir(db: &dyn Db, settings: BuildSettings) -> Arc<str> {
+    String::from_utf8_lossy(&runtime_output(db, settings, Output::Ir)).into()
+}
+
+fn runtime_output(db: &dyn Db, settings: BuildSettings, output: Output) -> Vec<u8> {
     let context = Context::create();
     let module = context.create_module("mini_runtime");
     build_runtime(&context, &module).unwrap_or_else(|e| panic!("LLVM builder failed for the runtime: {e}"));
-    finish_module(&module, settings.codegen(db), Output::Object).into()
+    finish_module(&module, settings.codegen(db), output)
 }
 
 fn build_runtime<'ctx>(context: &'ctx Context, module: &Module<'ctx>) -> Result<(), BuilderError> {
@@ -103,6 +113,16 @@ fn build_runtime<'ctx>(context: &'ctx Context, module: &Module<'ctx>) -> Result<
 #[salsa::tracked(returns(ref))]
 pub fn entry_object(db: &dyn Db, workspace: Workspace) -> Option<Arc<[u8]>> {
     let _span = tracing::debug_span!("entry_object").entered();
+    entry_output(db, workspace, Output::Object).map(Arc::from)
+}
+
+/// The entry wrapper as LLVM IR text (`--emit llvm-ir`).
+#[salsa::tracked(returns(ref))]
+pub fn entry_llvm_ir(db: &dyn Db, workspace: Workspace) -> Option<Arc<str>> {
+    entry_output(db, workspace, Output::Ir).map(|text| String::from_utf8_lossy(&text).into())
+}
+
+fn entry_output(db: &dyn Db, workspace: Workspace, output: Output) -> Option<Vec<u8>> {
     let entry = workspace.entry(db);
     let main = Function::new(db, entry, crate::syntax::ast::Name::from("main"));
     let ret = fn_signature(db, main).as_ref()?.ret?;
@@ -111,7 +131,7 @@ pub fn entry_object(db: &dyn Db, workspace: Workspace) -> Option<Arc<[u8]>> {
     let module = context.create_module("mini_entry");
     build_entry(&context, &module, &symbol_name(entry.path(db), "main"), ret)
         .unwrap_or_else(|e| panic!("LLVM builder failed for the entry wrapper: {e}"));
-    Some(finish_module(&module, settings.codegen(db), Output::Object).into())
+    Some(finish_module(&module, settings.codegen(db), output))
 }
 
 fn build_entry<'ctx>(

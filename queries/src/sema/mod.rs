@@ -7,8 +7,11 @@ mod check;
 use std::sync::Arc;
 
 use crate::db::Db;
-use crate::items::Function;
+use crate::hash::{Encoder, Hash};
+use crate::items::{Function, file_functions};
+use crate::source::SourceFile;
 use crate::syntax::Span;
+use crate::syntax::ast::Name;
 use crate::syntax::ast::Type;
 use crate::zir::fn_zir;
 
@@ -29,6 +32,9 @@ pub struct Signature {
 #[salsa::tracked(returns(ref))]
 pub fn fn_signature(db: &dyn Db, function: Function) -> Option<Signature> {
     let _span = tracing::debug_span!("fn_signature", function = %function.qualified_name(db)).entered();
+    if let Some(summary) = function.file(db).summary(db) {
+        return summary.function(function.name(db)).map(|f| f.signature.clone());
+    }
     let zir = fn_zir(db, function).as_ref()?;
     let params = zir.params.iter().map(|p| p.ty.filter(|t| *t != Type::Void)).collect();
     Some(Signature { params, ret: zir.ret })
@@ -70,4 +76,38 @@ pub fn fn_check(db: &dyn Db, function: Function) -> Arc<CheckedFn> {
 pub fn fn_air(db: &dyn Db, function: Function) -> Option<Arc<Air>> {
     let _span = tracing::debug_span!("fn_air", function = %function.qualified_name(db)).entered();
     fn_check(db, function).air.clone()
+}
+
+/// What other files see of a file: its functions' names and signatures. Files whose
+/// interface did not change cannot change the hashes of their importers' functions.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Interface {
+    /// Sorted by name.
+    pub functions: Vec<(Name, Signature)>,
+    pub hash: Hash,
+}
+
+/// The file's interface.
+///
+/// Reads: the file's function list and each function's signature (from its summary,
+/// for a file that has one).
+#[salsa::tracked(returns(ref))]
+pub fn file_interface(db: &dyn Db, file: SourceFile) -> Arc<Interface> {
+    let _span = tracing::debug_span!("file_interface", path = %file.path(db)).entered();
+    let mut functions: Vec<(Name, Signature)> = file_functions(db, file)
+        .functions
+        .iter()
+        .filter_map(|&f| Some((f.name(db).clone(), fn_signature(db, f).clone()?)))
+        .collect();
+    functions.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut e = Encoder::new("mini file interface");
+    e.u64(functions.len() as u64);
+    for (name, signature) in &functions {
+        e.str(name).u64(signature.params.len() as u64);
+        for param in &signature.params {
+            e.encode(param);
+        }
+        e.encode(&signature.ret);
+    }
+    Arc::new(Interface { hash: e.finish(), functions })
 }

@@ -1,0 +1,125 @@
+//! The link plan: which functions go into which link unit, and the keys under which the
+//! merged units, the runtime and the entry wrapper are stored.
+//!
+//! Functions are grouped into a fixed number of units by a hash of their module's path,
+//! so a unit's membership only changes when its own files do, and an edit relinks one
+//! unit plus a final link over a few hundred inputs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::db::Db;
+use crate::hash::{Encoder, Hash, entry_hash, fn_hash, runtime_hash};
+use crate::imports::program_files;
+use crate::items::{Function, file_functions};
+use crate::source::{BuildSettings, ModulePath, SourceFile, Workspace};
+
+/// How many link units a program's functions are spread over.
+pub const LINK_UNITS: u32 = 256;
+
+/// The link unit of a module: stable under edits to any other module.
+pub fn link_unit_of(module: &ModulePath) -> u32 {
+    let hash = blake3::hash(module.as_str().as_bytes());
+    u32::from_le_bytes(hash.as_bytes()[..4].try_into().expect("4 bytes")) % LINK_UNITS
+}
+
+#[salsa::interned(unsafe(no_lifetime), revisions = usize::MAX, debug)]
+pub struct LinkUnit {
+    #[returns(copy)]
+    pub index: u32,
+}
+
+/// One link unit: its members in program order, with their hashes, and its key.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UnitPlan {
+    pub index: u32,
+    pub members: Vec<(Function, Hash)>,
+    /// Identifies the merged object: a hash of the members' hashes, in order.
+    pub key: Hash,
+}
+
+/// The program's files grouped by link unit, each group in program order.
+///
+/// Reads: the program's files.
+#[salsa::tracked(returns(ref))]
+pub fn program_units(db: &dyn Db, workspace: Workspace) -> Arc<BTreeMap<u32, Vec<SourceFile>>> {
+    let _span = tracing::debug_span!("program_units").entered();
+    let mut units: BTreeMap<u32, Vec<SourceFile>> = BTreeMap::new();
+    for &file in program_files(db, workspace).iter() {
+        units.entry(link_unit_of(file.path(db))).or_default().push(file);
+    }
+    Arc::new(units)
+}
+
+/// One unit's members and key; `None` if a member has errors.
+///
+/// Reads: the unit's files and their functions' hashes — taken from summaries for
+/// unchanged files, so an unchanged unit costs no per-function query.
+#[salsa::tracked(returns(ref))]
+pub fn unit_plan(db: &dyn Db, unit: LinkUnit) -> Option<Arc<UnitPlan>> {
+    let index = unit.index(db);
+    let _span = tracing::debug_span!("unit_plan", unit = index).entered();
+    let files = program_units(db, Workspace::get(db)).get(&index)?;
+    let mut members = Vec::new();
+    for &file in files {
+        match file.summary(db) {
+            Some(summary) => {
+                for f in &summary.functions {
+                    members.push((Function::new(db, file, f.name.clone()), f.hash));
+                }
+            }
+            None => {
+                for &function in &file_functions(db, file).functions {
+                    members.push((function, fn_hash(db, function)?));
+                }
+            }
+        }
+    }
+    let mut key = Encoder::new("mini link unit");
+    key.u64(members.len() as u64);
+    for (_, hash) in &members {
+        key.bytes(&hash.0);
+    }
+    Some(Arc::new(UnitPlan { index, members, key: key.finish() }))
+}
+
+/// Everything the final link needs: the units, the runtime and the entry wrapper.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LinkPlan {
+    pub units: Vec<Arc<UnitPlan>>,
+    pub runtime: Hash,
+    pub entry: Hash,
+    /// Identifies the linked executable's inputs.
+    pub key: Hash,
+}
+
+impl LinkPlan {
+    pub fn function_count(&self) -> usize {
+        self.units.iter().map(|u| u.members.len()).sum()
+    }
+}
+
+/// The link plan; `None` if the program has errors.
+///
+/// Reads: every unit's plan, the runtime's and the entry wrapper's keys.
+#[salsa::tracked(returns(ref))]
+pub fn link_plan(db: &dyn Db, workspace: Workspace) -> Option<Arc<LinkPlan>> {
+    let _span = tracing::debug_span!("link_plan").entered();
+    let mut units = Vec::new();
+    for &index in program_units(db, workspace).keys() {
+        let unit = unit_plan(db, LinkUnit::new(db, index)).clone()?;
+        // Files without functions contribute nothing to link.
+        if !unit.members.is_empty() {
+            units.push(unit);
+        }
+    }
+    let runtime = runtime_hash(db, BuildSettings::get(db));
+    let entry = entry_hash(db, workspace)?;
+    let mut key = Encoder::new("mini link");
+    key.u64(units.len() as u64);
+    for unit in &units {
+        key.bytes(&unit.key.0);
+    }
+    key.bytes(&runtime.0).bytes(&entry.0);
+    Some(Arc::new(LinkPlan { units, runtime, entry, key: key.finish() }))
+}

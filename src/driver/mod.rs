@@ -1,0 +1,464 @@
+//! The build driver: owns the database, turns files on disk into inputs (`scan`), asks
+//! the queries for diagnostics and the link plan, fills in missing objects and links
+//! (`objects`), and records what it did in the on-disk index. All of the compiler's I/O
+//! happens here or below (`link`, `store`).
+
+mod emit;
+mod objects;
+mod scan;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use mini_queries::Database;
+use mini_queries::codegen;
+use mini_queries::diagnostics::program_diagnostics;
+use mini_queries::hash::{Encoder, Hash, fn_hash};
+use mini_queries::items::program_functions;
+use mini_queries::source::{BuildSettings, CodegenSettings, FileContents, ModulePath, SourceFile, Workspace};
+use salsa::Setter;
+
+use crate::cli::Emit;
+use crate::index::{FileRecord, Index};
+use crate::link::Linker;
+use crate::render::{self, Located};
+use crate::store::Store;
+
+/// What to build and how.
+#[derive(Clone, Debug)]
+pub struct BuildRequest {
+    pub emit: Emit,
+    /// Where the output goes; `None` for text outputs means standard output.
+    pub output: Option<PathBuf>,
+    pub settings: CodegenSettings,
+    pub jobs: usize,
+    pub log_queries: bool,
+}
+
+/// The outcome of one build.
+#[derive(Debug, Default)]
+pub struct BuildReport {
+    pub diagnostics: Vec<Located>,
+    /// Functions in the program.
+    pub functions: usize,
+    /// Qualified names of the functions whose code was generated in this build.
+    pub compiled: Vec<String>,
+    /// Functions whose object came from the on-disk store.
+    pub reused_from_disk: usize,
+    /// Source files read from disk and parsed in this build.
+    pub files_read: usize,
+    pub files_parsed: usize,
+    pub link_units: usize,
+    pub link_units_relinked: usize,
+    /// Whether the final link ran (it is skipped when its inputs and output are unchanged).
+    pub linked: bool,
+    pub output: Option<PathBuf>,
+    /// Text output (llvm-ir or zir) when written to standard output.
+    pub text: Option<String>,
+    pub duration: Duration,
+    /// The queries that executed, in order (with `--log-queries`).
+    pub executed: Vec<String>,
+}
+
+impl BuildReport {
+    pub fn success(&self) -> bool {
+        self.diagnostics.is_empty()
+    }
+}
+
+/// Enough of a file's metadata to notice that it changed (or was replaced).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FileStamp {
+    pub len: u64,
+    /// Modification time in nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    pub inode: u64,
+}
+
+impl FileStamp {
+    pub fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            len: meta.len(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            inode: meta.ino(),
+        })
+    }
+}
+
+/// Nanoseconds since the epoch.
+pub fn now_ns() -> i64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Where compiled objects are kept between builds.
+enum Cache {
+    /// A `.mini_cache`-style store that outlives this process.
+    Dir(PathBuf),
+    /// `--no-cache`: a private directory, removed when the session ends.
+    Private(PathBuf),
+}
+
+/// One program's compilation state. Lives for one CLI command, or across edits in
+/// watch mode and in tests.
+pub struct Session {
+    db: Database,
+    /// The entry file's directory, as the user spelled it; module paths are relative to it.
+    root: PathBuf,
+    entry: ModulePath,
+    files: BTreeMap<ModulePath, SourceFile>,
+    workspace: Option<Workspace>,
+    settings: Option<BuildSettings>,
+    /// What this session last saw of each file on disk.
+    seen: HashMap<ModulePath, scan::Seen>,
+    /// Why each file that is currently a summary may be one (see `scan`).
+    basis: HashMap<ModulePath, scan::Basis>,
+    /// Index records of the last successful build, kept so that unchanged files are not
+    /// summarized again.
+    records: HashMap<ModulePath, FileRecord>,
+    /// Function objects generated or loaded in this session, by function hash.
+    objects: HashMap<Hash, Arc<[u8]>>,
+    cache: Cache,
+    linker: Option<Linker>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Cache::Private(dir) = &self.cache {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl Session {
+    /// A session for the program whose entry file is `entry`, caching in `.mini_cache`
+    /// next to it.
+    pub fn new(entry: &Path) -> Result<Session> {
+        let name = entry
+            .file_name()
+            .and_then(|n| n.to_str())
+            .with_context(|| format!("'{}' is not a file name", entry.display()))?;
+        let module =
+            ModulePath::new(name).with_context(|| format!("'{}' is not a valid file name", entry.display()))?;
+        let root = entry.parent().map(Path::to_path_buf).unwrap_or_default();
+        let cache = Cache::Dir(root.join(".mini_cache"));
+        Ok(Session {
+            db: Database::default(),
+            root,
+            entry: module,
+            files: BTreeMap::new(),
+            workspace: None,
+            settings: None,
+            seen: HashMap::new(),
+            basis: HashMap::new(),
+            records: HashMap::new(),
+            objects: HashMap::new(),
+            cache,
+            linker: None,
+        })
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// Keeps the cache in `dir` instead of the entry directory's `.mini_cache`.
+    pub fn set_cache_dir(&mut self, dir: PathBuf) {
+        self.cache = Cache::Dir(dir);
+    }
+
+    /// Keeps no cache beyond this session (`--no-cache`).
+    pub fn disable_cache(&mut self) {
+        let dir = std::env::temp_dir().join(format!("mini-no-cache-{}-{}", std::process::id(), now_ns()));
+        self.cache = Cache::Private(dir);
+    }
+
+    /// Where this program's cache lives.
+    pub fn cache_dir(&self) -> &Path {
+        match &self.cache {
+            Cache::Dir(dir) | Cache::Private(dir) => dir,
+        }
+    }
+
+    fn open_store(&self) -> Result<Store> {
+        Store::open(self.cache_dir())
+    }
+
+    /// The path of a module as the user can open it.
+    pub fn display_path(&self, module: &ModulePath) -> String {
+        if self.root.as_os_str().is_empty() {
+            module.to_string()
+        } else {
+            self.root.join(module.as_str()).to_string_lossy().into_owned()
+        }
+    }
+
+    fn disk_path(&self, module: &ModulePath) -> PathBuf {
+        if self.root.as_os_str().is_empty() { PathBuf::from(module.as_str()) } else { self.root.join(module.as_str()) }
+    }
+
+    /// Sets the build settings input, if they changed.
+    pub fn set_settings(&mut self, settings: &CodegenSettings) {
+        match self.settings {
+            None => self.settings = Some(BuildSettings::new(&self.db, settings.clone())),
+            Some(input) if input.codegen(&self.db) != settings => {
+                input.set_codegen(&mut self.db).with_durability(salsa::Durability::HIGH).to(settings.clone());
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn workspace(&self) -> Workspace {
+        self.workspace.expect("scan() runs before any query")
+    }
+
+    /// The index file for this program and these settings.
+    fn index_path(&self, store: &Store, settings: &CodegenSettings) -> PathBuf {
+        let key = Encoder::new("mini index").str(self.entry.as_str()).encode(settings).finish();
+        store.root().join("index").join(key.to_hex())
+    }
+
+    fn read_index(&self, store: &Store, settings: &CodegenSettings) -> Option<Index> {
+        if matches!(self.cache, Cache::Private(_)) {
+            return None;
+        }
+        let bytes = std::fs::read(self.index_path(store, settings)).ok()?;
+        let index = Index::decode(&bytes);
+        if index.is_none() {
+            tracing::warn!("the cache index is damaged or from another version; rebuilding it");
+        }
+        index
+    }
+
+    /// Every diagnostic of the program, located and in order.
+    pub fn diagnostics(&self) -> Vec<Located> {
+        let _span = tracing::info_span!("diagnostics").entered();
+        let db = &self.db;
+        program_diagnostics(db, self.workspace())
+            .iter()
+            .map(|d| {
+                let text = match d.file.contents(db) {
+                    FileContents::Text(text) => text.clone(),
+                    FileContents::Missing(_) | FileContents::Unread => Arc::from(&[][..]),
+                };
+                render::locate(self.display_path(d.file.path(db)), &text, d.span, d.message.clone())
+            })
+            .collect()
+    }
+
+    /// Checks the program without generating code.
+    pub fn check(&mut self, log_queries: bool) -> Result<BuildReport> {
+        let start = Instant::now();
+        let started_at_ns = now_ns();
+        self.db.record_executions();
+        let settings = self.settings.map_or_else(CodegenSettings::host, |s| s.codegen(&self.db).clone());
+        let index = if self.cache_dir().exists() {
+            let store = self.open_store()?;
+            self.read_index(&store, &settings)
+        } else {
+            None
+        };
+        self.set_settings(&settings);
+        let mut report = BuildReport::default();
+        self.scan(index.as_ref(), started_at_ns, &mut report)?;
+        report.diagnostics = self.diagnostics();
+        report.functions = program_functions(&self.db, self.workspace()).len();
+        self.finish_report(&mut report, log_queries, start);
+        Ok(report)
+    }
+
+    /// Builds the program as `request` says.
+    pub fn build(&mut self, request: &BuildRequest) -> Result<BuildReport> {
+        let start = Instant::now();
+        let started_at_ns = now_ns();
+        self.db.record_executions();
+        codegen::validate_target(&request.settings.target)
+            .map_err(|e| anyhow::anyhow!("unsupported target '{}': {e}", request.settings.target))?;
+        if request.emit == Emit::Exe && *request.settings.target != codegen::host_triple() {
+            anyhow::bail!(
+                "cannot link an executable for '{}' on this machine; use --emit obj",
+                request.settings.target
+            );
+        }
+        let store = self.open_store()?;
+        let index = self.read_index(&store, &request.settings);
+        let mut report = BuildReport::default();
+
+        if let Some(report) = self.no_op(request, index.as_ref(), start) {
+            return Ok(report);
+        }
+
+        self.set_settings(&request.settings);
+        self.scan(index.as_ref(), started_at_ns, &mut report)?;
+        report.diagnostics = self.diagnostics();
+        if report.success() {
+            match request.emit {
+                Emit::Exe | Emit::Obj => {
+                    let plan = self.link(request, &store, index.as_ref(), &mut report)?;
+                    self.record_index(&store, request, started_at_ns, &plan, &report)?;
+                }
+                Emit::LlvmIr => {
+                    let text = self.llvm_ir_text(&store, &mut report)?;
+                    self.emit_text(request, text, &mut report)?;
+                }
+                Emit::Zir => {
+                    let text = self.zir_text(&mut report);
+                    self.emit_text(request, text, &mut report)?;
+                }
+            }
+            report.functions = program_functions(&self.db, self.workspace()).len();
+        }
+        self.finish_report(&mut report, request.log_queries, start);
+        let counters = store.close();
+        if matches!(self.cache, Cache::Dir(_)) {
+            crate::gc::after_build(self.cache_dir(), &counters, &report);
+        }
+        Ok(report)
+    }
+
+    /// Fills in what every build reports at the end.
+    fn finish_report(&mut self, report: &mut BuildReport, log_queries: bool, start: Instant) {
+        let executed = self.db.take_executions();
+        report.files_parsed = executed.iter().filter(|q| q.starts_with("parse_file(")).count();
+        if log_queries {
+            report.executed = executed;
+        }
+        report.duration = start.elapsed();
+    }
+
+    /// The no-op fast path: when the last successful build with these settings linked
+    /// this very output, and no source file's stamp changed since, there is nothing to
+    /// do — not even starting the queries.
+    fn no_op(&self, request: &BuildRequest, index: Option<&Index>, start: Instant) -> Option<BuildReport> {
+        let index = index?;
+        if request.emit != Emit::Exe {
+            return None;
+        }
+        let output = absolute(request.output.as_deref()?);
+        let (linked, stamp) = index.output.as_ref()?;
+        if *linked != output || FileStamp::of(&output) != Some(*stamp) {
+            return None;
+        }
+        let unchanged = index.files.iter().all(|record| {
+            record.stamp_proves_unchanged(FileStamp::of(&self.disk_path(&record.path)), index.started_at_ns)
+        });
+        if !unchanged {
+            return None;
+        }
+        let functions = index.functions as usize;
+        Some(BuildReport {
+            functions,
+            reused_from_disk: functions,
+            link_units: index.units.len(),
+            output: request.output.clone(),
+            duration: start.elapsed(),
+            ..BuildReport::default()
+        })
+    }
+
+    /// Writes the index for this program and settings: each file's record and what was
+    /// linked.
+    fn record_index(
+        &mut self,
+        store: &Store,
+        request: &BuildRequest,
+        started_at_ns: i64,
+        plan: &mini_queries::link::LinkPlan,
+        report: &BuildReport,
+    ) -> Result<()> {
+        if matches!(self.cache, Cache::Private(_)) {
+            return Ok(());
+        }
+        let _span = tracing::info_span!("record_index").entered();
+        let files = self.file_records();
+        let output = match (request.emit, &request.output) {
+            (Emit::Exe, Some(path)) => FileStamp::of(path).map(|stamp| (absolute(path), stamp)),
+            _ => None,
+        };
+        let index = Index {
+            started_at_ns,
+            functions: report.functions.max(plan.function_count()) as u32,
+            link_key: plan.key,
+            runtime: plan.runtime,
+            entry: plan.entry,
+            units: plan.units.iter().map(|u| (u.index, u.key)).collect(),
+            output,
+            files,
+        };
+        let path = self.index_path(store, &request.settings);
+        store.write_file(&path, &index.encode())
+    }
+
+    /// Each program file's index record, reusing last build's where the file's input is
+    /// the same.
+    fn file_records(&mut self) -> Vec<FileRecord> {
+        let db = &self.db;
+        let files: Vec<SourceFile> = mini_queries::imports::program_files(db, self.workspace()).to_vec();
+        let mut records = Vec::with_capacity(files.len());
+        let mut kept = HashMap::with_capacity(files.len());
+        for file in files {
+            let path = file.path(db).clone();
+            let Some(seen) = self.seen.get(&path) else { continue };
+            let (Some(stamp), Some(content)) = (seen.stamp, seen.content) else { continue };
+            let record = match (self.records.get(&path), self.basis.get(&path)) {
+                (Some(old), _) if old.content == content => FileRecord { stamp, ..old.clone() },
+                (_, Some(basis)) if basis.record.content == content => FileRecord { stamp, ..basis.record.clone() },
+                _ => scan::record_of(db, file, stamp, content),
+            };
+            kept.insert(path, record.clone());
+            records.push(record);
+        }
+        self.records = kept;
+        records
+    }
+
+    fn emit_text(&self, request: &BuildRequest, text: String, report: &mut BuildReport) -> Result<()> {
+        match &request.output {
+            Some(path) => {
+                write_atomically(path, text.as_bytes())?;
+                report.output = Some(path.clone());
+            }
+            None => report.text = Some(text),
+        }
+        Ok(())
+    }
+
+    /// Each function of the program (after a successful build) with its object's bytes,
+    /// in program order. For tests that compare builds byte for byte.
+    pub fn function_objects(&self) -> Vec<(String, Option<Arc<[u8]>>)> {
+        let db = &self.db;
+        program_functions(db, self.workspace())
+            .iter()
+            .map(|&f| {
+                let object = fn_hash(db, f).and_then(|hash| self.objects.get(&hash).cloned());
+                (f.qualified_name(db), object)
+            })
+            .collect()
+    }
+}
+
+/// `path` made absolute against the current directory (without resolving links).
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// An I/O error's reason without the "(os error N)" suffix.
+pub fn io_reason(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// Writes a file so that readers see the old contents or the new, never a mix.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let temp = crate::link::temp_sibling(path);
+    std::fs::write(&temp, bytes).with_context(|| format!("writing {}", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

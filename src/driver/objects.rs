@@ -1,0 +1,215 @@
+//! From the link plan to linked output: find or make every unit's merged object, the
+//! runtime and the entry wrapper, then link.
+//!
+//! A unit whose key is in the store is used as it is. A unit that is not is rebuilt
+//! from its members' objects, found, in order, in this session's memory, in the
+//! previous version of the same unit on disk, or else generated — on all threads.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result};
+use mini_queries::codegen::{entry_object, fn_object, runtime_object};
+use mini_queries::hash::Hash;
+use mini_queries::items::{Function, program_functions};
+use mini_queries::link::{LinkPlan, UnitPlan, link_plan};
+use mini_queries::source::ModulePath;
+
+use super::{BuildReport, BuildRequest, FileStamp, Session, absolute, write_atomically};
+use crate::cli::Emit;
+use crate::index::Index;
+use crate::link::{self, Linker};
+use crate::store::{Kind, Store, Unit};
+
+impl Session {
+    /// Produces the executable or object `request` asks for. Returns the link plan, for
+    /// the index.
+    pub(super) fn link(
+        &mut self,
+        request: &BuildRequest,
+        store: &Store,
+        index: Option<&Index>,
+        report: &mut BuildReport,
+    ) -> Result<Arc<LinkPlan>> {
+        let plan = link_plan(&self.db, self.workspace()).clone().context("a program without errors has a link plan")?;
+        report.link_units = plan.units.len();
+        let output = request.output.clone().context("an executable or object needs an output path")?;
+        report.output = Some(output.clone());
+
+        // The same inputs as the executable already there: nothing to link.
+        if request.emit == Emit::Exe
+            && let Some(index) = index
+            && index.link_key == plan.key
+            && index
+                .output
+                .as_ref()
+                .is_some_and(|(path, stamp)| *path == absolute(&output) && FileStamp::of(&output) == Some(*stamp))
+        {
+            report.reused_from_disk = plan.function_count();
+            return Ok(plan);
+        }
+
+        let units = self.unit_objects(&plan, store, index, request.jobs, report)?;
+        let runtime = match store.verified_path(Kind::Runtime, plan.runtime) {
+            Some(path) => path,
+            None => store.write(Kind::Runtime, plan.runtime, runtime_object(&self.db, self.settings.expect("set")))?,
+        };
+        let entry = match store.verified_path(Kind::Entry, plan.entry) {
+            Some(path) => path,
+            None => {
+                let object = entry_object(&self.db, self.workspace()).clone().context("the entry has a valid main")?;
+                store.write(Kind::Entry, plan.entry, &object)?
+            }
+        };
+        let mut inputs = units;
+        inputs.push(runtime);
+        inputs.push(entry);
+
+        match request.emit {
+            Emit::Exe => {
+                let _span = tracing::info_span!("link", inputs = inputs.len()).entered();
+                if self.linker.is_none() {
+                    self.linker = Some(Linker::detect()?);
+                }
+                self.linker.as_ref().expect("detected above").link_executable(&inputs, &output)?;
+                report.linked = true;
+            }
+            _ => {
+                let objects = inputs
+                    .iter()
+                    .map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display())))
+                    .collect::<Result<Vec<_>>>()?;
+                // Entries carry a trailer after the ELF data; the merge reads only the ELF.
+                let merged = link::merge_objects(objects.iter().map(Vec::as_slice))?;
+                write_atomically(&output, &merged)?;
+            }
+        }
+        Ok(plan)
+    }
+
+    /// The path of every unit's merged object, building the missing ones.
+    fn unit_objects(
+        &mut self,
+        plan: &LinkPlan,
+        store: &Store,
+        index: Option<&Index>,
+        jobs: usize,
+        report: &mut BuildReport,
+    ) -> Result<Vec<PathBuf>> {
+        let mut paths = vec![PathBuf::new(); plan.units.len()];
+        let mut missing: Vec<usize> = Vec::new();
+        {
+            let _span = tracing::info_span!("verify_units").entered();
+            for (i, unit) in plan.units.iter().enumerate() {
+                match store.verified_path(Kind::Unit, unit.key) {
+                    Some(path) => {
+                        report.reused_from_disk += unit.members.len();
+                        paths[i] = path;
+                    }
+                    None => missing.push(i),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(paths);
+        }
+        report.link_units_relinked = missing.len();
+
+        // Members of the previous version of each missing unit, from disk.
+        let previous: HashMap<u32, Hash> = index.map(|i| i.units.iter().copied().collect()).unwrap_or_default();
+        for &i in &missing {
+            let unit = &plan.units[i];
+            let Some(&old_key) = previous.get(&unit.index) else { continue };
+            if old_key == unit.key {
+                continue;
+            }
+            let Some(payload) = store.read(Kind::Unit, old_key) else { continue };
+            let Some(members) = Unit::members(&payload) else { continue };
+            let wanted: HashSet<Hash> = unit.members.iter().map(|&(_, h)| h).collect();
+            for (hash, object) in members {
+                if wanted.contains(&hash) && !self.objects.contains_key(&hash) {
+                    self.objects.insert(hash, object.into());
+                    report.reused_from_disk += 1;
+                }
+            }
+        }
+
+        // Generate the rest; their files may have to be read first.
+        let needed: Vec<(Function, Hash)> = missing
+            .iter()
+            .flat_map(|&i| plan.units[i].members.iter().copied())
+            .filter(|(_, hash)| !self.objects.contains_key(hash))
+            .collect();
+        let summarized: HashSet<ModulePath> = needed
+            .iter()
+            .map(|(f, _)| f.file(&self.db))
+            .filter(|file| file.summary(&self.db).is_some())
+            .map(|file| file.path(&self.db).clone())
+            .collect();
+        for path in &summarized {
+            self.hydrate(path, report);
+        }
+        let compiled = self.generate(&needed, jobs);
+        let db = &self.db;
+        report.compiled = program_functions(db, self.workspace())
+            .iter()
+            .filter(|f| compiled.contains(f))
+            .map(|f| f.qualified_name(db))
+            .collect();
+
+        let _span = tracing::info_span!("merge", units = missing.len()).entered();
+        for &i in &missing {
+            let unit: &UnitPlan = &plan.units[i];
+            let objects: Vec<(Hash, &[u8])> =
+                unit.members.iter().map(|&(_, hash)| (hash, &*self.objects[&hash])).collect();
+            let merged = link::merge_objects(objects.iter().map(|&(_, object)| object))
+                .with_context(|| format!("merging link unit {}", unit.index))?;
+            paths[i] = store.write(Kind::Unit, unit.key, &Unit::encode(&merged, &objects))?;
+        }
+        Ok(paths)
+    }
+
+    /// Generates the objects of `functions` on `jobs` threads, in program order; returns
+    /// which were generated.
+    fn generate(&mut self, functions: &[(Function, Hash)], jobs: usize) -> HashSet<Function> {
+        let _span = tracing::info_span!("codegen", functions = functions.len()).entered();
+        if functions.is_empty() {
+            return HashSet::new();
+        }
+        let next = AtomicUsize::new(0);
+        let threads = jobs.clamp(1, functions.len());
+        let results: Vec<Vec<(usize, Arc<[u8]>)>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    // One database handle per thread; all are dropped before the next input
+                    // change, as salsa requires.
+                    let db = self.db.clone();
+                    let next = &next;
+                    std::thread::Builder::new()
+                        .name("codegen".into())
+                        .stack_size(16 << 20)
+                        .spawn_scoped(scope, move || {
+                            let mut done = Vec::new();
+                            loop {
+                                let index = next.fetch_add(1, Ordering::Relaxed);
+                                let Some(&(function, _)) = functions.get(index) else { break };
+                                let object = fn_object(&db, function).clone().expect("checked functions have code");
+                                done.push((index, object));
+                            }
+                            done
+                        })
+                        .expect("spawning a codegen thread")
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        });
+        let mut compiled = HashSet::with_capacity(functions.len());
+        for (index, object) in results.into_iter().flatten() {
+            self.objects.insert(functions[index].1, object);
+            compiled.insert(functions[index].0);
+        }
+        compiled
+    }
+}

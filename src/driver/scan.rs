@@ -1,0 +1,273 @@
+//! Turning files on disk into inputs, doing as little I/O as possible.
+//!
+//! Each reachable file is classified once per build:
+//! - known to this session, and its stamp unchanged since it was read (and not racy):
+//!   its input stays as it is, nothing is read;
+//! - new to this session, with a record in the on-disk index whose stamp proves it
+//!   unchanged (or whose content hash matches after re-reading): it becomes a summary;
+//! - otherwise it is read, and its input is set — only if the bytes really changed,
+//!   since every set starts a new salsa revision.
+//!
+//! A summary is only valid while the interfaces of the files it imports are the ones it
+//! was recorded against; `validate_summaries` turns stale ones back into text.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use mini_queries::Db;
+use mini_queries::hash::{Hash, fn_hash};
+use mini_queries::imports::{file_imports, imports_of};
+use mini_queries::items::file_functions;
+use mini_queries::sema::{file_interface, fn_signature};
+use mini_queries::source::{FileContents, ModulePath, SourceFile, SummaryFunction, Workspace};
+use salsa::Setter;
+
+use super::{BuildReport, FileStamp, Session, io_reason, now_ns};
+use crate::index::{FileRecord, Index, RACY_WINDOW_NS};
+
+/// What the session last saw of a file on disk.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Seen {
+    pub stamp: Option<FileStamp>,
+    /// blake3 of the bytes; `None` when the file could not be read.
+    pub content: Option<Hash>,
+    /// When it was stat-ed, for the racy-timestamp rule.
+    pub checked_at_ns: i64,
+}
+
+/// Why a file is a summary: its index record, and the interfaces the files it imports
+/// had when that record was written — the summary stays valid while they still do.
+#[derive(Clone, Debug)]
+pub(crate) struct Basis {
+    pub record: FileRecord,
+    pub import_interfaces: Vec<(ModulePath, Option<Hash>)>,
+}
+
+impl Basis {
+    fn new(record: &FileRecord, records: &HashMap<&ModulePath, &FileRecord>) -> Basis {
+        let import_interfaces = record
+            .imports
+            .iter()
+            .filter_map(|i| i.target.clone())
+            .map(|target| {
+                let interface = records.get(&target).map(|r| r.interface);
+                (target, interface)
+            })
+            .collect();
+        Basis { record: record.clone(), import_interfaces }
+    }
+}
+
+impl Seen {
+    /// Whether `now` proves the file unchanged since it was seen.
+    fn unchanged(&self, now: Option<FileStamp>) -> bool {
+        match (now, self.stamp) {
+            (Some(now), Some(then)) => now == then && then.mtime_ns + RACY_WINDOW_NS < self.checked_at_ns,
+            _ => false,
+        }
+    }
+}
+
+/// The contents of a file read from disk, and its hash.
+fn read(path: &std::path::Path) -> (FileContents, Option<Hash>) {
+    match std::fs::read(path) {
+        Ok(bytes) if bytes.len() > u32::MAX as usize => {
+            (FileContents::Missing("file is larger than 4 GiB".into()), None)
+        }
+        Ok(bytes) => {
+            let hash = Hash(*blake3::hash(&bytes).as_bytes());
+            (FileContents::Text(bytes.into()), Some(hash))
+        }
+        Err(e) => (FileContents::Missing(io_reason(&e).into()), None),
+    }
+}
+
+impl Session {
+    /// Brings the inputs up to date with the files on disk: the entry file and
+    /// everything it imports, transitively. Fails only if the entry cannot be read.
+    pub(super) fn scan(&mut self, index: Option<&Index>, started_at_ns: i64, report: &mut BuildReport) -> Result<()> {
+        let _span = tracing::info_span!("scan").entered();
+        let records: HashMap<&ModulePath, &FileRecord> =
+            index.map(|i| i.files.iter().map(|r| (&r.path, r)).collect()).unwrap_or_default();
+        let index_started_at = index.map_or(i64::MIN, |i| i.started_at_ns);
+
+        let entry = self.refresh(self.entry.clone(), &records, index_started_at, started_at_ns, report);
+        if let FileContents::Missing(reason) = entry.contents(&self.db) {
+            let path = self.disk_path(&self.entry);
+            return Err(anyhow::anyhow!("{reason}")).with_context(|| format!("cannot read '{}'", path.display()));
+        }
+        let mut queue = VecDeque::from([entry]);
+        let mut visited = HashSet::from([self.entry.clone()]);
+        while let Some(file) = queue.pop_front() {
+            let imports = imports_of(&self.db, file);
+            for target in imports.iter().filter_map(|i| i.target.clone()) {
+                if visited.insert(target.clone()) {
+                    let imported = self.refresh(target, &records, index_started_at, started_at_ns, report);
+                    if !matches!(imported.contents(&self.db), FileContents::Missing(_)) {
+                        queue.push_back(imported);
+                    }
+                }
+            }
+        }
+
+        // Files are only ever added, under stable inputs, so a changed size is the only
+        // way the map can have changed.
+        match self.workspace {
+            None => self.workspace = Some(Workspace::new(&self.db, entry, Arc::new(self.files.clone()))),
+            Some(workspace) => {
+                if workspace.files(&self.db).len() != self.files.len() {
+                    workspace.set_files(&mut self.db).to(Arc::new(self.files.clone()));
+                }
+            }
+        }
+        self.validate_summaries(&visited, report);
+        Ok(())
+    }
+
+    /// The input for one file, brought up to date.
+    fn refresh(
+        &mut self,
+        path: ModulePath,
+        records: &HashMap<&ModulePath, &FileRecord>,
+        index_started_at: i64,
+        now: i64,
+        report: &mut BuildReport,
+    ) -> SourceFile {
+        let disk = self.disk_path(&path);
+        let stamp = FileStamp::of(&disk);
+        if let (Some(&file), Some(seen)) = (self.files.get(&path), self.seen.get(&path)) {
+            if seen.unchanged(stamp) {
+                return file;
+            }
+            let (contents, content) = read(&disk);
+            report.files_read += 1;
+            let unchanged = content.is_some() && content == seen.content;
+            self.seen.insert(path.clone(), Seen { stamp, content, checked_at_ns: now });
+            if !unchanged {
+                self.basis.remove(&path);
+                self.set_text(file, contents);
+            }
+            return file;
+        }
+
+        // New to this session: perhaps the index knows it.
+        let record = records.get(&path).copied();
+        let (contents, summary) = match record {
+            Some(record) if record.stamp_proves_unchanged(stamp, index_started_at) => {
+                self.seen.insert(path.clone(), Seen { stamp, content: Some(record.content), checked_at_ns: now });
+                self.basis.insert(path.clone(), Basis::new(record, records));
+                (FileContents::Unread, Some(Arc::new(record.summary())))
+            }
+            _ => {
+                let (contents, content) = read(&disk);
+                report.files_read += 1;
+                self.seen.insert(path.clone(), Seen { stamp, content, checked_at_ns: now });
+                match record {
+                    Some(record) if content == Some(record.content) => {
+                        self.basis.insert(path.clone(), Basis::new(record, records));
+                        (FileContents::Unread, Some(Arc::new(record.summary())))
+                    }
+                    _ => (contents, None),
+                }
+            }
+        };
+        let file = SourceFile::new(&self.db, path.clone(), contents, summary);
+        self.files.insert(path, file);
+        file
+    }
+
+    /// Gives a file its text (dropping any summary) — setting only what changed, since
+    /// every set starts a new revision.
+    fn set_text(&mut self, file: SourceFile, contents: FileContents) {
+        if file.summary(&self.db).is_some() {
+            file.set_summary(&mut self.db).to(None);
+        }
+        if *file.contents(&self.db) != contents {
+            file.set_contents(&mut self.db).to(contents);
+        }
+    }
+
+    /// Turns summaries whose imports' interfaces changed back into text, until every
+    /// remaining summary is valid. Hydrating a file does not change its interface (its
+    /// content is the same), so this settles in one or two rounds.
+    fn validate_summaries(&mut self, reachable: &HashSet<ModulePath>, report: &mut BuildReport) {
+        loop {
+            let stale: Vec<ModulePath> = self
+                .basis
+                .iter()
+                .filter(|(path, _)| reachable.contains(*path))
+                .filter(|(_, basis)| {
+                    basis
+                        .import_interfaces
+                        .iter()
+                        .any(|(target, recorded)| recorded.is_none() || *recorded != self.current_interface(target))
+                })
+                .map(|(path, _)| path.clone())
+                .collect();
+            if stale.is_empty() {
+                return;
+            }
+            for path in stale {
+                self.hydrate(&path, report);
+            }
+        }
+    }
+
+    /// The interface hash a file has now, or `None` if it is missing.
+    fn current_interface(&self, path: &ModulePath) -> Option<Hash> {
+        if let Some(basis) = self.basis.get(path) {
+            return Some(basis.record.interface);
+        }
+        let file = *self.files.get(path)?;
+        match file.contents(&self.db) {
+            FileContents::Missing(_) => None,
+            _ => Some(file_interface(&self.db, file).hash),
+        }
+    }
+
+    /// Replaces a file's summary with its text, read from disk.
+    pub(super) fn hydrate(&mut self, path: &ModulePath, report: &mut BuildReport) {
+        let Some(&file) = self.files.get(path) else { return };
+        if file.summary(&self.db).is_none() {
+            return;
+        }
+        let disk = self.disk_path(path);
+        let stamp = FileStamp::of(&disk);
+        let (contents, content) = read(&disk);
+        report.files_read += 1;
+        tracing::debug!(path = %path, "reading a summarized file");
+        self.seen.insert(path.clone(), Seen { stamp, content, checked_at_ns: now_ns() });
+        self.basis.remove(path);
+        self.set_text(file, contents);
+    }
+
+    /// Hydrates every summarized file (for outputs that need every file's text).
+    pub(super) fn hydrate_all(&mut self, report: &mut BuildReport) {
+        let paths: Vec<ModulePath> = self.basis.keys().cloned().collect();
+        for path in paths {
+            self.hydrate(&path, report);
+        }
+    }
+}
+
+/// The index record of a file that has text, after a successful build.
+pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content: Hash) -> FileRecord {
+    let functions = file_functions(db, file)
+        .functions
+        .iter()
+        .map(|&f| SummaryFunction {
+            name: f.name(db).clone(),
+            signature: fn_signature(db, f).clone().expect("a checked function has a signature"),
+            hash: fn_hash(db, f).expect("a checked function has a hash"),
+        })
+        .collect();
+    FileRecord {
+        path: file.path(db).clone(),
+        stamp,
+        content,
+        interface: file_interface(db, file).hash,
+        imports: file_imports(db, file).to_vec(),
+        functions,
+    }
+}

@@ -1,0 +1,382 @@
+//! The on-disk, content-addressed store in `.mini_cache/`, git-style.
+//!
+//! ```text
+//! .mini_cache/
+//!   CACHEDIR.TAG      marks the directory as a cache for backup tools
+//!   lock              builds hold it shared; gc, clean and verify exclusively
+//!   objects/ab/cd…    entries, named by their key
+//!   index/<key>       per program and settings: the file index (see `index`)
+//!   bin/              executables of `mini run`
+//!   tmp/              files being written; renamed into place when complete
+//!   stats.json        what the last build hit and missed
+//! ```
+//!
+//! An entry is its payload followed by a fixed-size trailer: the payload's length and
+//! blake3 checksum, the entry's key and kind, the format version and a magic string.
+//! Putting the metadata last keeps objects linkable in place (linkers ignore bytes after
+//! an ELF file's tables). Every read verifies the trailer; anything truncated, corrupt,
+//! foreign or from another format version is a miss, rebuilt and rewritten. Writes go
+//! to `tmp/` and are renamed into place, so a killed build never leaves half an entry.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result};
+use mini_queries::hash::{Encoder, Hash};
+
+/// Bumped whenever the layout of entries, units or the index changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+const MAGIC: &[u8; 16] = b"mini-cache-entry";
+const TRAILER_LEN: usize = 8 + 32 + 32 + 4 + 4 + 16;
+
+/// What an entry holds. Part of its key, so kinds never collide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// A link unit: its merged object, followed by its members' objects (see `Unit`).
+    Unit = 1,
+    Runtime = 2,
+    Entry = 3,
+    /// One file's section of `--emit llvm-ir`.
+    IrSection = 4,
+}
+
+impl Kind {
+    fn from_byte(byte: u8) -> Option<Kind> {
+        Some(match byte {
+            1 => Kind::Unit,
+            2 => Kind::Runtime,
+            3 => Kind::Entry,
+            4 => Kind::IrSection,
+            _ => return None,
+        })
+    }
+}
+
+/// Counters for one build, reported by `mini cache stats`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub corrupt: AtomicU64,
+    pub bytes_written: AtomicU64,
+}
+
+pub struct Store {
+    root: PathBuf,
+    /// Held (shared) for the store's lifetime, so gc never deletes under a build.
+    _lock: File,
+    pub counters: Counters,
+    temp_counter: AtomicU64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`, holding its lock shared.
+    pub fn open(root: &Path) -> Result<Store> {
+        Self::open_locked(root, false)
+    }
+
+    /// Opens the store holding its lock exclusively: no build runs meanwhile.
+    pub fn open_exclusive(root: &Path) -> Result<Store> {
+        Self::open_locked(root, true)
+    }
+
+    /// Opens the store without taking its lock: for callers that already hold it.
+    pub fn open_unlocked(root: &Path) -> Result<Store> {
+        Self::open_with(root, None)
+    }
+
+    fn open_locked(root: &Path, exclusive: bool) -> Result<Store> {
+        Self::open_with(root, Some(exclusive))
+    }
+
+    fn open_with(root: &Path, lock_exclusive: Option<bool>) -> Result<Store> {
+        for dir in ["objects", "index", "tmp", "bin"] {
+            std::fs::create_dir_all(root.join(dir))
+                .with_context(|| format!("creating the cache directory {}", root.join(dir).display()))?;
+        }
+        let tag = root.join("CACHEDIR.TAG");
+        if !tag.exists() {
+            let _ = std::fs::write(
+                &tag,
+                "Signature: 8a477f597d28d172789f06886806bc55\n# This directory holds mini's build cache.\n",
+            );
+        }
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join("lock"))
+            .with_context(|| format!("opening {}", root.join("lock").display()))?;
+        match lock_exclusive {
+            Some(true) => lock.lock().context("locking the cache")?,
+            Some(false) => lock.lock_shared().context("locking the cache")?,
+            None => {}
+        }
+        let store = Store {
+            root: root.to_path_buf(),
+            _lock: lock,
+            counters: Counters::default(),
+            temp_counter: AtomicU64::new(0),
+        };
+        store.remove_stale_temp_files();
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Releases the lock, keeping the counters.
+    pub fn close(self) -> Counters {
+        self.counters
+    }
+
+    /// The key of an entry: its kind and the compiler's own key for the content (a
+    /// function hash, a unit key…), under this format version.
+    pub fn key(kind: Kind, inner: Hash) -> Hash {
+        Encoder::new("mini cache entry").u32(FORMAT_VERSION).u8(kind as u8).bytes(&inner.0).finish()
+    }
+
+    pub fn path(&self, key: Hash) -> PathBuf {
+        let hex = key.to_hex();
+        self.root.join("objects").join(&hex[..2]).join(&hex[2..])
+    }
+
+    /// The verified payload of an entry, or `None` (a miss) if it is absent or bad.
+    pub fn read(&self, kind: Kind, inner: Hash) -> Option<Vec<u8>> {
+        let key = Self::key(kind, inner);
+        let path = self.path(key);
+        let Ok(bytes) = std::fs::read(&path) else {
+            self.counters.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        match verify(&bytes, Some((kind, key))) {
+            Some(len) => {
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                let mut bytes = bytes;
+                bytes.truncate(len);
+                Some(bytes)
+            }
+            None => {
+                tracing::warn!(path = %path.display(), "corrupt cache entry; rebuilding it");
+                self.counters.corrupt.fetch_add(1, Ordering::Relaxed);
+                self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Whether a valid entry exists, without reading it: for the final link's inputs,
+    /// which are verified when read (see `verify_for_link`).
+    pub fn contains(&self, kind: Kind, inner: Hash) -> bool {
+        self.path(Self::key(kind, inner)).is_file()
+    }
+
+    /// The path of a valid entry, verified now; `None` if absent or bad (and removed).
+    pub fn verified_path(&self, kind: Kind, inner: Hash) -> Option<PathBuf> {
+        self.read(kind, inner).map(|_| self.path(Self::key(kind, inner)))
+    }
+
+    /// Writes an entry atomically. Writing an existing key again is harmless: the
+    /// content is the same, and readers see either the old file or the new one.
+    pub fn write(&self, kind: Kind, inner: Hash, payload: &[u8]) -> Result<PathBuf> {
+        let key = Self::key(kind, inner);
+        let path = self.path(key);
+        let mut bytes = Vec::with_capacity(payload.len() + TRAILER_LEN);
+        bytes.extend_from_slice(payload);
+        bytes.extend_from_slice(&trailer(kind, key, payload));
+        self.write_file(&path, &bytes)?;
+        self.counters.bytes_written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(path)
+    }
+
+    /// Writes any file under the store atomically, through `tmp/`.
+    pub fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let temp = self.temp_path();
+        let mut file = File::create(&temp).with_context(|| format!("writing {}", temp.display()))?;
+        file.write_all(bytes).with_context(|| format!("writing {}", temp.display()))?;
+        drop(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
+    /// A fresh temporary file name, unique to this process.
+    pub fn temp_path(&self) -> PathBuf {
+        let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
+        self.root.join("tmp").join(format!("{}-{n}", std::process::id()))
+    }
+
+    /// Removes temporary files left by processes that no longer run (killed builds).
+    fn remove_stale_temp_files(&self) {
+        let Ok(entries) = std::fs::read_dir(self.root.join("tmp")) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name.to_string_lossy().split('-').next().and_then(|p| p.parse::<u32>().ok());
+            let alive = pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            if !alive {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Every entry file, with its size and modification time.
+    pub fn entries(&self) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+        let mut out = Vec::new();
+        let Ok(fanout) = std::fs::read_dir(self.root.join("objects")) else { return out };
+        for dir in fanout.flatten() {
+            let Ok(files) = std::fs::read_dir(dir.path()) else { continue };
+            for file in files.flatten() {
+                if let Ok(meta) = file.metadata() {
+                    out.push((file.path(), meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH)));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The key an entry file's name says it has.
+pub fn key_of_path(path: &Path) -> Option<Hash> {
+    let file = path.file_name()?.to_str()?;
+    let dir = path.parent()?.file_name()?.to_str()?;
+    let hex = format!("{dir}{file}");
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(Hash(key))
+}
+
+fn trailer(kind: Kind, key: Hash, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(TRAILER_LEN);
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(blake3::hash(payload).as_bytes());
+    out.extend_from_slice(&key.0);
+    out.extend_from_slice(&[kind as u8, 0, 0, 0]);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(MAGIC);
+    out
+}
+
+/// Checks an entry's trailer and checksum (and, if given, that it is the expected kind
+/// and key). Returns the payload's length.
+pub fn verify(bytes: &[u8], expected: Option<(Kind, Hash)>) -> Option<usize> {
+    let trailer_start = bytes.len().checked_sub(TRAILER_LEN)?;
+    let t = &bytes[trailer_start..];
+    let len = u64::from_le_bytes(t[0..8].try_into().ok()?) as usize;
+    let checksum = &t[8..40];
+    let key = Hash(t[40..72].try_into().ok()?);
+    let kind = Kind::from_byte(t[72])?;
+    let version = u32::from_le_bytes(t[76..80].try_into().ok()?);
+    if &t[80..96] != MAGIC || version != FORMAT_VERSION || len != trailer_start {
+        return None;
+    }
+    if let Some((want_kind, want_key)) = expected
+        && (kind != want_kind || key != want_key)
+    {
+        return None;
+    }
+    (blake3::hash(&bytes[..len]).as_bytes() == checksum).then_some(len)
+}
+
+/// Whether an entry file's trailer names the key its file name says.
+pub fn entry_key_matches(bytes: &[u8], path: &Path) -> bool {
+    let Some(trailer_start) = bytes.len().checked_sub(TRAILER_LEN) else { return false };
+    Some(Hash(bytes[trailer_start + 40..trailer_start + 72].try_into().unwrap_or([0; 32]))) == key_of_path(path)
+}
+
+/// The payload of a link unit: the merged object first (so the entry file is linkable
+/// as it is), then each member function's own object, then a table of members, so that
+/// a later build can rebuild the unit around one changed function without regenerating
+/// the others.
+///
+/// ```text
+/// merged ELF | member objects… | table: (hash, offset, length)… | count u32 | elf length u64
+/// ```
+pub struct Unit;
+
+impl Unit {
+    pub fn encode(merged: &[u8], members: &[(Hash, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(merged.len() * 2 + members.len() * 48 + 12);
+        out.extend_from_slice(merged);
+        let mut table = Vec::with_capacity(members.len() * 48);
+        for (hash, object) in members {
+            table.extend_from_slice(&hash.0);
+            table.extend_from_slice(&(out.len() as u64).to_le_bytes());
+            table.extend_from_slice(&(object.len() as u64).to_le_bytes());
+            out.extend_from_slice(object);
+        }
+        out.extend_from_slice(&table);
+        out.extend_from_slice(&(members.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(merged.len() as u64).to_le_bytes());
+        out
+    }
+
+    /// The members' objects by function hash; `None` if the payload is malformed.
+    pub fn members(payload: &[u8]) -> Option<Vec<(Hash, &[u8])>> {
+        let end = payload.len().checked_sub(12)?;
+        let count = u32::from_le_bytes(payload[end..end + 4].try_into().ok()?) as usize;
+        let table_start = end.checked_sub(count.checked_mul(48)?)?;
+        let mut members = Vec::with_capacity(count);
+        for row in payload[table_start..end].chunks_exact(48) {
+            let hash = Hash(row[..32].try_into().ok()?);
+            let offset = u64::from_le_bytes(row[32..40].try_into().ok()?) as usize;
+            let len = u64::from_le_bytes(row[40..48].try_into().ok()?) as usize;
+            let object = payload.get(offset..offset.checked_add(len)?)?;
+            if offset + len > table_start {
+                return None;
+            }
+            members.push((hash, object));
+        }
+        Some(members)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(n: u8) -> Hash {
+        Hash([n; 32])
+    }
+
+    #[test]
+    fn entries_round_trip_and_reject_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let path = store.write(Kind::Runtime, hash(1), b"payload").unwrap();
+        assert_eq!(store.read(Kind::Runtime, hash(1)).as_deref(), Some(&b"payload"[..]));
+        assert!(store.read(Kind::Entry, hash(1)).is_none(), "another kind is another key");
+
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[2] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(store.read(Kind::Runtime, hash(1)).is_none(), "a flipped bit is a miss");
+        assert!(!path.exists(), "and the bad entry is removed");
+
+        store.write(Kind::Runtime, hash(1), b"payload").unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        assert!(store.read(Kind::Runtime, hash(1)).is_none(), "a truncated entry is a miss");
+    }
+
+    #[test]
+    fn units_keep_their_members() {
+        let payload = Unit::encode(b"ELF!", &[(hash(1), b"one"), (hash(2), b"two!")]);
+        assert!(payload.starts_with(b"ELF!"));
+        let members = Unit::members(&payload).unwrap();
+        assert_eq!(members, vec![(hash(1), &b"one"[..]), (hash(2), &b"two!"[..])]);
+        assert!(Unit::members(&payload[..payload.len() - 3]).is_none());
+    }
+}
