@@ -11,7 +11,7 @@
 //! as no index, and the build falls back to reading every file.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use mini_queries::hash::{COMPILER_ID, Hash};
 use mini_queries::imports::Import;
@@ -28,7 +28,10 @@ const MAGIC: &[u8; 10] = b"mini-index";
 /// same timestamp tick would look the same. Such files are re-hashed.
 pub const RACY_WINDOW_NS: i64 = 1_000_000_000;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The index as read from disk. The part every build needs — stamps and what was
+/// linked — is decoded at once; the summaries only when a build gets past the no-op
+/// check.
+#[derive(Debug)]
 pub struct Index {
     /// When the recording build started (ns since the epoch).
     pub started_at_ns: i64,
@@ -41,97 +44,139 @@ pub struct Index {
     pub units: Vec<(u32, Hash)>,
     /// The executable this program was last linked into, and its stamp right after.
     pub output: Option<(PathBuf, FileStamp)>,
-    pub files: Vec<FileRecord>,
+    /// Every file of the program, in program order.
+    pub files: Vec<FileEntry>,
+    summaries: Vec<u8>,
+    decoded: OnceLock<Option<Vec<Arc<FileSummary>>>>,
 }
 
+/// What the index says about one file, without its summary.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileRecord {
+pub struct FileEntry {
     pub path: ModulePath,
     pub stamp: FileStamp,
     pub content: Hash,
     pub interface: Hash,
-    pub imports: Vec<Import>,
-    pub functions: Vec<SummaryFunction>,
 }
 
-impl FileRecord {
+impl FileEntry {
     /// Whether the stamp alone proves the file unchanged since the index was recorded.
     pub fn stamp_proves_unchanged(&self, now: Option<FileStamp>, index_started_at_ns: i64) -> bool {
         now == Some(self.stamp) && self.stamp.mtime_ns + RACY_WINDOW_NS < index_started_at_ns
     }
+}
 
-    pub fn summary(&self) -> FileSummary {
-        FileSummary::new(Arc::from(self.imports.as_slice()), self.functions.clone())
-    }
+/// One file as the recording build saw it, summary included. Cheap to clone: the
+/// summary is shared with the query input made from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRecord {
+    pub entry: FileEntry,
+    pub summary: Arc<FileSummary>,
+}
+
+/// Everything an index holds but the files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub started_at_ns: i64,
+    pub functions: u32,
+    pub link_key: Hash,
+    pub runtime: Hash,
+    pub entry: Hash,
+    pub units: Vec<(u32, Hash)>,
+    pub output: Option<(PathBuf, FileStamp)>,
 }
 
 impl Index {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer(Vec::with_capacity(64 + self.files.len() * 160));
-        w.bytes_raw(MAGIC);
-        w.u32(crate::store::FORMAT_VERSION);
-        w.str(COMPILER_ID);
-        w.i64(self.started_at_ns);
-        w.u32(self.functions);
-        w.hash(self.link_key);
-        w.hash(self.runtime);
-        w.hash(self.entry);
-        w.u32(self.units.len() as u32);
-        for (index, key) in &self.units {
-            w.u32(*index);
-            w.hash(*key);
+    /// Each file's full record; `None` if the summaries are damaged.
+    pub fn records(&self) -> Option<Vec<FileRecord>> {
+        let summaries = self.decoded.get_or_init(|| decode_summaries(&self.summaries, self.files.len())).as_ref()?;
+        Some(
+            self.files
+                .iter()
+                .zip(summaries)
+                .map(|(entry, summary)| FileRecord { entry: entry.clone(), summary: summary.clone() })
+                .collect(),
+        )
+    }
+
+    /// Encodes an index: a checksummed section of stamps, then one of summaries.
+    pub fn encode(header: &Header, files: &[FileRecord]) -> Vec<u8> {
+        let mut a = Writer(Vec::with_capacity(256 + files.len() * 120));
+        a.i64(header.started_at_ns);
+        a.u32(header.functions);
+        a.hash(header.link_key);
+        a.hash(header.runtime);
+        a.hash(header.entry);
+        a.u32(header.units.len() as u32);
+        for (index, key) in &header.units {
+            a.u32(*index);
+            a.hash(*key);
         }
-        match &self.output {
+        match &header.output {
             Some((path, stamp)) => {
-                w.u8(1);
-                w.str(&path.to_string_lossy());
-                w.stamp(*stamp);
+                a.u8(1);
+                a.str(&path.to_string_lossy());
+                a.stamp(*stamp);
             }
-            None => w.u8(0),
+            None => a.u8(0),
         }
-        w.u32(self.files.len() as u32);
-        for file in &self.files {
-            w.str(file.path.as_str());
-            w.stamp(file.stamp);
-            w.hash(file.content);
-            w.hash(file.interface);
-            w.u32(file.imports.len() as u32);
-            for import in &file.imports {
-                w.str(&import.alias);
+        a.u32(files.len() as u32);
+        for file in files {
+            a.str(file.entry.path.as_str());
+            a.stamp(file.entry.stamp);
+            a.hash(file.entry.content);
+            a.hash(file.entry.interface);
+        }
+
+        let mut b = Writer(Vec::with_capacity(files.len() * 200));
+        for file in files {
+            let summary = &file.summary;
+            b.u32(summary.imports.len() as u32);
+            for import in summary.imports.iter() {
+                b.str(&import.alias);
                 match &import.target {
                     Some(target) => {
-                        w.u8(1);
-                        w.str(target.as_str());
+                        b.u8(1);
+                        b.str(target.as_str());
                     }
-                    None => w.u8(0),
+                    None => b.u8(0),
                 }
             }
-            w.u32(file.functions.len() as u32);
-            for f in &file.functions {
-                w.str(&f.name);
-                w.u32(f.signature.params.len() as u32);
+            b.u32(summary.functions.len() as u32);
+            for f in &summary.functions {
+                b.str(&f.name);
+                b.u32(f.signature.params.len() as u32);
                 for param in &f.signature.params {
-                    w.u8(type_code(*param));
+                    b.u8(type_code(*param));
                 }
-                w.u8(type_code(f.signature.ret));
-                w.hash(f.hash);
+                b.u8(type_code(f.signature.ret));
+                b.hash(f.hash);
             }
         }
-        let checksum = blake3::hash(&w.0);
-        w.bytes_raw(checksum.as_bytes());
-        w.0
+
+        let mut out = Writer(Vec::with_capacity(a.0.len() + b.0.len() + 128));
+        out.bytes_raw(MAGIC);
+        out.u32(crate::store::FORMAT_VERSION);
+        out.str(COMPILER_ID);
+        for section in [&a.0, &b.0] {
+            out.u64(section.len() as u64);
+            out.bytes_raw(section);
+            out.bytes_raw(blake3::hash(section).as_bytes());
+        }
+        out.0
     }
 
     /// Decodes an index; `None` for anything damaged, foreign or from another compiler.
+    /// The summaries are checked when first used (see `records`).
     pub fn decode(bytes: &[u8]) -> Option<Index> {
-        let body_len = bytes.len().checked_sub(32)?;
-        if blake3::hash(&bytes[..body_len]).as_bytes() != &bytes[body_len..] {
-            return None;
-        }
-        let mut r = Reader { bytes: &bytes[..body_len], pos: 0 };
+        let mut r = Reader { bytes, pos: 0 };
         if r.take(MAGIC.len())? != MAGIC || r.u32()? != crate::store::FORMAT_VERSION || r.str()? != COMPILER_ID {
             return None;
         }
+        let a = r.section()?;
+        let summaries = bytes[r.pos..].to_vec();
+
+        let mut r = Reader { bytes: a, pos: 0 };
         let started_at_ns = r.i64()?;
         let functions = r.u32()?;
         let link_key = r.hash()?;
@@ -146,29 +191,7 @@ impl Index {
         let mut files = Vec::with_capacity(file_count.min(1 << 20));
         for _ in 0..file_count {
             let path = ModulePath::new(&r.str()?)?;
-            let stamp = r.stamp()?;
-            let content = r.hash()?;
-            let interface = r.hash()?;
-            let imports = (0..r.u32()?)
-                .map(|_| {
-                    let alias = r.str()?.into();
-                    let target = match r.u8()? {
-                        0 => None,
-                        _ => Some(ModulePath::new(&r.str()?)?),
-                    };
-                    Some(Import { alias, target })
-                })
-                .collect::<Option<Vec<_>>>()?;
-            let functions = (0..r.u32()?)
-                .map(|_| {
-                    let name = r.str()?.into();
-                    let params = (0..r.u32()?).map(|_| from_type_code(r.u8()?)).collect::<Option<Vec<_>>>()?;
-                    let ret = from_type_code(r.u8()?)?;
-                    let hash = r.hash()?;
-                    Some(SummaryFunction { name, signature: Signature { params, ret }, hash })
-                })
-                .collect::<Option<Vec<_>>>()?;
-            files.push(FileRecord { path, stamp, content, interface, imports, functions });
+            files.push(FileEntry { path, stamp: r.stamp()?, content: r.hash()?, interface: r.hash()? });
         }
         (r.pos == r.bytes.len()).then_some(Index {
             started_at_ns,
@@ -179,8 +202,40 @@ impl Index {
             units,
             output,
             files,
+            summaries,
+            decoded: OnceLock::new(),
         })
     }
+}
+
+fn decode_summaries(bytes: &[u8], files: usize) -> Option<Vec<Arc<FileSummary>>> {
+    let mut r = Reader { bytes, pos: 0 };
+    let section = r.section()?;
+    let mut r = Reader { bytes: section, pos: 0 };
+    let mut summaries = Vec::with_capacity(files);
+    for _ in 0..files {
+        let imports = (0..r.u32()?)
+            .map(|_| {
+                let alias = r.str()?.into();
+                let target = match r.u8()? {
+                    0 => None,
+                    _ => Some(ModulePath::new(&r.str()?)?),
+                };
+                Some(Import { alias, target })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let functions = (0..r.u32()?)
+            .map(|_| {
+                let name = r.str()?.into();
+                let params = (0..r.u32()?).map(|_| from_type_code(r.u8()?)).collect::<Option<Vec<_>>>()?;
+                let ret = from_type_code(r.u8()?)?;
+                let hash = r.hash()?;
+                Some(SummaryFunction { name, signature: Signature { params, ret }, hash })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        summaries.push(Arc::new(FileSummary::new(imports.into(), functions)));
+    }
+    (r.pos == r.bytes.len()).then_some(summaries)
 }
 
 fn type_code(ty: Option<Type>) -> u8 {
@@ -242,8 +297,8 @@ struct Reader<'a> {
     pos: usize,
 }
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let slice = self.bytes.get(self.pos..self.pos.checked_add(n)?)?;
         self.pos += n;
         Some(slice)
@@ -267,6 +322,15 @@ impl Reader<'_> {
     fn hash(&mut self) -> Option<Hash> {
         Some(Hash(self.take(32)?.try_into().ok()?))
     }
+    /// A length-prefixed section followed by its blake3 checksum.
+    fn section(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.u64()?).ok()?;
+        let bytes = self.bytes.get(self.pos..self.pos.checked_add(len)?)?;
+        self.pos += len;
+        let checksum = self.take(32)?;
+        (blake3::hash(bytes).as_bytes() == checksum).then_some(bytes)
+    }
+
     fn stamp(&mut self) -> Option<FileStamp> {
         Some(FileStamp { len: self.u64()?, mtime_ns: self.i64()?, inode: self.u64()? })
     }
@@ -276,43 +340,56 @@ impl Reader<'_> {
 mod tests {
     use super::*;
 
-    fn sample() -> Index {
-        Index {
+    fn sample() -> (Header, Vec<FileRecord>) {
+        let header = Header {
             started_at_ns: 1_700_000_000_000_000_000,
-            functions: 2,
+            functions: 1,
             link_key: Hash([7; 32]),
             runtime: Hash([8; 32]),
             entry: Hash([9; 32]),
             units: vec![(3, Hash([1; 32]))],
             output: Some((PathBuf::from("/tmp/x/main"), FileStamp { len: 10, mtime_ns: 5, inode: 9 })),
-            files: vec![FileRecord {
+        };
+        let files = vec![FileRecord {
+            entry: FileEntry {
                 path: ModulePath::new("lib/m.mini").unwrap(),
                 stamp: FileStamp { len: 100, mtime_ns: 42, inode: 77 },
                 content: Hash([2; 32]),
                 interface: Hash([3; 32]),
-                imports: vec![Import { alias: "u".into(), target: ModulePath::new("u.mini") }],
-                functions: vec![SummaryFunction {
+            },
+            summary: Arc::new(FileSummary::new(
+                vec![Import { alias: "u".into(), target: ModulePath::new("u.mini") }].into(),
+                vec![SummaryFunction {
                     name: "f".into(),
                     signature: Signature { params: vec![Some(Type::I64)], ret: Some(Type::Bool) },
                     hash: Hash([4; 32]),
                 }],
-            }],
-        }
+            )),
+        }];
+        (header, files)
     }
 
     #[test]
     fn the_index_round_trips() {
-        let index = sample();
-        assert_eq!(Index::decode(&index.encode()), Some(index));
+        let (header, files) = sample();
+        let index = Index::decode(&Index::encode(&header, &files)).expect("decodes");
+        assert_eq!(index.units, header.units);
+        assert_eq!(index.output, header.output);
+        assert_eq!(index.records(), Some(files));
     }
 
     #[test]
     fn a_damaged_index_reads_as_none() {
-        let bytes = sample().encode();
-        assert!(Index::decode(&bytes[..bytes.len() - 1]).is_none());
+        let (header, files) = sample();
+        let bytes = Index::encode(&header, &files);
+        assert!(Index::decode(&bytes[..bytes.len() - 1]).is_none_or(|i| i.records().is_none()));
         let mut flipped = bytes.clone();
-        flipped[20] ^= 0x40;
+        flipped[40] ^= 0x40;
         assert!(Index::decode(&flipped).is_none());
+        let mut late = bytes.clone();
+        let at = late.len() - 40;
+        late[at] ^= 0x40;
+        assert!(Index::decode(&late).expect("the stamps are intact").records().is_none(), "damaged summaries");
         assert!(Index::decode(b"garbage").is_none());
         assert!(Index::decode(&[]).is_none());
     }

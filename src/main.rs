@@ -14,7 +14,9 @@ use mini::driver::{BuildReport, BuildRequest, Session};
 use mini::render;
 
 /// mimalloc, overriding `malloc` for the whole process: LLVM allocates heavily, and a
-/// cold build spends about 15% less time with it than with glibc's allocator.
+/// cold build spends about 15% less time with it than with glibc's allocator. Its large
+/// OS pages are turned off in `main`: each fresh 2 MiB page is zeroed by the kernel on
+/// first touch, which made a fresh process's edit build slower, not faster.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -24,6 +26,8 @@ const EXIT_USAGE_OR_IO: u8 = 2;
 const EXIT_INTERNAL: u8 = 101;
 
 fn main() -> ExitCode {
+    // SAFETY: sets a process-wide allocator option before any thread is started.
+    unsafe { libmimalloc_sys::mi_option_set(libmimalloc_sys::mi_option_large_os_pages, 0) };
     let cli = Cli::parse();
     init_logging();
     // The compiler runs on a thread with a generous stack; deep trees are bounded by the
@@ -49,7 +53,13 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MINI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // Closing spans report their duration: MINI_LOG=info shows where a build's time went.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .init();
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {

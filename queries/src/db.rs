@@ -56,18 +56,29 @@ impl Database {
     /// `query(key)` with a readable key: a qualified function name or a module path.
     /// Recording continues with an empty list.
     pub fn take_executions(&self) -> Vec<String> {
-        let keys =
-            self.executed.lock().unwrap_or_else(|e| e.into_inner()).as_mut().map(std::mem::take).unwrap_or_default();
-        keys.into_iter().map(|key| self.describe_query(key)).collect()
+        self.take_execution_keys().into_iter().map(|key| self.describe_query(key)).collect()
     }
 
-    fn describe_query(&self, key: DatabaseKeyIndex) -> String {
+    /// The executed queries as keys, without formatting them (cheap).
+    pub fn take_execution_keys(&self) -> Vec<DatabaseKeyIndex> {
+        self.executed.lock().unwrap_or_else(|e| e.into_inner()).as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// How many of `keys` are executions of the query named `query`.
+    pub fn count_executions(&self, keys: &[DatabaseKeyIndex], query: &str) -> usize {
+        keys.iter().filter(|key| self.ingredient_debug_name(key.ingredient_index()) == query).count()
+    }
+
+    pub fn describe_query(&self, key: DatabaseKeyIndex) -> String {
         let name = self.ingredient_debug_name(key.ingredient_index());
         let id = key.key_index();
         let arg = match query_key_kind(&name) {
             KeyKind::Function => Function::from_id(id).qualified_name(self),
             KeyKind::File => SourceFile::from_id(id).path(self).to_string(),
             KeyKind::Unit => format!("unit {}", crate::link::LinkUnit::from_id(id).index(self)),
+            KeyKind::Batch => {
+                format!("{} functions", crate::codegen::CodegenBatch::from_id(id).functions(self).len())
+            }
             KeyKind::Singleton => String::new(),
         };
         format!("{name}({arg})")
@@ -77,6 +88,7 @@ impl Database {
 enum KeyKind {
     Function,
     Unit,
+    Batch,
     File,
     Singleton,
 }
@@ -91,6 +103,7 @@ fn query_key_kind(query: &str) -> KeyKind {
         "parse_file" | "file_imports" | "file_read_error" | "file_scope" | "file_functions" | "file_diagnostics"
         | "file_interface" => KeyKind::File,
         "unit_plan" => KeyKind::Unit,
+        "batch_objects" => KeyKind::Batch,
         _ => KeyKind::Singleton,
     }
 }

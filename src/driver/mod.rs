@@ -7,7 +7,7 @@ mod emit;
 mod objects;
 mod scan;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,10 +19,11 @@ use mini_queries::diagnostics::program_diagnostics;
 use mini_queries::hash::{Encoder, Hash, fn_hash};
 use mini_queries::items::program_functions;
 use mini_queries::source::{BuildSettings, CodegenSettings, FileContents, ModulePath, SourceFile, Workspace};
+use rustc_hash::FxHashMap;
 use salsa::Setter;
 
 use crate::cli::Emit;
-use crate::index::{FileRecord, Index};
+use crate::index::{FileRecord, Header, Index};
 use crate::link::Linker;
 use crate::render::{self, Located};
 use crate::store::Store;
@@ -90,6 +91,21 @@ impl FileStamp {
     }
 }
 
+/// Stamps of many files, taken on two threads when there are many (the no-op build of a
+/// large program is mostly this).
+pub fn stamps_of(paths: &[PathBuf]) -> Vec<Option<FileStamp>> {
+    if paths.len() < 2048 {
+        return paths.iter().map(|p| FileStamp::of(p)).collect();
+    }
+    let (first, second) = paths.split_at(paths.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| second.iter().map(|p| FileStamp::of(p)).collect::<Vec<_>>());
+        let mut stamps: Vec<Option<FileStamp>> = first.iter().map(|p| FileStamp::of(p)).collect();
+        stamps.extend(other.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        stamps
+    })
+}
+
 /// Nanoseconds since the epoch.
 pub fn now_ns() -> i64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
@@ -114,14 +130,14 @@ pub struct Session {
     workspace: Option<Workspace>,
     settings: Option<BuildSettings>,
     /// What this session last saw of each file on disk.
-    seen: HashMap<ModulePath, scan::Seen>,
+    seen: FxHashMap<ModulePath, scan::Seen>,
     /// Why each file that is currently a summary may be one (see `scan`).
-    basis: HashMap<ModulePath, scan::Basis>,
+    basis: FxHashMap<ModulePath, scan::Basis>,
     /// Index records of the last successful build, kept so that unchanged files are not
     /// summarized again.
-    records: HashMap<ModulePath, FileRecord>,
+    records: FxHashMap<ModulePath, FileRecord>,
     /// Function objects generated or loaded in this session, by function hash.
-    objects: HashMap<Hash, Arc<[u8]>>,
+    objects: FxHashMap<Hash, Arc<[u8]>>,
     cache: Cache,
     linker: Option<Linker>,
 }
@@ -153,10 +169,10 @@ impl Session {
             files: BTreeMap::new(),
             workspace: None,
             settings: None,
-            seen: HashMap::new(),
-            basis: HashMap::new(),
-            records: HashMap::new(),
-            objects: HashMap::new(),
+            seen: FxHashMap::default(),
+            basis: FxHashMap::default(),
+            records: FxHashMap::default(),
+            objects: FxHashMap::default(),
             cache,
             linker: None,
         })
@@ -223,6 +239,7 @@ impl Session {
     }
 
     fn read_index(&self, store: &Store, settings: &CodegenSettings) -> Option<Index> {
+        let _span = tracing::info_span!("read_index").entered();
         if matches!(self.cache, Cache::Private(_)) {
             return None;
         }
@@ -264,7 +281,8 @@ impl Session {
         };
         self.set_settings(&settings);
         let mut report = BuildReport::default();
-        self.scan(index.as_ref(), started_at_ns, &mut report)?;
+        let stamps = self.stamps(index.as_ref());
+        self.scan(index.as_ref(), &stamps, started_at_ns, &mut report)?;
         report.diagnostics = self.diagnostics();
         report.functions = program_functions(&self.db, self.workspace()).len();
         self.finish_report(&mut report, log_queries, start);
@@ -286,14 +304,15 @@ impl Session {
         }
         let store = self.open_store()?;
         let index = self.read_index(&store, &request.settings);
+        let stamps = self.stamps(index.as_ref());
         let mut report = BuildReport::default();
 
-        if let Some(report) = self.no_op(request, index.as_ref(), start) {
+        if let Some(report) = self.no_op(request, index.as_ref(), &stamps, start) {
             return Ok(report);
         }
 
         self.set_settings(&request.settings);
-        self.scan(index.as_ref(), started_at_ns, &mut report)?;
+        self.scan(index.as_ref(), &stamps, started_at_ns, &mut report)?;
         report.diagnostics = self.diagnostics();
         if report.success() {
             match request.emit {
@@ -322,18 +341,32 @@ impl Session {
 
     /// Fills in what every build reports at the end.
     fn finish_report(&mut self, report: &mut BuildReport, log_queries: bool, start: Instant) {
-        let executed = self.db.take_executions();
-        report.files_parsed = executed.iter().filter(|q| q.starts_with("parse_file(")).count();
+        let executed = self.db.take_execution_keys();
+        report.files_parsed = self.db.count_executions(&executed, "parse_file");
         if log_queries {
-            report.executed = executed;
+            report.executed = executed.into_iter().map(|key| self.db.describe_query(key)).collect();
         }
         report.duration = start.elapsed();
+    }
+
+    /// The current stamps of the files the index knows, taken once for the whole build.
+    fn stamps(&self, index: Option<&Index>) -> FxHashMap<ModulePath, Option<FileStamp>> {
+        let _span = tracing::info_span!("stat").entered();
+        let Some(index) = index else { return FxHashMap::default() };
+        let paths: Vec<PathBuf> = index.files.iter().map(|r| self.disk_path(&r.path)).collect();
+        index.files.iter().map(|r| r.path.clone()).zip(stamps_of(&paths)).collect()
     }
 
     /// The no-op fast path: when the last successful build with these settings linked
     /// this very output, and no source file's stamp changed since, there is nothing to
     /// do — not even starting the queries.
-    fn no_op(&self, request: &BuildRequest, index: Option<&Index>, start: Instant) -> Option<BuildReport> {
+    fn no_op(
+        &self,
+        request: &BuildRequest,
+        index: Option<&Index>,
+        stamps: &FxHashMap<ModulePath, Option<FileStamp>>,
+        start: Instant,
+    ) -> Option<BuildReport> {
         let index = index?;
         if request.emit != Emit::Exe {
             return None;
@@ -344,7 +377,7 @@ impl Session {
             return None;
         }
         let unchanged = index.files.iter().all(|record| {
-            record.stamp_proves_unchanged(FileStamp::of(&self.disk_path(&record.path)), index.started_at_ns)
+            record.stamp_proves_unchanged(stamps.get(&record.path).copied().flatten(), index.started_at_ns)
         });
         if !unchanged {
             return None;
@@ -379,7 +412,7 @@ impl Session {
             (Emit::Exe, Some(path)) => FileStamp::of(path).map(|stamp| (absolute(path), stamp)),
             _ => None,
         };
-        let index = Index {
+        let header = Header {
             started_at_ns,
             functions: report.functions.max(plan.function_count()) as u32,
             link_key: plan.key,
@@ -387,10 +420,9 @@ impl Session {
             entry: plan.entry,
             units: plan.units.iter().map(|u| (u.index, u.key)).collect(),
             output,
-            files,
         };
         let path = self.index_path(store, &request.settings);
-        store.write_file(&path, &index.encode())
+        store.write_file(&path, &Index::encode(&header, &files))
     }
 
     /// Each program file's index record, reusing last build's where the file's input is
@@ -399,14 +431,14 @@ impl Session {
         let db = &self.db;
         let files: Vec<SourceFile> = mini_queries::imports::program_files(db, self.workspace()).to_vec();
         let mut records = Vec::with_capacity(files.len());
-        let mut kept = HashMap::with_capacity(files.len());
+        let mut kept = FxHashMap::with_capacity_and_hasher(files.len(), Default::default());
         for file in files {
             let path = file.path(db).clone();
             let Some(seen) = self.seen.get(&path) else { continue };
             let (Some(stamp), Some(content)) = (seen.stamp, seen.content) else { continue };
             let record = match (self.records.get(&path), self.basis.get(&path)) {
-                (Some(old), _) if old.content == content => FileRecord { stamp, ..old.clone() },
-                (_, Some(basis)) if basis.record.content == content => FileRecord { stamp, ..basis.record.clone() },
+                (Some(old), _) if old.entry.content == content => restamped(old, stamp),
+                (_, Some(basis)) if basis.record.entry.content == content => restamped(&basis.record, stamp),
                 _ => scan::record_of(db, file, stamp, content),
             };
             kept.insert(path, record.clone());
@@ -439,6 +471,12 @@ impl Session {
             })
             .collect()
     }
+}
+
+fn restamped(record: &FileRecord, stamp: FileStamp) -> FileRecord {
+    let mut record = record.clone();
+    record.entry.stamp = stamp;
+    record
 }
 
 /// `path` made absolute against the current directory (without resolving links).

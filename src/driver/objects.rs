@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
-use mini_queries::codegen::{entry_object, fn_object, runtime_object};
+use mini_queries::codegen::{CodegenBatch, batch_objects, entry_object, fn_object, runtime_object};
 use mini_queries::hash::Hash;
 use mini_queries::items::{Function, program_functions};
 use mini_queries::link::{LinkPlan, UnitPlan, link_plan};
@@ -33,7 +33,10 @@ impl Session {
         index: Option<&Index>,
         report: &mut BuildReport,
     ) -> Result<Arc<LinkPlan>> {
-        let plan = link_plan(&self.db, self.workspace()).clone().context("a program without errors has a link plan")?;
+        let plan = {
+            let _span = tracing::info_span!("link_plan").entered();
+            link_plan(&self.db, self.workspace()).clone().context("a program without errors has a link plan")?
+        };
         report.link_units = plan.units.len();
         let output = request.output.clone().context("an executable or object needs an output path")?;
         report.output = Some(output.clone());
@@ -172,21 +175,25 @@ impl Session {
     }
 
     /// Generates the objects of `functions` on `jobs` threads, in program order; returns
-    /// which were generated.
+    /// which were generated. Many functions are compiled in batches (see
+    /// `batch_objects`); a few, one by one.
     fn generate(&mut self, functions: &[(Function, Hash)], jobs: usize) -> HashSet<Function> {
         let _span = tracing::info_span!("codegen", functions = functions.len()).entered();
         if functions.is_empty() {
             return HashSet::new();
         }
+        // Several batches per thread keep the threads busy to the end.
+        let batch_size = functions.len().div_ceil(jobs * 4).clamp(1, 64);
+        let batches: Vec<&[(Function, Hash)]> = functions.chunks(batch_size).collect();
         let next = AtomicUsize::new(0);
-        let threads = jobs.clamp(1, functions.len());
+        let threads = jobs.clamp(1, batches.len());
         let results: Vec<Vec<(usize, Arc<[u8]>)>> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
                 .map(|_| {
                     // One database handle per thread; all are dropped before the next input
                     // change, as salsa requires.
                     let db = self.db.clone();
-                    let next = &next;
+                    let (next, batches) = (&next, &batches);
                     std::thread::Builder::new()
                         .name("codegen".into())
                         .stack_size(16 << 20)
@@ -194,9 +201,18 @@ impl Session {
                             let mut done = Vec::new();
                             loop {
                                 let index = next.fetch_add(1, Ordering::Relaxed);
-                                let Some(&(function, _)) = functions.get(index) else { break };
-                                let object = fn_object(&db, function).clone().expect("checked functions have code");
-                                done.push((index, object));
+                                let Some(batch) = batches.get(index) else { break };
+                                let first = index * batch_size;
+                                if let [(function, _)] = batch {
+                                    let object = fn_object(&db, *function).clone();
+                                    done.push((first, object.expect("checked functions have code")));
+                                    continue;
+                                }
+                                let members: Vec<Function> = batch.iter().map(|&(f, _)| f).collect();
+                                let objects = batch_objects(&db, CodegenBatch::new(&db, members));
+                                for (offset, object) in objects.iter().enumerate() {
+                                    done.push((first + offset, object.clone().expect("checked functions have code")));
+                                }
                             }
                             done
                         })

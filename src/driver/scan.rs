@@ -11,7 +11,7 @@
 //! A summary is only valid while the interfaces of the files it imports are the ones it
 //! was recorded against; `validate_summaries` turns stale ones back into text.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -20,11 +20,12 @@ use mini_queries::hash::{Hash, fn_hash};
 use mini_queries::imports::{file_imports, imports_of};
 use mini_queries::items::file_functions;
 use mini_queries::sema::{file_interface, fn_signature};
-use mini_queries::source::{FileContents, ModulePath, SourceFile, SummaryFunction, Workspace};
+use mini_queries::source::{FileContents, FileSummary, ModulePath, SourceFile, SummaryFunction, Workspace};
+use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::Setter;
 
 use super::{BuildReport, FileStamp, Session, io_reason, now_ns};
-use crate::index::{FileRecord, Index, RACY_WINDOW_NS};
+use crate::index::{FileEntry, FileRecord, Index, RACY_WINDOW_NS};
 
 /// What the session last saw of a file on disk.
 #[derive(Clone, Copy, Debug)]
@@ -45,13 +46,14 @@ pub(crate) struct Basis {
 }
 
 impl Basis {
-    fn new(record: &FileRecord, records: &HashMap<&ModulePath, &FileRecord>) -> Basis {
+    fn new(record: &FileRecord, records: &FxHashMap<&ModulePath, &FileRecord>) -> Basis {
         let import_interfaces = record
+            .summary
             .imports
             .iter()
             .filter_map(|i| i.target.clone())
             .map(|target| {
-                let interface = records.get(&target).map(|r| r.interface);
+                let interface = records.get(&target).map(|r| r.entry.interface);
                 (target, interface)
             })
             .collect();
@@ -86,24 +88,34 @@ fn read(path: &std::path::Path) -> (FileContents, Option<Hash>) {
 impl Session {
     /// Brings the inputs up to date with the files on disk: the entry file and
     /// everything it imports, transitively. Fails only if the entry cannot be read.
-    pub(super) fn scan(&mut self, index: Option<&Index>, started_at_ns: i64, report: &mut BuildReport) -> Result<()> {
+    pub(super) fn scan(
+        &mut self,
+        index: Option<&Index>,
+        stamps: &FxHashMap<ModulePath, Option<FileStamp>>,
+        started_at_ns: i64,
+        report: &mut BuildReport,
+    ) -> Result<()> {
         let _span = tracing::info_span!("scan").entered();
-        let records: HashMap<&ModulePath, &FileRecord> =
-            index.map(|i| i.files.iter().map(|r| (&r.path, r)).collect()).unwrap_or_default();
+        let all_records = {
+            let _span = tracing::info_span!("decode_summaries").entered();
+            index.and_then(Index::records).unwrap_or_default()
+        };
+        let records: FxHashMap<&ModulePath, &FileRecord> = all_records.iter().map(|r| (&r.entry.path, r)).collect();
+        let walk = tracing::info_span!("walk").entered();
         let index_started_at = index.map_or(i64::MIN, |i| i.started_at_ns);
 
-        let entry = self.refresh(self.entry.clone(), &records, index_started_at, started_at_ns, report);
+        let entry = self.refresh(self.entry.clone(), &records, stamps, index_started_at, started_at_ns, report);
         if let FileContents::Missing(reason) = entry.contents(&self.db) {
             let path = self.disk_path(&self.entry);
             return Err(anyhow::anyhow!("{reason}")).with_context(|| format!("cannot read '{}'", path.display()));
         }
         let mut queue = VecDeque::from([entry]);
-        let mut visited = HashSet::from([self.entry.clone()]);
+        let mut visited = FxHashSet::from_iter([self.entry.clone()]);
         while let Some(file) = queue.pop_front() {
             let imports = imports_of(&self.db, file);
             for target in imports.iter().filter_map(|i| i.target.clone()) {
                 if visited.insert(target.clone()) {
-                    let imported = self.refresh(target, &records, index_started_at, started_at_ns, report);
+                    let imported = self.refresh(target, &records, stamps, index_started_at, started_at_ns, report);
                     if !matches!(imported.contents(&self.db), FileContents::Missing(_)) {
                         queue.push_back(imported);
                     }
@@ -111,6 +123,7 @@ impl Session {
             }
         }
 
+        drop(walk);
         // Files are only ever added, under stable inputs, so a changed size is the only
         // way the map can have changed.
         match self.workspace {
@@ -129,13 +142,17 @@ impl Session {
     fn refresh(
         &mut self,
         path: ModulePath,
-        records: &HashMap<&ModulePath, &FileRecord>,
+        records: &FxHashMap<&ModulePath, &FileRecord>,
+        stamps: &FxHashMap<ModulePath, Option<FileStamp>>,
         index_started_at: i64,
         now: i64,
         report: &mut BuildReport,
     ) -> SourceFile {
         let disk = self.disk_path(&path);
-        let stamp = FileStamp::of(&disk);
+        let stamp = match stamps.get(&path) {
+            Some(stamp) => *stamp,
+            None => FileStamp::of(&disk),
+        };
         if let (Some(&file), Some(seen)) = (self.files.get(&path), self.seen.get(&path)) {
             if seen.unchanged(stamp) {
                 return file;
@@ -154,19 +171,19 @@ impl Session {
         // New to this session: perhaps the index knows it.
         let record = records.get(&path).copied();
         let (contents, summary) = match record {
-            Some(record) if record.stamp_proves_unchanged(stamp, index_started_at) => {
-                self.seen.insert(path.clone(), Seen { stamp, content: Some(record.content), checked_at_ns: now });
+            Some(record) if record.entry.stamp_proves_unchanged(stamp, index_started_at) => {
+                self.seen.insert(path.clone(), Seen { stamp, content: Some(record.entry.content), checked_at_ns: now });
                 self.basis.insert(path.clone(), Basis::new(record, records));
-                (FileContents::Unread, Some(Arc::new(record.summary())))
+                (FileContents::Unread, Some(record.summary.clone()))
             }
             _ => {
                 let (contents, content) = read(&disk);
                 report.files_read += 1;
                 self.seen.insert(path.clone(), Seen { stamp, content, checked_at_ns: now });
                 match record {
-                    Some(record) if content == Some(record.content) => {
+                    Some(record) if content == Some(record.entry.content) => {
                         self.basis.insert(path.clone(), Basis::new(record, records));
-                        (FileContents::Unread, Some(Arc::new(record.summary())))
+                        (FileContents::Unread, Some(record.summary.clone()))
                     }
                     _ => (contents, None),
                 }
@@ -191,7 +208,8 @@ impl Session {
     /// Turns summaries whose imports' interfaces changed back into text, until every
     /// remaining summary is valid. Hydrating a file does not change its interface (its
     /// content is the same), so this settles in one or two rounds.
-    fn validate_summaries(&mut self, reachable: &HashSet<ModulePath>, report: &mut BuildReport) {
+    fn validate_summaries(&mut self, reachable: &FxHashSet<ModulePath>, report: &mut BuildReport) {
+        let _span = tracing::info_span!("validate_summaries").entered();
         loop {
             let stale: Vec<ModulePath> = self
                 .basis
@@ -217,7 +235,7 @@ impl Session {
     /// The interface hash a file has now, or `None` if it is missing.
     fn current_interface(&self, path: &ModulePath) -> Option<Hash> {
         if let Some(basis) = self.basis.get(path) {
-            return Some(basis.record.interface);
+            return Some(basis.record.entry.interface);
         }
         let file = *self.files.get(path)?;
         match file.contents(&self.db) {
@@ -253,7 +271,7 @@ impl Session {
 
 /// The index record of a file that has text, after a successful build.
 pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content: Hash) -> FileRecord {
-    let functions = file_functions(db, file)
+    let functions: Vec<SummaryFunction> = file_functions(db, file)
         .functions
         .iter()
         .map(|&f| SummaryFunction {
@@ -263,11 +281,7 @@ pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content
         })
         .collect();
     FileRecord {
-        path: file.path(db).clone(),
-        stamp,
-        content,
-        interface: file_interface(db, file).hash,
-        imports: file_imports(db, file).to_vec(),
-        functions,
+        entry: FileEntry { path: file.path(db).clone(), stamp, content, interface: file_interface(db, file).hash },
+        summary: Arc::new(FileSummary::new(file_imports(db, file).clone(), functions)),
     }
 }

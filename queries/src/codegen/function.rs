@@ -1,4 +1,5 @@
-//! Lowers one function's AIR to LLVM IR in its own module.
+//! Lowers functions' AIR to LLVM IR: one function per module, or a batch of functions
+//! per module, each in its own section so that `split` can take the object apart.
 
 use inkwell::basic_block::BasicBlock;
 use inkwell::builder::{Builder, BuilderError};
@@ -17,13 +18,27 @@ use crate::syntax::ast::Type;
 
 type Result<T> = std::result::Result<T, BuilderError>;
 
-/// Builds the module holding one function (plus declarations of what it calls).
-pub(super) fn build_module<'ctx>(context: &'ctx Context, air: &Air, debug: Option<&DebugInfo>) -> Module<'ctx> {
-    let symbol = symbol_name(&air.module, &air.name);
-    let module = context.create_module(&symbol);
-    let emitter = Emitter::new(context, &module, air, debug);
-    emitter.emit(&symbol).unwrap_or_else(|e| panic!("LLVM builder failed for '{symbol}': {e}"));
+/// Builds a module holding `airs` (plus declarations of what they call). With
+/// `sections`, each function and its data get sections of their own, named after it.
+pub(super) fn build_module<'ctx>(
+    context: &'ctx Context,
+    airs: &[&Air],
+    debug: Option<&DebugInfo>,
+    sections: bool,
+) -> Module<'ctx> {
+    let name = airs.first().map_or_else(|| "empty".to_string(), |air| symbol_name(&air.module, &air.name));
+    let module = context.create_module(&name);
+    for air in airs {
+        let symbol = symbol_name(&air.module, &air.name);
+        let emitter = Emitter::new(context, &module, air, debug, sections);
+        emitter.emit(&symbol).unwrap_or_else(|e| panic!("LLVM builder failed for '{symbol}': {e}"));
+    }
     module
+}
+
+/// The section a function's code goes to, when functions get sections of their own.
+pub(super) fn text_section(symbol: &str) -> String {
+    format!(".text.{symbol}")
 }
 
 struct Emitter<'ctx, 'a> {
@@ -32,6 +47,7 @@ struct Emitter<'ctx, 'a> {
     builder: Builder<'ctx>,
     air: &'a Air,
     debug: Option<&'a DebugInfo>,
+    sections: bool,
     function: Option<FunctionValue<'ctx>>,
     slots: Vec<PointerValue<'ctx>>,
     /// For each enclosing loop: where `continue` and `break` go.
@@ -44,13 +60,20 @@ struct Emitter<'ctx, 'a> {
 }
 
 impl<'ctx, 'a> Emitter<'ctx, 'a> {
-    fn new(context: &'ctx Context, module: &'a Module<'ctx>, air: &'a Air, debug: Option<&'a DebugInfo>) -> Self {
+    fn new(
+        context: &'ctx Context,
+        module: &'a Module<'ctx>,
+        air: &'a Air,
+        debug: Option<&'a DebugInfo>,
+        sections: bool,
+    ) -> Self {
         Emitter {
             context,
             module,
             builder: context.create_builder(),
             air,
             debug,
+            sections,
             function: None,
             slots: Vec::new(),
             loops: Vec::new(),
@@ -104,6 +127,9 @@ impl<'ctx, 'a> Emitter<'ctx, 'a> {
     fn emit(mut self, symbol: &str) -> Result<()> {
         let air = self.air;
         let function = self.declare(symbol, &air.params, air.ret);
+        if self.sections {
+            function.set_section(Some(&text_section(symbol)));
+        }
         self.function = Some(function);
         self.attach_debug_info(function, symbol);
 
@@ -470,6 +496,9 @@ impl<'ctx, 'a> Emitter<'ctx, 'a> {
         global.set_linkage(Linkage::Private);
         global.set_constant(true);
         global.set_initializer(&bytes);
+        if self.sections {
+            global.set_section(Some(&format!(".rodata.{name}")));
+        }
         let ptr_type = self.context.i8_type().ptr_type(AddressSpace::default());
         let ptr = global.as_pointer_value().const_cast(ptr_type);
         self.location = Some(ptr);

@@ -4,6 +4,7 @@
 
 mod function;
 mod runtime;
+mod split;
 
 use std::cell::RefCell;
 use std::sync::{Arc, Once};
@@ -17,7 +18,7 @@ use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Tar
 use crate::db::Db;
 use crate::items::Function;
 use crate::parsed::parse_file;
-use crate::sema::{fn_air, fn_check};
+use crate::sema::{Air, fn_air, fn_check};
 use crate::source::{BuildSettings, CodegenSettings, ModulePath};
 
 pub use runtime::{entry_llvm_ir, entry_object, runtime_llvm_ir, runtime_object};
@@ -173,9 +174,51 @@ pub fn fn_object(db: &dyn Db, function: Function) -> Option<Arc<[u8]>> {
     let air = fn_air(db, function).as_ref()?;
     let settings = BuildSettings::get(db).codegen(db);
     let debug = debug_info_for(db, function, settings);
+    if debug.is_some() {
+        // Debug sections describe the whole module; such objects are not split.
+        let context = Context::create();
+        let module = function::build_module(&context, &[air], debug.as_ref(), false);
+        return Some(finish_module(&module, settings, Output::Object).into());
+    }
+    compile_split(&[air], settings).pop().map(Arc::from)
+}
+
+/// Compiles functions in one LLVM module, each in its own section, and splits the
+/// object into each function's canonical object (see `split`).
+fn compile_split(airs: &[&Air], settings: &CodegenSettings) -> Vec<Vec<u8>> {
     let context = Context::create();
-    let module = function::build_module(&context, air, debug.as_ref());
-    Some(finish_module(&module, settings, Output::Object).into())
+    let module = function::build_module(&context, airs, None, true);
+    let object = finish_module(&module, settings, Output::Object);
+    let symbols: Vec<String> = airs.iter().map(|air| symbol_name(&air.module, &air.name)).collect();
+    split::split(&object, &symbols)
+}
+
+/// A group of functions compiled together (see `batch_objects`).
+#[salsa::interned(unsafe(no_lifetime), revisions = usize::MAX)]
+pub struct CodegenBatch {
+    #[returns(ref)]
+    pub functions: Vec<Function>,
+}
+
+/// The objects of a batch of functions, in order — byte for byte those `fn_object`
+/// gives one by one. Without optimization or debug info they come from one LLVM module,
+/// which costs a fraction of one module per function; otherwise (where optimizations
+/// could look across functions, or debug info spans the module) one by one.
+///
+/// Reads: the functions' AIR and the build settings (and `fn_object`, when not batching).
+#[salsa::tracked(returns(ref))]
+pub fn batch_objects(db: &dyn Db, batch: CodegenBatch) -> Arc<[Option<Arc<[u8]>>]> {
+    let functions = batch.functions(db);
+    let _span = tracing::debug_span!("batch_objects", functions = functions.len()).entered();
+    let settings = BuildSettings::get(db).codegen(db);
+    let airs: Option<Vec<&Arc<Air>>> = functions.iter().map(|&f| fn_air(db, f).as_ref()).collect();
+    match airs {
+        Some(airs) if settings.opt_level == 0 && !settings.debug_info => {
+            let airs: Vec<&Air> = airs.into_iter().map(|a| &**a).collect();
+            compile_split(&airs, settings).into_iter().map(|object| Some(Arc::from(object))).collect()
+        }
+        _ => functions.iter().map(|&f| fn_object(db, f).clone()).collect(),
+    }
 }
 
 /// The function's LLVM IR as text (`--emit llvm-ir`). `None` if it has errors.
@@ -186,7 +229,7 @@ pub fn fn_llvm_ir(db: &dyn Db, function: Function) -> Option<Arc<str>> {
     let settings = BuildSettings::get(db).codegen(db);
     let debug = debug_info_for(db, function, settings);
     let context = Context::create();
-    let module = function::build_module(&context, air, debug.as_ref());
+    let module = function::build_module(&context, &[air], debug.as_ref(), false);
     let text = finish_module(&module, settings, Output::Ir);
     Some(String::from_utf8_lossy(&text).into())
 }
