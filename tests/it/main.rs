@@ -1,5 +1,6 @@
 //! The one integration-test binary (every test binary links LLVM, so there is one).
 
+mod cache;
 mod cli;
 mod diagnostics;
 mod oracle;

@@ -1,0 +1,415 @@
+//! The persistent cache, across processes: every test runs the real binary several
+//! times on one project and checks what each build did (the JSON `build-finished`
+//! event) and that the program still behaves.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::support::{mini, stderr, stdout, write};
+
+/// A program of several files, each function printing something, so that a stale
+/// object would show in the output.
+const PROGRAM: &[(&str, &str)] = &[
+    (
+        "main.mini",
+        "import \"lib/math.mini\" as math;\nimport \"lib/text.mini\" as text;\n\nfn main() i32 {\n    @print(math.add(2, 3));\n    @print(math.mul(4, 5));\n    @print(text.code());\n    return 7;\n}\n",
+    ),
+    (
+        "lib/math.mini",
+        "pub fn add(a: i32, b: i32) i32 {\n    return a + b;\n}\n\npub fn mul(a: i32, b: i32) i32 {\n    return a * b;\n}\n",
+    ),
+    ("lib/text.mini", "// Codes.\npub fn code() i32 {\n    return 65;\n}\n"),
+];
+
+const OUTPUT: &str = "5\n20\n65\n";
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Project {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        for (path, text) in PROGRAM {
+            write(dir.path(), path, text);
+        }
+        Project { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Builds with JSON messages and returns the `build-finished` event.
+    #[track_caller]
+    fn build(&self, extra: &[&str]) -> Value {
+        let mut args = vec!["build", "--message-format", "json"];
+        args.extend_from_slice(extra);
+        let out = mini(self.path(), &args);
+        assert!(out.status.success(), "build failed:\n{}{}", stdout(&out), stderr(&out));
+        last_event(&stdout(&out))
+    }
+
+    #[track_caller]
+    fn run(&self) -> String {
+        let out = Command::new(self.file("main")).output().expect("the program runs");
+        assert_eq!(out.status.code(), Some(7));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn edit(&self, file: &str, from: &str, to: &str) {
+        let text = std::fs::read_to_string(self.file(file)).unwrap();
+        assert!(text.contains(from));
+        std::fs::write(self.file(file), text.replacen(from, to, 1)).unwrap();
+    }
+
+    /// Every entry file in the store.
+    fn entries(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for dir in std::fs::read_dir(self.file(".mini_cache/objects")).unwrap().flatten() {
+            out.extend(std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.path()));
+        }
+        out.sort();
+        out
+    }
+
+    fn index_files(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.file(".mini_cache/index")).unwrap().flatten().map(|e| e.path()).collect()
+    }
+}
+
+fn last_event(stdout: &str) -> Value {
+    let line = stdout.lines().last().expect("a build-finished event");
+    let event: Value = serde_json::from_str(line).expect("JSON");
+    assert_eq!(event["reason"], "build-finished");
+    event
+}
+
+fn compiled(event: &Value) -> Vec<String> {
+    event["compiled"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+}
+
+/// Makes every file's timestamp safely older than the index, as if the last build
+/// ran a while after the files were written, so that stamps alone prove them unchanged.
+fn age_files(project: &Project) {
+    for (path, _) in PROGRAM {
+        let file = std::fs::File::options().write(true).open(project.file(path)).unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        file.set_modified(old).unwrap();
+    }
+}
+
+#[test]
+fn an_unchanged_rebuild_compiles_nothing_reads_nothing_and_does_not_link() {
+    let project = Project::new();
+    age_files(&project);
+    let cold = project.build(&[]);
+    assert_eq!(compiled(&cold), ["main.main", "lib/math.add", "lib/math.mul", "lib/text.code"]);
+    assert_eq!(project.run(), OUTPUT);
+
+    let again = project.build(&[]);
+    assert_eq!(compiled(&again), Vec::<String>::new());
+    assert_eq!(again["files_read"], 0);
+    assert_eq!(again["files_parsed"], 0);
+    assert_eq!(again["linked"], false);
+    assert_eq!(again["reused_from_disk"], 4);
+    assert_eq!(project.run(), OUTPUT);
+}
+
+#[test]
+fn a_one_function_edit_compiles_that_function_and_reverting_it_compiles_nothing() {
+    let project = Project::new();
+    project.build(&[]);
+    project.edit("lib/math.mini", "return a * b;", "return a * b + 1;");
+    let edit = project.build(&[]);
+    assert_eq!(compiled(&edit), ["lib/math.mul"]);
+    assert_eq!(edit["files_parsed"], 1, "only the edited file is parsed");
+    assert_eq!(edit["link_units_relinked"], 1);
+    assert_eq!(edit["linked"], true);
+    assert_eq!(project.run(), "5\n21\n65\n");
+
+    project.edit("lib/math.mini", "return a * b + 1;", "return a * b;");
+    let revert = project.build(&[]);
+    assert_eq!(compiled(&revert), Vec::<String>::new(), "the original objects are still cached");
+    assert_eq!(project.run(), OUTPUT);
+}
+
+#[test]
+fn touching_or_editing_comments_compiles_nothing() {
+    let project = Project::new();
+    project.build(&[]);
+    let file = std::fs::File::options().write(true).open(project.file("lib/text.mini")).unwrap();
+    file.set_modified(std::time::SystemTime::now()).unwrap();
+    let touched = project.build(&[]);
+    assert_eq!(compiled(&touched), Vec::<String>::new());
+    assert_eq!(touched["linked"], false);
+
+    project.edit("lib/text.mini", "// Codes.", "// Character codes, one day.");
+    let comment = project.build(&[]);
+    assert_eq!(compiled(&comment), Vec::<String>::new());
+    assert_eq!(comment["files_parsed"], 1);
+    assert_eq!(comment["linked"], false);
+    assert_eq!(project.run(), OUTPUT);
+}
+
+#[test]
+fn a_signature_change_recompiles_its_callers_in_other_files() {
+    let project = Project::new();
+    project.build(&[]);
+    project.edit("lib/text.mini", "pub fn code() i32 {\n    return 65;", "pub fn code() i64 {\n    return 65;");
+    project.edit("main.mini", "@print(text.code());", "@print(text.code() + 1);");
+    let event = project.build(&[]);
+    assert_eq!(compiled(&event), ["main.main", "lib/text.code"]);
+    assert_eq!(project.run(), "5\n20\n66\n");
+}
+
+#[test]
+fn settings_switches_keep_each_settings_objects() {
+    let project = Project::new();
+    project.build(&[]);
+    assert_eq!(compiled(&project.build(&["-O2"])).len(), 4);
+    assert_eq!(project.run(), OUTPUT);
+    let back = project.build(&[]);
+    assert_eq!(compiled(&back), Vec::<String>::new(), "-O0 objects survive the -O2 build");
+    assert_eq!(project.run(), OUTPUT);
+    assert_eq!(project.index_files().len(), 2, "one index per settings");
+}
+
+#[test]
+fn moving_the_project_keeps_every_hit() {
+    let project = Project::new();
+    project.build(&[]);
+    let moved = tempfile::tempdir().unwrap();
+    let target = moved.path().join("elsewhere");
+    std::fs::rename(project.path(), &target).unwrap();
+    let out = mini(&target, &["build", "--message-format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let event = last_event(&stdout(&out));
+    assert_eq!(compiled(&event), Vec::<String>::new());
+    let run = Command::new(target.join("main")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&run.stdout), OUTPUT);
+    // The temporary directory is gone; put something back for its cleanup.
+    std::fs::create_dir_all(project.path()).unwrap();
+}
+
+/// Damages the cache in some way, then checks that the next build still produces the
+/// right program and leaves a cache that verifies clean.
+#[track_caller]
+fn check_recovers_from(damage: impl FnOnce(&Project)) {
+    let project = Project::new();
+    project.build(&[]);
+    std::fs::remove_file(project.file("main")).unwrap();
+    damage(&project);
+    project.build(&[]);
+    assert_eq!(project.run(), OUTPUT);
+    let verify = mini(project.path(), &["cache", "verify"]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    assert!(stderr(&verify).contains(" 0 bad"), "the cache was repaired: {}", stderr(&verify));
+    // And the repaired cache is used.
+    std::fs::remove_file(project.file("main")).unwrap();
+    let again = project.build(&[]);
+    assert_eq!(compiled(&again), Vec::<String>::new());
+    assert_eq!(project.run(), OUTPUT);
+}
+
+#[test]
+fn a_truncated_entry_is_rebuilt() {
+    check_recovers_from(|p| {
+        for entry in p.entries() {
+            let bytes = std::fs::read(&entry).unwrap();
+            std::fs::write(&entry, &bytes[..bytes.len() / 2]).unwrap();
+        }
+    });
+}
+
+#[test]
+fn a_garbage_entry_is_rebuilt() {
+    check_recovers_from(|p| {
+        for entry in p.entries() {
+            let len = std::fs::metadata(&entry).unwrap().len() as usize;
+            std::fs::write(&entry, vec![0x5a; len]).unwrap();
+        }
+    });
+}
+
+#[test]
+fn a_flipped_bit_is_rebuilt() {
+    check_recovers_from(|p| {
+        for entry in p.entries() {
+            let mut bytes = std::fs::read(&entry).unwrap();
+            let at = bytes.len() / 3;
+            bytes[at] ^= 0x10;
+            std::fs::write(&entry, &bytes).unwrap();
+        }
+    });
+}
+
+#[test]
+fn a_deleted_entry_is_rebuilt() {
+    check_recovers_from(|p| {
+        for entry in p.entries() {
+            std::fs::remove_file(entry).unwrap();
+        }
+    });
+}
+
+#[test]
+fn a_garbage_index_is_ignored_and_rewritten() {
+    check_recovers_from(|p| {
+        for index in p.index_files() {
+            std::fs::write(index, b"not an index at all").unwrap();
+        }
+    });
+}
+
+#[test]
+fn an_index_from_another_version_is_ignored() {
+    check_recovers_from(|p| {
+        for index in p.index_files() {
+            let mut bytes = std::fs::read(&index).unwrap();
+            // The format version follows the 10-byte magic.
+            bytes[10] = bytes[10].wrapping_add(1);
+            std::fs::write(index, &bytes).unwrap();
+        }
+    });
+}
+
+#[test]
+fn two_builds_at_once_both_succeed() {
+    let project = Project::new();
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_mini"))
+            .args(["build", "--message-format", "json"])
+            .current_dir(project.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    for child in [first, second] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(project.run(), OUTPUT);
+    let verify = mini(project.path(), &["cache", "verify"]);
+    assert!(stderr(&verify).contains(" 0 bad"), "{}", stderr(&verify));
+}
+
+#[test]
+fn a_killed_build_leaves_a_usable_cache() {
+    // A program big enough that the build is still running when it is killed.
+    let dir = tempfile::tempdir().unwrap();
+    let mut main = String::from("fn main() i32 {\n    var t: i32 = 0;\n");
+    for i in 0..400 {
+        write(dir.path(), &format!("m{i}.mini"), &format!("pub fn f(x: i32) i32 {{\n    return x * {i} + 1;\n}}\n"));
+        main = format!("import \"m{i}.mini\" as m{i};\n{main}    t += m{i}.f({i});\n");
+    }
+    main.push_str("    @print(t);\n    return 0;\n}\n");
+    write(dir.path(), "main.mini", &main);
+    let expected: i32 = (0..400).map(|i: i32| i * i + 1).sum();
+
+    for delay_ms in [5, 40, 120] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mini"))
+            .args(["build", "-j", "1"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let out = mini(dir.path(), &["build"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = Command::new(dir.path().join("main")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&run.stdout), format!("{expected}\n"));
+    let verify = mini(dir.path(), &["cache", "verify"]);
+    assert!(stderr(&verify).contains(" 0 bad"), "{}", stderr(&verify));
+}
+
+#[test]
+fn no_cache_keeps_nothing() {
+    let project = Project::new();
+    let event = project.build(&["--no-cache"]);
+    assert_eq!(compiled(&event).len(), 4);
+    assert_eq!(project.run(), OUTPUT);
+    assert!(!project.file(".mini_cache").exists());
+}
+
+#[test]
+fn cache_commands_report_and_clean() {
+    let project = Project::new();
+    project.build(&[]);
+    let stats = mini(project.path(), &["cache", "stats"]);
+    assert!(stats.status.success());
+    let stats: Value = serde_json::from_str(&stdout(&stats)).expect("JSON stats");
+    assert!(stats["entries"].as_u64().unwrap() >= 3, "{stats}");
+    assert!(stats["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(stats["last_build"]["compiled"], 4);
+
+    let gc = mini(project.path(), &["cache", "gc", "--max-size", "0"]);
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    assert_eq!(project.entries().len(), 0, "a zero limit evicts everything");
+    assert_eq!(project.index_files().len(), 0, "and the indexes that listed it");
+    let rebuilt = project.build(&[]);
+    assert_eq!(compiled(&rebuilt).len(), 4, "evicted objects are rebuilt");
+    assert_eq!(project.run(), OUTPUT);
+
+    let clean = mini(project.path(), &["cache", "clean"]);
+    assert!(clean.status.success());
+    assert!(!project.file(".mini_cache/objects").exists());
+}
+
+#[test]
+fn the_size_cap_evicts_old_entries() {
+    let project = Project::new();
+    project.build(&[]);
+    for n in 0..5 {
+        project.edit("lib/text.mini", &format!("return {};", 65 + n), &format!("return {};", 66 + n));
+        let out = Command::new(env!("CARGO_BIN_EXE_mini"))
+            .args(["build"])
+            .current_dir(project.path())
+            .env("MINI_CACHE_MAX_SIZE", "6K")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let bytes: u64 = project.entries().iter().map(|e| std::fs::metadata(e).unwrap().len()).sum();
+    assert!(bytes <= 6 * 1024 + 4096, "{bytes} bytes after eviction");
+    let out = Command::new(project.file("main")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "5\n20\n70\n");
+}
+
+#[test]
+fn llvm_ir_is_one_valid_module_assembled_from_cached_sections() {
+    let project = Project::new();
+    let out = mini(project.path(), &["build", "--emit", "llvm-ir", "--message-format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ir = std::fs::read_to_string(project.file("main.ll")).unwrap();
+    for header in ["; ==== FILE: main.mini:", "; ==== FILE: lib/math.mini:", "; ==== FILE: lib/text.mini:"] {
+        assert!(ir.contains(header), "missing {header}");
+    }
+    if let Ok(status) = Command::new("llvm-as-14").arg(project.file("main.ll")).arg("-o").arg("/dev/null").status() {
+        assert!(status.success(), "llvm-as rejects the combined module");
+    }
+
+    // An edit regenerates only that file's section; the result is what a clean build
+    // writes.
+    project.edit("lib/text.mini", "return 65;", "return 66;");
+    let edited = mini(project.path(), &["build", "--emit", "llvm-ir", "--message-format", "json", "--log-queries"]);
+    let log = stdout(&edited);
+    assert!(log.contains("fn_llvm_ir(lib/text.code)"), "{log}");
+    assert!(!log.contains("fn_llvm_ir(lib/math.add)"), "{log}");
+    let incremental = std::fs::read(project.file("main.ll")).unwrap();
+    let clean = mini(project.path(), &["build", "--emit", "llvm-ir", "--no-cache", "-o", "clean.ll"]);
+    assert!(clean.status.success());
+    assert_eq!(incremental, std::fs::read(project.file("clean.ll")).unwrap());
+}
