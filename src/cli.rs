@@ -30,6 +30,11 @@ pub enum Command {
     Run(RunArgs),
     /// Report the program's errors without generating code.
     Check(CheckArgs),
+    /// Build, then rebuild (and with --run, rerun) whenever a source file changes.
+    Watch(WatchArgs),
+    /// Say what the next build would compile, function by function, and why — without
+    /// building. Takes the same settings as `build`.
+    Explain(ExplainArgs),
     /// Inspect or clean the build cache.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -90,6 +95,30 @@ pub struct RunArgs {
     /// Arguments passed to the program (after `--`).
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Where to write the executable (default: the entry file's stem).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// Run the program after each successful build, stopping a previous run first.
+    #[arg(long)]
+    pub run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use mini_queries::hash::{COMPILER_ID, Hash};
 use mini_queries::imports::Import;
 use mini_queries::sema::Signature;
-use mini_queries::source::{FileSummary, ModulePath, SummaryFunction};
+use mini_queries::source::{CodegenSettings, FileSummary, ModulePath, SummaryFunction};
 use mini_queries::syntax::ast::Type;
 
 use crate::driver::FileStamp;
@@ -34,6 +34,8 @@ pub const RACY_WINDOW_NS: i64 = 1_000_000_000;
 #[derive(Debug)]
 pub struct Index {
     /// When the recording build started (ns since the epoch).
+    pub entry_path: String,
+    pub settings: CodegenSettings,
     pub started_at_ns: i64,
     pub functions: u32,
     pub link_key: Hash,
@@ -77,6 +79,9 @@ pub struct FileRecord {
 /// Everything an index holds but the files.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// The program's entry and the settings it was built with.
+    pub entry_path: String,
+    pub settings: CodegenSettings,
     pub started_at_ns: i64,
     pub functions: u32,
     pub link_key: Hash,
@@ -102,6 +107,10 @@ impl Index {
     /// Encodes an index: a checksummed section of stamps, then one of summaries.
     pub fn encode(header: &Header, files: &[FileRecord]) -> Vec<u8> {
         let mut a = Writer(Vec::with_capacity(256 + files.len() * 120));
+        a.str(&header.entry_path);
+        a.u8(header.settings.opt_level);
+        a.str(&header.settings.target);
+        a.u8(u8::from(header.settings.debug_info));
         a.i64(header.started_at_ns);
         a.u32(header.functions);
         a.hash(header.link_key);
@@ -151,6 +160,7 @@ impl Index {
                 }
                 b.u8(type_code(f.signature.ret));
                 b.hash(f.hash);
+                b.hash(f.zir);
             }
         }
 
@@ -177,6 +187,8 @@ impl Index {
         let summaries = bytes[r.pos..].to_vec();
 
         let mut r = Reader { bytes: a, pos: 0 };
+        let entry_path = r.str()?;
+        let settings = CodegenSettings { opt_level: r.u8()?, target: r.str()?.into(), debug_info: r.u8()? != 0 };
         let started_at_ns = r.i64()?;
         let functions = r.u32()?;
         let link_key = r.hash()?;
@@ -194,6 +206,8 @@ impl Index {
             files.push(FileEntry { path, stamp: r.stamp()?, content: r.hash()?, interface: r.hash()? });
         }
         (r.pos == r.bytes.len()).then_some(Index {
+            entry_path,
+            settings,
             started_at_ns,
             functions,
             link_key,
@@ -230,7 +244,8 @@ fn decode_summaries(bytes: &[u8], files: usize) -> Option<Vec<Arc<FileSummary>>>
                 let params = (0..r.u32()?).map(|_| from_type_code(r.u8()?)).collect::<Option<Vec<_>>>()?;
                 let ret = from_type_code(r.u8()?)?;
                 let hash = r.hash()?;
-                Some(SummaryFunction { name, signature: Signature { params, ret }, hash })
+                let zir = r.hash()?;
+                Some(SummaryFunction { name, signature: Signature { params, ret }, hash, zir })
             })
             .collect::<Option<Vec<_>>>()?;
         summaries.push(Arc::new(FileSummary::new(imports.into(), functions)));
@@ -342,6 +357,8 @@ mod tests {
 
     fn sample() -> (Header, Vec<FileRecord>) {
         let header = Header {
+            entry_path: "main.mini".into(),
+            settings: CodegenSettings::host(),
             started_at_ns: 1_700_000_000_000_000_000,
             functions: 1,
             link_key: Hash([7; 32]),
@@ -363,6 +380,7 @@ mod tests {
                     name: "f".into(),
                     signature: Signature { params: vec![Some(Type::I64)], ret: Some(Type::Bool) },
                     hash: Hash([4; 32]),
+                    zir: Hash([5; 32]),
                 }],
             )),
         }];

@@ -7,4 +7,6 @@ pub mod gc;
 pub mod index;
 pub mod link;
 pub mod render;
+pub mod report;
 pub mod store;
+pub mod watch;

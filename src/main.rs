@@ -9,9 +9,9 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use mini_queries::source::CodegenSettings;
 
-use mini::cli::{CacheCommand, Cli, ColorChoice, Command, CommonArgs, Emit, MessageFormat};
-use mini::driver::{BuildReport, BuildRequest, Session};
-use mini::render;
+use mini::cli::{CacheCommand, Cli, ColorChoice, Command, CommonArgs, Emit, ExplainArgs, MessageFormat};
+use mini::driver::{BuildReport, BuildRequest, Session, Status};
+use mini::report::{Reporter, ms};
 
 /// mimalloc, overriding `malloc` for the whole process: LLVM allocates heavily, and a
 /// cold build spends about 15% less time with it than with glibc's allocator. Its large
@@ -106,6 +106,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::from(program_status(status)))
         }
         Command::Cache(command) => cache_command(command),
+        Command::Explain(args) => explain(&args, color),
+        Command::Watch(args) => {
+            let output = args.output.clone().unwrap_or_else(|| default_output(&args.common.entry, Emit::Exe));
+            let request = request(&args.common, Emit::Exe, Some(output))?;
+            let session = session(&args.common)?;
+            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false };
+            mini::watch::run(mini::watch::Watcher::new(session, request), reporter, args.run)
+        }
         Command::Check(args) => {
             let mut session = Session::new(&args.entry)?;
             let report = session.check(args.log_queries)?;
@@ -133,6 +141,63 @@ fn session(common: &CommonArgs) -> Result<Session> {
         session.set_cache_dir(dir.clone());
     }
     Ok(session)
+}
+
+fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
+    let mut session = session(&args.common)?;
+    let request = request(&args.common, Emit::Exe, None)?;
+    let explanation = session.explain(&request.settings)?;
+    if !explanation.report.success() {
+        let format = if args.json { MessageFormat::Json } else { MessageFormat::Human };
+        Reporter { format, color, json_to_stderr: false }.diagnostics(&explanation.report);
+        return Ok(ExitCode::from(1));
+    }
+    let statuses =
+        [Status::Cached, Status::Changed, Status::Dependency, Status::Settings, Status::New, Status::Evicted];
+    let compile = explanation.will_compile();
+    if args.json {
+        let functions: Vec<serde_json::Value> = explanation
+            .functions
+            .iter()
+            .map(|f| serde_json::json!({"name": f.name, "status": f.status.name(), "because": f.detail}))
+            .collect();
+        let mut totals = serde_json::Map::new();
+        for status in statuses {
+            totals.insert(status.name().into(), explanation.count(status).into());
+        }
+        totals.insert("removed".into(), explanation.removed.len().into());
+        println!(
+            "{}",
+            serde_json::json!({
+                "reason": "explain",
+                "functions": functions,
+                "removed": explanation.removed,
+                "totals": totals,
+                "will_compile": compile,
+            })
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = explanation.functions.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    for f in &explanation.functions {
+        match &f.detail {
+            Some(callee) => println!("{:width$}  {} ({callee} changed its signature)", f.name, f.status.name()),
+            None => println!("{:width$}  {}", f.name, f.status.name()),
+        }
+    }
+    for name in &explanation.removed {
+        println!("{name:width$}  removed");
+    }
+    let totals: Vec<String> = statuses.iter().map(|&s| format!("{} {}", explanation.count(s), s.name())).collect();
+    println!(
+        "{}, {} removed: the next build compiles {} of {} function{}",
+        totals.join(", "),
+        explanation.removed.len(),
+        compile.len(),
+        explanation.functions.len(),
+        mini::report::plural(explanation.functions.len())
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn cache_command(command: CacheCommand) -> Result<ExitCode> {
@@ -206,117 +271,4 @@ fn program_status(status: std::process::ExitStatus) -> u8 {
         (None, Some(signal)) => 128u8.wrapping_add(signal as u8),
         (None, None) => EXIT_INTERNAL,
     }
-}
-
-fn ms(duration: std::time::Duration) -> f64 {
-    (duration.as_secs_f64() * 1e6).round() / 1e3
-}
-
-/// Prints diagnostics and summaries in the chosen format.
-struct Reporter {
-    format: MessageFormat,
-    color: bool,
-    /// JSON events go to stderr (for `mini run`, whose stdout is the program's).
-    json_to_stderr: bool,
-}
-
-impl Reporter {
-    fn event(&self, value: serde_json::Value) {
-        if self.json_to_stderr {
-            eprintln!("{value}");
-        } else {
-            println!("{value}");
-        }
-    }
-
-    fn diagnostics(&self, report: &BuildReport) {
-        match self.format {
-            MessageFormat::Human => {
-                let mut stderr = std::io::stderr().lock();
-                for d in &report.diagnostics {
-                    let _ = write!(stderr, "{}", render::human(d, self.color));
-                }
-                if !report.success() {
-                    let count = report.diagnostics.len();
-                    let _ = writeln!(stderr, "mini: {count} error{} found; no output written", plural(count));
-                }
-            }
-            MessageFormat::Json => {
-                for d in &report.diagnostics {
-                    self.event(render::json(d));
-                }
-            }
-        }
-    }
-
-    fn queries(&self, report: &BuildReport) {
-        for query in &report.executed {
-            match self.format {
-                MessageFormat::Human => eprintln!("executed: {query}"),
-                MessageFormat::Json => self.event(serde_json::json!({"reason": "query-executed", "query": query})),
-            }
-        }
-    }
-
-    fn finish(&self, report: &BuildReport) {
-        self.diagnostics(report);
-        self.queries(report);
-        let compiled = report.compiled.len();
-        let reused = report.functions.saturating_sub(compiled);
-        match self.format {
-            MessageFormat::Human if report.success() => {
-                let names = if (1..=3).contains(&compiled) {
-                    format!(" ({})", report.compiled.join(", "))
-                } else {
-                    String::new()
-                };
-                eprintln!(
-                    "Finished in {} ms: {} of {} function{} compiled{names}, {} reused ({} from disk), {} of {} link unit{} relinked{}",
-                    ms(report.duration).round(),
-                    thousands(compiled),
-                    thousands(report.functions),
-                    plural(report.functions),
-                    thousands(reused),
-                    thousands(report.reused_from_disk),
-                    thousands(report.link_units_relinked),
-                    thousands(report.link_units),
-                    plural(report.link_units),
-                    if report.linked { "" } else { ", nothing to link" },
-                )
-            }
-            MessageFormat::Human => {}
-            MessageFormat::Json => self.event(serde_json::json!({
-                "reason": "build-finished",
-                "success": report.success(),
-                "functions": report.functions,
-                "compiled": report.compiled,
-                "reused": reused,
-                "reused_from_disk": report.reused_from_disk,
-                "files_read": report.files_read,
-                "files_parsed": report.files_parsed,
-                "link_units": report.link_units,
-                "link_units_relinked": report.link_units_relinked,
-                "linked": report.linked,
-                "output": report.output.as_ref().map(|p| p.to_string_lossy()),
-                "duration_ms": ms(report.duration),
-            })),
-        }
-    }
-}
-
-/// `30012` as `30,012`.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }

@@ -293,3 +293,23 @@ pub fn entry_hash(db: &dyn Db, workspace: Workspace) -> Option<Hash> {
     let settings = BuildSettings::get(db).codegen(db);
     Some(Encoder::new("mini entry object").encode(settings).encode(entry.path(db)).encode(&ret).finish())
 }
+
+/// A hash of a function's ZIR: its own text, positions relative to itself. Within one
+/// compiler build it identifies what the function says; `mini explain` compares it with
+/// the previous build's to tell "this function changed" from "something it calls did".
+pub fn zir_hash(zir: &crate::zir::Zir) -> Hash {
+    use std::hash::{Hash as _, Hasher};
+    struct Blake3(blake3::Hasher);
+    impl Hasher for Blake3 {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            unreachable!("only the full hash is read")
+        }
+    }
+    let mut hasher = Blake3(blake3::Hasher::new());
+    hasher.0.update(COMPILER_ID.as_bytes());
+    zir.hash(&mut hasher);
+    Hash(*hasher.0.finalize().as_bytes())
+}

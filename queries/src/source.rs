@@ -106,6 +106,9 @@ pub struct SummaryFunction {
     pub name: Name,
     pub signature: Signature,
     pub hash: Hash,
+    /// A hash of the function's own text (its ZIR), for `mini explain` to tell an edit
+    /// from a change elsewhere.
+    pub zir: Hash,
 }
 
 impl FileSummary {

@@ -4,8 +4,11 @@
 //! happens here or below (`link`, `store`).
 
 mod emit;
+mod explain;
 mod objects;
 mod scan;
+
+pub use explain::{Explained, Explanation, Status};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +22,7 @@ use mini_queries::diagnostics::program_diagnostics;
 use mini_queries::hash::{Encoder, Hash, fn_hash};
 use mini_queries::items::program_functions;
 use mini_queries::source::{BuildSettings, CodegenSettings, FileContents, ModulePath, SourceFile, Workspace};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::Setter;
 
 use crate::cli::Emit;
@@ -140,6 +143,37 @@ pub struct Session {
     objects: FxHashMap<Hash, Arc<[u8]>>,
     cache: Cache,
     linker: Option<Linker>,
+    /// Set by watch mode: the only files that may have changed since the last build.
+    changed: Option<FxHashSet<ModulePath>>,
+    /// What the last successful link (or the index) left: what to skip and rebuild from.
+    link_state: Option<LinkState>,
+    /// In watch mode, the index is written after the rebuild is reported.
+    defer_index: bool,
+    /// In watch mode, inputs are created with high durability (see `scan`).
+    durable_inputs: bool,
+    pending_index: Option<(PathBuf, Vec<u8>)>,
+}
+
+/// The last link of this program with some settings.
+#[derive(Clone, Debug)]
+pub(crate) struct LinkState {
+    settings: CodegenSettings,
+    link_key: Hash,
+    /// The executable and its stamp right after linking.
+    output: Option<(PathBuf, FileStamp)>,
+    /// Each unit's key, by unit index: the previous version of a unit being rebuilt.
+    units: FxHashMap<u32, Hash>,
+}
+
+impl LinkState {
+    fn from_index(index: &Index, settings: &CodegenSettings) -> LinkState {
+        LinkState {
+            settings: settings.clone(),
+            link_key: index.link_key,
+            output: index.output.clone(),
+            units: index.units.iter().copied().collect(),
+        }
+    }
 }
 
 impl Drop for Session {
@@ -175,11 +209,52 @@ impl Session {
             objects: FxHashMap::default(),
             cache,
             linker: None,
+            changed: None,
+            link_state: None,
+            defer_index: false,
+            durable_inputs: false,
+            pending_index: None,
         })
     }
 
     pub fn db(&self) -> &Database {
         &self.db
+    }
+
+    /// Tells the next build that only these files (paths on disk) may have changed, as
+    /// a file watcher reports. Files outside the program are ignored; the build still
+    /// walks the whole import graph when a file is new or an import changed.
+    pub fn assume_changed(&mut self, paths: &[PathBuf]) {
+        let root = self.absolute_root();
+        let changed = self.changed.get_or_insert_with(FxHashSet::default);
+        for path in paths {
+            let relative = absolute(path);
+            let Ok(relative) = relative.strip_prefix(&root) else { continue };
+            if let Some(module) = relative.to_str().and_then(ModulePath::new) {
+                changed.insert(module);
+            }
+        }
+    }
+
+    /// A token that cancels this session's build in progress, from another thread: its
+    /// next query unwinds with `salsa::Cancelled`.
+    pub fn cancellation_token(&self) -> salsa::CancellationToken {
+        salsa::Database::cancellation_token(&self.db)
+    }
+
+    /// The entry file's directory, as given.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The entry file's directory as an absolute path.
+    pub fn absolute_root(&self) -> PathBuf {
+        if self.root.as_os_str().is_empty() { absolute(Path::new(".")) } else { absolute(&self.root) }
+    }
+
+    /// Every file this session has loaded (paths on disk), missing ones included.
+    pub fn known_files(&self) -> Vec<PathBuf> {
+        self.files.keys().map(|path| self.disk_path(path)).collect()
     }
 
     /// Keeps the cache in `dir` instead of the entry directory's `.mini_cache`.
@@ -303,11 +378,19 @@ impl Session {
             );
         }
         let store = self.open_store()?;
-        let index = self.read_index(&store, &request.settings);
-        let stamps = self.stamps(index.as_ref());
+        // With a watcher saying what changed, neither the index nor the stamps are needed.
+        let watching = self.changed.is_some()
+            && self.workspace.is_some()
+            && self.link_state.as_ref().is_some_and(|s| s.settings == request.settings);
+        let index = if watching { None } else { self.read_index(&store, &request.settings) };
+        if let Some(index) = &index {
+            self.link_state = Some(LinkState::from_index(index, &request.settings));
+        }
+        let stamps = if watching { FxHashMap::default() } else { self.stamps(index.as_ref()) };
         let mut report = BuildReport::default();
 
-        if let Some(report) = self.no_op(request, index.as_ref(), &stamps, start) {
+        if !watching && let Some(report) = self.no_op(request, index.as_ref(), &stamps, start) {
+            self.changed = None;
             return Ok(report);
         }
 
@@ -317,7 +400,7 @@ impl Session {
         if report.success() {
             match request.emit {
                 Emit::Exe | Emit::Obj => {
-                    let plan = self.link(request, &store, index.as_ref(), &mut report)?;
+                    let plan = self.link(request, &store, &mut report)?;
                     self.record_index(&store, request, started_at_ns, &plan, &report)?;
                 }
                 Emit::LlvmIr => {
@@ -413,6 +496,8 @@ impl Session {
             _ => None,
         };
         let header = Header {
+            entry_path: self.entry.to_string(),
+            settings: request.settings.clone(),
             started_at_ns,
             functions: report.functions.max(plan.function_count()) as u32,
             link_key: plan.key,
@@ -422,7 +507,29 @@ impl Session {
             output,
         };
         let path = self.index_path(store, &request.settings);
-        store.write_file(&path, &Index::encode(&header, &files))
+        let bytes = Index::encode(&header, &files);
+        if self.defer_index {
+            self.pending_index = Some((path, bytes));
+            Ok(())
+        } else {
+            store.write_file(&path, &bytes)
+        }
+    }
+
+    /// Sets the session up for watch mode: inputs are durable until edited, and the index
+    /// is written after each rebuild is reported (`flush_index`).
+    pub fn for_watching(&mut self) {
+        self.defer_index = true;
+        self.durable_inputs = true;
+    }
+
+    /// Writes an index whose write was deferred.
+    pub fn flush_index(&mut self) -> Result<()> {
+        if let Some((path, bytes)) = self.pending_index.take() {
+            let store = self.open_store()?;
+            store.write_file(&path, &bytes)?;
+        }
+        Ok(())
     }
 
     /// Each program file's index record, reusing last build's where the file's input is

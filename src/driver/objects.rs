@@ -5,7 +5,7 @@
 //! from its members' objects, found, in order, in this session's memory, in the
 //! previous version of the same unit on disk, or else generated — on all threads.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,9 +17,10 @@ use mini_queries::items::{Function, program_functions};
 use mini_queries::link::{LinkPlan, UnitPlan, link_plan};
 use mini_queries::source::ModulePath;
 
-use super::{BuildReport, BuildRequest, FileStamp, Session, absolute, write_atomically};
+use rustc_hash::FxHashMap;
+
+use super::{BuildReport, BuildRequest, FileStamp, LinkState, Session, absolute, write_atomically};
 use crate::cli::Emit;
-use crate::index::Index;
 use crate::link::{self, Linker};
 use crate::store::{Kind, Store, Unit};
 
@@ -30,7 +31,6 @@ impl Session {
         &mut self,
         request: &BuildRequest,
         store: &Store,
-        index: Option<&Index>,
         report: &mut BuildReport,
     ) -> Result<Arc<LinkPlan>> {
         let plan = {
@@ -42,19 +42,22 @@ impl Session {
         report.output = Some(output.clone());
 
         // The same inputs as the executable already there: nothing to link.
+        let previous = self.link_state.take().filter(|s| s.settings == request.settings);
         if request.emit == Emit::Exe
-            && let Some(index) = index
-            && index.link_key == plan.key
-            && index
+            && let Some(state) = &previous
+            && state.link_key == plan.key
+            && state
                 .output
                 .as_ref()
                 .is_some_and(|(path, stamp)| *path == absolute(&output) && FileStamp::of(&output) == Some(*stamp))
         {
             report.reused_from_disk = plan.function_count();
+            self.link_state = previous;
             return Ok(plan);
         }
 
-        let units = self.unit_objects(&plan, store, index, request.jobs, report)?;
+        let previous_units = previous.map(|s| s.units).unwrap_or_default();
+        let units = self.unit_objects(&plan, store, &previous_units, request.jobs, report)?;
         let runtime = match store.verified_path(Kind::Runtime, plan.runtime) {
             Some(path) => path,
             None => store.write(Kind::Runtime, plan.runtime, runtime_object(&self.db, self.settings.expect("set")))?,
@@ -78,6 +81,12 @@ impl Session {
                 }
                 self.linker.as_ref().expect("detected above").link_executable(&inputs, &output)?;
                 report.linked = true;
+                self.link_state = Some(LinkState {
+                    settings: request.settings.clone(),
+                    link_key: plan.key,
+                    output: FileStamp::of(&output).map(|stamp| (absolute(&output), stamp)),
+                    units: plan.units.iter().map(|u| (u.index, u.key)).collect(),
+                });
             }
             _ => {
                 let objects = inputs
@@ -97,7 +106,7 @@ impl Session {
         &mut self,
         plan: &LinkPlan,
         store: &Store,
-        index: Option<&Index>,
+        previous: &FxHashMap<u32, Hash>,
         jobs: usize,
         report: &mut BuildReport,
     ) -> Result<Vec<PathBuf>> {
@@ -121,7 +130,6 @@ impl Session {
         report.link_units_relinked = missing.len();
 
         // Members of the previous version of each missing unit, from disk.
-        let previous: HashMap<u32, Hash> = index.map(|i| i.units.iter().copied().collect()).unwrap_or_default();
         for &i in &missing {
             let unit = &plan.units[i];
             let Some(&old_key) = previous.get(&unit.index) else { continue };
@@ -187,13 +195,16 @@ impl Session {
         let batches: Vec<&[(Function, Hash)]> = functions.chunks(batch_size).collect();
         let next = AtomicUsize::new(0);
         let threads = jobs.clamp(1, batches.len());
+        // Workers stop between batches when the session's build is cancelled (watch
+        // mode, on a new edit); the unwinding happens below, on this thread.
+        let cancelled = self.cancellation_token();
         let results: Vec<Vec<(usize, Arc<[u8]>)>> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
                 .map(|_| {
                     // One database handle per thread; all are dropped before the next input
                     // change, as salsa requires.
                     let db = self.db.clone();
-                    let (next, batches) = (&next, &batches);
+                    let (next, batches, cancelled) = (&next, &batches, &cancelled);
                     std::thread::Builder::new()
                         .name("codegen".into())
                         .stack_size(16 << 20)
@@ -202,6 +213,9 @@ impl Session {
                             loop {
                                 let index = next.fetch_add(1, Ordering::Relaxed);
                                 let Some(batch) = batches.get(index) else { break };
+                                if cancelled.is_cancelled() {
+                                    break;
+                                }
                                 let first = index * batch_size;
                                 if let [(function, _)] = batch {
                                     let object = fn_object(&db, *function).clone();
@@ -221,6 +235,7 @@ impl Session {
                 .collect();
             workers.into_iter().map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
         });
+        salsa::Database::unwind_if_revision_cancelled(&self.db);
         let mut compiled = HashSet::with_capacity(functions.len());
         for (index, object) in results.into_iter().flatten() {
             self.objects.insert(functions[index].1, object);

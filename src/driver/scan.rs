@@ -16,13 +16,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use mini_queries::Db;
-use mini_queries::hash::{Hash, fn_hash};
+use mini_queries::hash::{Hash, fn_hash, zir_hash};
 use mini_queries::imports::{file_imports, imports_of};
 use mini_queries::items::file_functions;
 use mini_queries::sema::{file_interface, fn_signature};
 use mini_queries::source::{FileContents, FileSummary, ModulePath, SourceFile, SummaryFunction, Workspace};
+use mini_queries::zir::fn_zir;
 use rustc_hash::{FxHashMap, FxHashSet};
-use salsa::Setter;
+use salsa::{Durability, Setter};
 
 use super::{BuildReport, FileStamp, Session, io_reason, now_ns};
 use crate::index::{FileEntry, FileRecord, Index, RACY_WINDOW_NS};
@@ -96,6 +97,11 @@ impl Session {
         report: &mut BuildReport,
     ) -> Result<()> {
         let _span = tracing::info_span!("scan").entered();
+        if let Some(changed) = self.changed.take()
+            && self.refresh_changed(&changed, stamps, started_at_ns, report)
+        {
+            return Ok(());
+        }
         let all_records = {
             let _span = tracing::info_span!("decode_summaries").entered();
             index.and_then(Index::records).unwrap_or_default()
@@ -127,15 +133,57 @@ impl Session {
         // Files are only ever added, under stable inputs, so a changed size is the only
         // way the map can have changed.
         match self.workspace {
-            None => self.workspace = Some(Workspace::new(&self.db, entry, Arc::new(self.files.clone()))),
+            None => {
+                let files = Arc::new(self.files.clone());
+                let durability = self.initial_durability();
+                let workspace = Workspace::builder(entry, files)
+                    .entry_durability(durability)
+                    .files_durability(durability)
+                    .new(&self.db);
+                self.workspace = Some(workspace);
+            }
             Some(workspace) => {
                 if workspace.files(&self.db).len() != self.files.len() {
-                    workspace.set_files(&mut self.db).to(Arc::new(self.files.clone()));
+                    let durability = self.initial_durability();
+                    workspace.set_files(&mut self.db).with_durability(durability).to(Arc::new(self.files.clone()));
                 }
             }
         }
         self.validate_summaries(&visited, report);
         Ok(())
+    }
+
+    /// Watch mode's scan: only the files the watcher reported are looked at. Returns
+    /// false when that is not enough — a file is new, or some import changed — and the
+    /// whole graph must be walked.
+    fn refresh_changed(
+        &mut self,
+        changed: &FxHashSet<ModulePath>,
+        stamps: &FxHashMap<ModulePath, Option<FileStamp>>,
+        now: i64,
+        report: &mut BuildReport,
+    ) -> bool {
+        if self.workspace.is_none() {
+            return false;
+        }
+        let no_records = FxHashMap::default();
+        let mut same_graph = true;
+        for path in changed {
+            let Some(&file) = self.files.get(path) else {
+                same_graph = false;
+                continue;
+            };
+            let before = imports_of(&self.db, file);
+            let was_missing = matches!(file.contents(&self.db), FileContents::Missing(_));
+            self.refresh(path.clone(), &no_records, stamps, i64::MIN, now, report);
+            let is_missing = matches!(file.contents(&self.db), FileContents::Missing(_));
+            same_graph &= was_missing == is_missing && imports_of(&self.db, file) == before;
+        }
+        if same_graph {
+            let reachable: FxHashSet<ModulePath> = self.basis.keys().cloned().collect();
+            self.validate_summaries(&reachable, report);
+        }
+        same_graph
     }
 
     /// The input for one file, brought up to date.
@@ -189,19 +237,32 @@ impl Session {
                 }
             }
         };
-        let file = SourceFile::new(&self.db, path.clone(), contents, summary);
+        // In watch mode files start out durable: queries that only depend on files nobody
+        // edited are then revalidated without walking their dependencies. (A file's first
+        // edit lowers its durability, which salsa does not backdate across: its
+        // dependents re-run once.)
+        let durability = self.initial_durability();
+        let file = SourceFile::builder(path.clone(), contents, summary)
+            .path_durability(durability)
+            .contents_durability(durability)
+            .summary_durability(durability)
+            .new(&self.db);
         self.files.insert(path, file);
         file
+    }
+
+    fn initial_durability(&self) -> Durability {
+        if self.durable_inputs { Durability::HIGH } else { Durability::LOW }
     }
 
     /// Gives a file its text (dropping any summary) — setting only what changed, since
     /// every set starts a new revision.
     fn set_text(&mut self, file: SourceFile, contents: FileContents) {
         if file.summary(&self.db).is_some() {
-            file.set_summary(&mut self.db).to(None);
+            file.set_summary(&mut self.db).with_durability(Durability::LOW).to(None);
         }
         if *file.contents(&self.db) != contents {
-            file.set_contents(&mut self.db).to(contents);
+            file.set_contents(&mut self.db).with_durability(Durability::LOW).to(contents);
         }
     }
 
@@ -278,6 +339,7 @@ pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content
             name: f.name(db).clone(),
             signature: fn_signature(db, f).clone().expect("a checked function has a signature"),
             hash: fn_hash(db, f).expect("a checked function has a hash"),
+            zir: zir_hash(fn_zir(db, f).as_deref().expect("a checked function has ZIR")),
         })
         .collect();
     FileRecord {

@@ -7,3 +7,4 @@ mod oracle;
 mod programs;
 mod reexecution;
 mod support;
+mod watch;

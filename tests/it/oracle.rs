@@ -206,3 +206,37 @@ fn incremental_builds_match_clean_builds_after_random_edits() {
         }
     }
 }
+
+/// `mini explain` must predict exactly what the next `mini build` compiles: after each
+/// random edit, explain (JSON) then build (JSON) in fresh processes, and compare.
+#[test]
+fn explain_agrees_with_the_next_build_after_random_edits() {
+    use crate::support::{mini, stdout};
+
+    for seed in [0x1234_u64, 0xfeed] {
+        let mut rng = Rng(seed);
+        let mut model = Model::new();
+        let project = Project::new("//- main.mini\n");
+        model.write(&project);
+        let mut history = Vec::new();
+        for step in 0..12 {
+            if step > 0 {
+                history.push(model.edit(&mut rng));
+                model.write(&project);
+            }
+            let opt = format!("-O{}", model.opt_level);
+            let explain = mini(project.dir.path(), &["explain", "--json", &opt]);
+            assert!(explain.status.success(), "{}", crate::support::stderr(&explain));
+            let explained: serde_json::Value = serde_json::from_str(stdout(&explain).trim()).expect("JSON");
+            let mut predicted: Vec<String> = serde_json::from_value(explained["will_compile"].clone()).unwrap();
+            let build = mini(project.dir.path(), &["build", "--message-format", "json", &opt]);
+            assert!(build.status.success(), "{}", crate::support::stderr(&build));
+            let finished: serde_json::Value =
+                serde_json::from_str(stdout(&build).lines().last().expect("an event")).expect("JSON");
+            let mut compiled: Vec<String> = serde_json::from_value(finished["compiled"].clone()).unwrap();
+            predicted.sort();
+            compiled.sort();
+            assert_eq!(predicted, compiled, "seed {seed:#x}, edits {history:?}, explain said {explained}");
+        }
+    }
+}
