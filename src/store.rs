@@ -42,6 +42,8 @@ pub enum Kind {
     Entry = 3,
     /// One file's section of `--emit llvm-ir`.
     IrSection = 4,
+    /// An executable's `_start`.
+    Start = 5,
 }
 
 impl Kind {
@@ -51,6 +53,7 @@ impl Kind {
             2 => Kind::Runtime,
             3 => Kind::Entry,
             4 => Kind::IrSection,
+            5 => Kind::Start,
             _ => return None,
         })
     }

@@ -90,6 +90,7 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
         .context("installing the Ctrl-C handler")?;
     }
     let cache_dir = crate::driver::absolute(watcher.session().cache_dir());
+    let watcher_root = watcher.session().absolute_root();
     let output = watcher.request.output.clone();
     let token = watcher.session().cancellation_token();
 
@@ -129,7 +130,10 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
         })
         .context("starting the file watcher")?
     };
-    let mut watched: BTreeSet<(PathBuf, bool)> = BTreeSet::new();
+    // Watch before the first build reads anything, so that no edit falls in between.
+    let root = (watcher_root, true);
+    fs_watcher.watch(&root.0, RecursiveMode::Recursive).with_context(|| format!("watching {}", root.0.display()))?;
+    let mut watched: BTreeSet<(PathBuf, bool)> = BTreeSet::from([root]);
 
     let mut state =
         Loop { build_tx, pending: Vec::new(), rescan: false, first_event: None, in_flight: None, running: None };

@@ -284,6 +284,12 @@ pub fn runtime_hash(db: &dyn Db, settings: BuildSettings) -> Hash {
     Encoder::new("mini runtime object").encode(settings.codegen(db)).finish()
 }
 
+/// The key of `_start`'s object.
+#[salsa::tracked(returns(copy))]
+pub fn start_hash(db: &dyn Db, settings: BuildSettings) -> Hash {
+    Encoder::new("mini start object").encode(settings.codegen(db)).finish()
+}
+
 /// The key of the entry wrapper's object: the entry module and `main`'s return type.
 #[salsa::tracked(returns(copy))]
 pub fn entry_hash(db: &dyn Db, workspace: Workspace) -> Option<Hash> {

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
-use mini_queries::codegen::{CodegenBatch, batch_objects, entry_object, fn_object, runtime_object};
-use mini_queries::hash::Hash;
+use mini_queries::codegen::{CodegenBatch, batch_objects, entry_object, fn_object, runtime_object, start_object};
+use mini_queries::hash::{Hash, start_hash};
 use mini_queries::items::{Function, program_functions};
 use mini_queries::link::{LinkPlan, UnitPlan, link_plan};
 use mini_queries::source::ModulePath;
@@ -72,6 +72,15 @@ impl Session {
         let mut inputs = units;
         inputs.push(runtime);
         inputs.push(entry);
+        if request.emit == Emit::Exe {
+            let settings = self.settings.expect("set");
+            let start_key = start_hash(&self.db, settings);
+            let start = match store.verified_path(Kind::Start, start_key) {
+                Some(path) => path,
+                None => store.write(Kind::Start, start_key, start_object(&self.db, settings))?,
+            };
+            inputs.push(start);
+        }
 
         match request.emit {
             Emit::Exe => {

@@ -83,8 +83,10 @@ impl Merger {
             let key = (name.clone(), sh_type, sh_flags);
             let out = &mut self.out;
             let id = *self.sections.entry(key).or_insert_with(|| {
-                let id =
-                    out.add_section(out.segment_name(StandardSegment::Text).to_vec(), name, SectionKind::Elf(sh_type));
+                // The writer only lays out uninitialized data for its own bss kind.
+                let kind =
+                    if sh_type == elf::SHT_NOBITS { SectionKind::UninitializedData } else { SectionKind::Elf(sh_type) };
+                let id = out.add_section(out.segment_name(StandardSegment::Text).to_vec(), name, kind);
                 out.section_mut(id).flags = object::SectionFlags::Elf { sh_flags };
                 id
             });

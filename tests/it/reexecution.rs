@@ -258,7 +258,9 @@ fn changing_the_opt_level_regenerates_every_object() {
             fn_object(main.helper)
             fn_object(main.unrelated)
             runtime_object()
-            entry_object()"#]],
+            entry_object()
+            start_hash()
+            start_object()"#]],
         expect![[r#"
             main.main
             main.helper

@@ -21,7 +21,7 @@ use crate::parsed::parse_file;
 use crate::sema::{Air, fn_air, fn_check};
 use crate::source::{BuildSettings, CodegenSettings, ModulePath};
 
-pub use runtime::{entry_llvm_ir, entry_object, runtime_llvm_ir, runtime_object};
+pub use runtime::{entry_llvm_ir, entry_object, runtime_llvm_ir, runtime_object, start_object};
 
 pub(crate) const RT_PRINT_I32: &str = "mini_rt_print_i32";
 pub(crate) const RT_PRINT_I64: &str = "mini_rt_print_i64";
