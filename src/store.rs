@@ -44,6 +44,9 @@ pub enum Kind {
     IrSection = 4,
     /// An executable's `_start`.
     Start = 5,
+    /// The objects of a link unit's members (see `Unit`), to rebuild the unit around an
+    /// edited function without regenerating the others.
+    UnitMembers = 6,
 }
 
 impl Kind {
@@ -54,8 +57,26 @@ impl Kind {
             3 => Kind::Entry,
             4 => Kind::IrSection,
             5 => Kind::Start,
+            6 => Kind::UnitMembers,
             _ => return None,
         })
+    }
+}
+
+/// Bytes from the store (mapped) or just made (owned).
+pub enum Blob {
+    Mapped(memmap2::Mmap, usize),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Blob {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Blob::Mapped(map, len) => &map[..*len],
+            Blob::Owned(bytes) => bytes,
+        }
     }
 }
 
@@ -149,20 +170,25 @@ impl Store {
         self.root.join("objects").join(&hex[..2]).join(&hex[2..])
     }
 
-    /// The verified payload of an entry, or `None` (a miss) if it is absent or bad.
-    pub fn read(&self, kind: Kind, inner: Hash) -> Option<Vec<u8>> {
+    /// The verified payload of an entry, or `None` (a miss) if it is absent or bad. The
+    /// file is mapped, not copied: entries are never changed in place (only replaced by
+    /// a rename), so the mapping stays valid.
+    pub fn read(&self, kind: Kind, inner: Hash) -> Option<Blob> {
         let key = Self::key(kind, inner);
         let path = self.path(key);
-        let Ok(bytes) = std::fs::read(&path) else {
+        let mapped = File::open(&path).ok().and_then(|file| {
+            // SAFETY: see above; a file truncated by someone else under us is not
+            // something mini does.
+            unsafe { memmap2::Mmap::map(&file) }.ok()
+        });
+        let Some(mapped) = mapped else {
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
             return None;
         };
-        match verify(&bytes, Some((kind, key))) {
+        match verify(&mapped, Some((kind, key))) {
             Some(len) => {
                 self.counters.hits.fetch_add(1, Ordering::Relaxed);
-                let mut bytes = bytes;
-                bytes.truncate(len);
-                Some(bytes)
+                Some(Blob::Mapped(mapped, len))
             }
             None => {
                 tracing::warn!(path = %path.display(), "corrupt cache entry; rebuilding it");
@@ -183,6 +209,11 @@ impl Store {
     /// The path of a valid entry, verified now; `None` if absent or bad (and removed).
     pub fn verified_path(&self, kind: Kind, inner: Hash) -> Option<PathBuf> {
         self.read(kind, inner).map(|_| self.path(Self::key(kind, inner)))
+    }
+
+    /// A valid entry's path and payload; `None` if absent or bad (and removed).
+    pub fn read_with_path(&self, kind: Kind, inner: Hash) -> Option<(PathBuf, Blob)> {
+        self.read(kind, inner).map(|payload| (self.path(Self::key(kind, inner)), payload))
     }
 
     /// Writes an entry atomically. Writing an existing key again is harmless: the
@@ -299,20 +330,19 @@ pub fn entry_key_matches(bytes: &[u8], path: &Path) -> bool {
     Some(Hash(bytes[trailer_start + 40..trailer_start + 72].try_into().unwrap_or([0; 32]))) == key_of_path(path)
 }
 
-/// The payload of a link unit: the merged object first (so the entry file is linkable
-/// as it is), then each member function's own object, then a table of members, so that
-/// a later build can rebuild the unit around one changed function without regenerating
-/// the others.
+/// Link units are stored as two entries under the unit's key: `Unit`, the merged object
+/// the final link reads, and `UnitMembers`, each member function's own object, read only
+/// to rebuild the unit after an edit:
 ///
 /// ```text
-/// merged ELF | member objects… | table: (hash, offset, length)… | count u32 | elf length u64
+/// member objects… | table: (hash, offset, length)… | count u32
 /// ```
 pub struct Unit;
 
 impl Unit {
-    pub fn encode(merged: &[u8], members: &[(Hash, &[u8])]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(merged.len() * 2 + members.len() * 48 + 12);
-        out.extend_from_slice(merged);
+    pub fn encode_members(members: &[(Hash, &[u8])]) -> Vec<u8> {
+        let size: usize = members.iter().map(|(_, object)| object.len() + 48).sum();
+        let mut out = Vec::with_capacity(size + 4);
         let mut table = Vec::with_capacity(members.len() * 48);
         for (hash, object) in members {
             table.extend_from_slice(&hash.0);
@@ -322,14 +352,13 @@ impl Unit {
         }
         out.extend_from_slice(&table);
         out.extend_from_slice(&(members.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(merged.len() as u64).to_le_bytes());
         out
     }
 
     /// The members' objects by function hash; `None` if the payload is malformed.
     pub fn members(payload: &[u8]) -> Option<Vec<(Hash, &[u8])>> {
-        let end = payload.len().checked_sub(12)?;
-        let count = u32::from_le_bytes(payload[end..end + 4].try_into().ok()?) as usize;
+        let end = payload.len().checked_sub(4)?;
+        let count = u32::from_le_bytes(payload[end..].try_into().ok()?) as usize;
         let table_start = end.checked_sub(count.checked_mul(48)?)?;
         let mut members = Vec::with_capacity(count);
         for row in payload[table_start..end].chunks_exact(48) {
@@ -360,6 +389,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let path = store.write(Kind::Runtime, hash(1), b"payload").unwrap();
         assert_eq!(store.read(Kind::Runtime, hash(1)).as_deref(), Some(&b"payload"[..]));
+        let path = path.clone();
         assert!(store.read(Kind::Entry, hash(1)).is_none(), "another kind is another key");
 
         let mut bytes = std::fs::read(&path).unwrap();
@@ -376,8 +406,7 @@ mod tests {
 
     #[test]
     fn units_keep_their_members() {
-        let payload = Unit::encode(b"ELF!", &[(hash(1), b"one"), (hash(2), b"two!")]);
-        assert!(payload.starts_with(b"ELF!"));
+        let payload = Unit::encode_members(&[(hash(1), b"one"), (hash(2), b"two!")]);
         let members = Unit::members(&payload).unwrap();
         assert_eq!(members, vec![(hash(1), &b"one"[..]), (hash(2), &b"two!"[..])]);
         assert!(Unit::members(&payload[..payload.len() - 3]).is_none());

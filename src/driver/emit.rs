@@ -31,7 +31,7 @@ impl Session {
         let mut sections: Vec<(String, Hash, Option<String>)> = Vec::new();
         for &file in &files {
             let key = section_key(db, file);
-            let cached = store.read(Kind::IrSection, key).and_then(|bytes| String::from_utf8(bytes).ok());
+            let cached = store.read(Kind::IrSection, key).and_then(|bytes| String::from_utf8(bytes.to_vec()).ok());
             sections.push((file.path(db).to_string(), key, cached));
         }
         let summarized: Vec<_> = files

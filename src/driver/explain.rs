@@ -116,7 +116,7 @@ impl Session {
             } else {
                 previous_units
                     .get(&unit.index)
-                    .and_then(|&key| store.read(Kind::Unit, key))
+                    .and_then(|&key| store.read(Kind::UnitMembers, key))
                     .and_then(|payload| Unit::members(&payload).map(|m| m.iter().map(|(h, _)| *h).collect()))
                     .unwrap_or_default()
             };

@@ -6,7 +6,7 @@
 //! previous version of the same unit on disk, or else generated — on all threads.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -15,14 +15,15 @@ use mini_queries::codegen::{CodegenBatch, batch_objects, entry_object, fn_object
 use mini_queries::hash::{Hash, start_hash};
 use mini_queries::items::{Function, program_functions};
 use mini_queries::link::{LinkPlan, UnitPlan, link_plan};
-use mini_queries::source::ModulePath;
+use mini_queries::source::{CodegenSettings, ModulePath};
 
 use rustc_hash::FxHashMap;
 
 use super::{BuildReport, BuildRequest, FileStamp, LinkState, Session, absolute, write_atomically};
 use crate::cli::Emit;
+use crate::link::image::{self, Slack};
 use crate::link::{self, Linker};
-use crate::store::{Kind, Store, Unit};
+use crate::store::{Blob, Kind, Store, Unit};
 
 impl Session {
     /// Produces the executable or object `request` asks for. Returns the link plan, for
@@ -57,38 +58,21 @@ impl Session {
         }
 
         let previous_units = previous.map(|s| s.units).unwrap_or_default();
-        let units = self.unit_objects(&plan, store, &previous_units, request.jobs, report)?;
-        let runtime = match store.verified_path(Kind::Runtime, plan.runtime) {
-            Some(path) => path,
-            None => store.write(Kind::Runtime, plan.runtime, runtime_object(&self.db, self.settings.expect("set")))?,
-        };
-        let entry = match store.verified_path(Kind::Entry, plan.entry) {
-            Some(path) => path,
-            None => {
-                let object = entry_object(&self.db, self.workspace()).clone().context("the entry has a valid main")?;
-                store.write(Kind::Entry, plan.entry, &object)?
-            }
-        };
-        let mut inputs = units;
-        inputs.push(runtime);
-        inputs.push(entry);
+        let mut inputs = self.unit_objects(&plan, store, &previous_units, request.jobs, report)?;
+        let settings = self.settings.expect("set before linking");
+        inputs.push(entry_input(store, Kind::Runtime, plan.runtime, || runtime_object(&self.db, settings).to_vec())?);
+        let entry = || entry_object(&self.db, self.workspace()).as_deref().map(<[u8]>::to_vec);
+        let entry = entry().context("the entry file has a valid main")?;
+        inputs.push(entry_input(store, Kind::Entry, plan.entry, || entry)?);
         if request.emit == Emit::Exe {
-            let settings = self.settings.expect("set");
-            let start_key = start_hash(&self.db, settings);
-            let start = match store.verified_path(Kind::Start, start_key) {
-                Some(path) => path,
-                None => store.write(Kind::Start, start_key, start_object(&self.db, settings))?,
-            };
-            inputs.push(start);
+            let start = start_hash(&self.db, settings);
+            inputs.push(entry_input(store, Kind::Start, start, || start_object(&self.db, settings).to_vec())?);
         }
 
         match request.emit {
             Emit::Exe => {
                 let _span = tracing::info_span!("link", inputs = inputs.len()).entered();
-                if self.linker.is_none() {
-                    self.linker = Some(Linker::detect()?);
-                }
-                self.linker.as_ref().expect("detected above").link_executable(&inputs, &output)?;
+                self.link_executable(&inputs, &output, &request.settings)?;
                 report.linked = true;
                 self.link_state = Some(LinkState {
                     settings: request.settings.clone(),
@@ -98,12 +82,8 @@ impl Session {
                 });
             }
             _ => {
-                let objects = inputs
-                    .iter()
-                    .map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display())))
-                    .collect::<Result<Vec<_>>>()?;
                 // Entries carry a trailer after the ELF data; the merge reads only the ELF.
-                let merged = link::merge_objects(objects.iter().map(Vec::as_slice))?;
+                let merged = link::merge_objects(inputs.iter().map(|input| &*input.bytes))?;
                 write_atomically(&output, &merged)?;
             }
         }
@@ -118,23 +98,26 @@ impl Session {
         previous: &FxHashMap<u32, Hash>,
         jobs: usize,
         report: &mut BuildReport,
-    ) -> Result<Vec<PathBuf>> {
-        let mut paths = vec![PathBuf::new(); plan.units.len()];
+    ) -> Result<Vec<LinkInput>> {
+        let mut inputs: Vec<Option<LinkInput>> = Vec::with_capacity(plan.units.len());
         let mut missing: Vec<usize> = Vec::new();
         {
             let _span = tracing::info_span!("verify_units").entered();
             for (i, unit) in plan.units.iter().enumerate() {
-                match store.verified_path(Kind::Unit, unit.key) {
-                    Some(path) => {
+                match store.read_with_path(Kind::Unit, unit.key) {
+                    Some((path, bytes)) => {
                         report.reused_from_disk += unit.members.len();
-                        paths[i] = path;
+                        inputs.push(Some(LinkInput { path, bytes }));
                     }
-                    None => missing.push(i),
+                    None => {
+                        missing.push(i);
+                        inputs.push(None);
+                    }
                 }
             }
         }
         if missing.is_empty() {
-            return Ok(paths);
+            return Ok(inputs.into_iter().map(|i| i.expect("every unit was found")).collect());
         }
         report.link_units_relinked = missing.len();
 
@@ -145,7 +128,7 @@ impl Session {
             if old_key == unit.key {
                 continue;
             }
-            let Some(payload) = store.read(Kind::Unit, old_key) else { continue };
+            let Some(payload) = store.read(Kind::UnitMembers, old_key) else { continue };
             let Some(members) = Unit::members(&payload) else { continue };
             let wanted: HashSet<Hash> = unit.members.iter().map(|&(_, h)| h).collect();
             for (hash, object) in members {
@@ -186,9 +169,32 @@ impl Session {
                 unit.members.iter().map(|&(_, hash)| (hash, &*self.objects[&hash])).collect();
             let merged = link::merge_objects(objects.iter().map(|&(_, object)| object))
                 .with_context(|| format!("merging link unit {}", unit.index))?;
-            paths[i] = store.write(Kind::Unit, unit.key, &Unit::encode(&merged, &objects))?;
+            // Members first: a unit entry without its members could not be rebuilt.
+            store.write(Kind::UnitMembers, unit.key, &Unit::encode_members(&objects))?;
+            let path = store.write(Kind::Unit, unit.key, &merged)?;
+            inputs[i] = Some(LinkInput { path, bytes: Blob::Owned(merged) });
         }
-        Ok(paths)
+        Ok(inputs.into_iter().map(|i| i.expect("every unit was found or built")).collect())
+    }
+
+    /// Links an executable: with mini's own linker where it applies (x86-64 without
+    /// debug info), else — or if it refuses the input — with the system linker.
+    fn link_executable(&mut self, inputs: &[LinkInput], output: &Path, settings: &CodegenSettings) -> Result<()> {
+        let own = settings.target.starts_with("x86_64")
+            && !settings.debug_info
+            && std::env::var_os("MINI_LINKER").is_none_or(|v| v != "system");
+        if own {
+            let objects: Vec<&[u8]> = inputs.iter().map(|input| &*input.bytes).collect();
+            match image::link(&objects, "_start", Slack::NONE) {
+                Ok(image) => return write_executable(output, &image.bytes),
+                Err(e) => tracing::warn!("mini's linker cannot link this ({e:#}); using the system linker"),
+            }
+        }
+        if self.linker.is_none() {
+            self.linker = Some(Linker::detect()?);
+        }
+        let paths: Vec<PathBuf> = inputs.iter().map(|input| input.path.clone()).collect();
+        self.linker.as_ref().expect("detected above").link_executable(&paths, output)
     }
 
     /// Generates the objects of `functions` on `jobs` threads, in program order; returns
@@ -252,4 +258,37 @@ impl Session {
         }
         compiled
     }
+}
+
+/// An object for the final link: its entry file (for the system linker) and payload.
+struct LinkInput {
+    path: PathBuf,
+    bytes: Blob,
+}
+
+/// A store entry as a link input, made and written if the store lacks it.
+fn entry_input(store: &Store, kind: Kind, key: Hash, make: impl FnOnce() -> Vec<u8>) -> Result<LinkInput> {
+    if let Some((path, bytes)) = store.read_with_path(kind, key) {
+        return Ok(LinkInput { path, bytes });
+    }
+    let bytes = make();
+    let path = store.write(kind, key, &bytes)?;
+    Ok(LinkInput { path, bytes: Blob::Owned(bytes) })
+}
+
+/// Writes an executable atomically, with execute permission.
+fn write_executable(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let temp = link::temp_sibling(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o755)
+        .open(&temp)
+        .with_context(|| format!("writing {}", temp.display()))?;
+    file.write_all(bytes).with_context(|| format!("writing {}", temp.display()))?;
+    drop(file);
+    std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))
 }

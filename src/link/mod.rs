@@ -1,6 +1,7 @@
 //! Linking: merging per-function objects into link units, and the final link through
 //! the system toolchain.
 
+pub mod image;
 mod merge;
 
 use std::path::{Path, PathBuf};
