@@ -851,7 +851,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).expect("create the output directory");
 
-    let mut program = Program::generate(o.shape, o.files, o.seed);
+    let mut program = Program::generate(o.shape, o.files, o.seed).with_large_multipliers(o.seed);
     let plan = Plan::new(&program);
     let mut skipped: Vec<(String, String)> = Vec::new();
     let mut versions: Vec<(String, String)> = Vec::new();
@@ -945,8 +945,10 @@ fn main() {
         eprintln!("peers: skipping {tool}: {why}");
     }
 
+    let (wraps, negative) = program.arithmetic_stats();
     eprintln!(
-        "peers: {} shape, {} files, {} functions; tools: {}",
+        "peers: {} shape, {} files, {} functions (a run wraps {wraps} times and takes {negative} remainders of \
+         negative numbers); tools: {}",
         o.shape.name(),
         program.files.len(),
         program.function_count(),

@@ -59,7 +59,7 @@ impl Fixture {
     /// Writes a program of about `functions` functions (three per file, as the tutorial's
     /// tree) into a directory of its own.
     fn write(functions: usize, name: &str) -> (Program, PathBuf) {
-        let program = Program::generate(Shape::Tree, (functions / 3).max(3), 1);
+        let program = Program::generate(Shape::Tree, (functions / 3).max(3), 1).with_large_multipliers(1);
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-out/queries/{name}-{functions}"));
         let _ = std::fs::remove_dir_all(&dir);
         program.write_twin(Lang::Mini, &dir).expect("write the program");

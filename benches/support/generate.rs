@@ -160,6 +160,19 @@ impl Program {
         program
     }
 
+    /// Gives about one function in four a multiplier so large that its arithmetic wraps,
+    /// which makes values negative and `%` see negative dividends: the twins must agree
+    /// with mini on both. Draws from its own stream, so the shape is `generate`'s.
+    pub fn with_large_multipliers(mut self, seed: u64) -> Program {
+        let mut rng = Rng::new(seed ^ 0x5eed_0f_1a46e);
+        for f in self.files.iter_mut().flat_map(|f| f.functions.iter_mut()) {
+            if rng.range(0, 3) == 0 {
+                f.a = rng.range(50_000_000, 2_000_000_000) as i32;
+            }
+        }
+        self
+    }
+
     pub fn function_count(&self) -> usize {
         self.files.iter().map(|f| f.functions.len()).sum()
     }
@@ -230,18 +243,37 @@ impl Program {
         self.expected_output() & 0xff
     }
 
+    /// How often running the program wraps around and takes the remainder of a negative
+    /// number: (wrapping operations, negative dividends).
+    pub fn arithmetic_stats(&self) -> (usize, usize) {
+        let mut stats = (0, 0);
+        self.eval_counting(0, 0, 1, &mut stats);
+        stats
+    }
+
     fn eval(&self, file: usize, index: usize, x: i32) -> i32 {
+        self.eval_counting(file, index, x, &mut (0, 0))
+    }
+
+    fn eval_counting(&self, file: usize, index: usize, x: i32, stats: &mut (usize, usize)) -> i32 {
+        let add = |a: i32, b: i32, stats: &mut (usize, usize)| {
+            stats.0 += usize::from(a.checked_add(b).is_none());
+            a.wrapping_add(b)
+        };
         let f = &self.files[file].functions[index];
-        let mut acc = x.wrapping_mul(f.a).wrapping_add(f.b);
+        stats.0 += usize::from(x.checked_mul(f.a).is_none());
+        let mut acc = add(x.wrapping_mul(f.a), f.b, stats);
         for j in 1..=f.params {
             // The caller passes `j` for `pj`.
-            acc = acc.wrapping_add(j as i32);
+            acc = add(acc, j as i32, stats);
         }
         for &v in &f.extra {
-            acc = acc.wrapping_add(v);
+            acc = add(acc, v, stats);
         }
         for &(cf, ck) in &f.calls {
-            acc = acc.wrapping_add(self.eval(cf, ck, acc.wrapping_rem(7)));
+            stats.1 += usize::from(acc < 0);
+            let result = self.eval_counting(cf, ck, acc.wrapping_rem(7), stats);
+            acc = add(acc, result, stats);
         }
         acc
     }
@@ -442,8 +474,12 @@ impl Program {
                 let _ = writeln!(out, "    acc += {v};");
             }
             for &(cf, ck) in &f.calls {
-                let _ =
-                    writeln!(out, "    acc += {}({});", Self::function_name(cf, ck), self.call_args(cf, ck, "acc % 7"));
+                let _ = writeln!(
+                    out,
+                    "    acc += {}({});",
+                    Self::function_name(cf, ck),
+                    self.call_args(cf, ck, "((acc % 7) + 7) % 7")
+                );
             }
             let _ = writeln!(out, "    return acc;\n}}");
         }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use mini_queries::codegen::{CodegenBatch, batch_objects, entry_object, fn_object, runtime_object, start_object};
 use mini_queries::hash::{Hash, start_hash};
 use mini_queries::items::{Function, program_functions};
@@ -21,7 +21,7 @@ use rustc_hash::FxHashMap;
 
 use super::{BuildReport, BuildRequest, FileStamp, LinkState, Session, absolute, write_atomically};
 use crate::cli::Emit;
-use crate::link::image::{self, Slack};
+use crate::link::image;
 use crate::link::{self, Linker};
 use crate::store::{Blob, Kind, Store, Unit};
 
@@ -179,14 +179,19 @@ impl Session {
 
     /// Links an executable: with mini's own linker where it applies (x86-64 without
     /// debug info), else — or if it refuses the input — with the system linker.
+    /// `MINI_LINKER=system` always uses the system linker, `MINI_LINKER=own` never does
+    /// (a refusal is then an error: that is how the tests know the own linker ran).
     fn link_executable(&mut self, inputs: &[LinkInput], output: &Path, settings: &CodegenSettings) -> Result<()> {
-        let own = settings.target.starts_with("x86_64")
-            && !settings.debug_info
-            && std::env::var_os("MINI_LINKER").is_none_or(|v| v != "system");
-        if own {
+        let choice = std::env::var("MINI_LINKER").unwrap_or_default();
+        let applies = settings.target.starts_with("x86_64") && !settings.debug_info;
+        if choice == "own" && !applies {
+            bail!("MINI_LINKER=own: mini's linker links x86-64 executables without debug info only");
+        }
+        if applies && choice != "system" {
             let objects: Vec<&[u8]> = inputs.iter().map(|input| &*input.bytes).collect();
-            match image::link(&objects, "_start", Slack::NONE) {
-                Ok(image) => return write_executable(output, &image.bytes),
+            match image::link(&objects, "_start") {
+                Ok(image) => return write_executable(output, &image),
+                Err(e) if choice == "own" => return Err(e.context("MINI_LINKER=own: mini's linker failed")),
                 Err(e) => tracing::warn!("mini's linker cannot link this ({e:#}); using the system linker"),
             }
         }

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{mini, stderr};
+use crate::support::stderr;
 
 struct Expected {
     status: i32,
@@ -60,15 +60,22 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Builds and runs one program directory; returns a description of every mismatch.
-fn check_program(dir: &Path) -> Result<(), String> {
+/// Builds and runs one program directory, linked by `linker` (mini's own unless
+/// "system"); returns a description of every mismatch.
+fn check_program(dir: &Path, linker: &str) -> Result<(), String> {
     let name = dir.file_name().expect("named").to_string_lossy().into_owned();
     let expected_text =
         std::fs::read_to_string(dir.join("expected")).map_err(|e| format!("{name}: missing expected file: {e}"))?;
     let expected = parse_expected(&expected_text);
     let work = tempfile::tempdir().expect("temporary directory");
     copy_dir(dir, work.path());
-    let build = mini(work.path(), &["build", "main.mini", "-o", "prog"]);
+    let build = Command::new(env!("CARGO_BIN_EXE_mini"))
+        .args(["build", "main.mini", "-o", "prog"])
+        .current_dir(work.path())
+        .env_remove("MINI_LOG")
+        .env("MINI_LINKER", linker)
+        .output()
+        .expect("the mini binary runs");
     if !build.status.success() {
         return Err(format!("{name}: build failed ({}):\n{}", build.status, stderr(&build)));
     }
@@ -94,6 +101,15 @@ fn check_program(dir: &Path) -> Result<(), String> {
 fn every_program_prints_and_exits_as_expected() {
     let dirs = program_dirs();
     assert!(dirs.len() >= 10, "the program corpus went missing");
-    let failures: Vec<String> = dirs.iter().filter_map(|dir| check_program(dir).err()).collect();
+    let failures: Vec<String> = dirs.iter().filter_map(|dir| check_program(dir, "own").err()).collect();
+    assert!(failures.is_empty(), "{} of {} programs failed:\n\n{}", failures.len(), dirs.len(), failures.join("\n\n"));
+}
+
+/// mini links with its own linker; the system linker, its fallback (and the linker of
+/// `-g` builds), must give programs that behave the same.
+#[test]
+fn every_program_behaves_the_same_linked_by_the_system_linker() {
+    let dirs = program_dirs();
+    let failures: Vec<String> = dirs.iter().filter_map(|dir| check_program(dir, "system").err()).collect();
     assert!(failures.is_empty(), "{} of {} programs failed:\n\n{}", failures.len(), dirs.len(), failures.join("\n\n"));
 }
