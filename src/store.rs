@@ -33,7 +33,7 @@ const MAGIC: &[u8; 16] = b"mini-cache-entry";
 const TRAILER_LEN: usize = 8 + 32 + 32 + 4 + 4 + 16;
 
 /// What an entry holds. Part of its key, so kinds never collide.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Kind {
     /// A link unit: its merged object, followed by its members' objects (see `Unit`).

@@ -152,6 +152,8 @@ pub struct Session {
     /// In watch mode, inputs are created with high durability (see `scan`).
     durable_inputs: bool,
     pending_index: Option<(PathBuf, Vec<u8>)>,
+    /// The inputs of the last link (see `objects::LinkedInputs`).
+    linked: objects::LinkedInputs,
 }
 
 /// The last link of this program with some settings.
@@ -211,6 +213,7 @@ impl Session {
             linker: None,
             changed: None,
             link_state: None,
+            linked: Default::default(),
             defer_index: false,
             durable_inputs: false,
             pending_index: None,
@@ -342,10 +345,18 @@ impl Session {
             .collect()
     }
 
+    /// A cancellation that arrived after the last build's final query (while it linked,
+    /// say) is still pending, and would cancel the next build's first query although that
+    /// build reads the files after it. Attaching and detaching the database clears it.
+    fn forget_stale_cancellation(&self) {
+        salsa::Database::attach(&self.db, |_| ());
+    }
+
     /// Checks the program without generating code.
     pub fn check(&mut self, log_queries: bool) -> Result<BuildReport> {
         let start = Instant::now();
         let started_at_ns = now_ns();
+        self.forget_stale_cancellation();
         self.db.record_executions();
         let settings = self.settings.map_or_else(CodegenSettings::host, |s| s.codegen(&self.db).clone());
         let index = if self.cache_dir().exists() {
@@ -368,6 +379,7 @@ impl Session {
     pub fn build(&mut self, request: &BuildRequest) -> Result<BuildReport> {
         let start = Instant::now();
         let started_at_ns = now_ns();
+        self.forget_stale_cancellation();
         self.db.record_executions();
         codegen::validate_target(&request.settings.target)
             .map_err(|e| anyhow::anyhow!("unsupported target '{}': {e}", request.settings.target))?;

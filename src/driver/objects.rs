@@ -58,16 +58,23 @@ impl Session {
         }
 
         let previous_units = previous.map(|s| s.units).unwrap_or_default();
-        let mut inputs = self.unit_objects(&plan, store, &previous_units, request.jobs, report)?;
+        let mut linked = std::mem::take(&mut self.linked);
+        let mut inputs = self.unit_objects(&plan, store, &mut linked, &previous_units, request.jobs, report)?;
         let settings = self.settings.expect("set before linking");
-        inputs.push(entry_input(store, Kind::Runtime, plan.runtime, || runtime_object(&self.db, settings).to_vec())?);
-        let entry = || entry_object(&self.db, self.workspace()).as_deref().map(<[u8]>::to_vec);
-        let entry = entry().context("the entry file has a valid main")?;
-        inputs.push(entry_input(store, Kind::Entry, plan.entry, || entry)?);
+        let (db, workspace) = (&self.db, self.workspace());
+        let runtime = || runtime_object(db, settings).to_vec();
+        inputs.push((Kind::Runtime, plan.runtime, entry_input(store, &mut linked, Kind::Runtime, plan.runtime, runtime)?));
+        let entry = entry_object(db, workspace).as_deref().map(<[u8]>::to_vec);
+        let entry = || entry.expect("a program without errors has a valid main");
+        inputs.push((Kind::Entry, plan.entry, entry_input(store, &mut linked, Kind::Entry, plan.entry, entry)?));
         if request.emit == Emit::Exe {
-            let start = start_hash(&self.db, settings);
-            inputs.push(entry_input(store, Kind::Start, start, || start_object(&self.db, settings).to_vec())?);
+            let start = start_hash(db, settings);
+            let object = || start_object(db, settings).to_vec();
+            inputs.push((Kind::Start, start, entry_input(store, &mut linked, Kind::Start, start, object)?));
         }
+        // Keep exactly this link's inputs for the next one.
+        self.linked = inputs.iter().map(|(kind, key, input)| ((*kind, *key), input.clone())).collect();
+        let inputs: Vec<LinkInput> = inputs.into_iter().map(|(_, _, input)| input).collect();
 
         match request.emit {
             Emit::Exe => {
@@ -83,41 +90,63 @@ impl Session {
             }
             _ => {
                 // Entries carry a trailer after the ELF data; the merge reads only the ELF.
-                let merged = link::merge_objects(inputs.iter().map(|input| &*input.bytes))?;
+                let merged = link::merge_objects(inputs.iter().map(|input| &**input.bytes))?;
                 write_atomically(&output, &merged)?;
             }
         }
         Ok(plan)
     }
 
-    /// The path of every unit's merged object, building the missing ones.
+    /// Every unit's merged object — from the last link, the store, or built now — with
+    /// its kind and key.
     fn unit_objects(
         &mut self,
         plan: &LinkPlan,
         store: &Store,
+        linked: &mut LinkedInputs,
         previous: &FxHashMap<u32, Hash>,
         jobs: usize,
         report: &mut BuildReport,
-    ) -> Result<Vec<LinkInput>> {
+    ) -> Result<Vec<(Kind, Hash, LinkInput)>> {
         let mut inputs: Vec<Option<LinkInput>> = Vec::with_capacity(plan.units.len());
         let mut missing: Vec<usize> = Vec::new();
         {
             let _span = tracing::info_span!("verify_units").entered();
-            for (i, unit) in plan.units.iter().enumerate() {
-                match store.read_with_path(Kind::Unit, unit.key) {
+            let mut from_store = Vec::new();
+            for unit in &plan.units {
+                let kept = linked.remove(&(Kind::Unit, unit.key)).filter(|input| input.path.exists());
+                if kept.is_none() {
+                    from_store.push(inputs.len());
+                }
+                inputs.push(kept);
+            }
+            // Reading an entry verifies its checksum: a cold process reads every unit
+            // (tens of megabytes), so on all threads.
+            let read = |i: usize| store.read_with_path(Kind::Unit, plan.units[i].key);
+            let chunk = from_store.len().div_ceil(jobs.max(1)).max(32);
+            let found: Vec<Option<(PathBuf, Blob)>> = std::thread::scope(|scope| {
+                let workers: Vec<_> = from_store
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(move || part.iter().map(|&i| read(i)).collect::<Vec<_>>()))
+                    .collect();
+                workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+            });
+            for (i, found) in from_store.into_iter().zip(found) {
+                match found {
                     Some((path, bytes)) => {
-                        report.reused_from_disk += unit.members.len();
-                        inputs.push(Some(LinkInput { path, bytes }));
+                        report.reused_from_disk += plan.units[i].members.len();
+                        inputs[i] = Some(LinkInput::new(path, bytes));
                     }
-                    None => {
-                        missing.push(i);
-                        inputs.push(None);
-                    }
+                    None => missing.push(i),
                 }
             }
         }
+        let keyed = |inputs: Vec<Option<LinkInput>>| {
+            let units = plan.units.iter().zip(inputs);
+            units.map(|(unit, input)| (Kind::Unit, unit.key, input.expect("every unit was found or built"))).collect()
+        };
         if missing.is_empty() {
-            return Ok(inputs.into_iter().map(|i| i.expect("every unit was found")).collect());
+            return Ok(keyed(inputs));
         }
         report.link_units_relinked = missing.len();
 
@@ -172,9 +201,9 @@ impl Session {
             // Members first: a unit entry without its members could not be rebuilt.
             store.write(Kind::UnitMembers, unit.key, &Unit::encode_members(&objects))?;
             let path = store.write(Kind::Unit, unit.key, &merged)?;
-            inputs[i] = Some(LinkInput { path, bytes: Blob::Owned(merged) });
+            inputs[i] = Some(LinkInput::new(path, Blob::Owned(merged)));
         }
-        Ok(inputs.into_iter().map(|i| i.expect("every unit was found or built")).collect())
+        Ok(keyed(inputs))
     }
 
     /// Links an executable: with mini's own linker where it applies (x86-64 without
@@ -188,7 +217,7 @@ impl Session {
             bail!("MINI_LINKER=own: mini's linker links x86-64 executables without debug info only");
         }
         if applies && choice != "system" {
-            let objects: Vec<&[u8]> = inputs.iter().map(|input| &*input.bytes).collect();
+            let objects: Vec<&[u8]> = inputs.iter().map(|input| &**input.bytes).collect();
             match image::link(&objects, "_start") {
                 Ok(image) => return write_executable(output, &image),
                 Err(e) if choice == "own" => return Err(e.context("MINI_LINKER=own: mini's linker failed")),
@@ -265,20 +294,42 @@ impl Session {
     }
 }
 
-/// An object for the final link: its entry file (for the system linker) and payload.
-struct LinkInput {
+/// An object for the final link: its store entry (for the system linker) and payload.
+#[derive(Clone)]
+pub(super) struct LinkInput {
     path: PathBuf,
-    bytes: Blob,
+    bytes: Arc<Blob>,
 }
 
-/// A store entry as a link input, made and written if the store lacks it.
-fn entry_input(store: &Store, kind: Kind, key: Hash, make: impl FnOnce() -> Vec<u8>) -> Result<LinkInput> {
+impl LinkInput {
+    fn new(path: PathBuf, bytes: Blob) -> LinkInput {
+        LinkInput { path, bytes: Arc::new(bytes) }
+    }
+}
+
+/// The inputs of the last link, by kind and key, already verified: a session that links
+/// again (watch mode) takes the unchanged ones from here instead of the store. Each is
+/// still checked to exist on disk, as the system linker reads it from there.
+pub(super) type LinkedInputs = FxHashMap<(Kind, Hash), LinkInput>;
+
+/// A store entry as a link input: from the last link, from the store, or made and
+/// written.
+fn entry_input(
+    store: &Store,
+    previous: &mut LinkedInputs,
+    kind: Kind,
+    key: Hash,
+    make: impl FnOnce() -> Vec<u8>,
+) -> Result<LinkInput> {
+    if let Some(input) = previous.remove(&(kind, key)).filter(|input| input.path.exists()) {
+        return Ok(input);
+    }
     if let Some((path, bytes)) = store.read_with_path(kind, key) {
-        return Ok(LinkInput { path, bytes });
+        return Ok(LinkInput::new(path, bytes));
     }
     let bytes = make();
     let path = store.write(kind, key, &bytes)?;
-    Ok(LinkInput { path, bytes: Blob::Owned(bytes) })
+    Ok(LinkInput::new(path, Blob::Owned(bytes)))
 }
 
 /// Writes an executable atomically, with execute permission.

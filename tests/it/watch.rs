@@ -165,6 +165,23 @@ fn an_edit_during_a_build_cancels_it_and_the_last_edit_wins() {
     assert_eq!(run(&d), format!("{expected}\n"), "cancelled: {was_cancelled}");
 }
 
+/// An edit that arrives after a build's last query (while it links, say) cancels
+/// nothing; the next build, which reads that edit, must not be cancelled by it.
+#[test]
+fn a_cancellation_between_builds_does_not_cancel_the_next_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "main.mini", "import \"lib.mini\";\n\nfn main() i32 {\n    @print(lib.f(1));\n    return 0;\n}\n");
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n");
+    let mut w = watcher(d);
+    assert!(w.rebuild(None).expect("builds").success());
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 2;\n}\n");
+    w.session().cancellation_token().cancel();
+    let report = w.rebuild(Some(&[d.join("lib.mini")])).expect("builds");
+    assert_eq!(summary(&report), "compiled [lib.f], linked true");
+    assert_eq!(run(d), "3\n");
+}
+
 #[test]
 fn mini_watch_rebuilds_real_files_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
