@@ -25,6 +25,7 @@ use mini_queries::source::CodegenSettings;
 const RUNS: usize = 5;
 
 fn main() {
+    mini::process::no_huge_pages();
     let args: Vec<String> = std::env::args().collect();
     let sizes: Vec<usize> = match args.iter().position(|a| a == "--functions") {
         Some(i) => {

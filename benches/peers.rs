@@ -858,6 +858,7 @@ fn main() {
         println!("peers: run me with `cargo bench --bench peers` (see --help)");
         return;
     }
+    mini::process::no_huge_pages();
     let o = options();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-out");
     let out = root.join(format!("peers/{}-{}", o.shape.name(), o.files));

@@ -45,6 +45,7 @@ fn main() {
         println!("queries: run me with `cargo bench --bench queries`");
         return;
     }
+    mini::process::no_huge_pages();
     divan::main();
 }
 

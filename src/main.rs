@@ -13,18 +13,13 @@ use mini::cli::{CacheCommand, Cli, ColorChoice, Command, CommonArgs, Emit, Expla
 use mini::driver::{BuildReport, BuildRequest, Session, Status};
 use mini::report::{Reporter, ms};
 
-/// mimalloc, overriding `malloc` for the whole process: LLVM allocates heavily, and a
-/// cold build spends about 15% less time with it than with glibc's allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Exit statuses of `mini` itself.
 const EXIT_COMPILE_ERRORS: u8 = 1;
 const EXIT_USAGE_OR_IO: u8 = 2;
 const EXIT_INTERNAL: u8 = 101;
 
 fn main() -> ExitCode {
-    no_huge_pages();
+    mini::process::no_huge_pages();
     let cli = Cli::parse();
     init_logging();
     // The compiler runs on a thread with a generous stack; deep trees are bounded by the
@@ -44,19 +39,6 @@ fn main() -> ExitCode {
             eprintln!("mini: error: cannot start the compiler thread: {error}");
             ExitCode::from(EXIT_INTERNAL)
         }
-    }
-}
-
-/// Asks the kernel for small pages only. mimalloc marks its arenas as wanting transparent
-/// huge pages, and on a kernel in `madvise` mode every first touch of a 2 MiB page then
-/// zeroes all of it: an incremental build, which touches a little memory in many places,
-/// spent over half its time in the kernel's `clear_page`. With small pages the same build
-/// is about 40% faster and 25 MB smaller. Failure (an old kernel) changes nothing.
-fn no_huge_pages() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
 }
 

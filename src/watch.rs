@@ -7,13 +7,20 @@
 //! Threads: the compiler runs on its own thread and owns the session; the main thread
 //! collects events. An edit arriving during a build cancels it (salsa cancellation: the
 //! build's next query unwinds), and a new build starts with every change so far.
+//!
+//! Files the database holds as text cost memory, and each one's first edit makes salsa
+//! revalidate everything that depends on any of them (lowering an input's durability
+//! counts as a change at its old durability). Files it holds as summaries from the disk
+//! cache cost little of either. So after a rebuild has been reported, once more than
+//! `rebase_at` files are text — after the cold build, say — the watcher moves to a new
+//! session started from the disk cache (`Session::rebased`), as a fresh process would.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -29,16 +36,43 @@ const DEBOUNCE: Duration = Duration::from_millis(50);
 pub struct Watcher {
     session: Session,
     request: BuildRequest,
+    canceller: Canceller,
+    rebase_at: usize,
 }
+
+/// Cancels the watcher's build in progress, from another thread. It follows the watcher
+/// to each new session.
+#[derive(Clone)]
+pub struct Canceller(Arc<Mutex<salsa::CancellationToken>>);
+
+impl Canceller {
+    pub fn cancel(&self) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).cancel();
+    }
+}
+
+/// How many files may be text before the watcher starts over from the disk cache.
+pub const REBASE_AT: usize = 64;
 
 impl Watcher {
     pub fn new(mut session: Session, request: BuildRequest) -> Watcher {
         session.for_watching();
-        Watcher { session, request }
+        let canceller = Canceller(Arc::new(Mutex::new(session.cancellation_token())));
+        Watcher { session, request, canceller, rebase_at: REBASE_AT }
     }
 
     pub fn session(&self) -> &Session {
         &self.session
+    }
+
+    pub fn canceller(&self) -> Canceller {
+        self.canceller.clone()
+    }
+
+    /// Starts over from the disk cache once more than `files` files are text (tests use
+    /// small numbers).
+    pub fn set_rebase_at(&mut self, files: usize) {
+        self.rebase_at = files;
     }
 
     /// Rebuilds after `changed` files (paths on disk) changed; `None` for "anything may
@@ -51,9 +85,35 @@ impl Watcher {
         self.session.build(&self.request)
     }
 
-    /// Writes what the last build left for the disk cache.
-    pub fn flush(&mut self) -> Result<()> {
-        self.session.flush_index()
+    fn set_token(&self, token: salsa::CancellationToken) {
+        *self.canceller.0.lock().unwrap_or_else(PoisonError::into_inner) = token;
+    }
+
+    /// Writes what the last build left for the disk cache, then starts over from it if
+    /// too many files are text. Returns whether it did.
+    pub fn flush(&mut self) -> Result<bool> {
+        self.session.flush_index()?;
+        if self.session.text_files() <= self.rebase_at {
+            return Ok(false);
+        }
+        let _span = tracing::info_span!("rebase", text_files = self.session.text_files()).entered();
+        let Some(mut fresh) = self.session.fresh()? else { return Ok(false) };
+        self.set_token(fresh.cancellation_token());
+        // Cancelled (Ctrl-C) or failed: keep the old session, and try again next time.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fresh.warm(&self.request))) {
+            Ok(Ok(true)) => {}
+            outcome => {
+                self.set_token(self.session.cancellation_token());
+                match outcome {
+                    Ok(result) => return result.map(|_| false),
+                    Err(panic) if panic.is::<salsa::Cancelled>() => return Ok(false),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+        }
+        self.session = fresh;
+        crate::process::release_free_memory();
+        Ok(true)
     }
 
     /// The directories whose `.mini` files matter: the entry's, recursively, and those
@@ -92,7 +152,7 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
     let cache_dir = crate::driver::absolute(watcher.session().cache_dir());
     let watcher_root = watcher.session().absolute_root();
     let output = watcher.request.output.clone();
-    let token = watcher.session().cancellation_token();
+    let canceller = watcher.canceller();
 
     // The compiler thread: owns the session, builds on request.
     let (build_tx, build_rx) = mpsc::channel::<Option<Vec<PathBuf>>>();
@@ -174,7 +234,7 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                 state.pending.extend(relevant);
                 deadline = Some(Instant::now() + DEBOUNCE);
                 if state.in_flight.is_some() {
-                    token.cancel();
+                    canceller.cancel();
                 }
             }
             Some(Message::Built(result, dirs)) => {
@@ -221,7 +281,7 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                 None => eprintln!("[program stopped: {status}]"),
             },
             Some(Message::Interrupt) => {
-                token.cancel();
+                canceller.cancel();
                 state.stop_program();
                 drop(state.build_tx);
                 // Let a running build stop; whatever it wrote to the cache is complete.

@@ -115,6 +115,7 @@ pub fn now_ns() -> i64 {
 }
 
 /// Where compiled objects are kept between builds.
+#[derive(Clone)]
 enum Cache {
     /// A `.mini_cache`-style store that outlives this process.
     Dir(PathBuf),
@@ -151,7 +152,9 @@ pub struct Session {
     defer_index: bool,
     /// In watch mode, inputs are created with high durability (see `scan`).
     durable_inputs: bool,
-    pending_index: Option<(PathBuf, Vec<u8>)>,
+    /// In watch mode, the index to write after the rebuild is reported: where, and
+    /// what was linked (the file records are taken then).
+    pending_index: Option<(PathBuf, Header)>,
     /// The inputs of the last link (see `objects::LinkedInputs`).
     linked: objects::LinkedInputs,
 }
@@ -413,18 +416,21 @@ impl Session {
             match request.emit {
                 Emit::Exe | Emit::Obj => {
                     let plan = self.link(request, &store, &mut report)?;
-                    self.record_index(&store, request, started_at_ns, &plan, &report)?;
+                    // Counted from the plan: listing every function would intern each.
+                    report.functions = plan.function_count();
+                    self.record_index(&store, request, started_at_ns, &plan)?;
                 }
                 Emit::LlvmIr => {
                     let text = self.llvm_ir_text(&store, &mut report)?;
                     self.emit_text(request, text, &mut report)?;
+                    report.functions = program_functions(&self.db, self.workspace()).len();
                 }
                 Emit::Zir => {
                     let text = self.zir_text(&mut report);
                     self.emit_text(request, text, &mut report)?;
+                    report.functions = program_functions(&self.db, self.workspace()).len();
                 }
             }
-            report.functions = program_functions(&self.db, self.workspace()).len();
         }
         self.finish_report(&mut report, request.log_queries, start);
         let counters = store.close();
@@ -496,13 +502,11 @@ impl Session {
         request: &BuildRequest,
         started_at_ns: i64,
         plan: &mini_queries::link::LinkPlan,
-        report: &BuildReport,
     ) -> Result<()> {
         if matches!(self.cache, Cache::Private(_)) {
             return Ok(());
         }
         let _span = tracing::info_span!("record_index").entered();
-        let files = self.file_records();
         let output = match (request.emit, &request.output) {
             (Emit::Exe, Some(path)) => FileStamp::of(path).map(|stamp| (absolute(path), stamp)),
             _ => None,
@@ -511,7 +515,7 @@ impl Session {
             entry_path: self.entry.to_string(),
             settings: request.settings.clone(),
             started_at_ns,
-            functions: report.functions.max(plan.function_count()) as u32,
+            functions: plan.function_count() as u32,
             link_key: plan.key,
             runtime: plan.runtime,
             entry: plan.entry,
@@ -519,12 +523,12 @@ impl Session {
             output,
         };
         let path = self.index_path(store, &request.settings);
-        let bytes = Index::encode(&header, &files);
         if self.defer_index {
-            self.pending_index = Some((path, bytes));
+            self.pending_index = Some((path, header));
             Ok(())
         } else {
-            store.write_file(&path, &bytes)
+            let files = self.file_records();
+            store.write_file(&path, &Index::encode(&header, &files))
         }
     }
 
@@ -535,11 +539,54 @@ impl Session {
         self.durable_inputs = true;
     }
 
+    /// Files held as text — parsed and checked, every query's result in memory — rather
+    /// than as summaries backed by the disk cache.
+    pub fn text_files(&self) -> usize {
+        self.files.len().saturating_sub(self.basis.len())
+    }
+
+    /// A new session for the same program, to start from the disk cache as a fresh
+    /// process would (`warm`); `None` when this one keeps no cache (`--no-cache`). Watch
+    /// mode moves to it when many files have become text (see `Watcher`): that frees
+    /// their syntax trees and checked bodies, and shrinks what salsa revalidates after
+    /// the next edit.
+    pub fn fresh(&self) -> Result<Option<Session>> {
+        if matches!(self.cache, Cache::Private(_)) {
+            return Ok(None);
+        }
+        let mut fresh = Session::new(&self.root.join(self.entry.as_str()))?;
+        fresh.cache = self.cache.clone();
+        fresh.defer_index = self.defer_index;
+        fresh.durable_inputs = self.durable_inputs;
+        fresh.linker = self.linker.clone();
+        fresh.linked = self.linked.clone();
+        Ok(Some(fresh))
+    }
+
+    /// Loads the program from the index written by the last build — every file whose
+    /// record still holds is a summary — and runs the queries a build asks first, so that
+    /// the next build only revalidates them. Returns false if there is no index.
+    pub fn warm(&mut self, request: &BuildRequest) -> Result<bool> {
+        let _span = tracing::info_span!("warm").entered();
+        let started_at_ns = now_ns();
+        let store = self.open_store()?;
+        let Some(index) = self.read_index(&store, &request.settings) else { return Ok(false) };
+        self.link_state = Some(LinkState::from_index(&index, &request.settings));
+        let stamps = self.stamps(Some(&index));
+        self.set_settings(&request.settings);
+        self.scan(Some(&index), &stamps, started_at_ns, &mut BuildReport::default())?;
+        self.diagnostics();
+        let _ = mini_queries::link::link_plan(&self.db, self.workspace());
+        Ok(true)
+    }
+
     /// Writes an index whose write was deferred.
     pub fn flush_index(&mut self) -> Result<()> {
-        if let Some((path, bytes)) = self.pending_index.take() {
+        if let Some((path, header)) = self.pending_index.take() {
+            let _span = tracing::info_span!("write_index").entered();
+            let files = self.file_records();
             let store = self.open_store()?;
-            store.write_file(&path, &bytes)?;
+            store.write_file(&path, &Index::encode(&header, &files))?;
         }
         Ok(())
     }

@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context, Result, bail};
 use mini_queries::codegen::{CodegenBatch, batch_objects, entry_object, fn_object, runtime_object, start_object};
 use mini_queries::hash::{Hash, start_hash};
-use mini_queries::items::{Function, program_functions};
+use mini_queries::imports::program_files;
+use mini_queries::items::{Function, functions_of};
 use mini_queries::link::{LinkPlan, UnitPlan, link_plan};
-use mini_queries::source::{CodegenSettings, ModulePath};
+use mini_queries::source::{CodegenSettings, ModulePath, SourceFile};
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{BuildReport, BuildRequest, FileStamp, LinkState, Session, absolute, write_atomically};
 use crate::cli::Emit;
@@ -63,7 +64,11 @@ impl Session {
         let settings = self.settings.expect("set before linking");
         let (db, workspace) = (&self.db, self.workspace());
         let runtime = || runtime_object(db, settings).to_vec();
-        inputs.push((Kind::Runtime, plan.runtime, entry_input(store, &mut linked, Kind::Runtime, plan.runtime, runtime)?));
+        inputs.push((
+            Kind::Runtime,
+            plan.runtime,
+            entry_input(store, &mut linked, Kind::Runtime, plan.runtime, runtime)?,
+        ));
         let entry = entry_object(db, workspace).as_deref().map(<[u8]>::to_vec);
         let entry = || entry.expect("a program without errors has a valid main");
         inputs.push((Kind::Entry, plan.entry, entry_input(store, &mut linked, Kind::Entry, plan.entry, entry)?));
@@ -184,12 +189,7 @@ impl Session {
             self.hydrate(path, report);
         }
         let compiled = self.generate(&needed, jobs);
-        let db = &self.db;
-        report.compiled = program_functions(db, self.workspace())
-            .iter()
-            .filter(|f| compiled.contains(f))
-            .map(|f| f.qualified_name(db))
-            .collect();
+        report.compiled = self.in_program_order(&compiled);
 
         let _span = tracing::info_span!("merge", units = missing.len()).entered();
         for &i in &missing {
@@ -204,6 +204,28 @@ impl Session {
             inputs[i] = Some(LinkInput::new(path, Blob::Owned(merged)));
         }
         Ok(keyed(inputs))
+    }
+
+    /// The qualified names of `functions`, in program order: by file, in the order of
+    /// the program's files, then as each file defines them.
+    fn in_program_order(&self, functions: &HashSet<Function>) -> Vec<String> {
+        let db = &self.db;
+        let files: FxHashSet<SourceFile> = functions.iter().map(|f| f.file(db)).collect();
+        let file_order: FxHashMap<SourceFile, usize> = program_files(db, self.workspace())
+            .iter()
+            .enumerate()
+            .filter(|(_, file)| files.contains(*file))
+            .map(|(i, &file)| (file, i))
+            .collect();
+        let mut ordered: Vec<(usize, usize, Function)> = Vec::with_capacity(functions.len());
+        for &file in &files {
+            let listed = functions_of(db, file);
+            for (i, f) in listed.into_iter().enumerate().filter(|(_, f)| functions.contains(f)) {
+                ordered.push((file_order.get(&file).copied().unwrap_or(usize::MAX), i, f));
+            }
+        }
+        ordered.sort_unstable_by_key(|&(file, i, _)| (file, i));
+        ordered.into_iter().map(|(_, _, f)| f.qualified_name(db)).collect()
     }
 
     /// Links an executable: with mini's own linker where it applies (x86-64 without

@@ -168,18 +168,22 @@ impl Session {
         }
         let no_records = FxHashMap::default();
         let mut same_graph = true;
+        let mut same_interfaces = true;
         for path in changed {
             let Some(&file) = self.files.get(path) else {
                 same_graph = false;
                 continue;
             };
             let before = imports_of(&self.db, file);
+            let interface = self.current_interface(path);
             let was_missing = matches!(file.contents(&self.db), FileContents::Missing(_));
             self.refresh(path.clone(), &no_records, stamps, i64::MIN, now, report);
             let is_missing = matches!(file.contents(&self.db), FileContents::Missing(_));
             same_graph &= was_missing == is_missing && imports_of(&self.db, file) == before;
+            same_interfaces &= self.current_interface(path) == interface;
         }
-        if same_graph {
+        // Summaries only go stale when a file they import changes its interface.
+        if same_graph && !same_interfaces {
             let reachable: FxHashSet<ModulePath> = self.basis.keys().cloned().collect();
             self.validate_summaries(&reachable, report);
         }

@@ -199,7 +199,6 @@ fn adding_an_unrelated_function_recompiles_nothing_existing() {
             fn_air(main.brand_new)
             link_plan()
             fn_object(main.brand_new)
-            program_functions()
             fn_signature(main.brand_new)
             file_interface(main.mini)"#]],
         expect!["main.brand_new"],

@@ -72,10 +72,10 @@ fn the_loop_rebuilds_only_what_each_change_touched() {
     expect![[r#"
         parse_file(lib.mini)
         file_imports(lib.mini)
-        file_read_error(lib.mini)
         file_functions(lib.mini)
         fn_zir(lib.f)
         fn_signature(lib.f)
+        file_read_error(lib.mini)
         file_diagnostics(lib.mini)
         fn_check(lib.f)
         fn_air(lib.f)
@@ -91,9 +91,9 @@ fn the_loop_rebuilds_only_what_each_change_touched() {
     expect![[r#"
         parse_file(lib.mini)
         file_imports(lib.mini)
-        file_read_error(lib.mini)
         file_functions(lib.mini)
         fn_zir(lib.f)
+        file_read_error(lib.mini)
         file_diagnostics(lib.mini)"#]]
     .assert_eq(&comment.executed.join("\n"));
 
@@ -163,6 +163,48 @@ fn an_edit_during_a_build_cancels_it_and_the_last_edit_wins() {
     // Whether or not the first build was still running, the binary has the last edit.
     let expected: i32 = (0..300).map(|i| 1 + i).sum::<i32>() + 1000;
     assert_eq!(run(&d), format!("{expected}\n"), "cancelled: {was_cancelled}");
+}
+
+/// Once enough files are text, the watcher starts over from the disk cache: after that
+/// an edit reads and parses only the edited file, and summaries still go stale when an
+/// import's interface changes.
+#[test]
+fn after_a_rebase_the_watcher_works_from_summaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "main.mini",
+        "import \"lib.mini\";\nimport \"other.mini\";\n\nfn main() i32 {\n    @print(lib.f(other.g()));\n    return 0;\n}\n",
+    );
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n");
+    write(d, "other.mini", "pub fn g() i32 {\n    return 10;\n}\n");
+    let mut w = watcher(d);
+    w.set_rebase_at(0);
+    assert!(w.rebuild(None).unwrap().success());
+    assert!(w.flush().expect("flushed"), "three text files are more than none: rebased");
+    assert_eq!(w.session().text_files(), 0);
+
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 2;\n}\n");
+    let body = w.rebuild(Some(&[d.join("lib.mini")])).unwrap();
+    assert_eq!(summary(&body), "compiled [lib.f], linked true");
+    let parsed: Vec<&String> = body.executed.iter().filter(|q| q.starts_with("parse_file")).collect();
+    assert_eq!(parsed, ["parse_file(lib.mini)"]);
+    assert_eq!(run(d), "12\n");
+    assert!(w.flush().expect("flushed"));
+
+    // A new parameter: the caller, a summary in the new session, is checked again.
+    write(d, "lib.mini", "pub fn f(x: i32, y: i32) i32 {\n    return x + y;\n}\n");
+    let stale = w.rebuild(Some(&[d.join("lib.mini")])).unwrap();
+    assert!(summary(&stale).starts_with("errors: "), "main.main calls f with one argument: {}", summary(&stale));
+    write(
+        d,
+        "main.mini",
+        "import \"lib.mini\";\nimport \"other.mini\";\n\nfn main() i32 {\n    @print(lib.f(other.g(), 5));\n    return 0;\n}\n",
+    );
+    let signature = w.rebuild(Some(&[d.join("main.mini")])).unwrap();
+    assert_eq!(summary(&signature), "compiled [main.main, lib.f], linked true");
+    assert_eq!(run(d), "15\n");
 }
 
 /// An edit that arrives after a build's last query (while it links, say) cancels

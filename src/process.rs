@@ -1,0 +1,29 @@
+//! Process-wide settings, shared by the `mini` binary and everything else that links the
+//! shell (tests and benchmarks measure the allocator and pages that ship).
+
+/// mimalloc, overriding `malloc` for the whole process: LLVM allocates heavily, and a
+/// cold build spends about 15% less time with it than with glibc's allocator; freed
+/// memory also goes back to the system (a watch session that drops a database shrinks).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Asks the kernel for small pages only. mimalloc marks its arenas as wanting transparent
+/// huge pages, and on a kernel in `madvise` mode every first touch of a 2 MiB page then
+/// zeroes all of it: an incremental build, which touches a little memory in many places,
+/// spent over half its time in the kernel's `clear_page`. With small pages the same build
+/// is about 40% faster and 25 MB smaller. Failure (an old kernel) changes nothing.
+pub fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
+/// Returns freed memory to the system now. mimalloc does so lazily, when the allocator
+/// is busy again some milliseconds later; a watch session that has just dropped a
+/// database of hundreds of megabytes and then waits for the next edit would keep it.
+pub fn release_free_memory() {
+    // SAFETY: mi_collect takes a flag and only walks the allocator's own structures.
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}
