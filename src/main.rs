@@ -70,6 +70,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let request = request(&args.common, args.emit, output)?;
             let mut session = session(&args.common)?;
             let report = session.build(&request)?;
+            session.finish();
             let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false };
             reporter.finish(&report);
             if let Some(text) = &report.text {
@@ -85,6 +86,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("creating {}", output.display()))?;
             let request = request(&args.common, Emit::Exe, Some(output.clone()))?;
             let report = session.build(&request)?;
+            session.finish();
             // The program owns standard output; the compiler's messages go to stderr.
             let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: true };
             reporter.finish(&report);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::db::Db;
 use crate::hash::{Encoder, Hash, entry_hash, fn_hash, runtime_hash};
 use crate::imports::program_files;
-use crate::items::{Function, file_functions};
+use crate::items::{Function, file_functions, functions_of};
 use crate::source::{BuildSettings, ModulePath, SourceFile, Workspace};
 
 /// How many link units a program's functions are spread over.
@@ -29,13 +29,39 @@ pub struct LinkUnit {
     pub index: u32,
 }
 
-/// One link unit: its members in program order, with their hashes, and its key.
+/// One link unit: its files and its members' hashes in program order, and its key.
+///
+/// Members are kept as hashes, not as interned functions: a fresh process plans every
+/// unit, and interning 30,000 functions to learn that 29,999 hashes are unchanged would
+/// be most of its work. `members` interns them for the units that are rebuilt.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UnitPlan {
     pub index: u32,
-    pub members: Vec<(Function, Hash)>,
+    /// The unit's files, in program order.
+    pub files: Vec<SourceFile>,
+    /// The hash of each function of those files, file by file, each file's in source
+    /// order.
+    pub hashes: Vec<Hash>,
     /// Identifies the merged object: a hash of the members' hashes, in order.
     pub key: Hash,
+}
+
+impl UnitPlan {
+    /// How many functions the unit has.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// The members as functions, with their hashes, in order. Valid in the revision the
+    /// plan was made in.
+    pub fn members(&self, db: &dyn Db) -> Vec<(Function, Hash)> {
+        let functions = self.files.iter().flat_map(|&file| functions_of(db, file));
+        functions.zip(self.hashes.iter().copied()).collect()
+    }
 }
 
 /// The program's files grouped by link unit, each group in program order.
@@ -60,27 +86,23 @@ pub fn unit_plan(db: &dyn Db, unit: LinkUnit) -> Option<Arc<UnitPlan>> {
     let index = unit.index(db);
     let _span = tracing::debug_span!("unit_plan", unit = index).entered();
     let files = program_units(db, Workspace::get(db)).get(&index)?;
-    let mut members = Vec::new();
+    let mut hashes = Vec::new();
     for &file in files {
         match file.summary(db) {
-            Some(summary) => {
-                for f in &summary.functions {
-                    members.push((Function::new(db, file, f.name.clone()), f.hash));
-                }
-            }
+            Some(summary) => hashes.extend(summary.functions.iter().map(|f| f.hash)),
             None => {
                 for &function in &file_functions(db, file).functions {
-                    members.push((function, fn_hash(db, function)?));
+                    hashes.push(fn_hash(db, function)?);
                 }
             }
         }
     }
     let mut key = Encoder::new("mini link unit");
-    key.u64(members.len() as u64);
-    for (_, hash) in &members {
+    key.u64(hashes.len() as u64);
+    for hash in &hashes {
         key.bytes(&hash.0);
     }
-    Some(Arc::new(UnitPlan { index, members, key: key.finish() }))
+    Some(Arc::new(UnitPlan { index, files: files.clone(), hashes, key: key.finish() }))
 }
 
 /// Everything the final link needs: the units, the runtime and the entry wrapper.
@@ -95,7 +117,7 @@ pub struct LinkPlan {
 
 impl LinkPlan {
     pub fn function_count(&self) -> usize {
-        self.units.iter().map(|u| u.members.len()).sum()
+        self.units.iter().map(|u| u.len()).sum()
     }
 }
 
@@ -109,7 +131,7 @@ pub fn link_plan(db: &dyn Db, workspace: Workspace) -> Option<Arc<LinkPlan>> {
     for &index in program_units(db, workspace).keys() {
         let unit = unit_plan(db, LinkUnit::new(db, index)).clone()?;
         // Files without functions contribute nothing to link.
-        if !unit.members.is_empty() {
+        if !unit.is_empty() {
             units.push(unit);
         }
     }

@@ -120,7 +120,7 @@ impl Session {
                     .and_then(|payload| Unit::members(&payload).map(|m| m.iter().map(|(h, _)| *h).collect()))
                     .unwrap_or_default()
             };
-            for &(function, hash) in &unit.members {
+            for (function, hash) in unit.members(db) {
                 let name = function.qualified_name(db);
                 present.insert(name.clone());
                 let (status, detail) = if unit_cached || previous.contains(&hash) || self.objects.contains_key(&hash) {

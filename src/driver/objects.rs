@@ -139,7 +139,7 @@ impl Session {
             for (i, found) in from_store.into_iter().zip(found) {
                 match found {
                     Some((path, bytes)) => {
-                        report.reused_from_disk += plan.units[i].members.len();
+                        report.reused_from_disk += plan.units[i].len();
                         inputs[i] = Some(LinkInput::new(path, bytes));
                     }
                     None => missing.push(i),
@@ -164,7 +164,7 @@ impl Session {
             }
             let Some(payload) = store.read(Kind::UnitMembers, old_key) else { continue };
             let Some(members) = Unit::members(&payload) else { continue };
-            let wanted: HashSet<Hash> = unit.members.iter().map(|&(_, h)| h).collect();
+            let wanted: HashSet<Hash> = unit.hashes.iter().copied().collect();
             for (hash, object) in members {
                 if wanted.contains(&hash) && !self.objects.contains_key(&hash) {
                     self.objects.insert(hash, object.into());
@@ -176,7 +176,7 @@ impl Session {
         // Generate the rest; their files may have to be read first.
         let needed: Vec<(Function, Hash)> = missing
             .iter()
-            .flat_map(|&i| plan.units[i].members.iter().copied())
+            .flat_map(|&i| plan.units[i].members(&self.db))
             .filter(|(_, hash)| !self.objects.contains_key(hash))
             .collect();
         let summarized: HashSet<ModulePath> = needed
@@ -194,8 +194,7 @@ impl Session {
         let _span = tracing::info_span!("merge", units = missing.len()).entered();
         for &i in &missing {
             let unit: &UnitPlan = &plan.units[i];
-            let objects: Vec<(Hash, &[u8])> =
-                unit.members.iter().map(|&(_, hash)| (hash, &*self.objects[&hash])).collect();
+            let objects: Vec<(Hash, &[u8])> = unit.hashes.iter().map(|&hash| (hash, &*self.objects[&hash])).collect();
             let merged = link::merge_objects(objects.iter().map(|&(_, object)| object))
                 .with_context(|| format!("merging link unit {}", unit.index))?;
             // Members first: a unit entry without its members could not be rebuilt.
