@@ -152,7 +152,7 @@ fn read_indexes(root: &Path) -> Vec<(PathBuf, SystemTime, Index)> {
         .filter_map(|entry| {
             let path = entry.path();
             let modified = entry.metadata().ok()?.modified().ok()?;
-            let index = Index::decode(&std::fs::read(&path).ok()?)?;
+            let index = Index::read(&path)?;
             Some((path, modified, index))
         })
         .collect()

@@ -20,8 +20,11 @@ use mini_queries::source::{CodegenSettings, FileSummary, ModulePath, SummaryFunc
 use mini_queries::syntax::ast::Type;
 
 use crate::driver::FileStamp;
+use crate::store::Blob;
 
 const MAGIC: &[u8; 10] = b"mini-index";
+/// The index's own format version (the compiler's identity is checked as well).
+const INDEX_VERSION: u32 = 2;
 
 /// A file whose modification time is within this window of the recording build's start
 /// is "racy": its stamp cannot prove it unchanged, because another write within the
@@ -48,7 +51,14 @@ pub struct Index {
     pub output: Option<(PathBuf, FileStamp)>,
     /// Every file of the program, in program order.
     pub files: Vec<FileEntry>,
-    summaries: Vec<u8>,
+    /// The index as read (mapped, usually).
+    bytes: Blob,
+    /// Where the summaries' section is in `bytes`, as stored (length, bytes, checksum);
+    /// its checksum is verified on first use.
+    summaries: std::ops::Range<usize>,
+    /// Where each file's summary ends within the section's bytes.
+    summary_ends: Vec<u32>,
+    checked: OnceLock<Option<std::ops::Range<usize>>>,
     decoded: OnceLock<Option<Vec<Arc<FileSummary>>>>,
 }
 
@@ -94,7 +104,10 @@ pub struct Header {
 impl Index {
     /// Each file's full record; `None` if the summaries are damaged.
     pub fn records(&self) -> Option<Vec<FileRecord>> {
-        let summaries = self.decoded.get_or_init(|| decode_summaries(&self.summaries, self.files.len())).as_ref()?;
+        let summaries = self
+            .decoded
+            .get_or_init(|| (0..self.files.len()).map(|i| decode_summary(self.summary_bytes(i)?)).collect())
+            .as_ref()?;
         Some(
             self.files
                 .iter()
@@ -104,87 +117,96 @@ impl Index {
         )
     }
 
+    /// The encoded summary of file `i` (in `files`' order); `None` if the summaries are
+    /// damaged. The section's checksum is verified on first use.
+    pub fn summary_bytes(&self, i: usize) -> Option<&[u8]> {
+        let range = self
+            .checked
+            .get_or_init(|| {
+                let framed = &self.bytes[self.summaries.clone()];
+                let mut r = Reader { bytes: framed, pos: 0 };
+                let section = r.section()?;
+                let start = self.summaries.start + 8;
+                (r.pos == framed.len()).then_some(start..start + section.len())
+            })
+            .clone()?;
+        let section = &self.bytes[range];
+        let start = if i == 0 { 0 } else { *self.summary_ends.get(i - 1)? as usize };
+        section.get(start..*self.summary_ends.get(i)? as usize)
+    }
+
+    /// File `i`'s summary, decoded on its own.
+    pub fn summary(&self, i: usize) -> Option<Arc<FileSummary>> {
+        match self.decoded.get() {
+            Some(decoded) => decoded.as_ref()?.get(i).cloned(),
+            None => decode_summary(self.summary_bytes(i)?),
+        }
+    }
+
     /// Encodes an index: a checksummed section of stamps, then one of summaries.
     pub fn encode(header: &Header, files: &[FileRecord]) -> Vec<u8> {
-        let mut a = Writer(Vec::with_capacity(256 + files.len() * 120));
-        a.str(&header.entry_path);
-        a.u8(header.settings.opt_level);
-        a.str(&header.settings.target);
-        a.u8(u8::from(header.settings.debug_info));
-        a.i64(header.started_at_ns);
-        a.u32(header.functions);
-        a.hash(header.link_key);
-        a.hash(header.runtime);
-        a.hash(header.entry);
-        a.u32(header.units.len() as u32);
-        for (index, key) in &header.units {
-            a.u32(*index);
-            a.hash(*key);
-        }
-        match &header.output {
-            Some((path, stamp)) => {
-                a.u8(1);
-                a.str(&path.to_string_lossy());
-                a.stamp(*stamp);
-            }
-            None => a.u8(0),
-        }
-        a.u32(files.len() as u32);
-        for file in files {
-            a.str(file.entry.path.as_str());
-            a.stamp(file.entry.stamp);
-            a.hash(file.entry.content);
-            a.hash(file.entry.interface);
-        }
+        let summaries: Vec<Vec<u8>> = files.iter().map(|f| encode_summary(&f.summary)).collect();
+        Index::encode_parts(header, files.iter().map(|f| &f.entry), summaries.iter().map(Vec::as_slice))
+    }
 
-        let mut b = Writer(Vec::with_capacity(files.len() * 200));
-        for file in files {
-            let summary = &file.summary;
-            b.u32(summary.imports.len() as u32);
-            for import in summary.imports.iter() {
-                b.str(&import.alias);
-                match &import.target {
-                    Some(target) => {
-                        b.u8(1);
-                        b.str(target.as_str());
-                    }
-                    None => b.u8(0),
-                }
-            }
-            b.u32(summary.functions.len() as u32);
-            for f in &summary.functions {
-                b.str(&f.name);
-                b.u32(f.signature.params.len() as u32);
-                for param in &f.signature.params {
-                    b.u8(type_code(*param));
-                }
-                b.u8(type_code(f.signature.ret));
-                b.hash(f.hash);
-                b.hash(f.zir);
-            }
+    /// Encodes an index from each file's entry and encoded summary (`encode_summary`),
+    /// so that a build that changed a few files can copy the others' summaries as they
+    /// are.
+    pub fn encode_parts<'a>(
+        header: &Header,
+        entries: impl ExactSizeIterator<Item = &'a FileEntry>,
+        summaries: impl Iterator<Item = &'a [u8]>,
+    ) -> Vec<u8> {
+        let mut out = Writer(Vec::with_capacity(entries.len() * 400));
+        let mut ends = Vec::with_capacity(entries.len());
+        let entries: Vec<&FileEntry> = entries.collect();
+        // The summaries' section is built first, into its own buffer, for the ends.
+        let mut b = Writer(Vec::with_capacity(entries.len() * 260));
+        for summary in summaries {
+            b.bytes_raw(summary);
+            ends.push(b.0.len() as u32);
         }
-
-        let mut out = Writer(Vec::with_capacity(a.0.len() + b.0.len() + 128));
-        out.bytes_raw(MAGIC);
-        out.u32(crate::store::FORMAT_VERSION);
-        out.str(COMPILER_ID);
-        for section in [&a.0, &b.0] {
-            out.u64(section.len() as u64);
-            out.bytes_raw(section);
-            out.bytes_raw(blake3::hash(section).as_bytes());
-        }
+        write_head(&mut out, header, &entries, &ends);
+        let start = out.0.len();
+        out.u64(b.0.len() as u64);
+        out.bytes_raw(&b.0);
+        out.bytes_raw(blake3::hash(&out.0[start + 8..]).as_bytes());
         out.0
+    }
+
+    /// Encodes an index whose summaries are exactly this one's (a build that only
+    /// restamped files): the head, then this index's summaries section as stored,
+    /// checksum and all — to be written one after the other.
+    pub fn encode_restamped(&self, header: &Header, entries: &[FileEntry]) -> (Vec<u8>, &[u8]) {
+        let mut out = Writer(Vec::with_capacity(256 + entries.len() * 130));
+        let entries: Vec<&FileEntry> = entries.iter().collect();
+        write_head(&mut out, header, &entries, &self.summary_ends);
+        (out.0, &self.bytes[self.summaries.clone()])
+    }
+
+    /// Reads the index at `path` (mapped: it is only ever replaced, never rewritten).
+    pub fn read(path: &std::path::Path) -> Option<Index> {
+        let file = std::fs::File::open(path).ok()?;
+        // SAFETY: index files are written to a temporary name and renamed into place;
+        // a mapped one is never truncated or changed under us.
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok()?;
+        let len = map.len();
+        Index::from_bytes(Blob::Mapped(map, len))
     }
 
     /// Decodes an index; `None` for anything damaged, foreign or from another compiler.
     /// The summaries are checked when first used (see `records`).
     pub fn decode(bytes: &[u8]) -> Option<Index> {
-        let mut r = Reader { bytes, pos: 0 };
-        if r.take(MAGIC.len())? != MAGIC || r.u32()? != crate::store::FORMAT_VERSION || r.str()? != COMPILER_ID {
+        Index::from_bytes(Blob::Owned(bytes.to_vec()))
+    }
+
+    fn from_bytes(bytes: Blob) -> Option<Index> {
+        let mut r = Reader { bytes: &bytes, pos: 0 };
+        if r.take(MAGIC.len())? != MAGIC || r.u32()? != INDEX_VERSION || r.str()? != COMPILER_ID {
             return None;
         }
         let a = r.section()?;
-        let summaries = bytes[r.pos..].to_vec();
+        let summaries = r.pos..bytes.len();
 
         let mut r = Reader { bytes: a, pos: 0 };
         let entry_path = r.str()?;
@@ -201,11 +223,18 @@ impl Index {
         };
         let file_count = r.u32()? as usize;
         let mut files = Vec::with_capacity(file_count.min(1 << 20));
+        let mut summary_ends = Vec::with_capacity(file_count.min(1 << 20));
         for _ in 0..file_count {
-            let path = ModulePath::new(&r.str()?)?;
+            let path = r.path()?;
             files.push(FileEntry { path, stamp: r.stamp()?, content: r.hash()?, interface: r.hash()? });
+            let end = r.u32()?;
+            if summary_ends.last().is_some_and(|&last| end < last) {
+                return None;
+            }
+            summary_ends.push(end);
         }
-        (r.pos == r.bytes.len()).then_some(Index {
+        let done = r.pos == r.bytes.len();
+        done.then_some(Index {
             entry_path,
             settings,
             started_at_ns,
@@ -216,41 +245,107 @@ impl Index {
             units,
             output,
             files,
+            bytes,
             summaries,
+            summary_ends,
+            checked: OnceLock::new(),
             decoded: OnceLock::new(),
         })
     }
 }
 
-fn decode_summaries(bytes: &[u8], files: usize) -> Option<Vec<Arc<FileSummary>>> {
-    let mut r = Reader { bytes, pos: 0 };
-    let section = r.section()?;
-    let mut r = Reader { bytes: section, pos: 0 };
-    let mut summaries = Vec::with_capacity(files);
-    for _ in 0..files {
-        let imports = (0..r.u32()?)
-            .map(|_| {
-                let alias = r.str()?.into();
-                let target = match r.u8()? {
-                    0 => None,
-                    _ => Some(ModulePath::new(&r.str()?)?),
-                };
-                Some(Import { alias, target })
-            })
-            .collect::<Option<Vec<_>>>()?;
-        let functions = (0..r.u32()?)
-            .map(|_| {
-                let name = r.str()?.into();
-                let params = (0..r.u32()?).map(|_| from_type_code(r.u8()?)).collect::<Option<Vec<_>>>()?;
-                let ret = from_type_code(r.u8()?)?;
-                let hash = r.hash()?;
-                let zir = r.hash()?;
-                Some(SummaryFunction { name, signature: Signature { params, ret }, hash, zir })
-            })
-            .collect::<Option<Vec<_>>>()?;
-        summaries.push(Arc::new(FileSummary::new(imports.into(), functions)));
+/// The magic, versions and the checksummed section of header and stamps.
+fn write_head(out: &mut Writer, header: &Header, entries: &[&FileEntry], summary_ends: &[u32]) {
+    let mut a = Writer(Vec::with_capacity(256 + entries.len() * 124));
+    a.str(&header.entry_path);
+    a.u8(header.settings.opt_level);
+    a.str(&header.settings.target);
+    a.u8(u8::from(header.settings.debug_info));
+    a.i64(header.started_at_ns);
+    a.u32(header.functions);
+    a.hash(header.link_key);
+    a.hash(header.runtime);
+    a.hash(header.entry);
+    a.u32(header.units.len() as u32);
+    for (index, key) in &header.units {
+        a.u32(*index);
+        a.hash(*key);
     }
-    (r.pos == r.bytes.len()).then_some(summaries)
+    match &header.output {
+        Some((path, stamp)) => {
+            a.u8(1);
+            a.str(&path.to_string_lossy());
+            a.stamp(*stamp);
+        }
+        None => a.u8(0),
+    }
+    a.u32(entries.len() as u32);
+    for (entry, end) in entries.iter().zip(summary_ends) {
+        a.str(entry.path.as_str());
+        a.stamp(entry.stamp);
+        a.hash(entry.content);
+        a.hash(entry.interface);
+        a.u32(*end);
+    }
+    out.bytes_raw(MAGIC);
+    out.u32(INDEX_VERSION);
+    out.str(COMPILER_ID);
+    out.u64(a.0.len() as u64);
+    out.bytes_raw(&a.0);
+    out.bytes_raw(blake3::hash(&a.0).as_bytes());
+}
+
+/// One file's summary in the index's encoding.
+pub fn encode_summary(summary: &FileSummary) -> Vec<u8> {
+    let mut b = Writer(Vec::with_capacity(64 + summary.functions.len() * 96));
+    b.u32(summary.imports.len() as u32);
+    for import in summary.imports.iter() {
+        b.str(&import.alias);
+        match &import.target {
+            Some(target) => {
+                b.u8(1);
+                b.str(target.as_str());
+            }
+            None => b.u8(0),
+        }
+    }
+    b.u32(summary.functions.len() as u32);
+    for f in &summary.functions {
+        b.str(&f.name);
+        b.u32(f.signature.params.len() as u32);
+        for param in &f.signature.params {
+            b.u8(type_code(*param));
+        }
+        b.u8(type_code(f.signature.ret));
+        b.hash(f.hash);
+        b.hash(f.zir);
+    }
+    b.0
+}
+
+fn decode_summary(bytes: &[u8]) -> Option<Arc<FileSummary>> {
+    let mut r = Reader { bytes, pos: 0 };
+    let imports = (0..r.u32()?)
+        .map(|_| {
+            let alias = r.str()?.into();
+            let target = match r.u8()? {
+                0 => None,
+                _ => Some(ModulePath::new(&r.str()?)?),
+            };
+            Some(Import { alias, target })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let functions = (0..r.u32()?)
+        .map(|_| {
+            let name = r.str()?.into();
+            let params = (0..r.u32()?).map(|_| from_type_code(r.u8()?)).collect::<Option<Vec<_>>>()?;
+            let ret = from_type_code(r.u8()?)?;
+            let hash = r.hash()?;
+            let zir = r.hash()?;
+            Some(SummaryFunction { name, signature: Signature { params, ret }, hash, zir })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    (r.pos == bytes.len()).then(|| Arc::new(FileSummary::new(imports.into(), functions)))
 }
 
 fn type_code(ty: Option<Type>) -> u8 {
@@ -346,6 +441,14 @@ impl<'a> Reader<'a> {
         (blake3::hash(bytes).as_bytes() == checksum).then_some(bytes)
     }
 
+    /// A module path written by `Writer::str`. Paths in an index were normalized when
+    /// written and the section's checksum held, so they are taken as they are.
+    fn path(&mut self) -> Option<ModulePath> {
+        let len = self.u32()? as usize;
+        let text = std::str::from_utf8(self.take(len)?).ok()?;
+        Some(ModulePath::normalized(text))
+    }
+
     fn stamp(&mut self) -> Option<FileStamp> {
         Some(FileStamp { len: self.u64()?, mtime_ns: self.i64()?, inode: self.u64()? })
     }
@@ -393,7 +496,11 @@ mod tests {
         let index = Index::decode(&Index::encode(&header, &files)).expect("decodes");
         assert_eq!(index.units, header.units);
         assert_eq!(index.output, header.output);
-        assert_eq!(index.records(), Some(files));
+        assert_eq!(index.records(), Some(files.clone()));
+        let alone = Index::decode(&Index::encode(&header, &files)).expect("decodes");
+        assert_eq!(alone.summary(0), Some(files[0].summary.clone()), "one summary, decoded on its own");
+        assert_eq!(alone.summary_bytes(0), Some(&encode_summary(&files[0].summary)[..]));
+        assert_eq!(alone.summary(1), None);
     }
 
     #[test]

@@ -69,6 +69,12 @@ pub enum Blob {
     Owned(Vec<u8>),
 }
 
+impl std::fmt::Debug for Blob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Blob({} bytes)", self.len())
+    }
+}
+
 impl std::ops::Deref for Blob {
     type Target = [u8];
 
@@ -231,9 +237,16 @@ impl Store {
 
     /// Writes any file under the store atomically, through `tmp/`.
     pub fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        self.write_file_parts(path, &[bytes])
+    }
+
+    /// Writes the concatenation of `parts` as one file, atomically.
+    pub fn write_file_parts(&self, path: &Path, parts: &[&[u8]]) -> Result<()> {
         let temp = self.temp_path();
         let mut file = File::create(&temp).with_context(|| format!("writing {}", temp.display()))?;
-        file.write_all(bytes).with_context(|| format!("writing {}", temp.display()))?;
+        for part in parts {
+            file.write_all(part).with_context(|| format!("writing {}", temp.display()))?;
+        }
         drop(file);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;

@@ -97,12 +97,30 @@ pub fn unit_plan(db: &dyn Db, unit: LinkUnit) -> Option<Arc<UnitPlan>> {
             }
         }
     }
+    let key = unit_key(&hashes);
+    Some(Arc::new(UnitPlan { index, files: files.clone(), hashes, key }))
+}
+
+/// A unit's key: a hash of its members' hashes, in order.
+pub fn unit_key(hashes: &[Hash]) -> Hash {
     let mut key = Encoder::new("mini link unit");
     key.u64(hashes.len() as u64);
-    for hash in &hashes {
+    for hash in hashes {
         key.bytes(&hash.0);
     }
-    Some(Arc::new(UnitPlan { index, files: files.clone(), hashes, key: key.finish() }))
+    key.finish()
+}
+
+/// The key of a linked executable's inputs: its units' keys in order, the runtime's and
+/// the entry wrapper's.
+pub fn link_key(units: &[Hash], runtime: Hash, entry: Hash) -> Hash {
+    let mut key = Encoder::new("mini link");
+    key.u64(units.len() as u64);
+    for unit in units {
+        key.bytes(&unit.0);
+    }
+    key.bytes(&runtime.0).bytes(&entry.0);
+    key.finish()
 }
 
 /// Everything the final link needs: the units, the runtime and the entry wrapper.
@@ -137,11 +155,7 @@ pub fn link_plan(db: &dyn Db, workspace: Workspace) -> Option<Arc<LinkPlan>> {
     }
     let runtime = runtime_hash(db, BuildSettings::get(db));
     let entry = entry_hash(db, workspace)?;
-    let mut key = Encoder::new("mini link");
-    key.u64(units.len() as u64);
-    for unit in &units {
-        key.bytes(&unit.key.0);
-    }
-    key.bytes(&runtime.0).bytes(&entry.0);
-    Some(Arc::new(LinkPlan { units, runtime, entry, key: key.finish() }))
+    let keys: Vec<Hash> = units.iter().map(|unit| unit.key).collect();
+    let key = link_key(&keys, runtime, entry);
+    Some(Arc::new(LinkPlan { units, runtime, entry, key }))
 }

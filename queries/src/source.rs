@@ -40,6 +40,13 @@ impl ModulePath {
         Some(ModulePath(parts.join("/").into()))
     }
 
+    /// A path known to be normalized already (one that `new` returned, stored and read
+    /// back); anything else would make a module path that no import resolves to.
+    pub fn normalized(path: &str) -> ModulePath {
+        debug_assert!(ModulePath::new(path).is_some_and(|p| p.as_str() == path), "{path:?} is not normalized");
+        ModulePath(path.into())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

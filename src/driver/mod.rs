@@ -6,6 +6,7 @@
 mod emit;
 mod explain;
 mod objects;
+mod patch;
 mod scan;
 
 pub use explain::{Explained, Explanation, Status};
@@ -83,7 +84,26 @@ pub struct FileStamp {
 }
 
 impl FileStamp {
+    /// The stamp of the file at `path` (following links); `None` if there is none.
     pub fn of(path: &Path) -> Option<FileStamp> {
+        #[cfg(target_os = "linux")]
+        {
+            // statx asking for just these fields: a no-op build is mostly stat calls,
+            // and this is about 15% cheaper than std's full metadata.
+            use std::os::unix::ffi::OsStrExt;
+            let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+            let mask = libc::STATX_SIZE | libc::STATX_MTIME | libc::STATX_INO;
+            // SAFETY: a valid C string and a zeroed statx buffer the call fills in.
+            let mut st: libc::statx = unsafe { std::mem::zeroed() };
+            let rc = unsafe { libc::statx(libc::AT_FDCWD, path.as_ptr(), libc::AT_STATX_SYNC_AS_STAT, mask, &mut st) };
+            if rc == 0 && st.stx_mask & mask == mask {
+                let mtime_ns = st.stx_mtime.tv_sec * 1_000_000_000 + i64::from(st.stx_mtime.tv_nsec);
+                return Some(FileStamp { len: st.stx_size, mtime_ns, inode: st.stx_ino });
+            }
+            if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
+                return None;
+            }
+        }
         use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(path).ok()?;
         Some(FileStamp {
@@ -157,6 +177,9 @@ pub struct Session {
     pending_index: Option<(PathBuf, Header)>,
     /// The inputs of the last link (see `objects::LinkedInputs`).
     linked: objects::LinkedInputs,
+    /// The database holds part of the program only (see `patch`): the next build starts
+    /// with a new one.
+    partial: bool,
 }
 
 /// The last link of this program with some settings.
@@ -227,6 +250,7 @@ impl Session {
             changed: None,
             link_state: None,
             linked: Default::default(),
+            partial: false,
             defer_index: false,
             durable_inputs: false,
             pending_index: None,
@@ -334,8 +358,11 @@ impl Session {
         if matches!(self.cache, Cache::Private(_)) {
             return None;
         }
-        let bytes = std::fs::read(self.index_path(store, settings)).ok()?;
-        let index = Index::decode(&bytes);
+        let path = self.index_path(store, settings);
+        if !path.exists() {
+            return None;
+        }
+        let index = Index::read(&path);
         if index.is_none() {
             tracing::warn!("the cache index is damaged or from another version; rebuilding it");
         }
@@ -365,6 +392,19 @@ impl Session {
         salsa::Database::attach(&self.db, |_| ());
     }
 
+    /// Starts over with an empty database, keeping what does not depend on it: the
+    /// settings of the session, objects by hash, what was linked.
+    fn reset_database(&mut self) {
+        self.db = Database::default();
+        self.files.clear();
+        self.workspace = None;
+        self.settings = None;
+        self.seen.clear();
+        self.basis.clear();
+        self.records.clear();
+        self.partial = false;
+    }
+
     /// Checks the program without generating code.
     pub fn check(&mut self, log_queries: bool) -> Result<BuildReport> {
         let start = Instant::now();
@@ -392,6 +432,9 @@ impl Session {
     pub fn build(&mut self, request: &BuildRequest) -> Result<BuildReport> {
         let start = Instant::now();
         let started_at_ns = now_ns();
+        if self.partial {
+            self.reset_database();
+        }
         self.forget_stale_cancellation();
         self.db.record_executions();
         codegen::validate_target(&request.settings.target)
@@ -419,6 +462,20 @@ impl Session {
             return Ok(report);
         }
 
+        // A fresh one-shot session after a small edit: patch the index (see `patch`).
+        if let Some(index) = &index
+            && self.workspace.is_none()
+            && !self.durable_inputs
+            && request.emit == Emit::Exe
+        {
+            if self.patch(request, &store, index, &stamps, started_at_ns, &mut report)? {
+                return Ok(self.finish_build(report, request, store, start));
+            }
+            self.reset_database();
+            self.db.record_executions();
+            report = BuildReport::default();
+        }
+
         self.set_settings(&request.settings);
         self.scan(index.as_ref(), &stamps, started_at_ns, &mut report)?;
         report.diagnostics = self.diagnostics();
@@ -442,12 +499,24 @@ impl Session {
                 }
             }
         }
+        Ok(self.finish_build(report, request, store, start))
+    }
+
+    /// What every build does last: the report's common parts, the store's statistics and
+    /// eviction.
+    fn finish_build(
+        &mut self,
+        mut report: BuildReport,
+        request: &BuildRequest,
+        store: Store,
+        start: Instant,
+    ) -> BuildReport {
         self.finish_report(&mut report, request.log_queries, start);
         let counters = store.close();
         if matches!(self.cache, Cache::Dir(_)) {
             crate::gc::after_build(self.cache_dir(), &counters, &report);
         }
-        Ok(report)
+        report
     }
 
     /// Fills in what every build reports at the end.

@@ -125,17 +125,8 @@ impl Session {
                 }
                 inputs.push(kept);
             }
-            // Reading an entry verifies its checksum: a cold process reads every unit
-            // (tens of megabytes), so on all threads.
-            let read = |i: usize| store.read_with_path(Kind::Unit, plan.units[i].key);
-            let chunk = from_store.len().div_ceil(jobs.max(1)).max(32);
-            let found: Vec<Option<(PathBuf, Blob)>> = std::thread::scope(|scope| {
-                let workers: Vec<_> = from_store
-                    .chunks(chunk)
-                    .map(|part| scope.spawn(move || part.iter().map(|&i| read(i)).collect::<Vec<_>>()))
-                    .collect();
-                workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-            });
+            let keys: Vec<Hash> = from_store.iter().map(|&i| plan.units[i].key).collect();
+            let found = read_units(store, &keys, jobs);
             for (i, found) in from_store.into_iter().zip(found) {
                 match found {
                     Some((path, bytes)) => {
@@ -231,7 +222,12 @@ impl Session {
     /// debug info), else — or if it refuses the input — with the system linker.
     /// `MINI_LINKER=system` always uses the system linker, `MINI_LINKER=own` never does
     /// (a refusal is then an error: that is how the tests know the own linker ran).
-    fn link_executable(&mut self, inputs: &[LinkInput], output: &Path, settings: &CodegenSettings) -> Result<()> {
+    pub(super) fn link_executable(
+        &mut self,
+        inputs: &[LinkInput],
+        output: &Path,
+        settings: &CodegenSettings,
+    ) -> Result<()> {
         let choice = std::env::var("MINI_LINKER").unwrap_or_default();
         let applies = settings.target.starts_with("x86_64") && !settings.debug_info;
         if choice == "own" && !applies {
@@ -255,7 +251,7 @@ impl Session {
     /// Generates the objects of `functions` on `jobs` threads, in program order; returns
     /// which were generated. Many functions are compiled in batches (see
     /// `batch_objects`); a few, one by one.
-    fn generate(&mut self, functions: &[(Function, Hash)], jobs: usize) -> HashSet<Function> {
+    pub(super) fn generate(&mut self, functions: &[(Function, Hash)], jobs: usize) -> HashSet<Function> {
         let _span = tracing::info_span!("codegen", functions = functions.len()).entered();
         if functions.is_empty() {
             return HashSet::new();
@@ -315,6 +311,21 @@ impl Session {
     }
 }
 
+/// Reads link units from the store. Reading an entry verifies its checksum, and a cold
+/// process reads every unit (tens of megabytes), so this runs on `jobs` threads.
+pub(super) fn read_units(store: &Store, keys: &[Hash], jobs: usize) -> Vec<Option<(PathBuf, Blob)>> {
+    let chunk = keys.len().div_ceil(jobs.max(1)).max(32);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = keys
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|&key| store.read_with_path(Kind::Unit, key)).collect::<Vec<_>>())
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    })
+}
+
 /// An object for the final link: its store entry (for the system linker) and payload.
 #[derive(Clone)]
 pub(super) struct LinkInput {
@@ -323,7 +334,7 @@ pub(super) struct LinkInput {
 }
 
 impl LinkInput {
-    fn new(path: PathBuf, bytes: Blob) -> LinkInput {
+    pub(super) fn new(path: PathBuf, bytes: Blob) -> LinkInput {
         LinkInput { path, bytes: Arc::new(bytes) }
     }
 }
