@@ -158,6 +158,48 @@ fn touching_or_editing_comments_compiles_nothing() {
     assert_eq!(project.run(), OUTPUT);
 }
 
+/// The queries a build ran, from its `--log-queries` JSON events.
+fn executed_queries(stdout: &str) -> Vec<String> {
+    let events = stdout.lines().map(|line| serde_json::from_str::<Value>(line).expect("JSON"));
+    events.filter(|e| e["reason"] == "query-executed").map(|e| e["query"].as_str().unwrap().to_string()).collect()
+}
+
+/// A new process after a body edit checks the edited file alone: the others are known
+/// from the index, and so is the link plan (`driver/patch.rs`).
+#[test]
+fn a_body_edit_in_a_new_process_checks_only_the_edited_file() {
+    let project = Project::new();
+    project.build(&[]);
+    project.edit("lib/math.mini", "return a * b;", "return a * b + 1;");
+    let out = mini(project.path(), &["build", "--message-format", "json", "--log-queries"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let queries = executed_queries(&stdout(&out));
+    let parsed: Vec<&String> = queries.iter().filter(|q| q.starts_with("parse_file")).collect();
+    assert_eq!(parsed, ["parse_file(lib/math.mini)"]);
+    let planned = queries.iter().filter(|q| q.starts_with("link_plan") || q.starts_with("unit_plan"));
+    assert_eq!(planned.count(), 0, "{queries:?}");
+    let objects: Vec<&String> = queries.iter().filter(|q| q.starts_with("fn_object")).collect();
+    assert_eq!(objects, ["fn_object(lib/math.mul)"]);
+    assert_eq!(compiled(&last_event(&stdout(&out))), ["lib/math.mul"]);
+    assert_eq!(project.run(), "5\n21\n65\n");
+}
+
+/// An error after a cached build is reported like any other, and fixing it builds the
+/// fixed program.
+#[test]
+fn an_error_after_a_cached_build_is_reported_and_the_fix_builds() {
+    let project = Project::new();
+    project.build(&[]);
+    project.edit("lib/math.mini", "return a * b;", "return a * true;");
+    let broken = mini(project.path(), &["build"]);
+    assert_eq!(broken.status.code(), Some(1), "{}", stderr(&broken));
+    assert!(stderr(&broken).contains("lib/math.mini:6:"), "{}", stderr(&broken));
+    project.edit("lib/math.mini", "return a * true;", "return a * b - 1;");
+    let fixed = project.build(&[]);
+    assert_eq!(compiled(&fixed), ["lib/math.mul"]);
+    assert_eq!(project.run(), "5\n19\n65\n");
+}
+
 #[test]
 fn a_signature_change_recompiles_its_callers_in_other_files() {
     let project = Project::new();

@@ -38,6 +38,18 @@ struct Func {
     comment: Option<String>,
 }
 
+/// What a random edit changed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum EditKind {
+    Body,
+    Comment,
+    BlankLines,
+    Signature,
+    Callee,
+    NewFunction,
+    OptLevel,
+}
+
 /// The program as data; edits change the model, the files are rendered from it, so
 /// every edit keeps the program valid.
 struct Model {
@@ -123,26 +135,26 @@ impl Model {
         (lib, rng.below(self.libs[lib].len()))
     }
 
-    /// Applies one random edit; returns what it was, for failure messages.
-    fn edit(&mut self, rng: &mut Rng) -> String {
+    /// Applies one random edit; returns its kind and what it was, for failure messages.
+    fn edit(&mut self, rng: &mut Rng) -> (EditKind, String) {
         let (lib, index) = self.random_function(rng);
         match rng.below(8) {
             0 | 1 => {
                 self.libs[lib][index].a = rng.below(1000) as i32 - 500;
-                format!("body of lib{lib}.{}", self.libs[lib][index].name)
+                (EditKind::Body, format!("body of lib{lib}.{}", self.libs[lib][index].name))
             }
             2 => {
                 self.libs[lib][index].comment = Some(format!("note {}", rng.next() % 1000));
-                format!("comment in lib{lib}")
+                (EditKind::Comment, format!("comment in lib{lib}"))
             }
             3 => {
                 self.header_lines[lib] = rng.below(4);
-                format!("blank lines atop lib{lib}")
+                (EditKind::BlankLines, format!("blank lines atop lib{lib}"))
             }
             4 => {
                 let f = &mut self.libs[lib][index];
                 f.wide_param = !f.wide_param;
-                format!("signature of lib{lib}.{}", f.name)
+                (EditKind::Signature, format!("signature of lib{lib}.{}", f.name))
             }
             5 => {
                 // A call to a function of a lower file, or an earlier one in this file.
@@ -150,15 +162,15 @@ impl Model {
                 let limit = if target_lib == lib { index } else { self.libs[target_lib].len() };
                 let callee = (limit > 0).then(|| (target_lib, rng.below(limit)));
                 self.libs[lib][index].callee = callee;
-                format!("callee of lib{lib}.{}", self.libs[lib][index].name)
+                (EditKind::Callee, format!("callee of lib{lib}.{}", self.libs[lib][index].name))
             }
             6 => {
                 self.add_function(lib, None);
-                format!("new function in lib{lib}")
+                (EditKind::NewFunction, format!("new function in lib{lib}"))
             }
             _ => {
                 self.opt_level = if self.opt_level == 0 { 1 } else { 0 };
-                format!("opt level {}", self.opt_level)
+                (EditKind::OptLevel, format!("opt level {}", self.opt_level))
             }
         }
     }
@@ -192,7 +204,7 @@ fn incremental_builds_match_clean_builds_after_random_edits() {
         project.build();
         let mut history = Vec::new();
         for _ in 0..20 {
-            history.push(model.edit(&mut rng));
+            history.push(model.edit(&mut rng).1);
             model.write(&project);
             project.settings.opt_level = model.opt_level;
             project.build();
@@ -204,6 +216,62 @@ fn incremental_builds_match_clean_builds_after_random_edits() {
             let fresh = std::fs::read(project.path("clean")).unwrap();
             assert!(incremental == fresh, "executables differ: {context}");
         }
+    }
+}
+
+/// One-shot builds, each in a new session as a new process would run it, over a
+/// persistent cache: after an edit that keeps every file's imports and signatures, the
+/// session patches the index (`driver/patch.rs`) instead of re-creating the program, and
+/// what it links must still be the clean build's executable, byte for byte.
+#[test]
+fn fresh_sessions_match_clean_builds_after_random_edits() {
+    for seed in [0xfaded_u64, 0x0b5e55ed] {
+        let mut rng = Rng(seed);
+        let mut model = Model::new();
+        let project = Project::new("//- main.mini\n");
+        model.write(&project);
+        let build = |opt_level: u8| {
+            let mut session = Session::new(&project.path("main.mini")).expect("session");
+            let mut settings = project.settings.clone();
+            settings.opt_level = opt_level;
+            let request = BuildRequest {
+                emit: Emit::Exe,
+                output: Some(project.path("main")),
+                settings,
+                jobs: 2,
+                log_queries: true,
+            };
+            session.build(&request).expect("build runs")
+        };
+        assert!(build(0).success());
+        let mut history = Vec::new();
+        let mut patched = 0;
+        for _ in 0..20 {
+            let (kind, what) = model.edit(&mut rng);
+            history.push(what);
+            model.write(&project);
+            let report = build(model.opt_level);
+            let context = format!("seed {seed:#x}, edits: {history:?}");
+            assert!(report.success(), "{context}: {:#?}", report.diagnostics);
+            // A full build plans the link; the patch reuses the index's plan.
+            let planned = report.executed.iter().any(|query| query.starts_with("link_plan"));
+            match kind {
+                EditKind::Body | EditKind::Comment | EditKind::BlankLines | EditKind::Callee => {
+                    assert!(!planned, "{context}: expected a patched build, executed {:?}", report.executed);
+                    patched += 1;
+                }
+                EditKind::Signature | EditKind::NewFunction => {
+                    assert!(planned, "{context}: expected a full build, executed {:?}", report.executed)
+                }
+                EditKind::OptLevel => {}
+            }
+            let (_clean, _cache) = clean_build(&project, model.opt_level);
+            assert_eq!(run(&project.path("main")), run(&project.path("clean")), "{context}");
+            let incremental = std::fs::read(project.path("main")).unwrap();
+            let fresh = std::fs::read(project.path("clean")).unwrap();
+            assert!(incremental == fresh, "executables differ: {context}");
+        }
+        assert!(patched >= 5, "seed {seed:#x}: only {patched} patched builds");
     }
 }
 
@@ -221,7 +289,7 @@ fn explain_agrees_with_the_next_build_after_random_edits() {
         let mut history = Vec::new();
         for step in 0..12 {
             if step > 0 {
-                history.push(model.edit(&mut rng));
+                history.push(model.edit(&mut rng).1);
                 model.write(&project);
             }
             let opt = format!("-O{}", model.opt_level);
