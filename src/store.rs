@@ -36,7 +36,7 @@ const TRAILER_LEN: usize = 8 + 32 + 32 + 4 + 4 + 16;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Kind {
-    /// A link unit: its merged object, followed by its members' objects (see `Unit`).
+    /// A link unit's merged object, for the final link (see `Unit`).
     Unit = 1,
     Runtime = 2,
     Entry = 3,
