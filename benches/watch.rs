@@ -11,7 +11,11 @@
 //!
 //! Edits alternate between a body edit of a leaf function (a new addend each time, so
 //! nothing comes from a cache: one function compiled, one unit relinked) and a
-//! comment-only edit of another file (nothing compiled, nothing linked). Every rebuild's
+//! comment-only edit of another file (nothing compiled, nothing linked): half of the
+//! comment edits go to a few files in turn, the others each to a file not edited before.
+//! A file's first edit in a session costs more — the file turns from a summary into
+//! text, which re-runs the walk over the program's files — so each kind is reported
+//! twice: first edits, and edits of a file already edited. Every rebuild's
 //! compiled count is checked; the executable's output is checked at the end. Resident
 //! memory is sampled after the cold build and every ten edits, to show whether it grows.
 //! The disk cache is written after each rebuild is reported (`flush`), as `mini watch`
@@ -20,6 +24,7 @@
 #[path = "support/generate.rs"]
 mod generate;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -107,17 +112,23 @@ fn main() {
 
     // A few leaves, taken in turn, and files for comment edits away from them.
     let leaves: Vec<(usize, usize)> = leaves(&program, 8);
-    let mut body = Vec::new();
-    let mut comment = Vec::new();
+    // [body, comment] × [first edit of the file, file edited before]
+    let mut samples: [[Vec<Duration>; 2]; 2] = Default::default();
     let mut flush = Vec::new();
+    // The files that are text in the watcher's session (a rebase makes them summaries).
+    let mut text: HashSet<usize> = HashSet::new();
     for edit in 1..=o.edits {
         let is_body = edit % 2 == 1;
         let changed = if is_body {
             let leaf = leaves[(edit / 2) % leaves.len()];
             program.set_addend(leaf, 1000 + edit as i32)
+        } else if edit % 4 == 0 {
+            program.edit_comment(1 + (edit / 4) % 4)
         } else {
-            program.edit_comment(1 + edit % (program.files.len() - 1))
+            program.edit_comment(5 + edit % (program.files.len() - 5))
         };
+        let first = changed.iter().any(|i| !text.contains(i));
+        text.extend(&changed);
         let paths: Vec<PathBuf> = changed.iter().map(|&i| dir.join(Program::module(i))).collect();
         for &i in &changed {
             std::fs::write(dir.join(Program::module(i)), program.render_mini(i)).expect("write the edit");
@@ -126,17 +137,15 @@ fn main() {
         let report = watcher.rebuild(Some(&paths)).expect("the rebuild");
         let took = start.elapsed();
         let start = Instant::now();
-        watcher.flush().expect("write the index");
+        if watcher.flush().expect("write the index") {
+            text.clear();
+        }
         flush.push(start.elapsed());
         assert!(report.success(), "edit {edit} has errors: {:?}", report.diagnostics);
         let expected = usize::from(is_body);
         assert_eq!(report.compiled.len(), expected, "edit {edit} compiled {:?}", report.compiled);
         assert_eq!(report.linked, is_body, "edit {edit}: linked is {}", report.linked);
-        if is_body {
-            body.push(took)
-        } else {
-            comment.push(took)
-        }
+        samples[usize::from(!is_body)][usize::from(!first)].push(took);
         if edit % 10 == 0 {
             rss.push((edit, rss_mib()));
         }
@@ -154,11 +163,17 @@ fn main() {
     );
     println!("| rebuild after | edits | median | p90 | min–max |");
     println!("|---|---:|---:|---:|---:|");
+    let [[body_first, body_again], [comment_first, comment_again]] = &samples;
     for (name, samples) in [
-        ("body edit of a leaf (1 compiled, linked)", &body),
-        ("comment-only edit (nothing compiled or linked)", &comment),
+        ("body edit of a leaf (1 compiled, linked), file edited before", body_again),
+        ("body edit of a leaf, first edit of the file", body_first),
+        ("comment-only edit (nothing compiled or linked), file edited before", comment_again),
+        ("comment-only edit, first edit of the file", comment_first),
         ("afterwards: index write, and rebase when due (flush)", &flush),
     ] {
+        if samples.is_empty() {
+            continue;
+        }
         let s = Stats::of(samples);
         println!("| {name} | {} | {} | {} | {}–{} |", samples.len(), ms(s.median), ms(s.p90), ms(s.min), ms(s.max));
     }
