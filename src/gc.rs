@@ -102,11 +102,13 @@ pub fn collect_garbage(root: &Path, max_size: u64, try_only: bool) -> Result<Opt
     let indexes = read_indexes(root);
     let mut last_use: HashMap<Hash, SystemTime> = HashMap::new();
     for (_, modified, index) in &indexes {
-        let keys = index
+        // A unit is two entries under its key: the merged object and its members.
+        let header = &index.header;
+        let keys = header
             .units
             .iter()
-            .map(|&(_, key)| Store::key(Kind::Unit, key))
-            .chain([Store::key(Kind::Runtime, index.runtime), Store::key(Kind::Entry, index.entry)]);
+            .flat_map(|&(_, key)| [Store::key(Kind::Unit, key), Store::key(Kind::UnitMembers, key)])
+            .chain([Store::key(Kind::Runtime, header.runtime), Store::key(Kind::Entry, header.entry)]);
         for key in keys {
             let slot = last_use.entry(key).or_insert(*modified);
             *slot = (*slot).max(*modified);

@@ -430,6 +430,36 @@ fn the_size_cap_evicts_old_entries() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "5\n20\n70\n");
 }
 
+/// Eviction keeps what the last build references, unit members included, so the next
+/// edit still compiles just the edited function.
+#[test]
+fn eviction_keeps_what_the_last_build_references() {
+    let project = Project::new();
+    let build = |cap: &str| {
+        let args = ["build", "--message-format", "json"];
+        let out = Command::new(env!("CARGO_BIN_EXE_mini"))
+            .args(args)
+            .current_dir(project.path())
+            .env("MINI_CACHE_MAX_SIZE", cap)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        last_event(&stdout(&out))
+    };
+    build("1M");
+    let referenced: u64 = project.entries().iter().map(|e| std::fs::metadata(e).unwrap().len()).sum();
+    // Room for one build's entries and a little more: older units must go.
+    let cap = format!("{}K", referenced * 3 / 2 / 1024 + 1);
+    for n in 0..6 {
+        project.edit("lib/text.mini", &format!("return {};", 65 + n), &format!("return {};", 66 + n));
+        build(&cap);
+    }
+    project.edit("lib/math.mini", "return a * b;", "return a * b + 1;");
+    let edit = build(&cap);
+    assert_eq!(compiled(&edit), ["lib/math.mul"]);
+    assert_eq!(project.run(), "5\n21\n71\n");
+}
+
 #[test]
 fn llvm_ir_is_one_valid_module_assembled_from_cached_sections() {
     let project = Project::new();
