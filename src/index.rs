@@ -36,19 +36,8 @@ pub const RACY_WINDOW_NS: i64 = 1_000_000_000;
 /// check.
 #[derive(Debug)]
 pub struct Index {
-    /// When the recording build started (ns since the epoch).
-    pub entry_path: String,
-    pub settings: CodegenSettings,
-    pub started_at_ns: i64,
-    pub functions: u32,
-    pub link_key: Hash,
-    /// Keys of the runtime's and the entry wrapper's objects.
-    pub runtime: Hash,
-    pub entry: Hash,
-    /// Each link unit's key, by unit index.
-    pub units: Vec<(u32, Hash)>,
-    /// The executable this program was last linked into, and its stamp right after.
-    pub output: Option<(PathBuf, FileStamp)>,
+    /// What the recording build built, and how.
+    pub header: Header,
     /// Every file of the program, in program order.
     pub files: Vec<FileEntry>,
     /// The index as read (mapped, usually).
@@ -92,12 +81,16 @@ pub struct Header {
     /// The program's entry and the settings it was built with.
     pub entry_path: String,
     pub settings: CodegenSettings,
+    /// When the recording build started (ns since the epoch).
     pub started_at_ns: i64,
     pub functions: u32,
     pub link_key: Hash,
+    /// Keys of the runtime's and the entry wrapper's objects.
     pub runtime: Hash,
     pub entry: Hash,
+    /// Each link unit's key, by unit index.
     pub units: Vec<(u32, Hash)>,
+    /// The executable this program was last linked into, and its stamp right after.
     pub output: Option<(PathBuf, FileStamp)>,
 }
 
@@ -234,16 +227,9 @@ impl Index {
             summary_ends.push(end);
         }
         let done = r.pos == r.bytes.len();
+        let header = Header { entry_path, settings, started_at_ns, functions, link_key, runtime, entry, units, output };
         done.then_some(Index {
-            entry_path,
-            settings,
-            started_at_ns,
-            functions,
-            link_key,
-            runtime,
-            entry,
-            units,
-            output,
+            header,
             files,
             bytes,
             summaries,
@@ -494,8 +480,7 @@ mod tests {
     fn the_index_round_trips() {
         let (header, files) = sample();
         let index = Index::decode(&Index::encode(&header, &files)).expect("decodes");
-        assert_eq!(index.units, header.units);
-        assert_eq!(index.output, header.output);
+        assert_eq!(index.header, header);
         assert_eq!(index.records(), Some(files.clone()));
         let alone = Index::decode(&Index::encode(&header, &files)).expect("decodes");
         assert_eq!(alone.summary(0), Some(files[0].summary.clone()), "one summary, decoded on its own");

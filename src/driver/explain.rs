@@ -104,7 +104,7 @@ impl Session {
             })
             .collect();
         let previous_units: FxHashMap<u32, Hash> =
-            index.as_ref().map(|i| i.units.iter().copied().collect()).unwrap_or_default();
+            index.as_ref().map(|i| i.header.units.iter().copied().collect()).unwrap_or_default();
 
         let plan = link_plan(db, self.workspace()).clone().expect("a program without errors has a link plan");
         let mut explained = Vec::with_capacity(plan.function_count());
@@ -186,7 +186,7 @@ impl Session {
             .filter_map(|entry| {
                 let modified = entry.metadata().ok()?.modified().ok()?;
                 let index = Index::read(&entry.path())?;
-                (index.entry_path == self.entry.as_str()).then_some((modified, index))
+                (index.header.entry_path == self.entry.as_str()).then_some((modified, index))
             })
             .collect();
         candidates.sort_by_key(|(modified, _)| *modified);

@@ -197,9 +197,9 @@ impl LinkState {
     fn from_index(index: &Index, settings: &CodegenSettings) -> LinkState {
         LinkState {
             settings: settings.clone(),
-            link_key: index.link_key,
-            output: index.output.clone(),
-            units: index.units.iter().copied().collect(),
+            link_key: index.header.link_key,
+            output: index.header.output.clone(),
+            units: index.header.units.iter().copied().collect(),
         }
     }
 }
@@ -552,21 +552,21 @@ impl Session {
             return None;
         }
         let output = absolute(request.output.as_deref()?);
-        let (linked, stamp) = index.output.as_ref()?;
+        let (linked, stamp) = index.header.output.as_ref()?;
         if *linked != output || FileStamp::of(&output) != Some(*stamp) {
             return None;
         }
         let unchanged = index.files.iter().all(|record| {
-            record.stamp_proves_unchanged(stamps.get(&record.path).copied().flatten(), index.started_at_ns)
+            record.stamp_proves_unchanged(stamps.get(&record.path).copied().flatten(), index.header.started_at_ns)
         });
         if !unchanged {
             return None;
         }
-        let functions = index.functions as usize;
+        let functions = index.header.functions as usize;
         Some(BuildReport {
             functions,
             reused_from_disk: functions,
-            link_units: index.units.len(),
+            link_units: index.header.units.len(),
             output: request.output.clone(),
             duration: start.elapsed(),
             ..BuildReport::default()

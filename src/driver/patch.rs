@@ -70,7 +70,7 @@ impl Session {
         let mut changed = Vec::new();
         for (at, entry) in index.files.iter().enumerate() {
             let now = stamps.get(&entry.path).copied().flatten();
-            if !entry.stamp_proves_unchanged(now, index.started_at_ns) {
+            if !entry.stamp_proves_unchanged(now, index.header.started_at_ns) {
                 if changed.len() == MAX_CHANGED_FILES {
                     return Ok(false);
                 }
@@ -147,7 +147,7 @@ impl Session {
         for e in edited.iter().filter(hash_changed) {
             affected.entry(link_unit_of(&index.files[e.at].path)).or_default().push(e);
         }
-        let mut units = index.units.clone();
+        let mut units = index.header.units.clone();
         let mut rebuilt: Vec<(usize, Hash, Vec<Hash>)> = Vec::new();
         if !affected.is_empty() {
             let mut members: BTreeMap<u32, Vec<Hash>> = affected.keys().map(|&u| (u, Vec::new())).collect();
@@ -171,23 +171,14 @@ impl Session {
             }
         }
         let keys: Vec<Hash> = units.iter().map(|&(_, key)| key).collect();
-        let link = link_key(&keys, index.runtime, index.entry);
+        let link = link_key(&keys, index.header.runtime, index.header.entry);
         debug_assert!(units.len() <= LINK_UNITS as usize);
 
         // Link unless the executable is already this one.
         let output_now = FileStamp::of(output).map(|stamp| (absolute(output), stamp));
-        let mut header = Header {
-            entry_path: index.entry_path.clone(),
-            settings: request.settings.clone(),
-            started_at_ns,
-            functions: index.functions,
-            link_key: link,
-            runtime: index.runtime,
-            entry: index.entry,
-            units,
-            output: index.output.clone(),
-        };
-        let up_to_date = link == index.link_key && output_now.is_some() && output_now == index.output;
+        let mut header =
+            Header { settings: request.settings.clone(), started_at_ns, link_key: link, units, ..index.header.clone() };
+        let up_to_date = link == index.header.link_key && output_now.is_some() && output_now == index.header.output;
         if !up_to_date {
             let Some(inputs) = self.patched_inputs(request, store, &header, &rebuilt, &edited, report)? else {
                 return Ok(false);
@@ -233,7 +224,7 @@ impl Session {
             store.write_file_parts(&self.index_path(store, &request.settings), &[&head, tail])?;
         }
 
-        report.functions = index.functions as usize;
+        report.functions = index.header.functions as usize;
         report.reused_from_disk = report.functions - report.compiled.len();
         report.link_units = header.units.len();
         report.output = request.output.clone();

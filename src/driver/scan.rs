@@ -108,7 +108,7 @@ impl Session {
         };
         let records: FxHashMap<&ModulePath, &FileRecord> = all_records.iter().map(|r| (&r.entry.path, r)).collect();
         let walk = tracing::info_span!("walk").entered();
-        let index_started_at = index.map_or(i64::MIN, |i| i.started_at_ns);
+        let index_started_at = index.map_or(i64::MIN, |i| i.header.started_at_ns);
 
         let entry = self.refresh(self.entry.clone(), &records, stamps, index_started_at, started_at_ns, report);
         if let FileContents::Missing(reason) = entry.contents(&self.db) {
