@@ -185,7 +185,7 @@ fn one_shot_build(project: &Project, cache: Option<&Path>, opt_level: u8, output
         session.set_cache_dir(cache.to_path_buf());
     }
     let mut settings = project.settings.clone();
-    settings.opt_level = opt_level;
+    settings.codegen.opt_level = opt_level;
     let request =
         BuildRequest { emit: Emit::Exe, output: Some(project.path(output)), settings, jobs: 2, log_queries: true };
     let report = session.build(&request).expect("the build runs");
@@ -217,7 +217,7 @@ fn incremental_builds_match_clean_builds_after_random_edits() {
         for _ in 0..20 {
             history.push(model.edit(&mut rng).1);
             model.write(&project);
-            project.settings.opt_level = model.opt_level;
+            project.settings.codegen.opt_level = model.opt_level;
             project.build();
             let (clean, _cache) = clean_build(&project, model.opt_level);
             let context = format!("seed {seed:#x}, edits: {history:?}");

@@ -234,7 +234,7 @@ fn editing_an_imported_body_does_not_recompile_the_importer() {
 #[test]
 fn changing_the_opt_level_regenerates_every_object() {
     check_reexecuted(
-        |p| p.settings.opt_level = 2,
+        |p| p.settings.codegen.opt_level = 2,
         expect![[r#"
             fn_hash(lib/math.add)
             unit_plan(unit 8)

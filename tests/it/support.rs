@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use mini::cli::Emit;
 use mini::driver::{BuildReport, BuildRequest, Session};
-use mini_queries::source::CodegenSettings;
+use mini_queries::source::Settings;
 
 /// Files of a test program in one string, each introduced by a `//- path` line:
 ///
@@ -38,7 +38,7 @@ pub fn parse_fixture(fixture: &str) -> Vec<(String, String)> {
 pub struct Project {
     pub dir: tempfile::TempDir,
     pub session: Session,
-    pub settings: CodegenSettings,
+    pub settings: Settings,
 }
 
 impl Project {
@@ -48,7 +48,7 @@ impl Project {
             write(dir.path(), &path, &text);
         }
         let session = Session::new(&dir.path().join("main.mini")).expect("session");
-        Project { dir, session, settings: CodegenSettings::host() }
+        Project { dir, session, settings: Settings::host() }
     }
 
     pub fn path(&self, file: &str) -> PathBuf {

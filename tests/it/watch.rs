@@ -11,7 +11,7 @@ use expect_test::expect;
 use mini::cli::Emit;
 use mini::driver::{BuildReport, BuildRequest, Session};
 use mini::watch::Watcher;
-use mini_queries::source::CodegenSettings;
+use mini_queries::source::Settings;
 
 use crate::support::write;
 
@@ -20,7 +20,7 @@ fn watcher(dir: &Path) -> Watcher {
     let request = BuildRequest {
         emit: Emit::Exe,
         output: Some(dir.join("main")),
-        settings: CodegenSettings::host(),
+        settings: Settings::host(),
         jobs: 1,
         log_queries: true,
     };

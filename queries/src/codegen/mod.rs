@@ -3,6 +3,8 @@
 //! is the function. No LLVM value outlives a query: queries return owned bytes.
 
 mod function;
+
+use function::FunctionCode;
 mod runtime;
 mod split;
 
@@ -18,7 +20,7 @@ use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Tar
 use crate::db::Db;
 use crate::items::Function;
 use crate::parsed::parse_file;
-use crate::sema::{Air, fn_air, fn_check};
+use crate::sema::{Air, Contracts, fn_air, fn_check, fn_contracts};
 use crate::source::{BuildSettings, CodegenSettings, ModulePath};
 
 pub use runtime::{entry_llvm_ir, entry_object, runtime_llvm_ir, runtime_object, start_object};
@@ -28,6 +30,8 @@ pub(crate) const RT_PRINT_I64: &str = "mini_rt_print_i64";
 pub(crate) const RT_PRINT_BOOL: &str = "mini_rt_print_bool";
 pub(crate) const RT_DIV_ZERO: &str = "mini_rt_division_by_zero";
 pub(crate) const RT_DIV_OVERFLOW: &str = "mini_rt_division_overflow";
+pub(crate) const RT_PRECONDITION: &str = "mini_rt_precondition_failed";
+pub(crate) const RT_POSTCONDITION: &str = "mini_rt_postcondition_failed";
 
 /// The linker symbol of a function: `mini:<module path>:<name>`. Function names never
 /// contain `:`, so the last `:` splits it unambiguously; the prefix keeps it apart from
@@ -164,6 +168,27 @@ fn debug_info_for(db: &dyn Db, function: Function, settings: &CodegenSettings) -
     if settings.debug_info { fn_debug_info(db, function).clone() } else { None }
 }
 
+/// What contracts add to a function's code: its checked clauses and, with `-g`, each
+/// clause's line relative to the function's first line.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ContractCode {
+    pub contracts: Arc<Contracts>,
+    pub lines: Option<Arc<[u32]>>,
+}
+
+/// The function's contracts as code generation reads them: `None` when it has none or
+/// contracts are off. It reads the function's contracts first and the setting only for
+/// a function that has some, so that switching contracts on or off re-runs nothing for
+/// the others; and with contracts off, an edit to a contract reaches nothing further.
+pub fn contract_code(db: &dyn Db, function: Function, settings: &CodegenSettings) -> Option<ContractCode> {
+    let contracts = fn_contracts(db, function).as_ref()?;
+    if !BuildSettings::get(db).contracts(db) {
+        return None;
+    }
+    let lines = settings.debug_info.then(|| fn_check(db, function).contract_lines.clone());
+    Some(ContractCode { contracts: contracts.clone(), lines })
+}
+
 /// The function's native object. `None` if it has errors.
 ///
 /// Reads: the function's AIR, the build settings, and with `-g` its debug info — the
@@ -174,22 +199,24 @@ pub fn fn_object(db: &dyn Db, function: Function) -> Option<Arc<[u8]>> {
     let air = fn_air(db, function).as_ref()?;
     let settings = BuildSettings::get(db).codegen(db);
     let debug = debug_info_for(db, function, settings);
+    let contracts = contract_code(db, function, settings);
+    let code = FunctionCode { air, contracts: contracts.as_ref() };
     if debug.is_some() {
         // Debug sections describe the whole module; such objects are not split.
         let context = Context::create();
-        let module = function::build_module(&context, &[air], debug.as_ref(), false);
+        let module = function::build_module(&context, &[code], debug.as_ref(), false);
         return Some(finish_module(&module, settings, Output::Object).into());
     }
-    compile_split(&[air], settings).pop().map(Arc::from)
+    compile_split(&[code], settings).pop().map(Arc::from)
 }
 
 /// Compiles functions in one LLVM module, each in its own section, and splits the
 /// object into each function's canonical object (see `split`).
-fn compile_split(airs: &[&Air], settings: &CodegenSettings) -> Vec<Vec<u8>> {
+fn compile_split(functions: &[FunctionCode<'_>], settings: &CodegenSettings) -> Vec<Vec<u8>> {
     let context = Context::create();
-    let module = function::build_module(&context, airs, None, true);
+    let module = function::build_module(&context, functions, None, true);
     let object = finish_module(&module, settings, Output::Object);
-    let symbols: Vec<String> = airs.iter().map(|air| symbol_name(&air.module, &air.name)).collect();
+    let symbols: Vec<String> = functions.iter().map(|f| symbol_name(&f.air.module, &f.air.name)).collect();
     split::split(&object, &symbols)
 }
 
@@ -214,8 +241,14 @@ pub fn batch_objects(db: &dyn Db, batch: CodegenBatch) -> Arc<[Option<Arc<[u8]>>
     let airs: Option<Vec<&Arc<Air>>> = functions.iter().map(|&f| fn_air(db, f).as_ref()).collect();
     match airs {
         Some(airs) if settings.opt_level == 0 && !settings.debug_info => {
-            let airs: Vec<&Air> = airs.into_iter().map(|a| &**a).collect();
-            compile_split(&airs, settings).into_iter().map(|object| Some(Arc::from(object))).collect()
+            let contracts: Vec<Option<ContractCode>> =
+                functions.iter().map(|&f| contract_code(db, f, settings)).collect();
+            let code: Vec<FunctionCode> = airs
+                .iter()
+                .zip(&contracts)
+                .map(|(air, contracts)| FunctionCode { air, contracts: contracts.as_ref() })
+                .collect();
+            compile_split(&code, settings).into_iter().map(|object| Some(Arc::from(object))).collect()
         }
         _ => functions.iter().map(|&f| fn_object(db, f).clone()).collect(),
     }
@@ -228,8 +261,10 @@ pub fn fn_llvm_ir(db: &dyn Db, function: Function) -> Option<Arc<str>> {
     let air = fn_air(db, function).as_ref()?;
     let settings = BuildSettings::get(db).codegen(db);
     let debug = debug_info_for(db, function, settings);
+    let contracts = contract_code(db, function, settings);
     let context = Context::create();
-    let module = function::build_module(&context, &[air], debug.as_ref(), false);
+    let module =
+        function::build_module(&context, &[FunctionCode { air, contracts: contracts.as_ref() }], debug.as_ref(), false);
     let text = finish_module(&module, settings, Output::Ir);
     Some(String::from_utf8_lossy(&text).into())
 }
