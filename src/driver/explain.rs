@@ -5,7 +5,8 @@
 //! compiled, for a reason found by comparing with the last build's index.
 
 use anyhow::Result;
-use mini_queries::hash::{Hash, fn_hash, zir_hash};
+use mini_queries::base::Hash;
+use mini_queries::hash::{fn_hash, zir_hash};
 use mini_queries::items::Function;
 use mini_queries::link::link_plan;
 use mini_queries::sema::{fn_air, fn_signature};

@@ -18,11 +18,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use mini_queries::Database;
+use mini_queries::base::{Encoder, Hash, ModulePath};
 use mini_queries::codegen;
 use mini_queries::diagnostics::program_diagnostics;
-use mini_queries::hash::{Encoder, Hash, fn_hash};
+use mini_queries::hash::fn_hash;
 use mini_queries::items::program_functions;
-use mini_queries::source::{BuildSettings, CodegenSettings, FileContents, ModulePath, SourceFile, Workspace};
+use mini_queries::source::{BuildSettings, CodegenSettings, FileContents, SourceFile, Workspace};
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::Setter;
 
@@ -439,7 +440,7 @@ impl Session {
         self.db.record_executions();
         codegen::validate_target(&request.settings.target)
             .map_err(|e| anyhow::anyhow!("unsupported target '{}': {e}", request.settings.target))?;
-        if request.emit == Emit::Exe && *request.settings.target != codegen::host_triple() {
+        if request.emit == Emit::Exe && *request.settings.target != *mini_queries::base::host_triple() {
             anyhow::bail!(
                 "cannot link an executable for '{}' on this machine; use --emit obj",
                 request.settings.target

@@ -12,9 +12,10 @@ use inkwell::types::{BasicMetadataTypeEnum, BasicType, BasicTypeEnum};
 use inkwell::values::{BasicMetadataValueEnum, BasicValueEnum, FunctionValue, IntValue, PointerValue};
 use inkwell::{AddressSpace, IntPredicate};
 
-use super::{DebugInfo, RT_DIV_OVERFLOW, RT_DIV_ZERO, RT_PRINT_BOOL, RT_PRINT_I32, RT_PRINT_I64, symbol_name};
+use super::{RT_DIV_OVERFLOW, RT_DIV_ZERO, RT_PRINT_BOOL, RT_PRINT_I32, RT_PRINT_I64, symbol_name};
+use crate::base::Type;
+use crate::codegen_input::DebugInfo;
 use crate::sema::air::{AExprId, AExprKind, AStmt, AStmtId, Air, ArithOp, CmpOp, Local};
-use crate::syntax::ast::Type;
 
 type Result<T> = std::result::Result<T, BuilderError>;
 

@@ -15,11 +15,12 @@ use inkwell::module::Module;
 use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple};
 
+use crate::base::ModulePath;
+use crate::codegen_input::{CodegenInput, fn_codegen_input};
 use crate::db::Db;
 use crate::items::Function;
-use crate::parsed::parse_file;
-use crate::sema::{Air, fn_air, fn_check};
-use crate::source::{BuildSettings, CodegenSettings, ModulePath};
+use crate::sema::Air;
+use crate::source::{BuildSettings, CodegenSettings};
 
 pub use runtime::{entry_llvm_ir, entry_object, runtime_llvm_ir, runtime_object, start_object};
 
@@ -36,8 +37,9 @@ pub fn symbol_name(module: &ModulePath, name: &str) -> String {
     format!("mini:{module}:{name}")
 }
 
-/// The triple LLVM was configured for on this machine.
-pub fn host_triple() -> String {
+/// The triple LLVM itself was configured to target by default (`base::host_triple` is
+/// the same, known without starting LLVM; a test keeps them equal).
+pub fn llvm_default_triple() -> String {
     TargetMachine::get_default_triple().as_str().to_string_lossy().into_owned()
 }
 
@@ -45,11 +47,6 @@ pub fn host_triple() -> String {
 pub fn validate_target(triple: &str) -> Result<(), String> {
     initialize_llvm();
     Target::from_triple(&TargetTriple::create(triple)).map(|_| ()).map_err(|e| e.to_string())
-}
-
-/// LLVM's version, part of every cache key.
-pub fn llvm_version() -> &'static str {
-    env!("MINI_LLVM_VERSION")
 }
 
 fn initialize_llvm() {
@@ -128,59 +125,21 @@ enum Output {
     Ir,
 }
 
-/// What `-g` adds to a function's code: where it is. Read only when debug info is on,
-/// so that without `-g` moving a function changes nothing.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct DebugInfo {
-    pub file: String,
-    /// 0-based line of the function's first token.
-    pub base_line: u32,
-    /// Line of each AIR statement relative to `base_line`.
-    pub lines: Arc<[u32]>,
-}
-
-/// The function's position for debug info.
-///
-/// Reads: the function's check (for statement lines) and its file's parse (for its
-/// first line) — so with `-g`, inserting a line above a function regenerates it.
-#[salsa::tracked(returns(ref))]
-pub fn fn_debug_info(db: &dyn Db, function: Function) -> Option<DebugInfo> {
-    let _span = tracing::debug_span!("fn_debug_info", function = %function.qualified_name(db)).entered();
-    let file = function.file(db);
-    let parsed = parse_file(db, file);
-    let index = crate::items::file_functions(db, file).item_index(function.name(db))?;
-    let crate::syntax::ast::Item::Fn(decl) = &parsed.ast.items[index] else {
-        return None;
-    };
-    Some(DebugInfo {
-        file: file.path(db).to_string(),
-        base_line: parsed.lines.line(decl.span.start),
-        lines: fn_check(db, function).lines.clone(),
-    })
-}
-
-/// The debug info codegen needs, if the settings ask for it.
-fn debug_info_for(db: &dyn Db, function: Function, settings: &CodegenSettings) -> Option<DebugInfo> {
-    if settings.debug_info { fn_debug_info(db, function).clone() } else { None }
-}
-
 /// The function's native object. `None` if it has errors.
 ///
-/// Reads: the function's AIR, the build settings, and with `-g` its debug info — the
-/// same inputs `fn_hash` encodes, which is what makes the hash a safe cache key.
+/// Reads: the function's code-generation input only — what `fn_hash` encodes, which is
+/// what makes the hash a safe cache key.
 #[salsa::tracked(returns(ref), lru = 4096)]
 pub fn fn_object(db: &dyn Db, function: Function) -> Option<Arc<[u8]>> {
     let _span = tracing::debug_span!("fn_object", function = %function.qualified_name(db)).entered();
-    let air = fn_air(db, function).as_ref()?;
-    let settings = BuildSettings::get(db).codegen(db);
-    let debug = debug_info_for(db, function, settings);
-    if debug.is_some() {
+    let input = fn_codegen_input(db, function)?;
+    if input.debug.is_some() {
         // Debug sections describe the whole module; such objects are not split.
         let context = Context::create();
-        let module = function::build_module(&context, &[air], debug.as_ref(), false);
-        return Some(finish_module(&module, settings, Output::Object).into());
+        let module = function::build_module(&context, &[input.air], input.debug, false);
+        return Some(finish_module(&module, input.settings, Output::Object).into());
     }
-    compile_split(&[air], settings).pop().map(Arc::from)
+    compile_split(&[input.air], input.settings).pop().map(Arc::from)
 }
 
 /// Compiles functions in one LLVM module, each in its own section, and splits the
@@ -205,16 +164,16 @@ pub struct CodegenBatch {
 /// which costs a fraction of one module per function; otherwise (where optimizations
 /// could look across functions, or debug info spans the module) one by one.
 ///
-/// Reads: the functions' AIR and the build settings (and `fn_object`, when not batching).
+/// Reads: the functions' code-generation inputs (and `fn_object`, when not batching).
 #[salsa::tracked(returns(ref))]
 pub fn batch_objects(db: &dyn Db, batch: CodegenBatch) -> Arc<[Option<Arc<[u8]>>]> {
     let functions = batch.functions(db);
     let _span = tracing::debug_span!("batch_objects", functions = functions.len()).entered();
     let settings = BuildSettings::get(db).codegen(db);
-    let airs: Option<Vec<&Arc<Air>>> = functions.iter().map(|&f| fn_air(db, f).as_ref()).collect();
-    match airs {
-        Some(airs) if settings.opt_level == 0 && !settings.debug_info => {
-            let airs: Vec<&Air> = airs.into_iter().map(|a| &**a).collect();
+    let inputs: Option<Vec<CodegenInput<'_>>> = functions.iter().map(|&f| fn_codegen_input(db, f)).collect();
+    match inputs {
+        Some(inputs) if settings.opt_level == 0 && !settings.debug_info => {
+            let airs: Vec<&Air> = inputs.iter().map(|input| input.air).collect();
             compile_split(&airs, settings).into_iter().map(|object| Some(Arc::from(object))).collect()
         }
         _ => functions.iter().map(|&f| fn_object(db, f).clone()).collect(),
@@ -222,14 +181,22 @@ pub fn batch_objects(db: &dyn Db, batch: CodegenBatch) -> Arc<[Option<Arc<[u8]>>
 }
 
 /// The function's LLVM IR as text (`--emit llvm-ir`). `None` if it has errors.
+///
+/// Reads: the function's code-generation input only.
 #[salsa::tracked(returns(ref), lru = 4096)]
 pub fn fn_llvm_ir(db: &dyn Db, function: Function) -> Option<Arc<str>> {
     let _span = tracing::debug_span!("fn_llvm_ir", function = %function.qualified_name(db)).entered();
-    let air = fn_air(db, function).as_ref()?;
-    let settings = BuildSettings::get(db).codegen(db);
-    let debug = debug_info_for(db, function, settings);
+    let input = fn_codegen_input(db, function)?;
     let context = Context::create();
-    let module = function::build_module(&context, &[air], debug.as_ref(), false);
-    let text = finish_module(&module, settings, Output::Ir);
+    let module = function::build_module(&context, &[input.air], input.debug, false);
+    let text = finish_module(&module, input.settings, Output::Ir);
     Some(String::from_utf8_lossy(&text).into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_host_triple_known_at_build_time_is_llvms_default() {
+        assert_eq!(crate::base::host_triple(), super::llvm_default_triple());
+    }
 }

@@ -3,8 +3,7 @@
 //! signature, literals carry their final value. No positions: moving or re-spacing a
 //! function leaves its AIR equal, and its hash with it.
 
-use crate::source::ModulePath;
-use crate::syntax::ast::{Name, Type};
+use crate::base::{ModulePath, Name, Type};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AExprId(pub u32);
