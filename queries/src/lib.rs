@@ -25,7 +25,12 @@ pub mod hash;
 pub mod link;
 pub mod codegen;
 
+pub mod fixture;
+
 pub use db::{Database, Db};
+
+#[cfg(test)]
+mod tests;
 
 /// Runs `f` with enough stack for one more level of a recursive walk over a tree,
 /// growing the stack on the heap when it runs low. Trees are bounded by
