@@ -1,5 +1,8 @@
 //! Exposes a hash of this crate's sources as `MINI_SOURCE_HASH`. It is part of every
 //! cache key, so a compiler whose code generation changed never reuses old objects.
+//! Also finds and links LLVM. A build script is not a query: the crate's rules against
+//! I/O (`clippy.toml`) do not apply to it.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types, clippy::print_stdout)]
 
 use std::path::Path;
 
@@ -16,18 +19,12 @@ fn main() {
         hasher.update(&text);
     }
     let hash = hasher.finalize().to_hex();
-    // The LLVM the compiler links against, as llvm-sys found it.
-    let llvm = std::process::Command::new(
-        std::env::var("LLVM_SYS_140_PREFIX").map_or("llvm-config".into(), |p| format!("{p}/bin/llvm-config")),
-    )
-    .arg("--version")
-    .output()
-    .ok()
-    .and_then(|out| String::from_utf8(out.stdout).ok())
-    .map(|v| v.trim().to_string())
-    .filter(|v| !v.is_empty())
-    .unwrap_or_else(|| "14".to_string());
+    // The LLVM the compiler links against, and the machine's triple as LLVM names it (so
+    // that the default settings need no LLVM at run time).
+    let llvm = llvm_config_output("--version").unwrap_or_else(|| "14".to_string());
     println!("cargo:rustc-env=MINI_LLVM_VERSION={llvm}");
+    let host = llvm_config_output("--host-target").expect("llvm-config --host-target names the machine's triple");
+    println!("cargo:rustc-env=MINI_HOST_TRIPLE={host}");
     link_llvm();
     println!("cargo:rustc-env=MINI_SOURCE_HASH={}", &hash[..16]);
 }
@@ -86,6 +83,13 @@ fn link_llvm() {
         let major = version.split('.').next().unwrap_or("14");
         println!("cargo:rustc-link-lib=dylib=LLVM-{major}");
     }
+}
+
+/// What `llvm-config ARG` prints, trimmed; `None` if it cannot be run or prints nothing.
+fn llvm_config_output(arg: &str) -> Option<String> {
+    let out = std::process::Command::new(llvm_config()).arg(arg).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !text.is_empty()).then_some(text)
 }
 
 fn llvm_config() -> String {

@@ -7,13 +7,13 @@
 //! versions, IR sections), oldest first; then, if the cache is still too big, whole
 //! indexes and what only they reference, least recently used first.
 
+use mini_queries::base::Hash;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
-use mini_queries::hash::Hash;
 use serde_json::json;
 
 use crate::driver::BuildReport;

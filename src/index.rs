@@ -13,11 +13,8 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use mini_queries::hash::{COMPILER_ID, Hash};
-use mini_queries::imports::Import;
-use mini_queries::sema::Signature;
-use mini_queries::source::{CodegenSettings, FileSummary, ModulePath, Settings, SummaryFunction};
-use mini_queries::syntax::ast::Type;
+use mini_queries::base::{COMPILER_ID, Hash, Import, ModulePath, Signature, Type};
+use mini_queries::source::{CodegenSettings, FileSummary, Settings, SummaryFunction};
 
 use crate::driver::FileStamp;
 use crate::store::Blob;

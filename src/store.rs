@@ -18,13 +18,13 @@
 //! foreign or from another format version is a miss, rebuilt and rewritten. Writes go
 //! to `tmp/` and are renamed into place, so a killed build never leaves half an entry.
 
+use mini_queries::base::{Encoder, Hash};
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
-use mini_queries::hash::{Encoder, Hash};
 
 /// Bumped whenever the layout of entries, units or the index changes.
 pub const FORMAT_VERSION: u32 = 1;

@@ -4,14 +4,16 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::base::Type;
 use crate::db::Db;
 use crate::imports::{file_read_error, import_of};
 use crate::items::Function;
 use crate::parsed::parse_file;
 use crate::sema::{fn_check, fn_signature};
 use crate::source::{SourceFile, Workspace};
+use crate::summary;
 use crate::syntax::Span;
-use crate::syntax::ast::{self, Type};
+use crate::syntax::ast;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
@@ -29,7 +31,7 @@ pub struct Diagnostic {
 #[salsa::tracked(returns(ref))]
 pub fn file_diagnostics(db: &dyn Db, file: SourceFile) -> Arc<[Diagnostic]> {
     let _span = tracing::debug_span!("file_diagnostics", path = %file.path(db)).entered();
-    if file.summary(db).is_some() {
+    if summary::is_summarized(db, file) {
         // Summaries are only recorded for files without errors.
         return Arc::from([]);
     }
@@ -93,7 +95,7 @@ pub fn program_diagnostics(db: &dyn Db, workspace: Workspace) -> Arc<[Diagnostic
     let entry = workspace.entry(db);
     let mut out: Vec<Diagnostic> = Vec::new();
     for &file in crate::imports::program_files(db, workspace).iter() {
-        if file.summary(db).is_some() {
+        if summary::is_summarized(db, file) {
             continue;
         }
         let start = out.len();
@@ -115,7 +117,7 @@ fn entry_point_error(db: &dyn Db, entry: SourceFile) -> Option<Diagnostic> {
             message: format!("cannot read entry file: {reason}"),
         });
     }
-    let main = Function::new(db, entry, crate::syntax::ast::Name::from("main"));
+    let main = Function::new(db, entry, crate::base::Name::from("main"));
     let message = match fn_signature(db, main) {
         None => "the entry file must define 'fn main() i32' or 'fn main() void'".to_string(),
         Some(sig) => {

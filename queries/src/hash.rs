@@ -1,154 +1,16 @@
-//! Function hashes: blake3 over a canonical, length-prefixed encoding of everything code
-//! generation reads for a function — its AIR (which names and types its callees), the
-//! build settings, debug positions when `-g` is on — plus the compiler and LLVM
-//! versions. Equal hashes mean byte-identical objects, so the hash is the cache key.
+//! Keys of code generation's outputs: each function's hash is blake3 over the canonical
+//! encoding of its code-generation input (`codegen_input`), which names and types its
+//! callees; the runtime's, `_start`'s and the entry wrapper's keys cover their settings.
+//! Equal hashes mean byte-identical objects, so the hash is the cache key.
 
-use std::fmt;
-
-use crate::codegen::{ContractCode, DebugInfo, contract_code, fn_debug_info, llvm_version};
+use crate::base::{Encode, Encoder, Hash, Name};
+use crate::codegen_input::{CodegenInput, ContractInput, DebugInfo, fn_codegen_input};
 use crate::db::Db;
 use crate::items::Function;
 use crate::sema::air::{AExpr, AExprKind, AStmt, AStmtId, Air, ArithOp, Callee, CmpOp, Contracts};
-use crate::sema::fn_air;
-use crate::source::{BuildSettings, CodegenSettings, ModulePath, Workspace};
-use crate::syntax::ast::{BinOp, ContractKind, Type, UnOp};
+use crate::source::{BuildSettings, Workspace};
+use crate::syntax::ast::{BinOp, ContractKind, UnOp};
 use crate::zir::{self, Zir};
-
-/// Identifies the compiler build: the crate version and a hash of this crate's sources,
-/// so that any change to the compiler invalidates every cached object.
-pub const COMPILER_ID: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("MINI_SOURCE_HASH"));
-
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Hash(pub [u8; 32]);
-
-impl Hash {
-    pub fn to_hex(self) -> String {
-        self.to_string()
-    }
-}
-
-impl fmt::Display for Hash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for Hash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Hash({})", &self.to_string()[..12])
-    }
-}
-
-/// A canonical encoder feeding blake3. Every variable-length item is length-prefixed and
-/// every enum variant tagged, so distinct values can never encode to the same bytes.
-pub struct Encoder {
-    hasher: blake3::Hasher,
-}
-
-impl Encoder {
-    /// An encoder for one kind of key; `domain` keeps different kinds apart.
-    pub fn new(domain: &str) -> Encoder {
-        let mut encoder = Encoder { hasher: blake3::Hasher::new() };
-        encoder.str(domain);
-        encoder.str(COMPILER_ID);
-        encoder.str(llvm_version());
-        encoder
-    }
-
-    pub fn u8(&mut self, value: u8) -> &mut Self {
-        self.hasher.update(&[value]);
-        self
-    }
-
-    pub fn u32(&mut self, value: u32) -> &mut Self {
-        self.hasher.update(&value.to_le_bytes());
-        self
-    }
-
-    pub fn u64(&mut self, value: u64) -> &mut Self {
-        self.hasher.update(&value.to_le_bytes());
-        self
-    }
-
-    pub fn bytes(&mut self, value: &[u8]) -> &mut Self {
-        self.u64(value.len() as u64);
-        self.hasher.update(value);
-        self
-    }
-
-    pub fn str(&mut self, value: &str) -> &mut Self {
-        self.bytes(value.as_bytes())
-    }
-
-    pub fn encode(&mut self, value: &impl Encode) -> &mut Self {
-        value.encode(self);
-        self
-    }
-
-    pub fn finish(&self) -> Hash {
-        Hash(*self.hasher.finalize().as_bytes())
-    }
-}
-
-pub trait Encode {
-    fn encode(&self, e: &mut Encoder);
-}
-
-impl<T: Encode> Encode for [T] {
-    fn encode(&self, e: &mut Encoder) {
-        e.u64(self.len() as u64);
-        for item in self {
-            item.encode(e);
-        }
-    }
-}
-
-impl<T: Encode> Encode for Vec<T> {
-    fn encode(&self, e: &mut Encoder) {
-        self.as_slice().encode(e);
-    }
-}
-
-impl<T: Encode> Encode for Option<T> {
-    fn encode(&self, e: &mut Encoder) {
-        match self {
-            None => e.u8(0),
-            Some(value) => e.u8(1).encode(value),
-        };
-    }
-}
-
-impl Encode for u32 {
-    fn encode(&self, e: &mut Encoder) {
-        e.u32(*self);
-    }
-}
-
-impl Encode for ModulePath {
-    fn encode(&self, e: &mut Encoder) {
-        e.str(self.as_str());
-    }
-}
-
-impl Encode for Type {
-    fn encode(&self, e: &mut Encoder) {
-        e.u8(match self {
-            Type::I32 => 1,
-            Type::I64 => 2,
-            Type::Bool => 3,
-            Type::Void => 4,
-        });
-    }
-}
-
-impl Encode for CodegenSettings {
-    fn encode(&self, e: &mut Encoder) {
-        e.u8(self.opt_level).str(&self.target).u8(u8::from(self.debug_info));
-    }
-}
 
 impl Encode for DebugInfo {
     fn encode(&self, e: &mut Encoder) {
@@ -175,36 +37,6 @@ impl Encode for Air {
     fn encode(&self, e: &mut Encoder) {
         e.encode(&self.module).str(&self.name).encode(&self.params).encode(&self.ret);
         e.encode(&self.locals).encode(&self.callees).encode(&self.exprs).encode(&self.stmts).encode(&self.body);
-    }
-}
-
-impl Encode for Contracts {
-    fn encode(&self, e: &mut Encoder) {
-        e.encode(&self.callees).encode(&self.exprs).u64(self.clauses.len() as u64);
-        for clause in &self.clauses {
-            e.encode(&clause.kind).u32(clause.expr.0);
-        }
-    }
-}
-
-impl Encode for ContractCode {
-    fn encode(&self, e: &mut Encoder) {
-        e.str("contracts").encode(&*self.contracts);
-        if let Some(lines) = &self.lines {
-            e.u64(lines.len() as u64);
-            for line in lines.iter() {
-                e.u32(*line);
-            }
-        }
-    }
-}
-
-impl Encode for ContractKind {
-    fn encode(&self, e: &mut Encoder) {
-        e.u8(match self {
-            ContractKind::Requires => 1,
-            ContractKind::Ensures => 2,
-        });
     }
 }
 
@@ -289,31 +121,57 @@ impl Encode for AStmt {
     }
 }
 
+impl Encode for Contracts {
+    fn encode(&self, e: &mut Encoder) {
+        e.encode(&self.callees).encode(&self.exprs).u64(self.clauses.len() as u64);
+        for clause in &self.clauses {
+            e.encode(&clause.kind).u32(clause.expr.0);
+        }
+    }
+}
+
+impl Encode for ContractKind {
+    fn encode(&self, e: &mut Encoder) {
+        e.u8(match self {
+            ContractKind::Requires => 1,
+            ContractKind::Ensures => 2,
+        });
+    }
+}
+
+impl Encode for ContractInput<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.str("contracts").encode(self.contracts);
+        // Present exactly when the settings (encoded first) ask for debug info.
+        if let Some(lines) = self.lines {
+            e.encode(lines);
+        }
+    }
+}
+
+impl Encode for CodegenInput<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.encode(self.settings).encode(self.air).encode(&self.debug);
+        // Last, and only when present: a function whose contracts are off, or that has
+        // none, encodes exactly as it would without any — nothing else can follow.
+        if let Some(contracts) = &self.contracts {
+            e.encode(contracts);
+        }
+    }
+}
+
 /// The function's hash, or `None` if it has errors.
 ///
-/// Reads: the function's AIR, the build settings, and with `-g` its debug info —
-/// exactly what `fn_object` reads. Not its position (without `-g`), not its comments,
-/// not other functions' bodies.
+/// Reads: the function's code-generation input and nothing else (see `codegen_input`):
+/// not its position (without `-g`), not its comments, not other functions' bodies.
 #[salsa::tracked(returns(copy))]
 pub fn fn_hash(db: &dyn Db, function: Function) -> Option<Hash> {
     let _span = tracing::debug_span!("fn_hash", function = %function.qualified_name(db)).entered();
-    if let Some(summary) = function.file(db).summary(db) {
-        return summary.function(function.name(db)).map(|f| f.hash);
+    if let Some(hash) = crate::summary::function_hash(db, function.file(db), function.name(db)) {
+        return hash;
     }
-    let air = fn_air(db, function).as_ref()?;
-    let settings = BuildSettings::get(db).codegen(db);
-    let mut e = Encoder::new("mini function object");
-    e.encode(settings).encode(&**air);
-    if settings.debug_info {
-        e.encode(fn_debug_info(db, function));
-    }
-    // Last and only when present, so that a function whose contracts are off (or that
-    // has none) hashes exactly as it would without any: the settings say whether debug
-    // info precedes, and nothing else can follow.
-    if let Some(contracts) = contract_code(db, function, settings) {
-        e.encode(&contracts);
-    }
-    Some(e.finish())
+    let input = fn_codegen_input(db, function)?;
+    Some(Encoder::new("mini function object").encode(&input).finish())
 }
 
 /// The key of the runtime's object: it depends on the settings alone.
@@ -332,7 +190,7 @@ pub fn start_hash(db: &dyn Db, settings: BuildSettings) -> Hash {
 #[salsa::tracked(returns(copy))]
 pub fn entry_hash(db: &dyn Db, workspace: Workspace) -> Option<Hash> {
     let entry = workspace.entry(db);
-    let main = Function::new(db, entry, crate::syntax::ast::Name::from("main"));
+    let main = Function::new(db, entry, Name::from("main"));
     let ret = crate::sema::fn_signature(db, main).as_ref()?.ret?;
     let settings = BuildSettings::get(db).codegen(db);
     Some(Encoder::new("mini entry object").encode(settings).encode(entry.path(db)).encode(&ret).finish())

@@ -4,18 +4,12 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 
+use crate::base::{Import, ModulePath, Name};
 use crate::db::Db;
 use crate::parsed::parse_file;
-use crate::source::{FileContents, ModulePath, SourceFile, Workspace};
-use crate::syntax::ast::{self, Name};
-
-/// One import, without positions, so that moving it does not invalidate its readers.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Import {
-    pub alias: Name,
-    /// The imported module, or `None` when the path is absolute or empty.
-    pub target: Option<ModulePath>,
-}
+use crate::source::{FileContents, SourceFile, Workspace};
+use crate::summary;
+use crate::syntax::ast;
 
 /// The file's imports in source order.
 ///
@@ -24,8 +18,8 @@ pub struct Import {
 #[salsa::tracked(returns(ref))]
 pub fn file_imports(db: &dyn Db, file: SourceFile) -> Arc<[Import]> {
     let _span = tracing::debug_span!("file_imports", path = %file.path(db)).entered();
-    if let Some(summary) = file.summary(db) {
-        return summary.imports.clone();
+    if let Some(imports) = summary::imports(db, file) {
+        return imports;
     }
     let path = file.path(db);
     parse_file(db, file)
@@ -78,10 +72,7 @@ pub fn file_scope(db: &dyn Db, file: SourceFile) -> Arc<FileScope> {
 /// A file's imports: read straight from its summary when it has one, so that walking an
 /// unchanged program executes no per-file query.
 pub fn imports_of(db: &dyn Db, file: SourceFile) -> Arc<[Import]> {
-    match file.summary(db) {
-        Some(summary) => summary.imports.clone(),
-        None => file_imports(db, file).clone(),
-    }
+    summary::imports(db, file).unwrap_or_else(|| file_imports(db, file).clone())
 }
 
 /// Every file of the program: the entry, then its imports breadth-first in source order.
@@ -125,6 +116,6 @@ pub fn file_read_error(db: &dyn Db, file: SourceFile) -> Option<Arc<str>> {
 impl SourceFile {
     pub fn is_readable(self, db: &dyn Db) -> bool {
         // A summarized file was read by an earlier build; no query per unchanged file.
-        self.summary(db).is_some() || file_read_error(db, self).is_none()
+        summary::is_summarized(db, self) || file_read_error(db, self).is_none()
     }
 }

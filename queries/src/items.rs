@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::base::Name;
 use crate::db::Db;
 use crate::parsed::parse_file;
 use crate::source::SourceFile;
-use crate::syntax::ast::{self, Name};
+use crate::summary;
+use crate::syntax::ast;
 
 /// A function, identified by its file and name. It may name a function that does not
 /// exist (a call to an undefined name interns one); `fn_zir` then returns `None`.
@@ -51,8 +53,8 @@ impl FileFunctions {
 pub fn file_functions(db: &dyn Db, file: SourceFile) -> Arc<FileFunctions> {
     let _span = tracing::debug_span!("file_functions", path = %file.path(db)).entered();
     let mut result = FileFunctions::default();
-    if let Some(summary) = file.summary(db) {
-        result.functions = summary.functions.iter().map(|f| Function::new(db, file, f.name.clone())).collect();
+    if let Some(names) = summary::function_names(db, file) {
+        result.functions = names.map(|name| Function::new(db, file, name.clone())).collect();
         return Arc::new(result);
     }
     for (index, item) in parse_file(db, file).ast.items.iter().enumerate() {
@@ -83,8 +85,8 @@ pub fn program_functions(db: &dyn Db, workspace: crate::source::Workspace) -> Ar
 /// A file's functions: from its summary when it has one, so that listing an unchanged
 /// program executes no per-file query.
 pub fn functions_of(db: &dyn Db, file: SourceFile) -> Vec<Function> {
-    match file.summary(db) {
-        Some(summary) => summary.functions.iter().map(|f| Function::new(db, file, f.name.clone())).collect(),
+    match summary::function_names(db, file) {
+        Some(names) => names.map(|name| Function::new(db, file, name.clone())).collect(),
         None => file_functions(db, file).functions.clone(),
     }
 }

@@ -1,21 +1,36 @@
 //! `mini-queries`: the salsa database and every stage of the mini compiler, in pipeline
-//! order. Nothing here touches the file system, spawns a process or prints; the shell
-//! (the `mini` binary) sets the inputs and reads the results.
+//! order. Nothing here touches the file system, spawns a process or prints (the crate's
+//! clippy configuration forbids it); the shell (the `mini` binary) sets the inputs and
+//! reads the results.
+//!
+//! The modules below are listed in pipeline order, and each imports only modules above
+//! it: the vocabulary and the inputs at the bottom, code generation at the top.
 
-pub mod codegen;
+// The shared vocabulary and the inputs.
+pub mod base;
+pub mod source;
+pub mod summary;
 pub mod db;
-pub mod diagnostics;
-pub mod hash;
+// The front end: text to checked, typed IR.
+pub mod syntax;
+pub mod parsed;
 pub mod imports;
 pub mod items;
-pub mod link;
-pub mod parsed;
-pub mod sema;
-pub mod source;
-pub mod syntax;
 pub mod zir;
+pub mod sema;
+pub mod diagnostics;
+// The back end: what code generation reads, its keys, the link plan, the code.
+pub mod codegen_input;
+pub mod hash;
+pub mod link;
+pub mod codegen;
+
+pub mod fixture;
 
 pub use db::{Database, Db};
+
+#[cfg(test)]
+mod tests;
 
 /// Runs `f` with enough stack for one more level of a recursive walk over a tree,
 /// growing the stack on the heap when it runs low. Trees are bounded by

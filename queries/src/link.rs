@@ -8,11 +8,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::base::{Encoder, Hash, ModulePath};
 use crate::db::Db;
-use crate::hash::{Encoder, Hash, entry_hash, fn_hash, runtime_hash};
+use crate::hash::{entry_hash, fn_hash, runtime_hash};
 use crate::imports::program_files;
 use crate::items::{Function, file_functions, functions_of};
-use crate::source::{BuildSettings, ModulePath, SourceFile, Workspace};
+use crate::source::{BuildSettings, SourceFile, Workspace};
+use crate::summary;
 
 /// How many link units a program's functions are spread over.
 pub const LINK_UNITS: u32 = 256;
@@ -88,8 +90,8 @@ pub fn unit_plan(db: &dyn Db, unit: LinkUnit) -> Option<Arc<UnitPlan>> {
     let files = program_units(db, Workspace::get(db)).get(&index)?;
     let mut hashes = Vec::new();
     for &file in files {
-        match file.summary(db) {
-            Some(summary) => hashes.extend(summary.functions.iter().map(|f| f.hash)),
+        match summary::function_hashes(db, file) {
+            Some(summarized) => hashes.extend(summarized),
             None => {
                 for &function in &file_functions(db, file).functions {
                     hashes.push(fn_hash(db, function)?);

@@ -9,10 +9,11 @@
 
 use std::sync::Arc;
 
+use crate::base::{Name, Type};
 use crate::db::Db;
 use crate::items::{Function, file_functions};
 use crate::parsed::parse_file;
-use crate::syntax::ast::{self, BinOp, ContractKind, Name, Type, UnOp};
+use crate::syntax::ast::{self, BinOp, ContractKind, UnOp};
 use crate::syntax::{LineIndex, Span};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

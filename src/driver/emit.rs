@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use anyhow::Result;
+use mini_queries::base::{Encoder, Hash};
 use mini_queries::codegen::{entry_llvm_ir, fn_llvm_ir, runtime_llvm_ir};
-use mini_queries::hash::{Encoder, Hash, fn_hash};
+use mini_queries::hash::fn_hash;
 use mini_queries::imports::program_files;
 use mini_queries::items::file_functions;
 use mini_queries::zir::fn_zir;

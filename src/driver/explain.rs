@@ -5,7 +5,8 @@
 //! compiled, for a reason found by comparing with the last build's index.
 
 use anyhow::Result;
-use mini_queries::hash::{Hash, TextHashes, fn_hash, text_hashes};
+use mini_queries::base::Hash;
+use mini_queries::hash::{TextHashes, fn_hash, text_hashes};
 use mini_queries::items::Function;
 use mini_queries::link::link_plan;
 use mini_queries::sema::{fn_air, fn_signature};

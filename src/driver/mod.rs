@@ -18,11 +18,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use mini_queries::Database;
+use mini_queries::base::{Encoder, Hash, ModulePath};
 use mini_queries::codegen;
 use mini_queries::diagnostics::program_diagnostics;
-use mini_queries::hash::{Encoder, Hash, fn_hash};
+use mini_queries::hash::fn_hash;
 use mini_queries::items::program_functions;
-use mini_queries::source::{BuildSettings, FileContents, ModulePath, Settings, SourceFile, Workspace};
+use mini_queries::source::{BuildSettings, FileContents, Settings, SourceFile, Workspace};
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::Setter;
 
@@ -459,7 +460,7 @@ impl Session {
         self.db.record_executions();
         let target = &request.settings.codegen.target;
         codegen::validate_target(target).map_err(|e| anyhow::anyhow!("unsupported target '{target}': {e}"))?;
-        if request.emit == Emit::Exe && **target != codegen::host_triple() {
+        if request.emit == Emit::Exe && **target != *mini_queries::base::host_triple() {
             anyhow::bail!("cannot link an executable for '{target}' on this machine; use --emit obj");
         }
         let store = self.open_store()?;

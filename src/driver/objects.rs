@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
+use mini_queries::base::{Hash, ModulePath};
 use mini_queries::codegen::{CodegenBatch, batch_objects, entry_object, fn_object, runtime_object, start_object};
-use mini_queries::hash::{Hash, start_hash};
+use mini_queries::hash::start_hash;
 use mini_queries::imports::program_files;
 use mini_queries::items::{Function, functions_of};
 use mini_queries::link::{LinkPlan, UnitPlan, link_plan};
-use mini_queries::source::{CodegenSettings, ModulePath, SourceFile};
+use mini_queries::source::{CodegenSettings, SourceFile};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 

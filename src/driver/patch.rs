@@ -24,11 +24,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Result;
+use mini_queries::base::{Hash, ModulePath};
 use mini_queries::diagnostics::file_diagnostics;
-use mini_queries::hash::{Hash, start_hash};
+use mini_queries::hash::start_hash;
 use mini_queries::items::Function;
 use mini_queries::link::{LINK_UNITS, link_key, link_unit_of, unit_key};
-use mini_queries::source::{FileContents, FileSummary, ModulePath, SourceFile, Workspace};
+use mini_queries::source::{FileContents, FileSummary, SourceFile, Workspace};
 use rustc_hash::FxHashMap;
 
 use super::objects::{LinkInput, read_units};

@@ -16,11 +16,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use mini_queries::Db;
-use mini_queries::hash::{Hash, fn_hash, text_hashes};
+use mini_queries::base::{Hash, ModulePath};
+use mini_queries::hash::{fn_hash, text_hashes};
 use mini_queries::imports::{file_imports, imports_of};
 use mini_queries::items::file_functions;
 use mini_queries::sema::{file_interface, fn_signature};
-use mini_queries::source::{FileContents, FileSummary, ModulePath, SourceFile, SummaryFunction, Workspace};
+use mini_queries::source::{FileContents, FileSummary, SourceFile, SummaryFunction, Workspace};
 use mini_queries::zir::fn_zir;
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::{Durability, Setter};

@@ -7,31 +7,7 @@ use mini::cli::Emit;
 use mini::driver::{BuildReport, BuildRequest, Session};
 use mini_queries::source::Settings;
 
-/// Files of a test program in one string, each introduced by a `//- path` line:
-///
-/// ```text
-/// //- main.mini
-/// import "lib.mini";
-/// //- lib.mini
-/// pub fn f() i32 { return 1; }
-/// ```
-/// The fixture may be indented as a whole; the common indentation is removed.
-pub fn parse_fixture(fixture: &str) -> Vec<(String, String)> {
-    let indent =
-        fixture.lines().filter(|l| !l.trim().is_empty()).map(|l| l.len() - l.trim_start().len()).min().unwrap_or(0);
-    let mut files: Vec<(String, String)> = Vec::new();
-    for line in fixture.lines() {
-        if let Some(path) = line.trim_start().strip_prefix("//- ") {
-            files.push((path.trim().to_string(), String::new()));
-        } else if let Some((_, text)) = files.last_mut() {
-            text.push_str(line.get(indent..).unwrap_or(""));
-            text.push('\n');
-        } else {
-            assert!(line.trim().is_empty(), "fixture text before the first `//- path` line: {line:?}");
-        }
-    }
-    files
-}
+pub use mini_queries::fixture::parse_fixture;
 
 /// A program in a temporary directory, compiled in process by one long-lived session,
 /// as watch mode would.

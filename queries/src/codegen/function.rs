@@ -13,35 +13,30 @@ use inkwell::values::{BasicMetadataValueEnum, BasicValueEnum, FunctionValue, Int
 use inkwell::{AddressSpace, IntPredicate};
 
 use super::{
-    ContractCode, DebugInfo, RT_DIV_OVERFLOW, RT_DIV_ZERO, RT_POSTCONDITION, RT_PRECONDITION, RT_PRINT_BOOL,
-    RT_PRINT_I32, RT_PRINT_I64, symbol_name,
+    RT_DIV_OVERFLOW, RT_DIV_ZERO, RT_POSTCONDITION, RT_PRECONDITION, RT_PRINT_BOOL, RT_PRINT_I32, RT_PRINT_I64,
+    symbol_name,
 };
+use crate::base::Type;
+use crate::codegen_input::{CodegenInput, ContractInput, DebugInfo};
 use crate::sema::air::{AExpr, AExprId, AExprKind, AStmt, AStmtId, Air, ArithOp, Callee, CmpOp, Local};
-use crate::syntax::ast::{ContractKind, Type};
+use crate::syntax::ast::ContractKind;
 
 type Result<T> = std::result::Result<T, BuilderError>;
 
-/// One function as code generation sees it: its body's AIR and, when contracts are on
-/// and it has some, its contracts.
-#[derive(Clone, Copy)]
-pub(super) struct FunctionCode<'a> {
-    pub air: &'a Air,
-    pub contracts: Option<&'a ContractCode>,
-}
-
 /// Builds a module holding `functions` (plus declarations of what they call). With
 /// `sections`, each function and its data get sections of their own, named after it.
+/// Debug info describes the whole module: only a module of one function has any.
 pub(super) fn build_module<'ctx>(
     context: &'ctx Context,
-    functions: &[FunctionCode<'_>],
-    debug: Option<&DebugInfo>,
+    functions: &[CodegenInput<'_>],
     sections: bool,
 ) -> Module<'ctx> {
+    debug_assert!(functions.len() == 1 || functions.iter().all(|f| f.debug.is_none()));
     let name = functions.first().map_or_else(|| "empty".to_string(), |f| symbol_name(&f.air.module, &f.air.name));
     let module = context.create_module(&name);
     for function in functions {
         let symbol = symbol_name(&function.air.module, &function.air.name);
-        let emitter = Emitter::new(context, &module, *function, debug, sections);
+        let emitter = Emitter::new(context, &module, function, sections);
         emitter.emit(&symbol).unwrap_or_else(|e| panic!("LLVM builder failed for '{symbol}': {e}"));
     }
     module
@@ -71,7 +66,7 @@ struct Emitter<'ctx, 'a> {
     builder: Builder<'ctx>,
     air: &'a Air,
     /// The contracts to check, when they are on.
-    contracts: Option<&'a ContractCode>,
+    contracts: Option<ContractInput<'a>>,
     /// Where expressions and callees are looked up: the body's arena, or the contracts'
     /// while their checks are emitted.
     arena: Arena<'a>,
@@ -94,24 +89,18 @@ struct Emitter<'ctx, 'a> {
 }
 
 impl<'ctx, 'a> Emitter<'ctx, 'a> {
-    fn new(
-        context: &'ctx Context,
-        module: &'a Module<'ctx>,
-        code: FunctionCode<'a>,
-        debug: Option<&'a DebugInfo>,
-        sections: bool,
-    ) -> Self {
-        let air = code.air;
+    fn new(context: &'ctx Context, module: &'a Module<'ctx>, input: &CodegenInput<'a>, sections: bool) -> Self {
+        let air = input.air;
         Emitter {
             context,
             module,
             builder: context.create_builder(),
             air,
-            contracts: code.contracts,
+            contracts: input.contracts,
             arena: Arena { exprs: &air.exprs, callees: &air.callees },
             result: None,
             exit: None,
-            debug,
+            debug: input.debug,
             sections,
             function: None,
             slots: Vec::new(),
@@ -226,7 +215,7 @@ impl<'ctx, 'a> Emitter<'ctx, 'a> {
         let body = self.arena;
         self.arena = Arena { exprs: &code.contracts.exprs, callees: &code.contracts.callees };
         for (index, clause) in code.contracts.of_kind(kind) {
-            if let Some(lines) = &code.lines {
+            if let Some(lines) = code.lines {
                 self.set_line(lines.get(index).copied().unwrap_or(0));
             }
             let holds = self.int(clause.expr)?;

@@ -3,8 +3,6 @@
 //! is the function. No LLVM value outlives a query: queries return owned bytes.
 
 mod function;
-
-use function::FunctionCode;
 mod runtime;
 mod split;
 
@@ -17,11 +15,11 @@ use inkwell::module::Module;
 use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple};
 
+use crate::base::ModulePath;
+use crate::codegen_input::{CodegenInput, fn_codegen_input};
 use crate::db::Db;
 use crate::items::Function;
-use crate::parsed::parse_file;
-use crate::sema::{Air, Contracts, fn_air, fn_check, fn_contracts};
-use crate::source::{BuildSettings, CodegenSettings, ModulePath};
+use crate::source::{BuildSettings, CodegenSettings};
 
 pub use runtime::{entry_llvm_ir, entry_object, runtime_llvm_ir, runtime_object, start_object};
 
@@ -40,8 +38,9 @@ pub fn symbol_name(module: &ModulePath, name: &str) -> String {
     format!("mini:{module}:{name}")
 }
 
-/// The triple LLVM was configured for on this machine.
-pub fn host_triple() -> String {
+/// The triple LLVM itself was configured to target by default (`base::host_triple` is
+/// the same, known without starting LLVM; a test keeps them equal).
+pub fn llvm_default_triple() -> String {
     TargetMachine::get_default_triple().as_str().to_string_lossy().into_owned()
 }
 
@@ -49,11 +48,6 @@ pub fn host_triple() -> String {
 pub fn validate_target(triple: &str) -> Result<(), String> {
     initialize_llvm();
     Target::from_triple(&TargetTriple::create(triple)).map(|_| ()).map_err(|e| e.to_string())
-}
-
-/// LLVM's version, part of every cache key.
-pub fn llvm_version() -> &'static str {
-    env!("MINI_LLVM_VERSION")
 }
 
 fn initialize_llvm() {
@@ -132,91 +126,30 @@ enum Output {
     Ir,
 }
 
-/// What `-g` adds to a function's code: where it is. Read only when debug info is on,
-/// so that without `-g` moving a function changes nothing.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct DebugInfo {
-    pub file: String,
-    /// 0-based line of the function's first token.
-    pub base_line: u32,
-    /// Line of each AIR statement relative to `base_line`.
-    pub lines: Arc<[u32]>,
-}
-
-/// The function's position for debug info.
-///
-/// Reads: the function's check (for statement lines) and its file's parse (for its
-/// first line) — so with `-g`, inserting a line above a function regenerates it.
-#[salsa::tracked(returns(ref))]
-pub fn fn_debug_info(db: &dyn Db, function: Function) -> Option<DebugInfo> {
-    let _span = tracing::debug_span!("fn_debug_info", function = %function.qualified_name(db)).entered();
-    let file = function.file(db);
-    let parsed = parse_file(db, file);
-    let index = crate::items::file_functions(db, file).item_index(function.name(db))?;
-    let crate::syntax::ast::Item::Fn(decl) = &parsed.ast.items[index] else {
-        return None;
-    };
-    Some(DebugInfo {
-        file: file.path(db).to_string(),
-        base_line: parsed.lines.line(decl.span.start),
-        lines: fn_check(db, function).lines.clone(),
-    })
-}
-
-/// The debug info codegen needs, if the settings ask for it.
-fn debug_info_for(db: &dyn Db, function: Function, settings: &CodegenSettings) -> Option<DebugInfo> {
-    if settings.debug_info { fn_debug_info(db, function).clone() } else { None }
-}
-
-/// What contracts add to a function's code: its checked clauses and, with `-g`, each
-/// clause's line relative to the function's first line.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ContractCode {
-    pub contracts: Arc<Contracts>,
-    pub lines: Option<Arc<[u32]>>,
-}
-
-/// The function's contracts as code generation reads them: `None` when it has none or
-/// contracts are off. It reads the function's contracts first and the setting only for
-/// a function that has some, so that switching contracts on or off re-runs nothing for
-/// the others; and with contracts off, an edit to a contract reaches nothing further.
-pub fn contract_code(db: &dyn Db, function: Function, settings: &CodegenSettings) -> Option<ContractCode> {
-    let contracts = fn_contracts(db, function).as_ref()?;
-    if !BuildSettings::get(db).contracts(db) {
-        return None;
-    }
-    let lines = settings.debug_info.then(|| fn_check(db, function).contract_lines.clone());
-    Some(ContractCode { contracts: contracts.clone(), lines })
-}
-
 /// The function's native object. `None` if it has errors.
 ///
-/// Reads: the function's AIR, the build settings, and with `-g` its debug info — the
-/// same inputs `fn_hash` encodes, which is what makes the hash a safe cache key.
+/// Reads: the function's code-generation input only — what `fn_hash` encodes, which is
+/// what makes the hash a safe cache key.
 #[salsa::tracked(returns(ref), lru = 4096)]
 pub fn fn_object(db: &dyn Db, function: Function) -> Option<Arc<[u8]>> {
     let _span = tracing::debug_span!("fn_object", function = %function.qualified_name(db)).entered();
-    let air = fn_air(db, function).as_ref()?;
-    let settings = BuildSettings::get(db).codegen(db);
-    let debug = debug_info_for(db, function, settings);
-    let contracts = contract_code(db, function, settings);
-    let code = FunctionCode { air, contracts: contracts.as_ref() };
-    if debug.is_some() {
+    let input = fn_codegen_input(db, function)?;
+    if input.debug.is_some() {
         // Debug sections describe the whole module; such objects are not split.
         let context = Context::create();
-        let module = function::build_module(&context, &[code], debug.as_ref(), false);
-        return Some(finish_module(&module, settings, Output::Object).into());
+        let module = function::build_module(&context, &[input], false);
+        return Some(finish_module(&module, input.settings, Output::Object).into());
     }
-    compile_split(&[code], settings).pop().map(Arc::from)
+    compile_split(&[input], input.settings).pop().map(Arc::from)
 }
 
 /// Compiles functions in one LLVM module, each in its own section, and splits the
 /// object into each function's canonical object (see `split`).
-fn compile_split(functions: &[FunctionCode<'_>], settings: &CodegenSettings) -> Vec<Vec<u8>> {
+fn compile_split(inputs: &[CodegenInput<'_>], settings: &CodegenSettings) -> Vec<Vec<u8>> {
     let context = Context::create();
-    let module = function::build_module(&context, functions, None, true);
+    let module = function::build_module(&context, inputs, true);
     let object = finish_module(&module, settings, Output::Object);
-    let symbols: Vec<String> = functions.iter().map(|f| symbol_name(&f.air.module, &f.air.name)).collect();
+    let symbols: Vec<String> = inputs.iter().map(|input| symbol_name(&input.air.module, &input.air.name)).collect();
     split::split(&object, &symbols)
 }
 
@@ -232,39 +165,38 @@ pub struct CodegenBatch {
 /// which costs a fraction of one module per function; otherwise (where optimizations
 /// could look across functions, or debug info spans the module) one by one.
 ///
-/// Reads: the functions' AIR and the build settings (and `fn_object`, when not batching).
+/// Reads: the functions' code-generation inputs (and `fn_object`, when not batching).
 #[salsa::tracked(returns(ref))]
 pub fn batch_objects(db: &dyn Db, batch: CodegenBatch) -> Arc<[Option<Arc<[u8]>>]> {
     let functions = batch.functions(db);
     let _span = tracing::debug_span!("batch_objects", functions = functions.len()).entered();
     let settings = BuildSettings::get(db).codegen(db);
-    let airs: Option<Vec<&Arc<Air>>> = functions.iter().map(|&f| fn_air(db, f).as_ref()).collect();
-    match airs {
-        Some(airs) if settings.opt_level == 0 && !settings.debug_info => {
-            let contracts: Vec<Option<ContractCode>> =
-                functions.iter().map(|&f| contract_code(db, f, settings)).collect();
-            let code: Vec<FunctionCode> = airs
-                .iter()
-                .zip(&contracts)
-                .map(|(air, contracts)| FunctionCode { air, contracts: contracts.as_ref() })
-                .collect();
-            compile_split(&code, settings).into_iter().map(|object| Some(Arc::from(object))).collect()
+    let inputs: Option<Vec<CodegenInput<'_>>> = functions.iter().map(|&f| fn_codegen_input(db, f)).collect();
+    match inputs {
+        Some(inputs) if settings.opt_level == 0 && !settings.debug_info => {
+            compile_split(&inputs, settings).into_iter().map(|object| Some(Arc::from(object))).collect()
         }
         _ => functions.iter().map(|&f| fn_object(db, f).clone()).collect(),
     }
 }
 
 /// The function's LLVM IR as text (`--emit llvm-ir`). `None` if it has errors.
+///
+/// Reads: the function's code-generation input only.
 #[salsa::tracked(returns(ref), lru = 4096)]
 pub fn fn_llvm_ir(db: &dyn Db, function: Function) -> Option<Arc<str>> {
     let _span = tracing::debug_span!("fn_llvm_ir", function = %function.qualified_name(db)).entered();
-    let air = fn_air(db, function).as_ref()?;
-    let settings = BuildSettings::get(db).codegen(db);
-    let debug = debug_info_for(db, function, settings);
-    let contracts = contract_code(db, function, settings);
+    let input = fn_codegen_input(db, function)?;
     let context = Context::create();
-    let module =
-        function::build_module(&context, &[FunctionCode { air, contracts: contracts.as_ref() }], debug.as_ref(), false);
-    let text = finish_module(&module, settings, Output::Ir);
+    let module = function::build_module(&context, &[input], false);
+    let text = finish_module(&module, input.settings, Output::Ir);
     Some(String::from_utf8_lossy(&text).into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_host_triple_known_at_build_time_is_llvms_default() {
+        assert_eq!(crate::base::host_triple(), super::llvm_default_triple());
+    }
 }

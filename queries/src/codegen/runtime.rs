@@ -11,11 +11,11 @@ use inkwell::memory_buffer::MemoryBuffer;
 use inkwell::module::{Linkage, Module};
 
 use super::{Output, finish_module, symbol_name};
+use crate::base::Type;
 use crate::db::Db;
 use crate::items::Function;
 use crate::sema::fn_signature;
 use crate::source::{BuildSettings, CodegenSettings, Workspace};
-use crate::syntax::ast::Type;
 
 const RUNTIME_IR: &str = include_str!("runtime.ll");
 
@@ -107,7 +107,7 @@ pub fn entry_llvm_ir(db: &dyn Db, workspace: Workspace) -> Option<Arc<str>> {
 
 fn entry_output(db: &dyn Db, workspace: Workspace, output: Output) -> Option<Vec<u8>> {
     let entry = workspace.entry(db);
-    let main = Function::new(db, entry, crate::syntax::ast::Name::from("main"));
+    let main = Function::new(db, entry, crate::base::Name::from("main"));
     let ret = fn_signature(db, main).as_ref()?.ret?;
     let settings = BuildSettings::get(db);
     let context = Context::create();

@@ -3,8 +3,8 @@
 //! signature, literals carry their final value. No positions: moving or re-spacing a
 //! function leaves its AIR equal, and its hash with it.
 
-use crate::source::ModulePath;
-use crate::syntax::ast::{ContractKind, Name, Type};
+use crate::base::{ModulePath, Name, Type};
+use crate::syntax::ast::ContractKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AExprId(pub u32);

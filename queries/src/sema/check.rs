@@ -9,12 +9,13 @@ use std::sync::Arc;
 
 use super::air::{AExpr, AExprId, AExprKind, AStmt, AStmtId, Air, ArithOp, Callee, Clause, CmpOp, Contracts, Local};
 use super::{CheckedFn, FnDiagnostic, fn_signature};
+use crate::base::{ModulePath, Name, Type};
 use crate::db::Db;
 use crate::imports::{FileScope, file_scope};
 use crate::items::Function;
-use crate::source::{ModulePath, SourceFile};
+use crate::source::SourceFile;
 use crate::syntax::Span;
-use crate::syntax::ast::{BinOp, ContractKind, Name, Type, UnOp};
+use crate::syntax::ast::{BinOp, ContractKind, UnOp};
 use crate::zir::{Block, ExprId, ExprKind, StmtId, StmtKind, Zir};
 
 pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> CheckedFn {

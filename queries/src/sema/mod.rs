@@ -6,24 +6,14 @@ mod check;
 
 use std::sync::Arc;
 
+use crate::base::{Encoder, Hash, Name, Signature, Type};
 use crate::db::Db;
-use crate::hash::{Encoder, Hash};
 use crate::items::{Function, file_functions};
 use crate::source::SourceFile;
 use crate::syntax::Span;
-use crate::syntax::ast::Name;
-use crate::syntax::ast::Type;
 use crate::zir::fn_zir;
 
 pub use air::{Air, Contracts};
-
-/// A function's parameter and return types. `None` stands for a type that was already
-/// reported as an error, so that callers do not report it again.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Signature {
-    pub params: Vec<Option<Type>>,
-    pub ret: Option<Type>,
-}
 
 /// The function's signature, or `None` if no such function exists.
 ///
@@ -32,8 +22,8 @@ pub struct Signature {
 #[salsa::tracked(returns(ref))]
 pub fn fn_signature(db: &dyn Db, function: Function) -> Option<Signature> {
     let _span = tracing::debug_span!("fn_signature", function = %function.qualified_name(db)).entered();
-    if let Some(summary) = function.file(db).summary(db) {
-        return summary.function(function.name(db)).map(|f| f.signature.clone());
+    if let Some(signature) = crate::summary::signature(db, function.file(db), function.name(db)) {
+        return signature.cloned();
     }
     let zir = fn_zir(db, function).as_ref()?;
     let params = zir.params.iter().map(|p| p.ty.filter(|t| *t != Type::Void)).collect();

@@ -1,12 +1,9 @@
 //! The abstract syntax tree, with absolute byte spans. Nodes that failed to parse are
 //! kept as `Error` variants so later stages can keep going without cascading errors.
 
-use std::sync::Arc;
-
 use super::Span;
 
-/// An identifier. Shared, because names are copied into ZIR and AIR.
-pub type Name = Arc<str>;
+use crate::base::{Name, Type};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct File {
@@ -27,29 +24,6 @@ pub struct Import {
     pub path_span: Span,
     pub alias: Option<(Name, Span)>,
     pub span: Span,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Type {
-    I32,
-    I64,
-    Bool,
-    Void,
-}
-
-impl Type {
-    pub fn name(self) -> &'static str {
-        match self {
-            Type::I32 => "i32",
-            Type::I64 => "i64",
-            Type::Bool => "bool",
-            Type::Void => "void",
-        }
-    }
-
-    pub fn is_integer(self) -> bool {
-        matches!(self, Type::I32 | Type::I64)
-    }
 }
 
 /// A written type; `None` when it failed to parse (already reported).

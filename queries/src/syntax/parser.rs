@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::ast::*;
 use super::lexer::{Token, TokenKind, lex};
 use super::{MAX_NESTING, Span, SyntaxError};
+use crate::base::{Name, Type};
 
 use TokenKind as T;
 

@@ -1,0 +1,121 @@
+//! Tests at the query boundary: a database made from a fixture string, with no files,
+//! no shell and no cache, so that a change to a query is tested where it is made.
+//! `check_diagnostics` snapshots what a program reports; `check_reexecuted` snapshots
+//! which queries re-ran after an edit. Update snapshots with `UPDATE_EXPECT=1 cargo test`.
+
+mod diagnostics;
+mod reexecution;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use expect_test::Expect;
+use salsa::Setter;
+
+use crate::Database;
+use crate::base::{Hash, ModulePath};
+use crate::codegen::fn_object;
+use crate::diagnostics::program_diagnostics;
+use crate::fixture::parse_fixture;
+use crate::link::link_plan;
+use crate::source::{BuildSettings, CodegenSettings, FileContents, SourceFile, Workspace};
+use crate::syntax::LineIndex;
+
+/// A program held in a database, as the shell would set it up, minus the disk.
+pub(crate) struct TestDb {
+    db: Database,
+    files: BTreeMap<ModulePath, SourceFile>,
+    workspace: Workspace,
+    /// Hashes whose objects this "session" already made, as the shell keeps them.
+    compiled: HashSet<Hash>,
+}
+
+impl TestDb {
+    /// The fixture's files as inputs; `main.mini` is the entry.
+    pub(crate) fn new(fixture: &str) -> TestDb {
+        let db = Database::default();
+        let mut files = BTreeMap::new();
+        for (path, text) in parse_fixture(fixture) {
+            let path = ModulePath::new(&path).expect("fixture paths are relative");
+            let contents = FileContents::Text(Arc::from(text.into_bytes()));
+            files.insert(path.clone(), SourceFile::new(&db, path, contents, None));
+        }
+        let entry = *files.get(&ModulePath::new("main.mini").unwrap()).expect("fixtures have a main.mini");
+        let workspace = Workspace::new(&db, entry, Arc::new(files.clone()));
+        BuildSettings::new(&db, CodegenSettings::host(), true);
+        TestDb { db, files, workspace, compiled: HashSet::new() }
+    }
+
+    fn file(&self, path: &str) -> SourceFile {
+        *self.files.get(&ModulePath::new(path).unwrap()).unwrap_or_else(|| panic!("no file {path} in the fixture"))
+    }
+
+    /// Replaces the first `from` in `path` with `to`, as an editor's save would.
+    #[track_caller]
+    pub(crate) fn edit(&mut self, path: &str, from: &str, to: &str) {
+        let file = self.file(path);
+        let FileContents::Text(text) = file.contents(&self.db) else { panic!("{path} has text") };
+        let text = String::from_utf8_lossy(text).into_owned();
+        assert!(text.contains(from), "{path} does not contain {from:?}");
+        let edited = text.replacen(from, to, 1);
+        file.set_contents(&mut self.db).to(FileContents::Text(Arc::from(edited.into_bytes())));
+    }
+
+    /// Every diagnostic as `path:line:column: message`, in the program's order.
+    pub(crate) fn diagnostics(&self) -> String {
+        let db = &self.db;
+        let mut out = String::new();
+        for d in program_diagnostics(db, self.workspace).iter() {
+            let FileContents::Text(text) = d.file.contents(db) else { continue };
+            let lines = LineIndex::new(text);
+            let line = lines.line(d.span.start);
+            let start = lines.line_start(line) as usize;
+            let column = String::from_utf8_lossy(&text[start..d.span.start as usize]).chars().count() + 1;
+            out += &format!("{}:{}:{column}: {}\n", d.file.path(db), line + 1, d.message);
+        }
+        out
+    }
+
+    /// What a build asks of the queries: the diagnostics, the link plan, and the object
+    /// of every function whose hash this database has not compiled yet (the shell keeps
+    /// objects by hash, and the store has the rest). Returns the functions compiled.
+    pub(crate) fn build(&mut self) -> Vec<String> {
+        let db = &self.db;
+        assert!(program_diagnostics(db, self.workspace).is_empty(), "unexpected errors:\n{}", self.diagnostics());
+        let plan = link_plan(db, self.workspace).clone().expect("a program without errors has a link plan");
+        let mut compiled = Vec::new();
+        for unit in &plan.units {
+            for (function, hash) in unit.members(db) {
+                if self.compiled.insert(hash) {
+                    assert!(fn_object(db, function).is_some(), "a checked function has code");
+                    compiled.push(function.qualified_name(db));
+                }
+            }
+        }
+        compiled
+    }
+
+    /// The queries that executed since the last call, each as `query(key)`.
+    pub(crate) fn executed(&self) -> Vec<String> {
+        self.db.take_executions()
+    }
+}
+
+/// Snapshots every diagnostic of the fixture's program.
+#[track_caller]
+pub(crate) fn check_diagnostics(fixture: &str, expect: Expect) {
+    expect.assert_eq(&TestDb::new(fixture).diagnostics());
+}
+
+/// Builds the fixture's program, applies `edit`, builds again, and snapshots the queries
+/// that re-ran (in order) and the functions compiled by the second build.
+#[track_caller]
+pub(crate) fn check_reexecuted(fixture: &str, edit: impl FnOnce(&mut TestDb), executed: Expect, compiled: Expect) {
+    let mut db = TestDb::new(fixture);
+    db.build();
+    db.db.record_executions();
+    edit(&mut db);
+    let built = db.build();
+    executed.assert_eq(&db.executed().join("\n"));
+    compiled.assert_eq(&built.join("\n"));
+}

@@ -1,0 +1,110 @@
+//! Which queries re-run after an edit, checked at the query boundary (the shell's
+//! `tests/it/reexecution.rs` checks the same contract through a whole build).
+
+use expect_test::expect;
+
+use super::check_reexecuted;
+
+const PROGRAM: &str = r#"
+//- main.mini
+import "lib.mini";
+
+fn main() i32 {
+    return lib.add(1, 2) + local();
+}
+
+fn local() i32 {
+    return 4;
+}
+//- lib.mini
+// Arithmetic.
+pub fn add(a: i32, b: i32) i32 {
+    return a + b;
+}
+
+pub fn unused() i32 {
+    return 0;
+}
+"#;
+
+#[test]
+fn editing_a_body_regenerates_only_that_function() {
+    check_reexecuted(
+        PROGRAM,
+        |db| db.edit("lib.mini", "return a + b;", "return b + a;"),
+        expect![[r#"
+            file_read_error(lib.mini)
+            parse_file(lib.mini)
+            file_imports(lib.mini)
+            file_functions(lib.mini)
+            fn_zir(lib.add)
+            fn_signature(lib.add)
+            file_diagnostics(lib.mini)
+            fn_check(lib.add)
+            fn_zir(lib.unused)
+            fn_air(lib.add)
+            fn_hash(lib.add)
+            fn_contracts(lib.add)
+            unit_plan(unit 69)
+            link_plan()
+            fn_object(lib.add)"#]],
+        expect!["lib.add"],
+    );
+}
+
+#[test]
+fn editing_a_comment_regenerates_nothing() {
+    check_reexecuted(
+        PROGRAM,
+        |db| db.edit("lib.mini", "// Arithmetic.", "// Sums."),
+        expect![[r#"
+            file_read_error(lib.mini)
+            parse_file(lib.mini)
+            file_imports(lib.mini)
+            file_functions(lib.mini)
+            fn_zir(lib.add)
+            file_diagnostics(lib.mini)
+            fn_zir(lib.unused)"#]],
+        expect![[r#""#]],
+    );
+}
+
+#[test]
+fn changing_a_signature_regenerates_it_and_its_callers_only() {
+    check_reexecuted(
+        PROGRAM,
+        |db| {
+            db.edit(
+                "lib.mini",
+                "pub fn add(a: i32, b: i32) i32 {\n    return a + b;",
+                "pub fn add(a: i32, b: i64) i32 {\n    return a + @as(i32, b);",
+            );
+        },
+        expect![[r#"
+            file_read_error(lib.mini)
+            parse_file(lib.mini)
+            file_imports(lib.mini)
+            file_functions(lib.mini)
+            fn_zir(lib.add)
+            fn_signature(lib.add)
+            fn_check(main.main)
+            file_diagnostics(main.mini)
+            file_diagnostics(lib.mini)
+            fn_check(lib.add)
+            fn_zir(lib.unused)
+            fn_air(lib.add)
+            fn_hash(lib.add)
+            fn_contracts(lib.add)
+            unit_plan(unit 69)
+            link_plan()
+            fn_air(main.main)
+            fn_hash(main.main)
+            fn_contracts(main.main)
+            unit_plan(unit 213)
+            fn_object(lib.add)
+            fn_object(main.main)"#]],
+        expect![[r#"
+            lib.add
+            main.main"#]],
+    );
+}
