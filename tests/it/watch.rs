@@ -80,6 +80,7 @@ fn the_loop_rebuilds_only_what_each_change_touched() {
         fn_check(lib.f)
         fn_air(lib.f)
         fn_hash(lib.f)
+        fn_contracts(lib.f)
         unit_plan(unit 69)
         link_plan()
         fn_object(lib.f)"#]]
