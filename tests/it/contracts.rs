@@ -247,3 +247,16 @@ fn with_debug_info_a_failing_contract_stops_the_program_the_same_way() {
     assert_eq!(out.status.code(), Some(101), "{}", stderr(&out));
     assert!(stderr(&out).ends_with("runtime error: precondition failed in lib.root\n"), "{}", stderr(&out));
 }
+
+/// Off means absent: with contracts off, the executable is byte for byte the one built
+/// from the same program with its contracts deleted.
+#[test]
+fn with_contracts_off_the_executable_is_that_of_the_program_without_contracts() {
+    let project = Project::new();
+    project.build(&["--contracts", "off"]);
+    let with = project.executable();
+    project.edit("lib.mini", "\n    requires(n >= 0)\n    ensures(result * result <= n)\n", "\n");
+    let (event, _) = project.build(&["--contracts", "off", "--no-cache"]);
+    assert_eq!(compiled(&event).len(), 3, "a clean build");
+    assert!(project.executable() == with, "the same executable, byte for byte");
+}
