@@ -799,6 +799,33 @@ mod tests {
     }
 
     #[test]
+    fn contract_keywords_are_names_outside_a_function_header() {
+        let text = "fn requires(ensures: i32) i32 requires(ensures > 0) ensures(result > ensures) {\n\
+                    const result = requires(ensures);\n    return result;\n}";
+        let (file, errs) = parse(text.as_bytes());
+        assert!(errs.is_empty(), "{errs:#?}");
+        let Item::Fn(f) = &file.items[0] else { panic!() };
+        assert_eq!(&*f.name, "requires");
+        let kinds: Vec<ContractKind> = f.contracts.iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, [ContractKind::Requires, ContractKind::Ensures]);
+        assert_eq!(f.body.stmts.len(), 2);
+    }
+
+    #[test]
+    fn a_too_deep_contract_is_one_error_and_the_body_is_still_parsed() {
+        let depth = 5_000;
+        let text = format!(
+            "fn f(x: i32) i32 requires({}x{}) ensures(x > 0) {{ return 1 +; }}",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        );
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(errs[0].contains("too deep"), "{errs:#?}");
+        assert!(errs[1].contains("expected an expression"), "{errs:#?}");
+    }
+
+    #[test]
     fn else_if_chains_do_not_nest() {
         let mut text = String::from("fn f(x: i32) i32 { if (x == 0) { return 0; }");
         for i in 1..5000 {
