@@ -158,10 +158,15 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
     let contracts = if request.settings.contracts { "on" } else { "off" };
     let because = |f: &mini::driver::Explained| match (f.status, &f.detail) {
         (Status::Dependency, Some(callee)) => Some(format!("{callee} changed its signature")),
-        (Status::Contract, _) if f.compile => Some("only its contracts changed; contracts are on".to_string()),
-        (Status::Contract, _) => {
-            Some("only its contracts changed; contracts are off, so nothing is compiled".to_string())
-        }
+        (Status::Contract, _) => Some(
+            match (f.compile, request.settings.contracts) {
+                (true, _) => "only its contracts changed; contracts are on",
+                (false, false) => "only its contracts changed; contracts are off, so nothing is compiled",
+                // Contracts on, but these contracts were compiled before (an edit undone).
+                (false, true) => "only its contracts changed; their code is in the cache",
+            }
+            .to_string(),
+        ),
         _ => None,
     };
     let compile = explanation.will_compile();

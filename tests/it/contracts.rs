@@ -194,6 +194,14 @@ fn explain_reports_a_contract_only_edit_and_whether_it_compiles() {
     // And the builds do what explain said.
     assert_eq!(compiled(&project.build(&["--contracts", "off"]).0), Vec::<String>::new());
     assert_eq!(compiled(&project.build(&[]).0), ["lib.root"]);
+
+    // Undone, the edit is still a contract change, but its code is in the cache.
+    project.edit("lib.mini", EDIT.1, EDIT.0);
+    let json: Value = serde_json::from_str(project.explain(&["--json"]).trim()).expect("JSON");
+    assert_eq!(json["will_compile"], serde_json::json!([]));
+    assert_eq!(json["functions"][1]["status"], "contract");
+    assert_eq!(json["functions"][1]["because"], "only its contracts changed; their code is in the cache");
+    assert_eq!(compiled(&project.build(&[]).0), Vec::<String>::new());
 }
 
 #[test]
