@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use generate::{Program, Shape};
 use mini::cli::Emit;
 use mini::driver::{BuildRequest, Session};
-use mini_queries::source::CodegenSettings;
+use mini_queries::source::Settings;
 
 const RUNS: usize = 5;
 
@@ -73,7 +73,7 @@ fn request(dir: &Path) -> BuildRequest {
     BuildRequest {
         emit: Emit::Exe,
         output: Some(dir.join("main")),
-        settings: CodegenSettings::host(),
+        settings: Settings::host(),
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         log_queries: false,
     }

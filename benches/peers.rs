@@ -37,7 +37,7 @@ use generate::{Lang, Program, Shape};
 use mini::cli::Emit;
 use mini::driver::{BuildRequest, Session};
 use mini::watch::Watcher;
-use mini_queries::source::CodegenSettings;
+use mini_queries::source::Settings;
 use serde_json::json;
 
 // ---------------------------------------------------------------------------------------
@@ -499,7 +499,7 @@ impl MiniWatch {
         BuildRequest {
             emit: Emit::Exe,
             output: Some(self.twin.executable()),
-            settings: CodegenSettings::host(),
+            settings: Settings::host(),
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             log_queries: false,
         }

@@ -29,7 +29,7 @@ use divan::Bencher;
 use generate::{Lang, Program, Shape};
 use mini::cli::Emit;
 use mini::driver::{BuildReport, BuildRequest, Session};
-use mini_queries::source::CodegenSettings;
+use mini_queries::source::Settings;
 
 /// About 1,000 and 10,000 functions, or the sizes in `MINI_BENCH_FUNCTIONS` (`300,3000`).
 fn sizes() -> Vec<usize> {
@@ -101,7 +101,7 @@ fn build(session: &mut Session, dir: &Path) -> BuildReport {
     let request = BuildRequest {
         emit: Emit::Exe,
         output: Some(dir.join("main")),
-        settings: CodegenSettings::host(),
+        settings: Settings::host(),
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         log_queries: false,
     };

@@ -33,7 +33,7 @@ use generate::{Program, Shape};
 use mini::cli::Emit;
 use mini::driver::{BuildRequest, Session};
 use mini::watch::Watcher;
-use mini_queries::source::CodegenSettings;
+use mini_queries::source::Settings;
 
 struct Options {
     files: usize,
@@ -98,7 +98,7 @@ fn main() {
     let request = BuildRequest {
         emit: Emit::Exe,
         output: Some(executable.clone()),
-        settings: CodegenSettings::host(),
+        settings: Settings::host(),
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         log_queries: false,
     };

@@ -156,6 +156,11 @@ pub struct CommonArgs {
     #[arg(short = 'g')]
     pub debug_info: bool,
 
+    /// Check `requires` and `ensures` at run time (default: on at -O0 and -O1, off at -O2
+    /// and -O3). Off, contracts are still type-checked but generate no code.
+    #[arg(long, value_name = "WHEN", value_enum)]
+    pub contracts: Option<Switch>,
+
     /// Threads for code generation (default: the number of cores).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -189,6 +194,12 @@ pub enum Emit {
     LlvmIr,
     /// mini's untyped intermediate representation, as text.
     Zir,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -14,14 +14,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use mini_queries::base::{COMPILER_ID, Hash, Import, ModulePath, Signature, Type};
-use mini_queries::source::{CodegenSettings, FileSummary, SummaryFunction};
+use mini_queries::source::{CodegenSettings, FileSummary, Settings, SummaryFunction};
 
 use crate::driver::FileStamp;
 use crate::store::Blob;
 
 const MAGIC: &[u8; 10] = b"mini-index";
 /// The index's own format version (the compiler's identity is checked as well).
-const INDEX_VERSION: u32 = 2;
+/// 3: the contracts setting, and each function's contracts hash.
+const INDEX_VERSION: u32 = 3;
 
 /// A file whose modification time is within this window of the recording build's start
 /// is "racy": its stamp cannot prove it unchanged, because another write within the
@@ -77,7 +78,7 @@ pub struct FileRecord {
 pub struct Header {
     /// The program's entry and the settings it was built with.
     pub entry_path: String,
-    pub settings: CodegenSettings,
+    pub settings: Settings,
     /// When the recording build started (ns since the epoch).
     pub started_at_ns: i64,
     pub functions: u32,
@@ -200,7 +201,8 @@ impl Index {
 
         let mut r = Reader { bytes: a, pos: 0 };
         let entry_path = r.str()?;
-        let settings = CodegenSettings { opt_level: r.u8()?, target: r.str()?.into(), debug_info: r.u8()? != 0 };
+        let codegen = CodegenSettings { opt_level: r.u8()?, target: r.str()?.into(), debug_info: r.u8()? != 0 };
+        let settings = Settings { codegen, contracts: r.u8()? != 0 };
         let started_at_ns = r.i64()?;
         let functions = r.u32()?;
         let link_key = r.hash()?;
@@ -241,9 +243,10 @@ impl Index {
 fn write_head(out: &mut Writer, header: &Header, entries: &[&FileEntry], summary_ends: &[u32]) {
     let mut a = Writer(Vec::with_capacity(256 + entries.len() * 124));
     a.str(&header.entry_path);
-    a.u8(header.settings.opt_level);
-    a.str(&header.settings.target);
-    a.u8(u8::from(header.settings.debug_info));
+    a.u8(header.settings.codegen.opt_level);
+    a.str(&header.settings.codegen.target);
+    a.u8(u8::from(header.settings.codegen.debug_info));
+    a.u8(u8::from(header.settings.contracts));
     a.i64(header.started_at_ns);
     a.u32(header.functions);
     a.hash(header.link_key);
@@ -302,6 +305,7 @@ pub fn encode_summary(summary: &FileSummary) -> Vec<u8> {
         b.u8(type_code(f.signature.ret));
         b.hash(f.hash);
         b.hash(f.zir);
+        b.hash(f.contracts);
     }
     b.0
 }
@@ -325,7 +329,8 @@ fn decode_summary(bytes: &[u8]) -> Option<Arc<FileSummary>> {
             let ret = from_type_code(r.u8()?)?;
             let hash = r.hash()?;
             let zir = r.hash()?;
-            Some(SummaryFunction { name, signature: Signature { params, ret }, hash, zir })
+            let contracts = r.hash()?;
+            Some(SummaryFunction { name, signature: Signature { params, ret }, hash, zir, contracts })
         })
         .collect::<Option<Vec<_>>>()?;
     (r.pos == bytes.len()).then(|| Arc::new(FileSummary::new(imports.into(), functions)))
@@ -444,7 +449,7 @@ mod tests {
     fn sample() -> (Header, Vec<FileRecord>) {
         let header = Header {
             entry_path: "main.mini".into(),
-            settings: CodegenSettings::host(),
+            settings: Settings { codegen: CodegenSettings::host(), contracts: false },
             started_at_ns: 1_700_000_000_000_000_000,
             functions: 1,
             link_key: Hash([7; 32]),
@@ -467,6 +472,7 @@ mod tests {
                     signature: Signature { params: vec![Some(Type::I64)], ret: Some(Type::Bool) },
                     hash: Hash([4; 32]),
                     zir: Hash([5; 32]),
+                    contracts: Hash([6; 32]),
                 }],
             )),
         }];

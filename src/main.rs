@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use mini_queries::source::CodegenSettings;
+use mini_queries::source::{CodegenSettings, Settings, contracts_by_default};
 
-use mini::cli::{CacheCommand, Cli, ColorChoice, Command, CommonArgs, Emit, ExplainArgs, MessageFormat};
+use mini::cli::{CacheCommand, Cli, ColorChoice, Command, CommonArgs, Emit, ExplainArgs, MessageFormat, Switch};
 use mini::driver::{BuildReport, BuildRequest, Session, Status};
 use mini::report::{Reporter, ms};
 
@@ -146,14 +146,42 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
         Reporter { format, color, json_to_stderr: false }.diagnostics(&explanation.report);
         return Ok(ExitCode::from(1));
     }
-    let statuses =
-        [Status::Cached, Status::Changed, Status::Dependency, Status::Settings, Status::New, Status::Evicted];
+    let statuses = [
+        Status::Cached,
+        Status::Changed,
+        Status::Contract,
+        Status::Dependency,
+        Status::Settings,
+        Status::New,
+        Status::Evicted,
+    ];
+    let contracts = if request.settings.contracts { "on" } else { "off" };
+    let because = |f: &mini::driver::Explained| match (f.status, &f.detail) {
+        (Status::Dependency, Some(callee)) => Some(format!("{callee} changed its signature")),
+        (Status::Contract, _) => Some(
+            match (f.compile, request.settings.contracts) {
+                (true, _) => "only its contracts changed; contracts are on",
+                (false, false) => "only its contracts changed; contracts are off, so nothing is compiled",
+                // Contracts on, but these contracts were compiled before (an edit undone).
+                (false, true) => "only its contracts changed; their code is in the cache",
+            }
+            .to_string(),
+        ),
+        _ => None,
+    };
     let compile = explanation.will_compile();
     if args.json {
         let functions: Vec<serde_json::Value> = explanation
             .functions
             .iter()
-            .map(|f| serde_json::json!({"name": f.name, "status": f.status.name(), "because": f.detail}))
+            .map(|f| {
+                serde_json::json!({
+                    "name": f.name,
+                    "status": f.status.name(),
+                    "because": because(f),
+                    "compile": f.compile,
+                })
+            })
             .collect();
         let mut totals = serde_json::Map::new();
         for status in statuses {
@@ -167,6 +195,7 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
                 "functions": functions,
                 "removed": explanation.removed,
                 "totals": totals,
+                "contracts": contracts,
                 "will_compile": compile,
             })
         );
@@ -174,8 +203,8 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
     }
     let width = explanation.functions.iter().map(|f| f.name.len()).max().unwrap_or(0);
     for f in &explanation.functions {
-        match &f.detail {
-            Some(callee) => println!("{:width$}  {} ({callee} changed its signature)", f.name, f.status.name()),
+        match because(f) {
+            Some(because) => println!("{:width$}  {} ({because})", f.name, f.status.name()),
             None => println!("{:width$}  {}", f.name, f.status.name()),
         }
     }
@@ -184,7 +213,7 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
     }
     let totals: Vec<String> = statuses.iter().map(|&s| format!("{} {}", explanation.count(s), s.name())).collect();
     println!(
-        "{}, {} removed: the next build compiles {} of {} function{}",
+        "{}, {} removed: the next build compiles {} of {} function{} (contracts {contracts})",
         totals.join(", "),
         explanation.removed.len(),
         compile.len(),
@@ -224,12 +253,14 @@ fn cache_command(command: CacheCommand) -> Result<ExitCode> {
 }
 
 fn request(common: &CommonArgs, emit: Emit, output: Option<PathBuf>) -> Result<BuildRequest> {
-    let mut settings = CodegenSettings::host();
-    settings.opt_level = common.opt_level;
-    settings.debug_info = common.debug_info;
+    let mut codegen = CodegenSettings::host();
+    codegen.opt_level = common.opt_level;
+    codegen.debug_info = common.debug_info;
     if let Some(target) = &common.target {
-        settings.target = target.as_str().into();
+        codegen.target = target.as_str().into();
     }
+    let contracts = common.contracts.map_or(contracts_by_default(common.opt_level), |c| c == Switch::On);
+    let settings = Settings { codegen, contracts };
     let jobs = match common.jobs {
         Some(0) => anyhow::bail!("-j needs at least one thread"),
         Some(n) => n,

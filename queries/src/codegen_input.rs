@@ -1,5 +1,5 @@
 //! What code generation reads for one function, and nothing else: its AIR, the build
-//! settings and, with `-g`, where it is. `fn_hash` encodes exactly this and `fn_object`,
+//! settings, with `-g` where it is, and with contracts on its contracts. `fn_hash` encodes exactly this and `fn_object`,
 //! `batch_objects` and `fn_llvm_ir` compile exactly this, so "equal hashes mean equal
 //! objects" holds by construction rather than by keeping two lists of reads in step.
 
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::db::Db;
 use crate::items::{Function, file_functions};
 use crate::parsed::parse_file;
-use crate::sema::{Air, fn_air, fn_check};
+use crate::sema::{Air, Contracts, fn_air, fn_check, fn_contracts};
 use crate::source::{BuildSettings, CodegenSettings};
 use crate::syntax::ast;
 
@@ -21,18 +21,38 @@ pub struct CodegenInput<'db> {
     pub settings: &'db CodegenSettings,
     /// Present exactly when `settings.debug_info` is on.
     pub debug: Option<&'db DebugInfo>,
+    /// Present exactly when contracts are on and the function has some.
+    pub contracts: Option<ContractInput<'db>>,
+}
+
+/// What contracts add to a function's code: its checked clauses — apart from its AIR —
+/// and, with `-g`, each clause's line relative to the function's first line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContractInput<'db> {
+    pub contracts: &'db Contracts,
+    pub lines: Option<&'db [u32]>,
 }
 
 /// The function's code-generation input; `None` if it has errors.
 ///
 /// Reads: `fn_air`, the build settings, and `fn_debug_info` only when `-g` is on — so
 /// without `-g`, neither comments, nor whitespace, nor the function's position reach
-/// code generation.
+/// code generation. Then the contracts setting, and `fn_contracts` only when it is on:
+/// with contracts off, code generation reads nothing of them — an edit to a contract
+/// re-runs nothing here, and a function's input is what it would be without any.
 pub fn fn_codegen_input(db: &dyn Db, function: Function) -> Option<CodegenInput<'_>> {
     let air = fn_air(db, function).as_deref()?;
-    let settings = BuildSettings::get(db).codegen(db);
+    let build = BuildSettings::get(db);
+    let settings = build.codegen(db);
     let debug = if settings.debug_info { Some(fn_debug_info(db, function).as_ref()?) } else { None };
-    Some(CodegenInput { air, settings, debug })
+    let contracts = match build.contracts(db) {
+        true => fn_contracts(db, function).as_deref().map(|contracts| ContractInput {
+            contracts,
+            lines: settings.debug_info.then(|| &*fn_check(db, function).contract_lines),
+        }),
+        false => None,
+    };
+    Some(CodegenInput { air, settings, debug, contracts })
 }
 
 /// What `-g` adds to a function's code: where it is.

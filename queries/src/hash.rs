@@ -3,12 +3,14 @@
 //! callees; the runtime's, `_start`'s and the entry wrapper's keys cover their settings.
 //! Equal hashes mean byte-identical objects, so the hash is the cache key.
 
-use crate::base::{COMPILER_ID, Encode, Encoder, Hash, Name};
-use crate::codegen_input::{CodegenInput, DebugInfo, fn_codegen_input};
+use crate::base::{Encode, Encoder, Hash, Name};
+use crate::codegen_input::{CodegenInput, ContractInput, DebugInfo, fn_codegen_input};
 use crate::db::Db;
 use crate::items::Function;
-use crate::sema::air::{AExpr, AExprKind, AStmt, AStmtId, Air, ArithOp, Callee, CmpOp};
+use crate::sema::air::{AExpr, AExprKind, AStmt, AStmtId, Air, ArithOp, Callee, CmpOp, Contracts};
 use crate::source::{BuildSettings, Workspace};
+use crate::syntax::ast::{BinOp, ContractKind, UnOp};
+use crate::zir::{self, Zir};
 
 impl Encode for DebugInfo {
     fn encode(&self, e: &mut Encoder) {
@@ -79,6 +81,7 @@ impl Encode for AExpr {
             AExprKind::Or(l, r) => e.u8(10).u32(l.0).u32(r.0),
             AExprKind::Print(x) => e.u8(11).u32(x.0),
             AExprKind::Cast(x) => e.u8(12).u32(x.0),
+            AExprKind::Result => e.u8(13),
         };
     }
 }
@@ -118,9 +121,42 @@ impl Encode for AStmt {
     }
 }
 
+impl Encode for Contracts {
+    fn encode(&self, e: &mut Encoder) {
+        e.encode(&self.callees).encode(&self.exprs).u64(self.clauses.len() as u64);
+        for clause in &self.clauses {
+            e.encode(&clause.kind).u32(clause.expr.0);
+        }
+    }
+}
+
+impl Encode for ContractKind {
+    fn encode(&self, e: &mut Encoder) {
+        e.u8(match self {
+            ContractKind::Requires => 1,
+            ContractKind::Ensures => 2,
+        });
+    }
+}
+
+impl Encode for ContractInput<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.str("contracts").encode(self.contracts);
+        // Present exactly when the settings (encoded first) ask for debug info.
+        if let Some(lines) = self.lines {
+            e.encode(lines);
+        }
+    }
+}
+
 impl Encode for CodegenInput<'_> {
     fn encode(&self, e: &mut Encoder) {
         e.encode(self.settings).encode(self.air).encode(&self.debug);
+        // Last, and only when present: a function whose contracts are off, or that has
+        // none, encodes exactly as it would without any — nothing else can follow.
+        if let Some(contracts) = &self.contracts {
+            e.encode(contracts);
+        }
     }
 }
 
@@ -160,22 +196,157 @@ pub fn entry_hash(db: &dyn Db, workspace: Workspace) -> Option<Hash> {
     Some(Encoder::new("mini entry object").encode(settings).encode(entry.path(db)).encode(&ret).finish())
 }
 
-/// A hash of a function's ZIR: its own text, positions relative to itself. Within one
-/// compiler build it identifies what the function says; `mini explain` compares it with
-/// the previous build's to tell "this function changed" from "something it calls did".
-pub fn zir_hash(zir: &crate::zir::Zir) -> Hash {
-    use std::hash::{Hash as _, Hasher};
-    struct Blake3(blake3::Hasher);
-    impl Hasher for Blake3 {
-        fn write(&mut self, bytes: &[u8]) {
-            self.0.update(bytes);
-        }
-        fn finish(&self) -> u64 {
-            unreachable!("only the full hash is read")
+/// What a function says, as two hashes — its signature and body, and its contracts —
+/// for `mini explain` to tell "this function changed", "only its contracts changed" and
+/// "something it calls did" apart, comparing with the previous build's. Positions are
+/// left out: the contracts come before the body, so an edit to them moves the body
+/// without changing what it says. Within one compiler build, equal hashes mean equal
+/// ZIR up to positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextHashes {
+    pub body: Hash,
+    pub contracts: Hash,
+}
+
+pub fn text_hashes(zir: &Zir) -> TextHashes {
+    let mut body = Encoder::new("mini function text");
+    body.str(&zir.name).u64(zir.params.len() as u64);
+    for param in &zir.params {
+        body.str(&param.name).encode(&param.ty);
+    }
+    body.encode(&zir.ret);
+    ZirText { zir, e: &mut body }.block(&zir.body);
+    let mut contracts = Encoder::new("mini function contracts");
+    contracts.u64(zir.contracts.len() as u64);
+    for contract in &zir.contracts {
+        contracts.encode(&contract.kind);
+        ZirText { zir, e: &mut contracts }.expr(contract.expr);
+    }
+    TextHashes { body: body.finish(), contracts: contracts.finish() }
+}
+
+/// Encodes ZIR as a tree, in canonical form, without positions.
+struct ZirText<'a, 'e> {
+    zir: &'a Zir,
+    e: &'e mut Encoder,
+}
+
+impl ZirText<'_, '_> {
+    fn block(&mut self, block: &zir::Block) {
+        self.e.u64(block.stmts.len() as u64);
+        for &stmt in &block.stmts {
+            crate::with_stack(|| self.stmt(stmt));
         }
     }
-    let mut hasher = Blake3(blake3::Hasher::new());
-    hasher.0.update(COMPILER_ID.as_bytes());
-    zir.hash(&mut hasher);
-    Hash(*hasher.0.finalize().as_bytes())
+
+    fn stmt(&mut self, id: zir::StmtId) {
+        match &self.zir.stmt(id).kind {
+            zir::StmtKind::Let { mutable, name, ty, init, .. } => {
+                self.e.u8(1).u8(u8::from(*mutable)).str(name).encode(&ty.map(|(t, _)| t));
+                self.expr(*init);
+            }
+            zir::StmtKind::Assign { name, op, value, .. } => {
+                self.e.u8(2).str(name).str(op.map_or("=", BinOp::symbol));
+                self.expr(*value);
+            }
+            zir::StmtKind::If { branches, else_block } => {
+                self.e.u8(3).u64(branches.len() as u64);
+                for (cond, block) in branches {
+                    self.expr(*cond);
+                    self.block(block);
+                }
+                match else_block {
+                    Some(block) => {
+                        self.e.u8(1);
+                        self.block(block);
+                    }
+                    None => {
+                        self.e.u8(0);
+                    }
+                }
+            }
+            zir::StmtKind::While { cond, body } => {
+                self.e.u8(4);
+                self.expr(*cond);
+                self.block(body);
+            }
+            zir::StmtKind::Break => {
+                self.e.u8(5);
+            }
+            zir::StmtKind::Continue => {
+                self.e.u8(6);
+            }
+            zir::StmtKind::Return(value) => {
+                self.e.u8(7).u8(u8::from(value.is_some()));
+                if let Some(value) = value {
+                    self.expr(*value);
+                }
+            }
+            zir::StmtKind::Block(block) => {
+                self.e.u8(8);
+                self.block(block);
+            }
+            zir::StmtKind::Expr(value) => {
+                self.e.u8(9);
+                self.expr(*value);
+            }
+            zir::StmtKind::Error => {
+                self.e.u8(10);
+            }
+        }
+    }
+
+    fn expr(&mut self, id: zir::ExprId) {
+        crate::with_stack(|| self.expr_inner(id));
+    }
+
+    fn expr_inner(&mut self, id: zir::ExprId) {
+        match &self.zir.expr(id).kind {
+            zir::ExprKind::Int(Some(value)) => {
+                self.e.u8(1).u64(*value);
+            }
+            zir::ExprKind::Int(None) => {
+                self.e.u8(11);
+            }
+            zir::ExprKind::Bool(value) => {
+                self.e.u8(2).u8(u8::from(*value));
+            }
+            zir::ExprKind::Name(name) => {
+                self.e.u8(3).str(name);
+            }
+            zir::ExprKind::Call { ns, name, args, .. } => {
+                self.e.u8(4).str(ns.as_ref().map_or("", |(ns, _)| ns)).str(name).u64(args.len() as u64);
+                for &arg in args {
+                    self.expr(arg);
+                }
+            }
+            zir::ExprKind::Unary { op, operand } => {
+                self.e.u8(5).u8(match op {
+                    UnOp::Neg => 1,
+                    UnOp::Not => 2,
+                });
+                self.expr(*operand);
+            }
+            zir::ExprKind::Binary { op, lhs, rhs } => {
+                self.e.u8(6).str(op.symbol());
+                self.expr(*lhs);
+                self.expr(*rhs);
+            }
+            zir::ExprKind::Paren(inner) => {
+                self.e.u8(7);
+                self.expr(*inner);
+            }
+            zir::ExprKind::Print(value) => {
+                self.e.u8(8);
+                self.expr(*value);
+            }
+            zir::ExprKind::As { ty, value, .. } => {
+                self.e.u8(9).encode(ty);
+                self.expr(*value);
+            }
+            zir::ExprKind::Error => {
+                self.e.u8(10);
+            }
+        }
+    }
 }

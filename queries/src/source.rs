@@ -37,9 +37,11 @@ pub struct SummaryFunction {
     pub name: Name,
     pub signature: Signature,
     pub hash: Hash,
-    /// A hash of the function's own text (its ZIR), for `mini explain` to tell an edit
-    /// from a change elsewhere.
+    /// Hashes of what the function says (see `hash::text_hashes`): its signature and
+    /// body, and its contracts — for `mini explain` to tell an edit, an edit to
+    /// contracts only, and a change elsewhere apart.
     pub zir: Hash,
+    pub contracts: Hash,
 }
 
 impl FileSummary {
@@ -81,7 +83,7 @@ pub struct Workspace {
     pub files: Arc<BTreeMap<ModulePath, SourceFile>>,
 }
 
-/// Settings that change generated code. Part of every function hash.
+/// Settings that change every function's generated code. Part of every function hash.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct CodegenSettings {
     /// 0 to 3, as `-O`.
@@ -104,8 +106,33 @@ impl Encode for CodegenSettings {
     }
 }
 
+/// All of a build's settings, as the shell holds them: they key the on-disk index.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Settings {
+    pub codegen: CodegenSettings,
+    /// Check `requires`/`ensures` at run time.
+    pub contracts: bool,
+}
+
+impl Settings {
+    /// This machine, `-O0`, contracts on.
+    pub fn host() -> Settings {
+        Settings { codegen: CodegenSettings::host(), contracts: contracts_by_default(0) }
+    }
+}
+
+/// Whether contracts are checked when `--contracts` does not say: at `-O0` and `-O1`.
+pub fn contracts_by_default(opt_level: u8) -> bool {
+    opt_level <= 1
+}
+
+/// The build settings. Two fields, so that a query can depend on one alone: the
+/// runtime, `_start` and the entry wrapper read only `codegen`. (Each function's code
+/// reads both, but `contracts` reaches its hash only if it has contracts.)
 #[salsa::input(singleton, debug)]
 pub struct BuildSettings {
     #[returns(ref)]
     pub codegen: CodegenSettings,
+    #[returns(copy)]
+    pub contracts: bool,
 }

@@ -13,7 +13,7 @@ use crate::base::{Name, Type};
 use crate::db::Db;
 use crate::items::{Function, file_functions};
 use crate::parsed::parse_file;
-use crate::syntax::ast::{self, BinOp, UnOp};
+use crate::syntax::ast::{self, BinOp, ContractKind, UnOp};
 use crate::syntax::{LineIndex, Span};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -30,9 +30,23 @@ pub struct Zir {
     /// `None` when the written type did not parse (already reported).
     pub ret: Option<Type>,
     pub ret_span: Span,
+    /// The `requires`/`ensures` clauses in source order; their expressions share
+    /// `exprs` with the body and are lowered after it, so the body's ids do not depend
+    /// on them.
+    pub contracts: Vec<Contract>,
     pub body: Block,
     pub exprs: Vec<Expr>,
     pub stmts: Vec<Stmt>,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Contract {
+    pub kind: ContractKind,
+    pub expr: ExprId,
+    /// From the keyword to the closing parenthesis.
+    pub span: Span,
+    /// Line of the keyword, relative to the function's first line.
+    pub line: u32,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -131,12 +145,23 @@ pub fn lower(decl: &ast::FnDecl, lines: &LineIndex) -> Zir {
         })
         .collect();
     let body = lowering.block(&decl.body);
+    let contracts = decl
+        .contracts
+        .iter()
+        .map(|c| Contract {
+            kind: c.kind,
+            expr: lowering.expr(&c.expr),
+            span: lowering.rel(c.span),
+            line: lines.line(c.span.start) - lowering.base_line,
+        })
+        .collect();
     Zir {
         name: decl.name.clone(),
         name_span: lowering.rel(decl.name_span),
         params,
         ret: decl.ret.ty,
         ret_span: lowering.rel(decl.ret.span),
+        contracts,
         body,
         exprs: lowering.exprs,
         stmts: lowering.stmts,
@@ -231,12 +256,23 @@ impl Lowering<'_> {
 }
 
 /// ZIR as text (`--emit zir`): one line per statement, expressions as s-expressions,
-/// positions relative to the function.
-pub fn dump(zir: &Zir) -> String {
+/// positions relative to the function. The contract clauses are shown when `contracts`
+/// (they are checked at run time), one per line between the header and the body.
+pub fn dump(zir: &Zir, contracts: bool) -> String {
     let mut out = String::new();
     let params: Vec<String> =
         zir.params.iter().map(|p| format!("{}: {}", p.name, p.ty.map_or("?", Type::name))).collect();
-    out.push_str(&format!("fn {}({}) {} {{\n", zir.name, params.join(", "), zir.ret.map_or("?", Type::name)));
+    out.push_str(&format!("fn {}({}) {}", zir.name, params.join(", "), zir.ret.map_or("?", Type::name)));
+    if contracts && !zir.contracts.is_empty() {
+        out.push('\n');
+        for c in &zir.contracts {
+            let at = format!("@{}..{} L+{}", c.span.start, c.span.end, c.line);
+            out.push_str(&format!("  {} {}  ; {at}\n", c.kind.keyword(), dump_expr(zir, c.expr)));
+        }
+        out.push_str("{\n");
+    } else {
+        out.push_str(" {\n");
+    }
     dump_block(zir, &zir.body, 1, &mut out);
     out.push_str("}\n");
     out

@@ -75,11 +75,12 @@ impl Session {
     pub(super) fn zir_text(&mut self, report: &mut BuildReport) -> String {
         self.hydrate_all(report);
         let db = &self.db;
+        let contracts = self.settings.expect("set before building").contracts(db);
         let mut out = String::new();
         for &f in mini_queries::items::program_functions(db, self.workspace()).iter() {
             if let Some(zir) = fn_zir(db, f) {
                 let _ = writeln!(out, "; {}", f.qualified_name(db));
-                out.push_str(&mini_queries::zir::dump(zir));
+                out.push_str(&mini_queries::zir::dump(zir, contracts));
                 out.push('\n');
             }
         }

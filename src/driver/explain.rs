@@ -6,11 +6,11 @@
 
 use anyhow::Result;
 use mini_queries::base::Hash;
-use mini_queries::hash::{fn_hash, zir_hash};
+use mini_queries::hash::{TextHashes, fn_hash, text_hashes};
 use mini_queries::items::Function;
 use mini_queries::link::link_plan;
 use mini_queries::sema::{fn_air, fn_signature};
-use mini_queries::source::{CodegenSettings, SummaryFunction};
+use mini_queries::source::{Settings, SummaryFunction};
 use mini_queries::zir::fn_zir;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -24,6 +24,8 @@ pub enum Status {
     Cached,
     /// Its own text (body or signature) changed.
     Changed,
+    /// Only its contracts changed: compiled if contracts are on, not if they are off.
+    Contract,
     /// A function it calls changed its signature.
     Dependency,
     /// The build settings changed.
@@ -39,6 +41,7 @@ impl Status {
         match self {
             Status::Cached => "cached",
             Status::Changed => "changed",
+            Status::Contract => "contract",
             Status::Dependency => "dependency",
             Status::Settings => "settings",
             Status::New => "new",
@@ -53,6 +56,8 @@ pub struct Explained {
     pub status: Status,
     /// For `Dependency`: the callee whose signature changed.
     pub detail: Option<String>,
+    /// Whether the next build compiles it.
+    pub compile: bool,
 }
 
 #[derive(Debug, Default)]
@@ -67,7 +72,7 @@ pub struct Explanation {
 impl Explanation {
     /// The functions the next build will compile.
     pub fn will_compile(&self) -> Vec<&str> {
-        self.functions.iter().filter(|f| f.status != Status::Cached).map(|f| f.name.as_str()).collect()
+        self.functions.iter().filter(|f| f.compile).map(|f| f.name.as_str()).collect()
     }
 
     pub fn count(&self, status: Status) -> usize {
@@ -77,7 +82,7 @@ impl Explanation {
 
 impl Session {
     /// Explains what a build with `settings` would compile, without building.
-    pub fn explain(&mut self, settings: &CodegenSettings) -> Result<Explanation> {
+    pub fn explain(&mut self, settings: &Settings) -> Result<Explanation> {
         let store = self.open_store()?;
         let index = self.read_index(&store, settings);
         // The last build to compare with: with these settings, or else the newest with any.
@@ -104,8 +109,11 @@ impl Session {
                 record.summary.functions.clone().into_iter().map(move |f| (format!("{prefix}.{}", f.name), f))
             })
             .collect();
-        let previous_units: FxHashMap<u32, Hash> =
-            index.as_ref().map(|i| i.header.units.iter().copied().collect()).unwrap_or_default();
+        // The units the build would take members from (see `objects`).
+        let previous_units: FxHashMap<u32, Hash> = match &index {
+            Some(index) => index.header.units.iter().copied().collect(),
+            None => self.sibling_units(&store, settings),
+        };
 
         let plan = link_plan(db, self.workspace()).clone().expect("a program without errors has a link plan");
         let mut explained = Vec::with_capacity(plan.function_count());
@@ -124,12 +132,17 @@ impl Session {
             for (function, hash) in unit.members(db) {
                 let name = function.qualified_name(db);
                 present.insert(name.clone());
-                let (status, detail) = if unit_cached || previous.contains(&hash) || self.objects.contains_key(&hash) {
-                    (Status::Cached, None)
+                let record = recorded.get(&name);
+                let available = unit_cached || previous.contains(&hash) || self.objects.contains_key(&hash);
+                let (status, detail) = if !available {
+                    self.reason(function, record, settings, settings_changed, &recorded)
+                } else if record.is_some_and(|r| self.only_contracts_changed(function, r)) {
+                    // Contracts off: its code does not depend on them.
+                    (Status::Contract, None)
                 } else {
-                    self.reason(function, recorded.get(&name), settings_changed, &recorded)
+                    (Status::Cached, None)
                 };
-                explained.push((function, Explained { name, status, detail }));
+                explained.push((function, Explained { name, status, detail, compile: !available }));
             }
         }
         // Program order, as the build reports.
@@ -145,19 +158,38 @@ impl Session {
         Ok(Explanation { functions: explained.into_iter().map(|(_, e)| e).collect(), removed, report })
     }
 
+    /// What the function says now (its text hashes), or what it said in the last build
+    /// when its file is a summary (and so unchanged).
+    fn text(&self, function: Function, recorded: &SummaryFunction) -> TextHashes {
+        let recorded = TextHashes { body: recorded.zir, contracts: recorded.contracts };
+        fn_zir(&self.db, function).as_deref().map_or(recorded, text_hashes)
+    }
+
+    /// Whether the function's contracts changed since the last build, and nothing else
+    /// of its text.
+    fn only_contracts_changed(&self, function: Function, recorded: &SummaryFunction) -> bool {
+        let text = self.text(function, recorded);
+        text.body == recorded.zir && text.contracts != recorded.contracts
+    }
+
     /// Why a function whose object is not available will be compiled.
     fn reason(
         &self,
         function: Function,
         recorded: Option<&SummaryFunction>,
+        settings: &Settings,
         settings_changed: bool,
         all: &FxHashMap<String, SummaryFunction>,
     ) -> (Status, Option<String>) {
         let db = &self.db;
         let Some(recorded) = recorded else { return (Status::New, None) };
-        let zir = fn_zir(db, function).as_deref().map_or(recorded.zir, zir_hash);
-        if zir != recorded.zir {
+        let text = self.text(function, recorded);
+        if text.body != recorded.zir {
             return (Status::Changed, None);
+        }
+        // With contracts off, a change to them changes no code: the reason is elsewhere.
+        if text.contracts != recorded.contracts && settings.contracts {
+            return (Status::Contract, None);
         }
         if let Some(air) = fn_air(db, function) {
             for callee in &air.callees {

@@ -23,7 +23,7 @@ use mini_queries::codegen;
 use mini_queries::diagnostics::program_diagnostics;
 use mini_queries::hash::fn_hash;
 use mini_queries::items::program_functions;
-use mini_queries::source::{BuildSettings, CodegenSettings, FileContents, SourceFile, Workspace};
+use mini_queries::source::{BuildSettings, FileContents, Settings, SourceFile, Workspace};
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::Setter;
 
@@ -39,7 +39,7 @@ pub struct BuildRequest {
     pub emit: Emit,
     /// Where the output goes; `None` for text outputs means standard output.
     pub output: Option<PathBuf>,
-    pub settings: CodegenSettings,
+    pub settings: Settings,
     pub jobs: usize,
     pub log_queries: bool,
 }
@@ -186,7 +186,7 @@ pub struct Session {
 /// The last link of this program with some settings.
 #[derive(Clone, Debug)]
 pub(crate) struct LinkState {
-    settings: CodegenSettings,
+    settings: Settings,
     link_key: Hash,
     /// The executable and its stamp right after linking.
     output: Option<(PathBuf, FileStamp)>,
@@ -195,7 +195,7 @@ pub(crate) struct LinkState {
 }
 
 impl LinkState {
-    fn from_index(index: &Index, settings: &CodegenSettings) -> LinkState {
+    fn from_index(index: &Index, settings: &Settings) -> LinkState {
         LinkState {
             settings: settings.clone(),
             link_key: index.header.link_key,
@@ -333,14 +333,17 @@ impl Session {
         if self.root.as_os_str().is_empty() { PathBuf::from(module.as_str()) } else { self.root.join(module.as_str()) }
     }
 
-    /// Sets the build settings input, if they changed.
-    pub fn set_settings(&mut self, settings: &CodegenSettings) {
-        match self.settings {
-            None => self.settings = Some(BuildSettings::new(&self.db, settings.clone())),
-            Some(input) if input.codegen(&self.db) != settings => {
-                input.set_codegen(&mut self.db).with_durability(salsa::Durability::HIGH).to(settings.clone());
-            }
-            Some(_) => {}
+    /// Sets the build settings input, field by field, where they changed.
+    pub fn set_settings(&mut self, settings: &Settings) {
+        let Some(input) = self.settings else {
+            self.settings = Some(BuildSettings::new(&self.db, settings.codegen.clone(), settings.contracts));
+            return;
+        };
+        if *input.codegen(&self.db) != settings.codegen {
+            input.set_codegen(&mut self.db).with_durability(salsa::Durability::HIGH).to(settings.codegen.clone());
+        }
+        if input.contracts(&self.db) != settings.contracts {
+            input.set_contracts(&mut self.db).with_durability(salsa::Durability::HIGH).to(settings.contracts);
         }
     }
 
@@ -349,12 +352,16 @@ impl Session {
     }
 
     /// The index file for this program and these settings.
-    fn index_path(&self, store: &Store, settings: &CodegenSettings) -> PathBuf {
-        let key = Encoder::new("mini index").str(self.entry.as_str()).encode(settings).finish();
+    fn index_path(&self, store: &Store, settings: &Settings) -> PathBuf {
+        let key = Encoder::new("mini index")
+            .str(self.entry.as_str())
+            .encode(&settings.codegen)
+            .u8(u8::from(settings.contracts))
+            .finish();
         store.root().join("index").join(key.to_hex())
     }
 
-    fn read_index(&self, store: &Store, settings: &CodegenSettings) -> Option<Index> {
+    fn read_index(&self, store: &Store, settings: &Settings) -> Option<Index> {
         let _span = tracing::info_span!("read_index").entered();
         if matches!(self.cache, Cache::Private(_)) {
             return None;
@@ -368,6 +375,16 @@ impl Session {
             tracing::warn!("the cache index is damaged or from another version; rebuilding it");
         }
         index
+    }
+
+    /// With no previous build for `settings`: the units of the last build with the same
+    /// code generation settings and contracts switched the other way, to reuse members
+    /// from. A function without contracts has the same hash, and so the same object,
+    /// either way: switching contracts compiles only the functions that have some.
+    fn sibling_units(&self, store: &Store, settings: &Settings) -> FxHashMap<u32, Hash> {
+        let sibling = Settings { contracts: !settings.contracts, ..settings.clone() };
+        let index = self.read_index(store, &sibling);
+        index.map(|index| index.header.units.iter().copied().collect()).unwrap_or_default()
     }
 
     /// Every diagnostic of the program, located and in order.
@@ -412,7 +429,10 @@ impl Session {
         let started_at_ns = now_ns();
         self.forget_stale_cancellation();
         self.db.record_executions();
-        let settings = self.settings.map_or_else(CodegenSettings::host, |s| s.codegen(&self.db).clone());
+        let settings = self.settings.map_or_else(Settings::host, |s| Settings {
+            codegen: s.codegen(&self.db).clone(),
+            contracts: s.contracts(&self.db),
+        });
         let index = if self.cache_dir().exists() {
             let store = self.open_store()?;
             self.read_index(&store, &settings)
@@ -438,13 +458,10 @@ impl Session {
         }
         self.forget_stale_cancellation();
         self.db.record_executions();
-        codegen::validate_target(&request.settings.target)
-            .map_err(|e| anyhow::anyhow!("unsupported target '{}': {e}", request.settings.target))?;
-        if request.emit == Emit::Exe && *request.settings.target != *mini_queries::base::host_triple() {
-            anyhow::bail!(
-                "cannot link an executable for '{}' on this machine; use --emit obj",
-                request.settings.target
-            );
+        let target = &request.settings.codegen.target;
+        codegen::validate_target(target).map_err(|e| anyhow::anyhow!("unsupported target '{target}': {e}"))?;
+        if request.emit == Emit::Exe && **target != *mini_queries::base::host_triple() {
+            anyhow::bail!("cannot link an executable for '{target}' on this machine; use --emit obj");
         }
         let store = self.open_store()?;
         // With a watcher saying what changed, neither the index nor the stamps are needed.

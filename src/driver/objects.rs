@@ -59,7 +59,10 @@ impl Session {
             return Ok(plan);
         }
 
-        let previous_units = previous.map(|s| s.units).unwrap_or_default();
+        let previous_units = match previous {
+            Some(state) => state.units,
+            None => self.sibling_units(store, &request.settings),
+        };
         let mut linked = std::mem::take(&mut self.linked);
         let mut inputs = self.unit_objects(&plan, store, &mut linked, &previous_units, request.jobs, report)?;
         let settings = self.settings.expect("set before linking");
@@ -85,7 +88,7 @@ impl Session {
         match request.emit {
             Emit::Exe => {
                 let _span = tracing::info_span!("link", inputs = inputs.len()).entered();
-                self.link_executable(&inputs, &output, &request.settings)?;
+                self.link_executable(&inputs, &output, &request.settings.codegen)?;
                 report.linked = true;
                 self.link_state = Some(LinkState {
                     settings: request.settings.clone(),

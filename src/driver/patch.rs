@@ -184,7 +184,7 @@ impl Session {
             let Some(inputs) = self.patched_inputs(request, store, &header, &rebuilt, &edited, report)? else {
                 return Ok(false);
             };
-            self.link_executable(&inputs, output, &request.settings)?;
+            self.link_executable(&inputs, output, &request.settings.codegen)?;
             report.linked = true;
             header.output = FileStamp::of(output).map(|stamp| (absolute(output), stamp));
         }

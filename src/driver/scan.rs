@@ -17,7 +17,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use mini_queries::Db;
 use mini_queries::base::{Hash, ModulePath};
-use mini_queries::hash::{fn_hash, zir_hash};
+use mini_queries::hash::{fn_hash, text_hashes};
 use mini_queries::imports::{file_imports, imports_of};
 use mini_queries::items::file_functions;
 use mini_queries::sema::{file_interface, fn_signature};
@@ -340,11 +340,15 @@ pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content
     let functions: Vec<SummaryFunction> = file_functions(db, file)
         .functions
         .iter()
-        .map(|&f| SummaryFunction {
-            name: f.name(db).clone(),
-            signature: fn_signature(db, f).clone().expect("a checked function has a signature"),
-            hash: fn_hash(db, f).expect("a checked function has a hash"),
-            zir: zir_hash(fn_zir(db, f).as_deref().expect("a checked function has ZIR")),
+        .map(|&f| {
+            let text = text_hashes(fn_zir(db, f).as_deref().expect("a checked function has ZIR"));
+            SummaryFunction {
+                name: f.name(db).clone(),
+                signature: fn_signature(db, f).clone().expect("a checked function has a signature"),
+                hash: fn_hash(db, f).expect("a checked function has a hash"),
+                zir: text.body,
+                contracts: text.contracts,
+            }
         })
         .collect();
     FileRecord {

@@ -481,3 +481,204 @@ fn errors_in_two_files_come_in_program_order() {
         "#]],
     );
 }
+
+#[test]
+fn contract_clauses_must_be_well_formed() {
+    check_diagnostics(
+        r#"
+        //- main.mini
+        fn no_paren(x: i32) i32 requires x > 0 {
+            return x;
+        }
+
+        fn misspelled(x: i32) i32 require(x > 0) {
+            return x;
+        }
+
+        fn no_return_type(x: i32) requires(x > 0) {
+            return;
+        }
+
+        fn broken_clause(x: i32) i32 requires(x > ) ensures(x + ) {
+            return nope;
+        }
+
+        fn unclosed(x: i32) i32 ensures(x > 0 {
+            return x;
+        }
+
+        fn empty(x: i32) i32 requires() {
+            return x;
+        }
+
+        fn main() i32 {
+            return no_paren(1) + misspelled(1) + broken_clause(1) + unclosed(1) + empty(1);
+        }
+        "#,
+        expect![[r#"
+            main.mini:1:34: error: expected '(' after 'requires', found an identifier
+            fn no_paren(x: i32) i32 requires x > 0 {
+                                             ^
+            main.mini:5:27: error: expected 'requires', 'ensures' or the function body, found 'require'
+            fn misspelled(x: i32) i32 require(x > 0) {
+                                      ^~~~~~~
+            main.mini:9:27: error: expected a return type (i32, i64, bool or void) before 'requires'
+            fn no_return_type(x: i32) requires(x > 0) {
+                                      ^~~~~~~~
+            main.mini:13:43: error: expected an expression, found ')'
+            fn broken_clause(x: i32) i32 requires(x > ) ensures(x + ) {
+                                                      ^
+            main.mini:13:57: error: expected an expression, found ')'
+            fn broken_clause(x: i32) i32 requires(x > ) ensures(x + ) {
+                                                                    ^
+            main.mini:14:12: error: undeclared name 'nope'
+                return nope;
+                       ^~~~
+            main.mini:17:39: error: expected ')', found '{'
+            fn unclosed(x: i32) i32 ensures(x > 0 {
+                                                  ^
+            main.mini:21:31: error: expected an expression, found ')'
+            fn empty(x: i32) i32 requires() {
+                                          ^
+        "#]],
+    );
+}
+
+#[test]
+fn contracts_are_type_checked_like_bodies() {
+    check_diagnostics(
+        r#"
+        //- main.mini
+        import "lib.mini" as lib;
+
+        fn not_bool(x: i32) i32
+            requires(x)
+            ensures(result + 1)
+        {
+            return x;
+        }
+
+        fn void_clause(x: i32) i32 requires(lib.log(x)) {
+            return x;
+        }
+
+        fn names(x: i32) i32
+            requires(y > 0)
+            requires(lib.missing(x))
+            ensures(helper(x, x) and local_only > 0)
+        {
+            const local_only = 1;
+            return x + local_only;
+        }
+
+        fn helper(a: i32) bool {
+            return a > 0;
+        }
+
+        fn main() i32 {
+            return not_bool(1) + void_clause(1) + names(1);
+        }
+        //- lib.mini
+        pub fn log(x: i32) void {
+            @print(x);
+        }
+        "#,
+        expect![[r#"
+            main.mini:4:14: error: the condition of 'requires' must be bool, found i32
+                requires(x)
+                         ^
+            main.mini:5:13: error: the condition of 'ensures' must be bool, found i32
+                ensures(result + 1)
+                        ^~~~~~~~~~
+            main.mini:10:37: error: the condition of 'requires' must be bool, found void
+            fn void_clause(x: i32) i32 requires(lib.log(x)) {
+                                                ^~~~~~~~~~
+            main.mini:15:14: error: undeclared name 'y'
+                requires(y > 0)
+                         ^
+            main.mini:16:18: error: 'lib.mini' (imported as 'lib') has no function 'missing'
+                requires(lib.missing(x))
+                             ^~~~~~~
+            main.mini:17:13: error: 'helper' takes 1 argument, but 2 were given
+                ensures(helper(x, x) and local_only > 0)
+                        ^~~~~~
+            main.mini:17:30: error: undeclared name 'local_only'
+                ensures(helper(x, x) and local_only > 0)
+                                         ^~~~~~~~~~
+        "#]],
+    );
+}
+
+#[test]
+fn result_means_the_returned_value_only_in_ensures() {
+    check_diagnostics(
+        r#"
+        //- main.mini
+        fn shadowed(result: i32) i32
+            requires(result > 0)
+            ensures(result > 1)
+        {
+            return result;
+        }
+
+        fn nothing(x: i32) void ensures(result > 0) {
+            @print(x);
+        }
+
+        fn too_early(x: i32) i32 requires(result > x) {
+            return x;
+        }
+
+        fn main() i32 {
+            nothing(1);
+            return shadowed(1) + too_early(1);
+        }
+        "#,
+        expect![[r#"
+            main.mini:3:13: error: 'result' in 'ensures' is ambiguous: 'shadowed' has a parameter named 'result' (rename the parameter)
+                ensures(result > 1)
+                        ^~~~~~
+            main.mini:8:33: error: 'nothing' returns void, so its 'ensures' has no 'result'
+            fn nothing(x: i32) void ensures(result > 0) {
+                                            ^~~~~~
+            main.mini:12:35: error: 'result' is the returned value only in 'ensures', not in 'requires'
+            fn too_early(x: i32) i32 requires(result > x) {
+                                              ^~~~~~
+        "#]],
+    );
+}
+
+/// A broken contract is one error: its function's callers, its body and the other
+/// functions of the program report nothing because of it.
+#[test]
+fn a_broken_contract_is_reported_once() {
+    check_diagnostics(
+        r#"
+        //- main.mini
+        import "lib.mini" as lib;
+
+        fn main() i32 {
+            return lib.f(1) + lib.g(2);
+        }
+        //- lib.mini
+        pub fn f(x: i32) i32 requires(undefined(x) and x +) {
+            return x * 2;
+        }
+
+        pub fn g(x: i32) i32 ensures(result == f(x) + true) {
+            return f(x);
+        }
+        "#,
+        expect![[r#"
+            lib.mini:1:31: error: undeclared function 'undefined'
+            pub fn f(x: i32) i32 requires(undefined(x) and x +) {
+                                          ^~~~~~~~~
+            lib.mini:1:51: error: expected an expression, found ')'
+            pub fn f(x: i32) i32 requires(undefined(x) and x +) {
+                                                              ^
+            lib.mini:5:40: error: mismatched types: i32 + bool (no implicit conversions; use @as)
+            pub fn g(x: i32) i32 ensures(result == f(x) + true) {
+                                                   ^~~~~~~~~~~
+        "#]],
+    );
+}

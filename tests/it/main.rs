@@ -2,6 +2,7 @@
 
 mod cache;
 mod cli;
+mod contracts;
 mod diagnostics;
 mod oracle;
 mod programs;

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use mini::cli::Emit;
 use mini::driver::{BuildReport, BuildRequest, Session};
+use mini_queries::source::Settings;
 
 use crate::support::Project;
 
@@ -37,6 +38,9 @@ struct Func {
     /// so that the call graph has no cycles.
     callee: Option<(usize, usize)>,
     comment: Option<String>,
+    /// Contract clauses, each (form, constant); every form holds for the values the
+    /// program passes (see `Model::clause`).
+    contracts: Vec<(usize, i32)>,
 }
 
 /// What a random edit changed.
@@ -49,6 +53,10 @@ enum EditKind {
     Callee,
     NewFunction,
     OptLevel,
+    /// Only a function's contracts changed (a clause added, removed or edited).
+    Contract,
+    /// Contracts switched on or off.
+    Contracts,
 }
 
 /// The program as data; edits change the model, the files are rendered from it, so
@@ -58,6 +66,7 @@ struct Model {
     libs: Vec<Vec<Func>>,
     header_lines: Vec<usize>,
     opt_level: u8,
+    contracts: bool,
     next_name: usize,
 }
 
@@ -67,6 +76,7 @@ impl Model {
             libs: vec![Vec::new(), Vec::new(), Vec::new()],
             header_lines: vec![0; 3],
             opt_level: 0,
+            contracts: true,
             next_name: 0,
         };
         for lib in 0..3 {
@@ -81,7 +91,34 @@ impl Model {
         let name = format!("f{}", self.next_name);
         self.next_name += 1;
         let n = self.next_name as i32;
-        self.libs[lib].push(Func { name, wide_param: n % 2 == 0, a: n, b: 100 - n, callee, comment: None });
+        let contracts = if n % 3 == 0 { vec![(n as usize % 4, n)] } else { Vec::new() };
+        self.libs[lib].push(Func { name, wide_param: n % 2 == 0, a: n, b: 100 - n, callee, comment: None, contracts });
+    }
+
+    fn settings(&self) -> Settings {
+        let mut settings = Settings::host();
+        settings.codegen.opt_level = self.opt_level;
+        settings.contracts = self.contracts;
+        settings
+    }
+
+    /// One contract clause of `f` (in `lib`). Every function is called with 3, directly
+    /// or through its callers, so each form holds: a failing check would end the
+    /// program early, which the oracle would notice but not explain.
+    fn clause(&self, lib: usize, f: &Func, (form, k): (usize, i32)) -> String {
+        match form {
+            0 => format!("requires(x != {})", 1000 + k.abs()),
+            1 => format!("ensures(result + {k} - {k} == result)"),
+            2 => match f.callee {
+                // A contract may call functions, here the one the body calls.
+                Some(callee) => {
+                    let call = self.call(lib, callee, "@as(i32, x)");
+                    format!("requires({call} == {call} and x >= -{})", k.abs())
+                }
+                None => format!("requires(x >= -{})", k.abs()),
+            },
+            _ => format!("ensures(result != {})", 1_000_000 + k.abs()),
+        }
     }
 
     fn call(&self, from_lib: usize, (lib, index): (usize, usize), arg: &str) -> String {
@@ -100,7 +137,11 @@ impl Model {
                 let _ = writeln!(out, "// {comment}");
             }
             let param = if f.wide_param { "i64" } else { "i32" };
-            let _ = writeln!(out, "pub fn {}(x: {param}) i32 {{", f.name);
+            let _ = write!(out, "pub fn {}(x: {param}) i32", f.name);
+            for &clause in &f.contracts {
+                let _ = write!(out, "\n    {}", self.clause(lib, f, clause));
+            }
+            let _ = writeln!(out, "{}{{", if f.contracts.is_empty() { " " } else { "\n" });
             let _ = writeln!(out, "    const v: i32 = @as(i32, x);");
             let call = f.callee.map(|c| format!(" + {}", self.call(lib, c, "v"))).unwrap_or_default();
             let _ = writeln!(out, "    return v * {} + {}{call};\n}}\n", f.a, f.b);
@@ -139,7 +180,7 @@ impl Model {
     /// Applies one random edit; returns its kind and what it was, for failure messages.
     fn edit(&mut self, rng: &mut Rng) -> (EditKind, String) {
         let (lib, index) = self.random_function(rng);
-        match rng.below(8) {
+        match rng.below(10) {
             0 | 1 => {
                 self.libs[lib][index].a = rng.below(1000) as i32 - 500;
                 (EditKind::Body, format!("body of lib{lib}.{}", self.libs[lib][index].name))
@@ -169,6 +210,27 @@ impl Model {
                 self.add_function(lib, None);
                 (EditKind::NewFunction, format!("new function in lib{lib}"))
             }
+            7 | 8 => {
+                let f = &mut self.libs[lib][index];
+                let clause = (rng.below(4), rng.below(500) as i32);
+                match rng.below(3) {
+                    0 => f.contracts.push(clause),
+                    1 if !f.contracts.is_empty() => {
+                        f.contracts.remove(rng.below(f.contracts.len()));
+                    }
+                    _ if !f.contracts.is_empty() => {
+                        let at = rng.below(f.contracts.len());
+                        f.contracts[at] = clause;
+                    }
+                    _ => f.contracts.push(clause),
+                }
+                // The qualified name first: the oracle checks that nothing else compiles.
+                (EditKind::Contract, format!("lib/lib{lib}.{}: contracts {:?}", f.name, f.contracts))
+            }
+            _ if rng.below(2) == 0 => {
+                self.contracts = !self.contracts;
+                (EditKind::Contracts, format!("contracts {}", if self.contracts { "on" } else { "off" }))
+            }
             _ => {
                 self.opt_level = if self.opt_level == 0 { 1 } else { 0 };
                 (EditKind::OptLevel, format!("opt level {}", self.opt_level))
@@ -179,13 +241,11 @@ impl Model {
 
 /// A build in a new session, as a new process would run it, into `output`; with
 /// `cache`, over that cache instead of the project's `.mini_cache`.
-fn one_shot_build(project: &Project, cache: Option<&Path>, opt_level: u8, output: &str) -> (Session, BuildReport) {
+fn one_shot_build(project: &Project, cache: Option<&Path>, settings: Settings, output: &str) -> (Session, BuildReport) {
     let mut session = Session::new(&project.path("main.mini")).expect("session");
     if let Some(cache) = cache {
         session.set_cache_dir(cache.to_path_buf());
     }
-    let mut settings = project.settings.clone();
-    settings.opt_level = opt_level;
     let request =
         BuildRequest { emit: Emit::Exe, output: Some(project.path(output)), settings, jobs: 2, log_queries: true };
     let report = session.build(&request).expect("the build runs");
@@ -194,15 +254,30 @@ fn one_shot_build(project: &Project, cache: Option<&Path>, opt_level: u8, output
 }
 
 /// A clean build into `clean`, with an empty cache.
-fn clean_build(project: &Project, opt_level: u8) -> (Session, tempfile::TempDir) {
+fn clean_build(project: &Project, settings: Settings) -> (Session, tempfile::TempDir) {
     let cache = tempfile::tempdir().expect("temporary directory");
-    let (session, _) = one_shot_build(project, Some(cache.path()), opt_level, "clean");
+    let (session, _) = one_shot_build(project, Some(cache.path()), settings, "clean");
     (session, cache)
 }
 
 fn run(path: &std::path::Path) -> (String, Option<i32>) {
     let out = std::process::Command::new(path).output().expect("program runs");
     (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
+}
+
+/// What a contract-only edit of the function `what` names may do: with contracts off,
+/// compile nothing and link nothing (the executable is unchanged, byte for byte); with
+/// contracts on, compile that function alone — never its callers.
+#[track_caller]
+fn check_contract_edit(report: &BuildReport, what: &str, on: bool, before: &[u8], project: &Project, context: &str) {
+    let edited = what.split(':').next().expect("the edited function");
+    if on {
+        assert!(report.compiled.iter().all(|f| f == edited), "{context}: compiled {:?}", report.compiled);
+    } else {
+        assert!(report.compiled.is_empty(), "{context}: compiled {:?}", report.compiled);
+        assert!(!report.linked, "{context}: linked");
+        assert!(std::fs::read(project.path("main")).unwrap() == before, "{context}: the executable changed");
+    }
 }
 
 #[test]
@@ -215,12 +290,17 @@ fn incremental_builds_match_clean_builds_after_random_edits() {
         project.build();
         let mut history = Vec::new();
         for _ in 0..20 {
-            history.push(model.edit(&mut rng).1);
+            let (kind, what) = model.edit(&mut rng);
+            history.push(what.clone());
             model.write(&project);
-            project.settings.opt_level = model.opt_level;
-            project.build();
-            let (clean, _cache) = clean_build(&project, model.opt_level);
+            project.settings = model.settings();
+            let before = std::fs::read(project.path("main")).unwrap();
+            let report = project.build();
             let context = format!("seed {seed:#x}, edits: {history:?}");
+            if kind == EditKind::Contract {
+                check_contract_edit(&report, &what, model.contracts, &before, &project, &context);
+            }
+            let (clean, _cache) = clean_build(&project, model.settings());
             assert_eq!(run(&project.path("main")), run(&project.path("clean")), "{context}");
             assert_eq!(project.session.function_objects(), clean.function_objects(), "objects differ: {context}");
             let incremental = std::fs::read(project.path("main")).unwrap();
@@ -241,28 +321,32 @@ fn fresh_sessions_match_clean_builds_after_random_edits() {
         let mut model = Model::new();
         let project = Project::new("//- main.mini\n");
         model.write(&project);
-        one_shot_build(&project, None, 0, "main");
+        one_shot_build(&project, None, model.settings(), "main");
         let mut history = Vec::new();
         let mut patched = 0;
         for _ in 0..20 {
             let (kind, what) = model.edit(&mut rng);
-            history.push(what);
+            history.push(what.clone());
             model.write(&project);
-            let (_, report) = one_shot_build(&project, None, model.opt_level, "main");
+            let before = std::fs::read(project.path("main")).unwrap();
+            let (_, report) = one_shot_build(&project, None, model.settings(), "main");
             let context = format!("seed {seed:#x}, edits: {history:?}");
             // A full build plans the link; the patch reuses the index's plan.
             let planned = report.executed.iter().any(|query| query.starts_with("link_plan"));
             match kind {
-                EditKind::Body | EditKind::Comment | EditKind::BlankLines | EditKind::Callee => {
+                EditKind::Body | EditKind::Comment | EditKind::BlankLines | EditKind::Callee | EditKind::Contract => {
                     assert!(!planned, "{context}: expected a patched build, executed {:?}", report.executed);
                     patched += 1;
                 }
                 EditKind::Signature | EditKind::NewFunction => {
                     assert!(planned, "{context}: expected a full build, executed {:?}", report.executed)
                 }
-                EditKind::OptLevel => {}
+                EditKind::OptLevel | EditKind::Contracts => {}
             }
-            let (_clean, _cache) = clean_build(&project, model.opt_level);
+            if kind == EditKind::Contract {
+                check_contract_edit(&report, &what, model.contracts, &before, &project, &context);
+            }
+            let (_clean, _cache) = clean_build(&project, model.settings());
             assert_eq!(run(&project.path("main")), run(&project.path("clean")), "{context}");
             let incremental = std::fs::read(project.path("main")).unwrap();
             let fresh = std::fs::read(project.path("clean")).unwrap();
@@ -290,11 +374,13 @@ fn explain_agrees_with_the_next_build_after_random_edits() {
                 model.write(&project);
             }
             let opt = format!("-O{}", model.opt_level);
-            let explain = mini(project.dir.path(), &["explain", "--json", &opt]);
+            let contracts = if model.contracts { "on" } else { "off" };
+            let explain = mini(project.dir.path(), &["explain", "--json", &opt, "--contracts", contracts]);
             assert!(explain.status.success(), "{}", crate::support::stderr(&explain));
             let explained: serde_json::Value = serde_json::from_str(stdout(&explain).trim()).expect("JSON");
             let mut predicted: Vec<String> = serde_json::from_value(explained["will_compile"].clone()).unwrap();
-            let build = mini(project.dir.path(), &["build", "--message-format", "json", &opt]);
+            let build =
+                mini(project.dir.path(), &["build", "--message-format", "json", &opt, "--contracts", contracts]);
             assert!(build.status.success(), "{}", crate::support::stderr(&build));
             let finished: serde_json::Value =
                 serde_json::from_str(stdout(&build).lines().last().expect("an event")).expect("JSON");

@@ -2,6 +2,7 @@
 //! (`main.mini` and the files it imports) with an `expected` file beside it:
 //!
 //! ```text
+//! args: -O2 --contracts on                      (optional; more arguments for `mini build`)
 //! status: 101                                   (optional; default 0)
 //! stderr: runtime error: division by zero in main.main   (optional; exact)
 //! ---
@@ -16,6 +17,7 @@ use std::process::Command;
 use crate::support::stderr;
 
 struct Expected {
+    args: Vec<String>,
     status: i32,
     stderr: Option<String>,
     stdout: String,
@@ -23,9 +25,11 @@ struct Expected {
 
 fn parse_expected(text: &str) -> Expected {
     let (header, stdout) = text.split_once("---\n").unwrap_or(("", text));
-    let mut expected = Expected { status: 0, stderr: None, stdout: stdout.to_string() };
+    let mut expected = Expected { args: Vec::new(), status: 0, stderr: None, stdout: stdout.to_string() };
     for line in header.lines() {
-        if let Some(status) = line.strip_prefix("status:") {
+        if let Some(args) = line.strip_prefix("args:") {
+            expected.args = args.split_whitespace().map(str::to_string).collect();
+        } else if let Some(status) = line.strip_prefix("status:") {
             expected.status = status.trim().parse().expect("status is a number");
         } else if let Some(text) = line.strip_prefix("stderr:") {
             expected.stderr = Some(format!("{}\n", text.trim()));
@@ -71,6 +75,7 @@ fn check_program(dir: &Path, linker: &str) -> Result<(), String> {
     copy_dir(dir, work.path());
     let build = Command::new(env!("CARGO_BIN_EXE_mini"))
         .args(["build", "main.mini", "-o", "prog"])
+        .args(&expected.args)
         .current_dir(work.path())
         .env_remove("MINI_LOG")
         .env("MINI_LINKER", linker)

@@ -70,6 +70,7 @@ fn editing_a_body_recompiles_only_that_function() {
             file_read_error(main.mini)
             fn_air(main.helper)
             fn_hash(main.helper)
+            fn_contracts(main.helper)
             unit_plan(unit 213)
             link_plan()
             fn_object(main.helper)"#]],
@@ -160,12 +161,15 @@ fn changing_a_signature_recompiles_direct_callers_only() {
             fn_check(lib/math.three)
             fn_air(lib/math.add)
             fn_hash(lib/math.add)
+            fn_contracts(lib/math.add)
             unit_plan(unit 8)
             fn_air(lib/math.three)
             fn_hash(lib/math.three)
+            fn_contracts(lib/math.three)
             link_plan()
             fn_air(main.main)
             fn_hash(main.main)
+            fn_contracts(main.main)
             unit_plan(unit 213)
             fn_object(lib/math.add)
             fn_object(lib/math.three)
@@ -197,6 +201,7 @@ fn adding_an_unrelated_function_recompiles_nothing_existing() {
             unit_plan(unit 213)
             fn_hash(main.brand_new)
             fn_air(main.brand_new)
+            fn_contracts(main.brand_new)
             link_plan()
             fn_object(main.brand_new)
             fn_signature(main.brand_new)
@@ -223,6 +228,7 @@ fn editing_an_imported_body_does_not_recompile_the_importer() {
             fn_zir(lib/math.three)
             fn_air(lib/math.add)
             fn_hash(lib/math.add)
+            fn_contracts(lib/math.add)
             unit_plan(unit 8)
             link_plan()
             fn_object(lib/math.add)"#]],
@@ -234,7 +240,7 @@ fn editing_an_imported_body_does_not_recompile_the_importer() {
 #[test]
 fn changing_the_opt_level_regenerates_every_object() {
     check_reexecuted(
-        |p| p.settings.opt_level = 2,
+        |p| p.settings.codegen.opt_level = 2,
         expect![[r#"
             fn_hash(lib/math.add)
             unit_plan(unit 8)
@@ -269,4 +275,147 @@ fn changing_the_opt_level_regenerates_every_object() {
             lib/math.three"#]],
         "50\n",
     );
+}
+
+/// A program with contracts: `lib/math.root` has two, `main.helper` one; `main.main`
+/// calls both and has none.
+const CONTRACTS: &str = r#"
+//- main.mini
+import "lib/math.mini" as math;
+
+fn main() i32 {
+    @print(math.root(17));
+    @print(helper(3));
+    return 0;
+}
+
+fn helper(v: i32) i32
+    requires(v > 0)
+{
+    return v * 10;
+}
+//- lib/math.mini
+pub fn root(n: i32) i32
+    requires(n >= 0)
+    ensures(result * result <= n)
+{
+    var r: i32 = 0;
+    while ((r + 1) * (r + 1) <= n) { r += 1; }
+    return r;
+}
+
+pub fn square(x: i32) i32 {
+    return x * x;
+}
+"#;
+
+/// Builds `CONTRACTS` with contracts `on`, applies `edit`, rebuilds, and checks what
+/// re-ran and was compiled; returns the second build's report and whether the
+/// executable is byte for byte the first one.
+#[track_caller]
+fn check_contract_edit(on: bool, edit: &str, executed: Expect, compiled: Expect) -> (mini::driver::BuildReport, bool) {
+    let mut project = Project::new(CONTRACTS);
+    project.settings.contracts = on;
+    project.build();
+    assert_eq!(project.run(), ("4\n30\n".to_string(), 0));
+    let before = std::fs::read(project.path("main")).unwrap();
+    project.edit("lib/math.mini", "ensures(result * result <= n)", edit);
+    let report = project.build();
+    executed.assert_eq(&report.executed.join("\n"));
+    compiled.assert_eq(&report.compiled.join("\n"));
+    assert_eq!(project.run(), ("4\n30\n".to_string(), 0));
+    let same = std::fs::read(project.path("main")).unwrap() == before;
+    (report, same)
+}
+
+#[test]
+fn with_contracts_off_a_contract_edit_compiles_nothing_and_links_nothing() {
+    let (report, same) = check_contract_edit(
+        false,
+        "ensures(result >= 0 and result * result <= n)",
+        expect![[r#"
+            parse_file(lib/math.mini)
+            file_imports(lib/math.mini)
+            file_read_error(lib/math.mini)
+            file_functions(lib/math.mini)
+            fn_zir(lib/math.root)
+            fn_signature(lib/math.root)
+            file_diagnostics(lib/math.mini)
+            fn_check(lib/math.root)
+            fn_zir(lib/math.square)
+            fn_air(lib/math.root)"#]],
+        expect![[r#""#]],
+    );
+    assert!(!report.linked, "nothing changed, so nothing is linked");
+    assert!(same, "the executable is byte for byte the one before");
+}
+
+#[test]
+fn with_contracts_on_a_contract_edit_recompiles_that_function_and_not_its_callers() {
+    let (report, same) = check_contract_edit(
+        true,
+        "ensures(result >= 0 and result * result <= n)",
+        expect![[r#"
+            parse_file(lib/math.mini)
+            file_imports(lib/math.mini)
+            file_read_error(lib/math.mini)
+            file_functions(lib/math.mini)
+            fn_zir(lib/math.root)
+            fn_signature(lib/math.root)
+            file_diagnostics(lib/math.mini)
+            fn_check(lib/math.root)
+            fn_zir(lib/math.square)
+            fn_air(lib/math.root)
+            fn_contracts(lib/math.root)
+            fn_hash(lib/math.root)
+            unit_plan(unit 8)
+            link_plan()
+            fn_object(lib/math.root)"#]],
+        expect!["lib/math.root"],
+    );
+    assert!(report.linked);
+    assert!(!same, "the new check is in the executable");
+}
+
+/// Switching contracts off compiles only the functions that have some (the others'
+/// objects do not depend on the setting); switching back compiles nothing: the first
+/// objects are still there, and the executable is the first one again, byte for byte.
+#[test]
+fn switching_contracts_off_and_on_reuses_the_first_objects() {
+    let mut project = Project::new(CONTRACTS);
+    project.build();
+    let first = std::fs::read(project.path("main")).unwrap();
+
+    project.settings.contracts = false;
+    let off = project.build();
+    expect![[r#"
+        fn_hash(lib/math.root)
+        unit_plan(unit 8)
+        fn_hash(lib/math.square)
+        link_plan()
+        fn_hash(main.main)
+        fn_hash(main.helper)
+        unit_plan(unit 213)
+        fn_object(lib/math.root)
+        fn_object(main.helper)"#]]
+    .assert_eq(&off.executed.join("\n"));
+    expect![[r#"
+        main.helper
+        lib/math.root"#]]
+    .assert_eq(&off.compiled.join("\n"));
+    assert_ne!(std::fs::read(project.path("main")).unwrap(), first);
+
+    project.settings.contracts = true;
+    let on = project.build();
+    expect![[r#"
+        fn_hash(lib/math.root)
+        unit_plan(unit 8)
+        fn_hash(lib/math.square)
+        link_plan()
+        fn_hash(main.main)
+        fn_hash(main.helper)
+        unit_plan(unit 213)"#]]
+    .assert_eq(&on.executed.join("\n"));
+    assert!(on.compiled.is_empty(), "compiled {:?}", on.compiled);
+    assert_eq!(std::fs::read(project.path("main")).unwrap(), first, "the first executable, byte for byte");
 }

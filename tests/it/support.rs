@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use mini::cli::Emit;
 use mini::driver::{BuildReport, BuildRequest, Session};
-use mini_queries::source::CodegenSettings;
+use mini_queries::source::Settings;
 
 pub use mini_queries::fixture::parse_fixture;
 
@@ -14,7 +14,7 @@ pub use mini_queries::fixture::parse_fixture;
 pub struct Project {
     pub dir: tempfile::TempDir,
     pub session: Session,
-    pub settings: CodegenSettings,
+    pub settings: Settings,
 }
 
 impl Project {
@@ -24,7 +24,7 @@ impl Project {
             write(dir.path(), &path, &text);
         }
         let session = Session::new(&dir.path().join("main.mini")).expect("session");
-        Project { dir, session, settings: CodegenSettings::host() }
+        Project { dir, session, settings: Settings::host() }
     }
 
     pub fn path(&self, file: &str) -> PathBuf {

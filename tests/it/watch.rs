@@ -11,7 +11,7 @@ use expect_test::expect;
 use mini::cli::Emit;
 use mini::driver::{BuildReport, BuildRequest, Session};
 use mini::watch::Watcher;
-use mini_queries::source::CodegenSettings;
+use mini_queries::source::Settings;
 
 use crate::support::write;
 
@@ -20,7 +20,7 @@ fn watcher(dir: &Path) -> Watcher {
     let request = BuildRequest {
         emit: Emit::Exe,
         output: Some(dir.join("main")),
-        settings: CodegenSettings::host(),
+        settings: Settings::host(),
         jobs: 1,
         log_queries: true,
     };
@@ -80,6 +80,7 @@ fn the_loop_rebuilds_only_what_each_change_touched() {
         fn_check(lib.f)
         fn_air(lib.f)
         fn_hash(lib.f)
+        fn_contracts(lib.f)
         unit_plan(unit 69)
         link_plan()
         fn_object(lib.f)"#]]

@@ -12,29 +12,47 @@ use inkwell::types::{BasicMetadataTypeEnum, BasicType, BasicTypeEnum};
 use inkwell::values::{BasicMetadataValueEnum, BasicValueEnum, FunctionValue, IntValue, PointerValue};
 use inkwell::{AddressSpace, IntPredicate};
 
-use super::{RT_DIV_OVERFLOW, RT_DIV_ZERO, RT_PRINT_BOOL, RT_PRINT_I32, RT_PRINT_I64, symbol_name};
+use super::{
+    RT_DIV_OVERFLOW, RT_DIV_ZERO, RT_POSTCONDITION, RT_PRECONDITION, RT_PRINT_BOOL, RT_PRINT_I32, RT_PRINT_I64,
+    symbol_name,
+};
 use crate::base::Type;
-use crate::codegen_input::DebugInfo;
-use crate::sema::air::{AExprId, AExprKind, AStmt, AStmtId, Air, ArithOp, CmpOp, Local};
+use crate::codegen_input::{CodegenInput, ContractInput, DebugInfo};
+use crate::sema::air::{AExpr, AExprId, AExprKind, AStmt, AStmtId, Air, ArithOp, Callee, CmpOp, Local};
+use crate::syntax::ast::ContractKind;
 
 type Result<T> = std::result::Result<T, BuilderError>;
 
-/// Builds a module holding `airs` (plus declarations of what they call). With
+/// Builds a module holding `functions` (plus declarations of what they call). With
 /// `sections`, each function and its data get sections of their own, named after it.
+/// Debug info describes the whole module: only a module of one function has any.
 pub(super) fn build_module<'ctx>(
     context: &'ctx Context,
-    airs: &[&Air],
-    debug: Option<&DebugInfo>,
+    functions: &[CodegenInput<'_>],
     sections: bool,
 ) -> Module<'ctx> {
-    let name = airs.first().map_or_else(|| "empty".to_string(), |air| symbol_name(&air.module, &air.name));
+    debug_assert!(functions.len() == 1 || functions.iter().all(|f| f.debug.is_none()));
+    let name = functions.first().map_or_else(|| "empty".to_string(), |f| symbol_name(&f.air.module, &f.air.name));
     let module = context.create_module(&name);
-    for air in airs {
-        let symbol = symbol_name(&air.module, &air.name);
-        let emitter = Emitter::new(context, &module, air, debug, sections);
+    for function in functions {
+        let symbol = symbol_name(&function.air.module, &function.air.name);
+        let emitter = Emitter::new(context, &module, function, sections);
         emitter.emit(&symbol).unwrap_or_else(|e| panic!("LLVM builder failed for '{symbol}': {e}"));
     }
     module
+}
+
+/// The expressions and callees being emitted: the body's, or the contracts'.
+#[derive(Clone, Copy)]
+struct Arena<'a> {
+    exprs: &'a [AExpr],
+    callees: &'a [Callee],
+}
+
+impl<'a> Arena<'a> {
+    fn expr(&self, id: AExprId) -> &'a AExpr {
+        &self.exprs[id.0 as usize]
+    }
 }
 
 /// The section a function's code goes to, when functions get sections of their own.
@@ -47,6 +65,16 @@ struct Emitter<'ctx, 'a> {
     module: &'a Module<'ctx>,
     builder: Builder<'ctx>,
     air: &'a Air,
+    /// The contracts to check, when they are on.
+    contracts: Option<ContractInput<'a>>,
+    /// Where expressions and callees are looked up: the body's arena, or the contracts'
+    /// while their checks are emitted.
+    arena: Arena<'a>,
+    /// The value being returned, while `ensures` checks are emitted.
+    result: Option<BasicValueEnum<'ctx>>,
+    /// With `ensures`: the block every return goes to, where they are checked, and the
+    /// slot holding the returned value (for non-void functions).
+    exit: Option<(BasicBlock<'ctx>, Option<PointerValue<'ctx>>)>,
     debug: Option<&'a DebugInfo>,
     sections: bool,
     function: Option<FunctionValue<'ctx>>,
@@ -61,19 +89,18 @@ struct Emitter<'ctx, 'a> {
 }
 
 impl<'ctx, 'a> Emitter<'ctx, 'a> {
-    fn new(
-        context: &'ctx Context,
-        module: &'a Module<'ctx>,
-        air: &'a Air,
-        debug: Option<&'a DebugInfo>,
-        sections: bool,
-    ) -> Self {
+    fn new(context: &'ctx Context, module: &'a Module<'ctx>, input: &CodegenInput<'a>, sections: bool) -> Self {
+        let air = input.air;
         Emitter {
             context,
             module,
             builder: context.create_builder(),
             air,
-            debug,
+            contracts: input.contracts,
+            arena: Arena { exprs: &air.exprs, callees: &air.callees },
+            result: None,
+            exit: None,
+            debug: input.debug,
             sections,
             function: None,
             slots: Vec::new(),
@@ -141,17 +168,60 @@ impl<'ctx, 'a> Emitter<'ctx, 'a> {
             let ty = self.llvm_type(*ty).expect("locals are never void");
             self.slots.push(self.builder.build_alloca(ty, &format!("local{index}"))?);
         }
+        let ensures = self.contracts.is_some_and(|c| c.contracts.of_kind(ContractKind::Ensures).next().is_some());
+        if ensures {
+            let slot = match self.llvm_type(air.ret) {
+                Some(ty) => Some(self.builder.build_alloca(ty, "result")?),
+                None => None,
+            };
+            self.exit = Some((self.context.append_basic_block(function, "ensures"), slot));
+        }
         for (index, param) in function.get_param_iter().enumerate() {
             self.builder.build_store(self.slots[index], param)?;
         }
+        self.check_contracts(ContractKind::Requires, RT_PRECONDITION)?;
         self.block(&air.body)?;
         if self.is_open() {
-            match air.ret {
-                Type::Void => self.builder.build_return(None)?,
+            match (air.ret, self.exit) {
+                (Type::Void, Some((exit, _))) => self.builder.build_unconditional_branch(exit)?,
+                (Type::Void, None) => self.builder.build_return(None)?,
                 // Sema proved every path returns; the end is unreachable.
                 _ => self.builder.build_unreachable()?,
             };
         }
+        if let Some((exit, slot)) = self.exit {
+            // Last, after the body, where a reader of the IR looks for it.
+            if let Some(last) = function.get_last_basic_block().filter(|&last| last != exit) {
+                exit.move_after(last).expect("both blocks are in the function");
+            }
+            self.builder.position_at_end(exit);
+            self.result = match slot {
+                Some(slot) => Some(self.builder.build_load(slot, "result")?),
+                None => None,
+            };
+            self.check_contracts(ContractKind::Ensures, RT_POSTCONDITION)?;
+            match self.result {
+                Some(value) => self.builder.build_return(Some(&value))?,
+                None => self.builder.build_return(None)?,
+            };
+        }
+        Ok(())
+    }
+
+    /// Emits the clauses of one kind in order, each pointing its line at the clause; a
+    /// false one calls `handler`, which does not return.
+    fn check_contracts(&mut self, kind: ContractKind, handler: &str) -> Result<()> {
+        let Some(code) = self.contracts else { return Ok(()) };
+        let body = self.arena;
+        self.arena = Arena { exprs: &code.contracts.exprs, callees: &code.contracts.callees };
+        for (index, clause) in code.contracts.of_kind(kind) {
+            if let Some(lines) = code.lines {
+                self.set_line(lines.get(index).copied().unwrap_or(0));
+            }
+            let holds = self.int(clause.expr)?;
+            self.call_handler_unless(holds, handler)?;
+        }
+        self.arena = body;
         Ok(())
     }
 
@@ -302,13 +372,25 @@ impl<'ctx, 'a> Emitter<'ctx, 'a> {
                 self.builder.build_unconditional_branch(head)?;
             }
             AStmt::Return(value) => {
-                match value {
-                    Some(value) => {
-                        let value = self.expr(*value)?.expect("returned values are never void");
-                        self.builder.build_return(Some(&value))?
-                    }
-                    None => self.builder.build_return(None)?,
+                let value = match value {
+                    Some(value) => Some(self.expr(*value)?.expect("returned values are never void")),
+                    None => None,
                 };
+                match (self.exit, value) {
+                    // With `ensures`, every return goes through the block that checks them.
+                    (Some((exit, slot)), value) => {
+                        if let (Some(slot), Some(value)) = (slot, value) {
+                            self.builder.build_store(slot, value)?;
+                        }
+                        self.builder.build_unconditional_branch(exit)?;
+                    }
+                    (None, Some(value)) => {
+                        self.builder.build_return(Some(&value))?;
+                    }
+                    (None, None) => {
+                        self.builder.build_return(None)?;
+                    }
+                }
             }
             AStmt::Block(body) => self.block(body)?,
             AStmt::Expr(expr) => {
@@ -334,8 +416,8 @@ impl<'ctx, 'a> Emitter<'ctx, 'a> {
     }
 
     fn expr_inner(&mut self, id: AExprId) -> Result<Option<BasicValueEnum<'ctx>>> {
-        let air = self.air;
-        let expr = air.expr(id);
+        let arena = self.arena;
+        let expr = arena.expr(id);
         let value: BasicValueEnum = match &expr.kind {
             AExprKind::Int(value) => {
                 let ty = self.llvm_type(expr.ty).expect("integer").into_int_type();
@@ -344,7 +426,7 @@ impl<'ctx, 'a> Emitter<'ctx, 'a> {
             AExprKind::Bool(value) => self.context.bool_type().const_int(u64::from(*value), false).into(),
             AExprKind::Local(local) => self.builder.build_load(self.slot(*local), "")?,
             AExprKind::Call { callee, args } => {
-                let callee = &air.callees[*callee as usize];
+                let callee = &arena.callees[*callee as usize];
                 let function = self.declare(&symbol_name(&callee.module, &callee.name), &callee.params, callee.ret);
                 let mut values: Vec<BasicMetadataValueEnum> = Vec::with_capacity(args.len());
                 for &arg in args {
@@ -382,7 +464,7 @@ impl<'ctx, 'a> Emitter<'ctx, 'a> {
             AExprKind::And(lhs, rhs) => self.short_circuit(*lhs, *rhs, true)?.into(),
             AExprKind::Or(lhs, rhs) => self.short_circuit(*lhs, *rhs, false)?.into(),
             AExprKind::Print(value) => {
-                let operand = air.expr(*value).ty;
+                let operand = arena.expr(*value).ty;
                 let value = self.int(*value)?;
                 let i32_type = self.context.i32_type();
                 let (name, arg): (&str, IntValue) = match operand {
@@ -395,7 +477,7 @@ impl<'ctx, 'a> Emitter<'ctx, 'a> {
                 return Ok(None);
             }
             AExprKind::Cast(operand) => {
-                let from = air.expr(*operand).ty;
+                let from = arena.expr(*operand).ty;
                 let value = self.int(*operand)?;
                 let to = self.llvm_type(expr.ty).expect("integer").into_int_type();
                 match (from, expr.ty) {
@@ -404,6 +486,7 @@ impl<'ctx, 'a> Emitter<'ctx, 'a> {
                     _ => value.into(),
                 }
             }
+            AExprKind::Result => self.result.expect("`result` is only read where ensures are checked"),
         };
         Ok(Some(value))
     }
@@ -474,6 +557,19 @@ impl<'ctx, 'a> Emitter<'ctx, 'a> {
         let fail = self.new_block("rt.error");
         let ok = self.new_block("rt.ok");
         self.builder.build_conditional_branch(condition, fail, ok)?;
+        self.fail_then_continue(fail, ok, handler)
+    }
+
+    /// Calls the runtime error `handler` (which does not return) unless `condition` holds.
+    fn call_handler_unless(&mut self, condition: IntValue<'ctx>, handler: &str) -> Result<()> {
+        let ok = self.new_block("contract.ok");
+        let fail = self.new_block("contract.failed");
+        self.builder.build_conditional_branch(condition, ok, fail)?;
+        self.fail_then_continue(fail, ok, handler)
+    }
+
+    /// Fills `fail` with a call to `handler` and continues in `ok`.
+    fn fail_then_continue(&mut self, fail: BasicBlock<'ctx>, ok: BasicBlock<'ctx>, handler: &str) -> Result<()> {
         self.builder.position_at_end(fail);
         let location = self.location()?;
         let ptr_type = self.context.i8_type().ptr_type(AddressSpace::default());

@@ -19,7 +19,6 @@ use crate::base::ModulePath;
 use crate::codegen_input::{CodegenInput, fn_codegen_input};
 use crate::db::Db;
 use crate::items::Function;
-use crate::sema::Air;
 use crate::source::{BuildSettings, CodegenSettings};
 
 pub use runtime::{entry_llvm_ir, entry_object, runtime_llvm_ir, runtime_object, start_object};
@@ -29,6 +28,8 @@ pub(crate) const RT_PRINT_I64: &str = "mini_rt_print_i64";
 pub(crate) const RT_PRINT_BOOL: &str = "mini_rt_print_bool";
 pub(crate) const RT_DIV_ZERO: &str = "mini_rt_division_by_zero";
 pub(crate) const RT_DIV_OVERFLOW: &str = "mini_rt_division_overflow";
+pub(crate) const RT_PRECONDITION: &str = "mini_rt_precondition_failed";
+pub(crate) const RT_POSTCONDITION: &str = "mini_rt_postcondition_failed";
 
 /// The linker symbol of a function: `mini:<module path>:<name>`. Function names never
 /// contain `:`, so the last `:` splits it unambiguously; the prefix keeps it apart from
@@ -136,19 +137,19 @@ pub fn fn_object(db: &dyn Db, function: Function) -> Option<Arc<[u8]>> {
     if input.debug.is_some() {
         // Debug sections describe the whole module; such objects are not split.
         let context = Context::create();
-        let module = function::build_module(&context, &[input.air], input.debug, false);
+        let module = function::build_module(&context, &[input], false);
         return Some(finish_module(&module, input.settings, Output::Object).into());
     }
-    compile_split(&[input.air], input.settings).pop().map(Arc::from)
+    compile_split(&[input], input.settings).pop().map(Arc::from)
 }
 
 /// Compiles functions in one LLVM module, each in its own section, and splits the
 /// object into each function's canonical object (see `split`).
-fn compile_split(airs: &[&Air], settings: &CodegenSettings) -> Vec<Vec<u8>> {
+fn compile_split(inputs: &[CodegenInput<'_>], settings: &CodegenSettings) -> Vec<Vec<u8>> {
     let context = Context::create();
-    let module = function::build_module(&context, airs, None, true);
+    let module = function::build_module(&context, inputs, true);
     let object = finish_module(&module, settings, Output::Object);
-    let symbols: Vec<String> = airs.iter().map(|air| symbol_name(&air.module, &air.name)).collect();
+    let symbols: Vec<String> = inputs.iter().map(|input| symbol_name(&input.air.module, &input.air.name)).collect();
     split::split(&object, &symbols)
 }
 
@@ -173,8 +174,7 @@ pub fn batch_objects(db: &dyn Db, batch: CodegenBatch) -> Arc<[Option<Arc<[u8]>>
     let inputs: Option<Vec<CodegenInput<'_>>> = functions.iter().map(|&f| fn_codegen_input(db, f)).collect();
     match inputs {
         Some(inputs) if settings.opt_level == 0 && !settings.debug_info => {
-            let airs: Vec<&Air> = inputs.iter().map(|input| input.air).collect();
-            compile_split(&airs, settings).into_iter().map(|object| Some(Arc::from(object))).collect()
+            compile_split(&inputs, settings).into_iter().map(|object| Some(Arc::from(object))).collect()
         }
         _ => functions.iter().map(|&f| fn_object(db, f).clone()).collect(),
     }
@@ -188,7 +188,7 @@ pub fn fn_llvm_ir(db: &dyn Db, function: Function) -> Option<Arc<str>> {
     let _span = tracing::debug_span!("fn_llvm_ir", function = %function.qualified_name(db)).entered();
     let input = fn_codegen_input(db, function)?;
     let context = Context::create();
-    let module = function::build_module(&context, &[input.air], input.debug, false);
+    let module = function::build_module(&context, &[input], false);
     let text = finish_module(&module, input.settings, Output::Ir);
     Some(String::from_utf8_lossy(&text).into())
 }

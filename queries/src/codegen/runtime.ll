@@ -1,6 +1,6 @@
-; mini's runtime: buffered output, `@print`, runtime errors and process exit, on raw
-; system calls — no C library. Compiled by `runtime.rs`, which fills in the target's
-; system call instruction and numbers (the @…@ placeholders).
+; mini's runtime: buffered output, `@print`, runtime errors (failed contracts among them)
+; and process exit, on raw system calls — no C library. Compiled by `runtime.rs`, which
+; fills in the target's system call instruction and numbers (the @…@ placeholders).
 ;
 ; Standard output is buffered (64 KiB) and flushed when the buffer fills, at exit and
 ; before a runtime error message; after every line when it is a terminal, as C's stdio
@@ -15,6 +15,8 @@
 @mini_rt_newline = internal constant [1 x i8] c"\0A"
 @mini_rt_division_by_zero_text = internal constant [35 x i8] c"runtime error: division by zero in "
 @mini_rt_division_overflow_text = internal constant [47 x i8] c"runtime error: integer overflow in division in "
+@mini_rt_precondition_text = internal constant [38 x i8] c"runtime error: precondition failed in "
+@mini_rt_postcondition_text = internal constant [39 x i8] c"runtime error: postcondition failed in "
 
 define internal i64 @mini_rt_syscall(i64 %number, i64 %a, i64 %b, i64 %c) #0 {
   %result = call i64 asm sideeffect "@SYSCALL_INSTRUCTION@", "@SYSCALL_CONSTRAINTS@"(i64 %number, i64 %a, i64 %b, i64 %c)
@@ -206,6 +208,16 @@ define void @mini_rt_division_by_zero(i8* %where) #1 {
 
 define void @mini_rt_division_overflow(i8* %where) #1 {
   call void @mini_rt_fail(i8* getelementptr ([47 x i8], [47 x i8]* @mini_rt_division_overflow_text, i64 0, i64 0), i64 47, i8* %where)
+  unreachable
+}
+
+define void @mini_rt_precondition_failed(i8* %where) #1 {
+  call void @mini_rt_fail(i8* getelementptr ([38 x i8], [38 x i8]* @mini_rt_precondition_text, i64 0, i64 0), i64 38, i8* %where)
+  unreachable
+}
+
+define void @mini_rt_postcondition_failed(i8* %where) #1 {
+  call void @mini_rt_fail(i8* getelementptr ([39 x i8], [39 x i8]* @mini_rt_postcondition_text, i64 0, i64 0), i64 39, i8* %where)
   unreachable
 }
 

@@ -4,6 +4,7 @@
 //! function leaves its AIR equal, and its hash with it.
 
 use crate::base::{ModulePath, Name, Type};
+use crate::syntax::ast::ContractKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AExprId(pub u32);
@@ -38,6 +39,38 @@ impl Air {
     pub fn stmt(&self, id: AStmtId) -> &AStmt {
         &self.stmts[id.0 as usize]
     }
+}
+
+/// A function's checked contracts. They live apart from its body's AIR — their own
+/// expressions, their own callees — so that the body's AIR, and with contracts off the
+/// function's hash, is the same as if the function had none, and an edit to a contract
+/// changes nothing the body's code depends on. Parameters are the body's first slots;
+/// `AExprKind::Result` is the value being returned (only in `ensures`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Contracts {
+    /// Every function the contracts call, each once.
+    pub callees: Vec<Callee>,
+    pub exprs: Vec<AExpr>,
+    /// In source order.
+    pub clauses: Vec<Clause>,
+}
+
+impl Contracts {
+    pub fn expr(&self, id: AExprId) -> &AExpr {
+        &self.exprs[id.0 as usize]
+    }
+
+    /// The clauses of one kind, in source order, with their index in `clauses`.
+    pub fn of_kind(&self, kind: ContractKind) -> impl Iterator<Item = (usize, &Clause)> {
+        self.clauses.iter().enumerate().filter(move |(_, c)| c.kind == kind)
+    }
+}
+
+/// One `requires` or `ensures`: a `bool` expression.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Clause {
+    pub kind: ContractKind,
+    pub expr: AExprId,
 }
 
 /// A called function as code generation sees it: enough to declare and call it.
@@ -103,6 +136,8 @@ pub enum AExprKind {
     Print(AExprId),
     /// Converts between `i32` and `i64`: the operand's type to this expression's type.
     Cast(AExprId),
+    /// The value being returned, in an `ensures` clause; never in a body.
+    Result,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]

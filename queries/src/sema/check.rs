@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::air::{AExpr, AExprId, AExprKind, AStmt, AStmtId, Air, ArithOp, Callee, CmpOp, Local};
+use super::air::{AExpr, AExprId, AExprKind, AStmt, AStmtId, Air, ArithOp, Callee, Clause, CmpOp, Contracts, Local};
 use super::{CheckedFn, FnDiagnostic, fn_signature};
 use crate::base::{ModulePath, Name, Type};
 use crate::db::Db;
@@ -15,7 +15,7 @@ use crate::imports::{FileScope, file_scope};
 use crate::items::Function;
 use crate::source::SourceFile;
 use crate::syntax::Span;
-use crate::syntax::ast::{BinOp, UnOp};
+use crate::syntax::ast::{BinOp, ContractKind, UnOp};
 use crate::zir::{Block, ExprId, ExprKind, StmtId, StmtKind, Zir};
 
 pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> CheckedFn {
@@ -35,6 +35,7 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
         lines: Vec::new(),
         callees: Vec::new(),
         callee_slots: HashMap::new(),
+        contract: None,
     };
 
     let mut params = Vec::new();
@@ -66,10 +67,15 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
         );
     }
 
+    let contracts = checker.contracts();
+
     let Checker { diagnostics, poisoned, locals, callees, exprs, stmts, lines, .. } = checker;
     let params: Option<Vec<Type>> = params.into_iter().collect();
     let locals: Option<Vec<Type>> = locals.iter().map(|l| l.ty).collect();
-    let air = match (diagnostics.is_empty() && !poisoned, params, locals, zir.ret) {
+    let ok = diagnostics.is_empty() && !poisoned;
+    let contract_lines = zir.contracts.iter().map(|c| c.line).collect();
+    let contracts = contracts.filter(|_| ok).map(Arc::new);
+    let air = match (ok, params, locals, zir.ret) {
         (true, Some(params), Some(locals), Some(ret)) => Some(Arc::new(Air {
             module: file.path(db).clone(),
             name: zir.name.clone(),
@@ -83,7 +89,7 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
         })),
         _ => None,
     };
-    CheckedFn { air, lines: lines.into(), diagnostics }
+    CheckedFn { air, lines: lines.into(), contracts, contract_lines, diagnostics }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -125,6 +131,9 @@ struct Checker<'a> {
     lines: Vec<u32>,
     callees: Vec<Callee>,
     callee_slots: HashMap<(ModulePath, Name), u32>,
+    /// The kind of contract clause being checked, if any: `result` means the returned
+    /// value only in `ensures`.
+    contract: Option<ContractKind>,
 }
 
 impl<'a> Checker<'a> {
@@ -190,6 +199,66 @@ impl<'a> Checker<'a> {
         self.callees.push(Callee { module, name: name.clone(), params, ret });
         self.callee_slots.insert(key, slot);
         slot
+    }
+
+    // ---- contracts --------------------------------------------------------------------
+
+    /// Checks the contract clauses, after the body, in the scope of the parameters alone.
+    /// Their expressions and callees go to arenas of their own (see `Contracts`); `None`
+    /// when the function has no clauses.
+    fn contracts(&mut self) -> Option<Contracts> {
+        let zir = self.zir;
+        if zir.contracts.is_empty() {
+            return None;
+        }
+        let body_exprs = std::mem::take(&mut self.exprs);
+        let body_callees = std::mem::take(&mut self.callees);
+        let body_slots = std::mem::take(&mut self.callee_slots);
+        let mut clauses = Vec::with_capacity(zir.contracts.len());
+        for contract in &zir.contracts {
+            self.contract = Some(contract.kind);
+            let expr = self.condition(contract.expr, contract.kind.keyword());
+            clauses.push(Clause { kind: contract.kind, expr });
+        }
+        self.contract = None;
+        let exprs = std::mem::replace(&mut self.exprs, body_exprs);
+        let callees = std::mem::replace(&mut self.callees, body_callees);
+        self.callee_slots = body_slots;
+        Some(Contracts { callees, exprs, clauses })
+    }
+
+    /// `result` inside a contract clause: the returned value in `ensures` (an error when
+    /// a parameter has that name, or the function returns void), a hint in `requires`.
+    /// `None` where `result` is an ordinary name.
+    fn result(&mut self, span: Span, name: &Name) -> Option<Typed> {
+        if &**name != "result" {
+            return None;
+        }
+        let function = &self.zir.name;
+        match self.contract? {
+            ContractKind::Ensures if self.lookup(name).is_some() => {
+                self.error(
+                    span,
+                    format!(
+                        "'result' in 'ensures' is ambiguous: '{function}' has a parameter named 'result' (rename the parameter)"
+                    ),
+                );
+                Some(self.poison())
+            }
+            ContractKind::Ensures => Some(match self.zir.ret {
+                Some(Type::Void) => {
+                    self.error(span, format!("'{function}' returns void, so its 'ensures' has no 'result'"));
+                    self.poison()
+                }
+                Some(ty) => self.push(AExprKind::Result, ty),
+                None => self.poison(),
+            }),
+            ContractKind::Requires if self.lookup(name).is_none() && !self.is_function(name) => {
+                self.error(span, "'result' is the returned value only in 'ensures', not in 'requires'".to_string());
+                Some(self.poison())
+            }
+            ContractKind::Requires => None,
+        }
     }
 
     // ---- statements -------------------------------------------------------------------
@@ -506,6 +575,9 @@ impl<'a> Checker<'a> {
     }
 
     fn name(&mut self, span: Span, name: &Name) -> Typed {
+        if let Some(result) = self.result(span, name) {
+            return result;
+        }
         if let Some(local) = self.lookup(name) {
             return match self.local(local).ty {
                 Some(ty) => self.push(AExprKind::Local(local), ty),

@@ -13,7 +13,7 @@ use crate::source::SourceFile;
 use crate::syntax::Span;
 use crate::zir::fn_zir;
 
-pub use air::Air;
+pub use air::{Air, Contracts};
 
 /// The function's signature, or `None` if no such function exists.
 ///
@@ -44,6 +44,10 @@ pub struct CheckedFn {
     pub air: Option<Arc<Air>>,
     /// For each AIR statement, its line relative to the function's first line.
     pub lines: Arc<[u32]>,
+    /// The checked contracts, apart from the AIR; `None` if there are none, or errors.
+    pub contracts: Option<Arc<Contracts>>,
+    /// For each contract clause, its line relative to the function's first line.
+    pub contract_lines: Arc<[u32]>,
     pub diagnostics: Vec<FnDiagnostic>,
 }
 
@@ -66,6 +70,15 @@ pub fn fn_check(db: &dyn Db, function: Function) -> Arc<CheckedFn> {
 pub fn fn_air(db: &dyn Db, function: Function) -> Option<Arc<Air>> {
     let _span = tracing::debug_span!("fn_air", function = %function.qualified_name(db)).entered();
     fn_check(db, function).air.clone()
+}
+
+/// The function's checked contracts alone, `None` if it has none (or errors): a
+/// firewall like `fn_air`, so that only code generation with contracts on reads them,
+/// and an edit to a body does not reach them (nor an edit to a contract the body).
+#[salsa::tracked(returns(ref))]
+pub fn fn_contracts(db: &dyn Db, function: Function) -> Option<Arc<Contracts>> {
+    let _span = tracing::debug_span!("fn_contracts", function = %function.qualified_name(db)).entered();
+    fn_check(db, function).contracts.clone()
 }
 
 /// What other files see of a file: its functions' names and signatures. Files whose

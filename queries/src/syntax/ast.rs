@@ -39,8 +39,36 @@ pub struct FnDecl {
     pub name_span: Span,
     pub params: Vec<Param>,
     pub ret: TypeRef,
+    /// `requires`/`ensures` clauses, in source order, between the return type and the
+    /// body.
+    pub contracts: Vec<Contract>,
     pub body: Block,
     /// From `pub`/`fn` to the closing brace. ZIR positions are relative to `span.start`.
+    pub span: Span,
+}
+
+/// Whether a contract is checked on entry or at every return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContractKind {
+    Requires,
+    Ensures,
+}
+
+impl ContractKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            ContractKind::Requires => "requires",
+            ContractKind::Ensures => "ensures",
+        }
+    }
+}
+
+/// One `requires(expr)` or `ensures(expr)` clause.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Contract {
+    pub kind: ContractKind,
+    pub expr: Expr,
+    /// From the keyword to the closing parenthesis.
     pub span: Span,
 }
 

@@ -243,9 +243,14 @@ impl Parser<'_> {
             let span = self.span();
             self.error(span, "expected a return type (i32, i64, bool or void) before the body");
             TypeRef { ty: None, span }
+        } else if let Some(kind) = self.at_contract() {
+            let span = self.span();
+            self.error(span, format!("expected a return type (i32, i64, bool or void) before '{}'", kind.keyword()));
+            TypeRef { ty: None, span }
         } else {
             self.type_ref()
         };
+        let contracts = self.contracts();
         if !self.at(T::LBrace) {
             self.error_expected("'{'");
             return None;
@@ -253,7 +258,71 @@ impl Parser<'_> {
         // The header is fine: errors inside the body are recovered statement by statement.
         self.panicking = false;
         let body = self.block();
-        Some(FnDecl { name, name_span, params, ret, span: start.to(body.span), body })
+        Some(FnDecl { name, name_span, params, ret, contracts, span: start.to(body.span), body })
+    }
+
+    /// Whether the next token is `requires` or `ensures`. They are keywords only here,
+    /// between a function's return type and its body; elsewhere they are names.
+    fn at_contract(&self) -> Option<ContractKind> {
+        if !self.at(T::Ident) {
+            return None;
+        }
+        match self.text(self.span()) {
+            "requires" => Some(ContractKind::Requires),
+            "ensures" => Some(ContractKind::Ensures),
+            _ => None,
+        }
+    }
+
+    /// The `requires(…)`/`ensures(…)` clauses before a body. A broken clause is reported
+    /// once and skipped up to the next clause or the body, which is then parsed as usual:
+    /// an error in a contract costs neither the other clauses nor the body.
+    fn contracts(&mut self) -> Vec<Contract> {
+        let mut contracts = Vec::new();
+        loop {
+            let kind = match self.at_contract() {
+                Some(kind) => kind,
+                // `require(…)` and the like: a misspelled clause, not the start of a body.
+                None if self.at(T::Ident) && self.peek_at(1) == T::LParen => {
+                    let span = self.span();
+                    let found = self.text(span).to_string();
+                    self.error(span, format!("expected 'requires', 'ensures' or the function body, found '{found}'"));
+                    self.bump();
+                    self.skip_contract();
+                    continue;
+                }
+                None => return contracts,
+            };
+            let start = self.bump().span;
+            let expr = self.paren_cond(kind.keyword());
+            let span = start.to(self.prev_span());
+            contracts.push(Contract { kind, expr, span });
+            if self.panicking || self.bail {
+                self.skip_contract();
+            }
+        }
+    }
+
+    /// Skips the rest of a broken contract clause: up to the next clause at the same
+    /// parenthesis level, the body's `{` or the next item. Contracts hold no braces, so
+    /// the first `{` is the body's.
+    fn skip_contract(&mut self) {
+        let mut depth = 0u32;
+        let bailed = self.bail;
+        loop {
+            match self.peek() {
+                T::Eof | T::LBrace | T::Fn | T::Pub | T::Import => break,
+                T::Ident if depth == 0 && !bailed && self.at_contract().is_some() => break,
+                T::LParen => depth += 1,
+                T::RParen => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            self.bump();
+        }
+        // Parsing went back to the item level: nothing is nested any more.
+        self.bail = false;
+        self.nesting = 0;
+        self.panicking = false;
     }
 
     fn type_ref(&mut self) -> TypeRef {
@@ -727,6 +796,33 @@ mod tests {
         let errs = errors("fn f() bool { return 1 < 2 < 3; }");
         assert_eq!(errs.len(), 1);
         assert!(errs[0].contains("cannot be chained"));
+    }
+
+    #[test]
+    fn contract_keywords_are_names_outside_a_function_header() {
+        let text = "fn requires(ensures: i32) i32 requires(ensures > 0) ensures(result > ensures) {\n\
+                    const result = requires(ensures);\n    return result;\n}";
+        let (file, errs) = parse(text.as_bytes());
+        assert!(errs.is_empty(), "{errs:#?}");
+        let Item::Fn(f) = &file.items[0] else { panic!() };
+        assert_eq!(&*f.name, "requires");
+        let kinds: Vec<ContractKind> = f.contracts.iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, [ContractKind::Requires, ContractKind::Ensures]);
+        assert_eq!(f.body.stmts.len(), 2);
+    }
+
+    #[test]
+    fn a_too_deep_contract_is_one_error_and_the_body_is_still_parsed() {
+        let depth = 5_000;
+        let text = format!(
+            "fn f(x: i32) i32 requires({}x{}) ensures(x > 0) {{ return 1 +; }}",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        );
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(errs[0].contains("too deep"), "{errs:#?}");
+        assert!(errs[1].contains("expected an expression"), "{errs:#?}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `check_diagnostics` snapshots what a program reports; `check_reexecuted` snapshots
 //! which queries re-ran after an edit. Update snapshots with `UPDATE_EXPECT=1 cargo test`.
 
+mod contracts;
 mod diagnostics;
 mod reexecution;
 
@@ -42,7 +43,7 @@ impl TestDb {
         }
         let entry = *files.get(&ModulePath::new("main.mini").unwrap()).expect("fixtures have a main.mini");
         let workspace = Workspace::new(&db, entry, Arc::new(files.clone()));
-        BuildSettings::new(&db, CodegenSettings::host());
+        BuildSettings::new(&db, CodegenSettings::host(), true);
         TestDb { db, files, workspace, compiled: HashSet::new() }
     }
 
@@ -59,6 +60,19 @@ impl TestDb {
         assert!(text.contains(from), "{path} does not contain {from:?}");
         let edited = text.replacen(from, to, 1);
         file.set_contents(&mut self.db).to(FileContents::Text(Arc::from(edited.into_bytes())));
+    }
+
+    /// Switches contracts on or off, as the shell does for `--contracts`.
+    pub(crate) fn set_contracts(&mut self, on: bool) {
+        BuildSettings::get(&self.db).set_contracts(&mut self.db).to(on);
+    }
+
+    /// The hash of `name` in `path`.
+    pub(crate) fn hash(&self, path: &str, name: &str) -> Option<Hash> {
+        crate::hash::fn_hash(
+            &self.db,
+            crate::items::Function::new(&self.db, self.file(path), crate::base::Name::from(name)),
+        )
     }
 
     /// Every diagnostic as `path:line:column: message`, in the program's order.

@@ -44,6 +44,7 @@ fn editing_a_body_regenerates_only_that_function() {
             fn_zir(lib.unused)
             fn_air(lib.add)
             fn_hash(lib.add)
+            fn_contracts(lib.add)
             unit_plan(unit 69)
             link_plan()
             fn_object(lib.add)"#]],
@@ -93,10 +94,12 @@ fn changing_a_signature_regenerates_it_and_its_callers_only() {
             fn_zir(lib.unused)
             fn_air(lib.add)
             fn_hash(lib.add)
+            fn_contracts(lib.add)
             unit_plan(unit 69)
             link_plan()
             fn_air(main.main)
             fn_hash(main.main)
+            fn_contracts(main.main)
             unit_plan(unit 213)
             fn_object(lib.add)
             fn_object(main.main)"#]],
