@@ -1,7 +1,8 @@
 //! What code generation reads for one function, and nothing else: its AIR, the build
-//! settings, with `-g` where it is, and with contracts on its contracts. `fn_hash` encodes exactly this and `fn_object`,
-//! `batch_objects` and `fn_llvm_ir` compile exactly this, so "equal hashes mean equal
-//! objects" holds by construction rather than by keeping two lists of reads in step.
+//! settings, with `-g` where it is, and with contracts on its contracts. `fn_hash`
+//! encodes exactly this and `fn_object`, `batch_objects` and `fn_llvm_ir` compile
+//! exactly this, so "equal hashes mean equal objects" holds by construction rather than
+//! by keeping two lists of reads in step.
 
 use std::sync::Arc;
 
