@@ -6,6 +6,7 @@ pub mod codegen;
 pub mod db;
 pub mod diagnostics;
 pub mod hash;
+pub mod ide;
 pub mod imports;
 pub mod items;
 pub mod link;

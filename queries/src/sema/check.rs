@@ -67,6 +67,7 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
 
     let Checker { diagnostics, poisoned, locals, callees, exprs, stmts, lines, .. } = checker;
     let params: Option<Vec<Type>> = params.into_iter().collect();
+    let local_types: Arc<[Option<Type>]> = locals.iter().map(|l| l.ty).collect();
     let locals: Option<Vec<Type>> = locals.iter().map(|l| l.ty).collect();
     let air = match (diagnostics.is_empty() && !poisoned, params, locals, zir.ret) {
         (true, Some(params), Some(locals), Some(ret)) => Some(Arc::new(Air {
@@ -82,7 +83,7 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
         })),
         _ => None,
     };
-    CheckedFn { air, lines: lines.into(), diagnostics }
+    CheckedFn { air, lines: lines.into(), diagnostics, local_types }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

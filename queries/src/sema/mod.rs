@@ -55,6 +55,11 @@ pub struct CheckedFn {
     /// For each AIR statement, its line relative to the function's first line.
     pub lines: Arc<[u32]>,
     pub diagnostics: Vec<FnDiagnostic>,
+    /// The type of every local, parameters first, then each `const`/`var` in the order the
+    /// checker meets them (a preorder walk of the body); `None` where the type is an
+    /// error. No positions, so that moving code keeps this equal. Read by the IDE layer
+    /// (`ide::names` numbers locals the same way), never by code generation.
+    pub local_types: Arc<[Option<Type>]>,
 }
 
 /// Type-checks one function.
