@@ -146,30 +146,8 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
         Reporter { format, color, json_to_stderr: false }.diagnostics(&explanation.report);
         return Ok(ExitCode::from(1));
     }
-    let statuses =
-        [Status::Cached, Status::Changed, Status::Dependency, Status::Settings, Status::New, Status::Evicted];
-    let compile = explanation.will_compile();
     if args.json {
-        let functions: Vec<serde_json::Value> = explanation
-            .functions
-            .iter()
-            .map(|f| serde_json::json!({"name": f.name, "status": f.status.name(), "because": f.detail}))
-            .collect();
-        let mut totals = serde_json::Map::new();
-        for status in statuses {
-            totals.insert(status.name().into(), explanation.count(status).into());
-        }
-        totals.insert("removed".into(), explanation.removed.len().into());
-        println!(
-            "{}",
-            serde_json::json!({
-                "reason": "explain",
-                "functions": functions,
-                "removed": explanation.removed,
-                "totals": totals,
-                "will_compile": compile,
-            })
-        );
+        println!("{}", explanation.to_json());
         return Ok(ExitCode::SUCCESS);
     }
     let width = explanation.functions.iter().map(|f| f.name.len()).max().unwrap_or(0);
@@ -182,12 +160,12 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
     for name in &explanation.removed {
         println!("{name:width$}  removed");
     }
-    let totals: Vec<String> = statuses.iter().map(|&s| format!("{} {}", explanation.count(s), s.name())).collect();
+    let totals: Vec<String> = Status::ALL.iter().map(|&s| format!("{} {}", explanation.count(s), s.name())).collect();
     println!(
         "{}, {} removed: the next build compiles {} of {} function{}",
         totals.join(", "),
         explanation.removed.len(),
-        compile.len(),
+        explanation.will_compile().len(),
         explanation.functions.len(),
         mini::report::plural(explanation.functions.len())
     );

@@ -34,6 +34,10 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in the order reports list them.
+    pub const ALL: [Status; 6] =
+        [Status::Cached, Status::Changed, Status::Dependency, Status::Settings, Status::New, Status::Evicted];
+
     pub fn name(self) -> &'static str {
         match self {
             Status::Cached => "cached",
@@ -71,6 +75,28 @@ impl Explanation {
 
     pub fn count(&self, status: Status) -> usize {
         self.functions.iter().filter(|f| f.status == status).count()
+    }
+
+    /// The report as one JSON object: what `mini explain --json` prints and the language
+    /// server's `mini/explain` answers. Only for a program without errors.
+    pub fn to_json(&self) -> serde_json::Value {
+        let functions: Vec<serde_json::Value> = self
+            .functions
+            .iter()
+            .map(|f| serde_json::json!({"name": f.name, "status": f.status.name(), "because": f.detail}))
+            .collect();
+        let mut totals = serde_json::Map::new();
+        for status in Status::ALL {
+            totals.insert(status.name().into(), self.count(status).into());
+        }
+        totals.insert("removed".into(), self.removed.len().into());
+        serde_json::json!({
+            "reason": "explain",
+            "functions": functions,
+            "removed": self.removed,
+            "totals": totals,
+            "will_compile": self.will_compile(),
+        })
     }
 }
 

@@ -180,6 +180,12 @@ pub struct Session {
     /// The database holds part of the program only (see `patch`): the next build starts
     /// with a new one.
     partial: bool,
+    /// Texts an editor holds for some files (the language server's open buffers): they
+    /// stand for the files on disk wherever this session would read them.
+    overlays: FxHashMap<ModulePath, Arc<[u8]>>,
+    /// Files that are part of this session besides the entry and what it imports (files
+    /// open in an editor): scans load them and their imports too.
+    extra_roots: Vec<ModulePath>,
 }
 
 /// The last link of this program with some settings.
@@ -254,6 +260,8 @@ impl Session {
             defer_index: false,
             durable_inputs: false,
             pending_index: None,
+            overlays: FxHashMap::default(),
+            extra_roots: Vec::new(),
         })
     }
 
@@ -349,8 +357,12 @@ impl Session {
 
     /// The index file for this program and these settings.
     fn index_path(&self, store: &Store, settings: &CodegenSettings) -> PathBuf {
+        self.index_path_under(store.root(), settings)
+    }
+
+    fn index_path_under(&self, cache: &Path, settings: &CodegenSettings) -> PathBuf {
         let key = Encoder::new("mini index").str(self.entry.as_str()).encode(settings).finish();
-        store.root().join("index").join(key.to_hex())
+        cache.join("index").join(key.to_hex())
     }
 
     fn read_index(&self, store: &Store, settings: &CodegenSettings) -> Option<Index> {
@@ -403,6 +415,34 @@ impl Session {
         self.basis.clear();
         self.records.clear();
         self.partial = false;
+    }
+
+    /// Loads the program — the entry, what it imports, and any extra roots — as inputs,
+    /// without checking or building: files that the on-disk index proves unchanged become
+    /// summaries. Nothing is written (the language server's start). An entry that cannot
+    /// be read is an error, but the other files are loaded all the same.
+    pub fn load(&mut self) -> Result<()> {
+        let _span = tracing::info_span!("load").entered();
+        self.forget_stale_cancellation();
+        let settings = self.settings.map_or_else(CodegenSettings::host, |s| s.codegen(&self.db).clone());
+        let index = match &self.cache {
+            Cache::Dir(dir) => {
+                let path = self.index_path_under(dir, &settings);
+                if path.exists() { Index::read(&path) } else { None }
+            }
+            Cache::Private(_) => None,
+        };
+        self.set_settings(&settings);
+        let stamps = self.stamps(index.as_ref());
+        self.scan(index.as_ref(), &stamps, now_ns(), &mut BuildReport::default())
+    }
+
+    /// Brings the inputs up to date with the disk after `load`: only the files said to
+    /// have changed (`assume_changed`), or every loaded file when none were; the import
+    /// graph is walked again when it may have changed. Files with an overlay keep it.
+    pub fn refresh_inputs(&mut self) -> Result<()> {
+        let _span = tracing::info_span!("refresh_inputs").entered();
+        self.scan(None, &FxHashMap::default(), now_ns(), &mut BuildReport::default())
     }
 
     /// Checks the program without generating code.
