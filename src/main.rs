@@ -100,6 +100,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::from(program_status(status)))
         }
         Command::Cache(command) => cache_command(command),
+        Command::Lsp => Ok(mini::lsp::run_stdio()),
         Command::Explain(args) => explain(&args, color),
         Command::Watch(args) => {
             let output = args.output.clone().unwrap_or_else(|| default_output(&args.common.entry, Emit::Exe));

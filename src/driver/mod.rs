@@ -10,6 +10,7 @@ mod patch;
 mod scan;
 
 pub use explain::{Explained, Explanation, Status};
+pub use scan::module_path_of;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

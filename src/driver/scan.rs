@@ -328,20 +328,7 @@ impl Session {
 
     /// The module path of a file on disk, relative to the entry's directory.
     pub fn module_of(&self, path: &std::path::Path) -> Option<ModulePath> {
-        let root = self.absolute_root();
-        let path = super::absolute(path);
-        let mut relative = std::path::PathBuf::new();
-        // Climb from the root until the file is below it: `../x.mini` is a module path too.
-        let mut base = root.as_path();
-        loop {
-            if let Ok(rest) = path.strip_prefix(base) {
-                relative.push(rest);
-                break;
-            }
-            relative.push("..");
-            base = base.parent()?;
-        }
-        ModulePath::new(relative.to_str()?)
+        module_path_of(&self.absolute_root(), path)
     }
 
     fn initial_durability(&self) -> Durability {
@@ -443,4 +430,22 @@ pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content
         entry: FileEntry { path: file.path(db).clone(), stamp, content, interface: file_interface(db, file).hash },
         summary: Arc::new(FileSummary::new(file_imports(db, file).clone(), functions)),
     }
+}
+
+/// The module path of the file at `path`, relative to the directory `root` (absolute):
+/// `lib/m.mini`, or `../x.mini` for a file beside it.
+pub fn module_path_of(root: &std::path::Path, path: &std::path::Path) -> Option<ModulePath> {
+    let path = super::absolute(path);
+    let mut relative = std::path::PathBuf::new();
+    // Climb from the root until the file is below it.
+    let mut base = root;
+    loop {
+        if let Ok(rest) = path.strip_prefix(base) {
+            relative.push(rest);
+            break;
+        }
+        relative.push("..");
+        base = base.parent()?;
+    }
+    ModulePath::new(relative.to_str()?)
 }
