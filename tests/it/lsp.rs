@@ -1,0 +1,854 @@
+//! The language server, in process over an in-memory connection (as ty's end-to-end
+//! tests do): a test client that fails when the server sent something the test did not
+//! read, and snapshots of the responses with ranges as `line:col-line:col` (0-based, as
+//! the protocol counts) and file URIs relative to the workspace.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use expect_test::{Expect, expect};
+use lsp_server::{Connection, Message, Notification, Request, RequestId, Response};
+use lsp_types::{
+    DidChangeTextDocumentParams, DidOpenTextDocumentParams, Notification as _, Position, Range,
+    TextDocumentContentChangeEvent, TextDocumentContentChangePartial, TextDocumentContentChangeWholeDocument,
+    TextDocumentIdentifier, TextDocumentItem, Uri, VersionedTextDocumentIdentifier,
+};
+use mini::lsp::{Hooks, Options};
+use serde_json::{Value, json};
+
+use crate::support::parse_fixture;
+
+/// How long to wait for a message before the test fails (a hang is a failure, not a
+/// timing assertion).
+const PATIENCE: Duration = Duration::from_secs(20);
+
+pub struct TestServer {
+    dir: tempfile::TempDir,
+    client: Option<Connection>,
+    thread: Option<JoinHandle<u8>>,
+    next_id: i32,
+    /// Messages received but not yet claimed by the test.
+    unread: VecDeque<Message>,
+}
+
+impl TestServer {
+    pub fn new(fixture: &str) -> TestServer {
+        TestServer::with(fixture, json!({}), Hooks::default())
+    }
+
+    /// A server for the files of `fixture`, initialized with `capabilities` and hooks.
+    pub fn with(fixture: &str, capabilities: Value, hooks: Hooks) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        for (path, text) in parse_fixture(fixture) {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        TestServer::start(dir, json!({"capabilities": capabilities}), hooks)
+    }
+
+    /// A server for the directory `dir`, with these `initialize` params (the root is
+    /// added).
+    pub fn start(dir: tempfile::TempDir, mut params: Value, hooks: Hooks) -> TestServer {
+        let (server, client) = Connection::memory();
+        let options = Options { workers: 2, hooks };
+        let thread = std::thread::spawn(move || mini::lsp::serve(server, options));
+        params["rootUri"] = mini::lsp::convert::uri_of(dir.path()).into();
+        params["processId"] = Value::Null;
+        let mut test =
+            TestServer { dir, client: Some(client), thread: Some(thread), next_id: 0, unread: VecDeque::new() };
+        let initialized = test.request("initialize", params);
+        assert!(initialized["capabilities"]["hoverProvider"] == true, "{initialized}");
+        test.notify("initialized", json!({}));
+        test
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn uri(&self, path: &str) -> String {
+        mini::lsp::convert::uri_of(&self.dir.path().join(path))
+    }
+
+    fn client(&self) -> &Connection {
+        self.client.as_ref().expect("connected")
+    }
+
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.client().sender.send(Notification::new(method.to_string(), params).into()).expect("the server is running");
+    }
+
+    pub fn send_request(&mut self, method: &str, params: Value) -> RequestId {
+        self.next_id += 1;
+        let id = RequestId::from(self.next_id);
+        let request = Request::new(id.clone(), method.to_string(), params);
+        self.client().sender.send(request.into()).expect("the server is running");
+        id
+    }
+
+    /// The next message that `wanted` accepts; the others stay unread.
+    fn receive(&mut self, what: &str, wanted: impl Fn(&Message) -> bool) -> Message {
+        if let Some(i) = self.unread.iter().position(&wanted) {
+            return self.unread.remove(i).unwrap();
+        }
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.client().receiver.recv_timeout(left) {
+                Ok(message) if wanted(&message) => return message,
+                Ok(message) => self.unread.push_back(message),
+                Err(e) => panic!("waiting for {what}: {e}; unread: {:#?}", self.unread),
+            }
+        }
+    }
+
+    pub fn response(&mut self, id: &RequestId) -> Response {
+        match self.receive(&format!("the response to {id}"), |m| matches!(m, Message::Response(r) if r.id == *id)) {
+            Message::Response(response) => response,
+            _ => unreachable!(),
+        }
+    }
+
+    /// Sends a request and returns its result; an error response fails the test.
+    #[track_caller]
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send_request(method, params);
+        match self.response(&id).response_result {
+            Ok(result) => result,
+            Err(error) => panic!("{method} failed: {error:?}"),
+        }
+    }
+
+    /// The next notification with this method; its params.
+    pub fn notification(&mut self, method: &str) -> Value {
+        let message = self.receive(method, |m| matches!(m, Message::Notification(n) if n.method == method));
+        match message {
+            Message::Notification(notification) => notification.params,
+            _ => unreachable!(),
+        }
+    }
+
+    /// The next diagnostics published for `path`, shown compactly.
+    pub fn diagnostics(&mut self, path: &str) -> String {
+        let uri = self.uri(path);
+        let message = self.receive(&format!("diagnostics of {path}"), |m| {
+            matches!(m, Message::Notification(n) if n.method == "textDocument/publishDiagnostics" && n.params["uri"] == *uri)
+        });
+        let Message::Notification(notification) = message else { unreachable!() };
+        self.show(&notification.params)
+    }
+
+    /// Opens a file of the workspace with its text on disk.
+    pub fn open(&mut self, path: &str) {
+        let text = std::fs::read_to_string(self.root().join(path)).expect("a fixture file");
+        self.open_with(path, &text, 1);
+    }
+
+    pub fn open_with(&mut self, path: &str, text: &str, version: i32) {
+        let params = DidOpenTextDocumentParams::new(TextDocumentItem::new(
+            Uri::from(self.uri(path)),
+            "mini".into(),
+            version,
+            text.to_string(),
+        ));
+        let method = lsp_types::DidOpenTextDocumentNotification::METHOD.as_str();
+        self.notify(method, serde_json::to_value(params).unwrap());
+    }
+
+    /// Replaces a document's text.
+    pub fn change(&mut self, path: &str, text: &str, version: i32) {
+        let change = TextDocumentContentChangeWholeDocument::new(text.to_string());
+        self.change_with(path, vec![change.into()], version);
+    }
+
+    /// Replaces the text between two positions.
+    pub fn edit(&mut self, path: &str, (from, to): ((u32, u32), (u32, u32)), text: &str, version: i32) {
+        let range = Range::new(Position::new(from.0, from.1), Position::new(to.0, to.1));
+        #[allow(deprecated)]
+        let change = TextDocumentContentChangePartial { range, range_length: None, text: text.to_string() };
+        self.change_with(path, vec![change.into()], version);
+    }
+
+    fn change_with(&mut self, path: &str, changes: Vec<TextDocumentContentChangeEvent>, version: i32) {
+        let document =
+            VersionedTextDocumentIdentifier::new(version, TextDocumentIdentifier::new(Uri::from(self.uri(path))));
+        let params = DidChangeTextDocumentParams::new(document, changes);
+        let method = lsp_types::DidChangeTextDocumentNotification::METHOD.as_str();
+        self.notify(method, serde_json::to_value(params).unwrap());
+    }
+
+    /// `{"textDocument": …, "position": …}` at `line:col` of `path`.
+    pub fn at(&self, path: &str, line: u32, character: u32) -> Value {
+        json!({"textDocument": {"uri": self.uri(path)}, "position": {"line": line, "character": character}})
+    }
+
+    /// The position of the `n`th occurrence (from 0) of `needle` in `path`'s text on disk,
+    /// plus `offset` characters (ASCII fixtures).
+    pub fn find(&self, path: &str, needle: &str, n: usize, offset: u32) -> Value {
+        let text = std::fs::read_to_string(self.root().join(path)).unwrap();
+        let at = text.match_indices(needle).nth(n).unwrap_or_else(|| panic!("{needle:?} #{n} not in {path}")).0;
+        let line = text[..at].matches('\n').count() as u32;
+        let column = (at - text[..at].rfind('\n').map_or(0, |i| i + 1)) as u32 + offset;
+        self.at(path, line, column)
+    }
+
+    /// A value as compact text: ranges as `l:c-l:c`, this workspace's URIs relative.
+    pub fn show(&self, value: &Value) -> String {
+        let prefix = format!("{}/", self.uri(""));
+        let prefix = prefix.trim_end_matches('/').to_string() + "/";
+        let shown = compact(value, &prefix);
+        serde_json::to_string_pretty(&shown).unwrap()
+    }
+
+    /// `shutdown`, then `exit`; the server's exit status. Every message the server sent
+    /// must have been read.
+    pub fn shutdown(mut self) -> u8 {
+        let result = self.request("shutdown", Value::Null);
+        assert_eq!(result, Value::Null);
+        self.notify("exit", Value::Null);
+        self.finish()
+    }
+
+    /// Waits for the server to stop and checks that nothing was left unread: after the
+    /// server stops, its end of the connection is dropped, so reading until disconnection
+    /// is complete without any timeout.
+    fn finish(&mut self) -> u8 {
+        let status = self.thread.take().expect("running").join().expect("the server thread panicked");
+        let client = self.client.take().expect("connected");
+        self.unread.extend(client.receiver.iter());
+        let unread = std::mem::take(&mut self.unread);
+        assert!(unread.is_empty(), "the test left messages from the server unread: {unread:#?}");
+        status
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if self.thread.is_some() && !std::thread::panicking() {
+            panic!("end each test with `shutdown()`, which checks that every message was read");
+        }
+    }
+}
+
+/// Ranges to `l:c-l:c`, URIs made relative.
+fn compact(value: &Value, prefix: &str) -> Value {
+    match value {
+        Value::Object(map) if map.len() == 2 && map.contains_key("start") && map.contains_key("end") => {
+            let p = |v: &Value| format!("{}:{}", v["line"], v["character"]);
+            Value::String(format!("{}-{}", p(&map["start"]), p(&map["end"])))
+        }
+        Value::Object(map) => Value::Object(
+            map.iter().map(|(k, v)| (k.strip_prefix(prefix).unwrap_or(k).to_string(), compact(v, prefix))).collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| compact(v, prefix)).collect()),
+        Value::String(s) => Value::String(s.strip_prefix(prefix).unwrap_or(s).to_string()),
+        other => other.clone(),
+    }
+}
+
+const GEOMETRY: &str = r#"
+    //- main.mini
+    import "geometry.mini" as geo;
+    import "util.mini";
+
+    fn main() i32 {
+        var total: i64 = 0;
+        const n = geo.square(3);
+        total += @as(i64, n);
+        return util.twice(n) + geo_square(2);
+    }
+    //- geometry.mini
+    // Squares a number.
+    // Exactly.
+    pub fn square(x: i32) i32 {
+        return x * x;
+    }
+
+    pub fn cube(x: i32) i32 {
+        return x * square(x);
+    }
+    //- util.mini
+    pub fn twice(value: i32) i32 {
+        return value + value;
+    }
+"#;
+
+/// Sends a request and compares its result, shown compactly, with `expect`.
+#[track_caller]
+fn check(server: &mut TestServer, method: &str, params: Value, expect: Expect) {
+    let result = server.request(method, params);
+    expect.assert_eq(&server.show(&result));
+}
+
+#[test]
+fn diagnostics_arrive_with_the_document_version_and_clear_when_fixed() {
+    let mut server = TestServer::new(GEOMETRY);
+    server.open_with("main.mini", "fn main() i32 {\n    return missing + true;\n}\n", 1);
+    expect![[r#"
+        {
+          "diagnostics": [
+            {
+              "message": "undeclared name 'missing'",
+              "range": "1:11-1:18",
+              "severity": 1,
+              "source": "mini"
+            }
+          ],
+          "uri": "main.mini",
+          "version": 1
+        }"#]]
+    .assert_eq(&server.diagnostics("main.mini"));
+    server.edit("main.mini", ((1, 11), (1, 18)), "1", 2);
+    expect![[r#"
+        {
+          "diagnostics": [
+            {
+              "message": "mismatched types: i32 + bool (no implicit conversions; use @as)",
+              "range": "1:11-1:19",
+              "severity": 1,
+              "source": "mini"
+            }
+          ],
+          "uri": "main.mini",
+          "version": 2
+        }"#]]
+    .assert_eq(&server.diagnostics("main.mini"));
+    server.edit("main.mini", ((1, 15), (1, 19)), "2", 3);
+    expect![[r#"
+        {
+          "diagnostics": [],
+          "uri": "main.mini",
+          "version": 3
+        }"#]]
+    .assert_eq(&server.diagnostics("main.mini"));
+    assert_eq!(server.shutdown(), 0);
+}
+
+#[test]
+fn definition_reaches_functions_across_files_locals_parameters_and_imported_files() {
+    let mut server = TestServer::new(GEOMETRY);
+    server.open("main.mini");
+    assert!(server.diagnostics("main.mini").contains("\"diagnostics\": []"));
+    let go = |server: &mut TestServer, at: Value| {
+        let found = server.request("textDocument/definition", at);
+        server.show(&found)
+    };
+    let across = server.find("main.mini", "square", 0, 2);
+    let tutorial = server.find("main.mini", "geo_square", 0, 5);
+    let local = server.find("main.mini", "n)", 0, 0);
+    let alias = server.find("main.mini", "util.twice", 0, 1);
+    let import_path = server.find("main.mini", "\"geometry", 0, 3);
+    let shown: Vec<String> =
+        [across, tutorial, local, alias, import_path].into_iter().map(|at| go(&mut server, at)).collect();
+    expect![[r#"
+        {
+          "range": "2:7-2:13",
+          "uri": "geometry.mini"
+        }
+        {
+          "range": "2:7-2:13",
+          "uri": "geometry.mini"
+        }
+        {
+          "range": "5:10-5:11",
+          "uri": "main.mini"
+        }
+        {
+          "range": "0:0-0:0",
+          "uri": "util.mini"
+        }
+        {
+          "range": "0:0-0:0",
+          "uri": "geometry.mini"
+        }"#]]
+    .assert_eq(&shown.join("\n"));
+    // A parameter, in a file that is not open (its text comes from disk).
+    let parameter = server.find("geometry.mini", "square(x)", 0, 7);
+    check(
+        &mut server,
+        "textDocument/definition",
+        parameter,
+        expect![[r#"
+        {
+          "range": "6:12-6:13",
+          "uri": "geometry.mini"
+        }"#]],
+    );
+    assert_eq!(server.shutdown(), 0);
+}
+
+#[test]
+fn hover_shows_signatures_with_their_comment_and_the_types_of_locals() {
+    let mut server = TestServer::new(GEOMETRY);
+    server.open("main.mini");
+    server.diagnostics("main.mini");
+    let function = server.find("main.mini", "square", 0, 0);
+    check(
+        &mut server,
+        "textDocument/hover",
+        function,
+        expect![[r#"
+        {
+          "contents": {
+            "kind": "markdown",
+            "value": "```mini\nfn square(x: i32) i32\n```\n\nin `geometry.mini`\n\nSquares a number.\nExactly."
+          },
+          "range": "5:18-5:24"
+        }"#]],
+    );
+    // `n` has no written type: the checker's.
+    let inferred = server.find("main.mini", "n = geo", 0, 0);
+    check(
+        &mut server,
+        "textDocument/hover",
+        inferred,
+        expect![[r#"
+        {
+          "contents": {
+            "kind": "markdown",
+            "value": "```mini\nconst n: i32\n```"
+          },
+          "range": "5:10-5:11"
+        }"#]],
+    );
+    let var = server.find("main.mini", "total +=", 0, 2);
+    check(
+        &mut server,
+        "textDocument/hover",
+        var,
+        expect![[r#"
+        {
+          "contents": {
+            "kind": "markdown",
+            "value": "```mini\nvar total: i64\n```"
+          },
+          "range": "6:4-6:9"
+        }"#]],
+    );
+    let parameter = server.find("util.mini", "value +", 0, 0);
+    check(
+        &mut server,
+        "textDocument/hover",
+        parameter,
+        expect![[r#"
+        {
+          "contents": {
+            "kind": "markdown",
+            "value": "```mini\nvalue: i32\n```"
+          },
+          "range": "1:11-1:16"
+        }"#]],
+    );
+    let nothing = server.find("main.mini", "return", 0, 2);
+    check(&mut server, "textDocument/hover", nothing, expect!["null"]);
+    assert_eq!(server.shutdown(), 0);
+}
+
+#[test]
+fn references_respect_include_declaration_and_highlights_mark_writes() {
+    let mut server = TestServer::new(GEOMETRY);
+    server.open("geometry.mini");
+    server.diagnostics("geometry.mini");
+    let mut square = server.find("geometry.mini", "square", 0, 0);
+    square["context"] = json!({"includeDeclaration": true});
+    check(
+        &mut server,
+        "textDocument/references",
+        square.clone(),
+        expect![[r#"
+        [
+          {
+            "range": "2:7-2:13",
+            "uri": "geometry.mini"
+          },
+          {
+            "range": "7:15-7:21",
+            "uri": "geometry.mini"
+          },
+          {
+            "range": "5:18-5:24",
+            "uri": "main.mini"
+          },
+          {
+            "range": "7:31-7:37",
+            "uri": "main.mini"
+          }
+        ]"#]],
+    );
+    square["context"] = json!({"includeDeclaration": false});
+    check(
+        &mut server,
+        "textDocument/references",
+        square,
+        expect![[r#"
+        [
+          {
+            "range": "7:15-7:21",
+            "uri": "geometry.mini"
+          },
+          {
+            "range": "5:18-5:24",
+            "uri": "main.mini"
+          },
+          {
+            "range": "7:31-7:37",
+            "uri": "main.mini"
+          }
+        ]"#]],
+    );
+    let total = server.find("main.mini", "total", 0, 0);
+    check(
+        &mut server,
+        "textDocument/documentHighlight",
+        total,
+        expect![[r#"
+        [
+          {
+            "kind": 3,
+            "range": "4:8-4:13"
+          },
+          {
+            "kind": 3,
+            "range": "6:4-6:9"
+          }
+        ]"#]],
+    );
+    assert_eq!(server.shutdown(), 0);
+}
+
+#[test]
+fn symbols_list_a_files_functions_and_the_workspaces() {
+    let mut server = TestServer::new(GEOMETRY);
+    let document = json!({"textDocument": {"uri": server.uri("geometry.mini")}});
+    check(
+        &mut server,
+        "textDocument/documentSymbol",
+        document,
+        expect![[r#"
+        [
+          {
+            "detail": "fn square(x: i32) i32",
+            "kind": 12,
+            "name": "square",
+            "range": "2:0-4:1",
+            "selectionRange": "2:7-2:13"
+          },
+          {
+            "detail": "fn cube(x: i32) i32",
+            "kind": 12,
+            "name": "cube",
+            "range": "6:0-8:1",
+            "selectionRange": "6:7-6:11"
+          }
+        ]"#]],
+    );
+    check(
+        &mut server,
+        "workspace/symbol",
+        json!({"query": "I"}),
+        expect![[r#"
+        [
+          {
+            "containerName": "main.mini",
+            "kind": 12,
+            "location": {
+              "range": "3:3-3:7",
+              "uri": "main.mini"
+            },
+            "name": "main"
+          },
+          {
+            "containerName": "util.mini",
+            "kind": 12,
+            "location": {
+              "range": "0:7-0:12",
+              "uri": "util.mini"
+            },
+            "name": "twice"
+          }
+        ]"#]],
+    );
+    assert_eq!(server.shutdown(), 0);
+}
+
+/// The labels and details of a completion list.
+fn labels(result: &Value) -> String {
+    let items = result["items"].as_array().expect("a completion list");
+    items
+        .iter()
+        .map(|i| format!("{} {}", i["label"].as_str().unwrap(), i["detail"].as_str().unwrap_or("")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn completion_after_an_alias_lists_its_functions_and_elsewhere_what_is_in_scope() {
+    let mut server = TestServer::new(GEOMETRY);
+    server.open("main.mini");
+    server.diagnostics("main.mini");
+    // Typing `geo.` on a new line inside `main`.
+    server.edit("main.mini", ((6, 0), (6, 0)), "    geo.\n", 2);
+    server.diagnostics("main.mini");
+    let after_dot = server.request("textDocument/completion", server.at("main.mini", 6, 8));
+    expect![[r#"
+        square fn square(x: i32) i32
+        cube fn cube(x: i32) i32"#]]
+    .assert_eq(&labels(&after_dot));
+    let elsewhere = server.request("textDocument/completion", server.at("main.mini", 5, 4));
+    expect![[r#"
+        total var
+        main fn main() i32
+        geo import "geometry.mini"
+        util import "util.mini"
+        fn 
+        pub 
+        const 
+        var 
+        return 
+        if 
+        else 
+        while 
+        break 
+        continue 
+        import 
+        as 
+        true 
+        false 
+        and 
+        or 
+        i32 
+        i64 
+        bool 
+        void 
+        @print @print(value) void
+        @as @as(type, value)"#]]
+    .assert_eq(&labels(&elsewhere));
+    assert_eq!(server.shutdown(), 0);
+}
+
+#[test]
+fn signature_help_follows_the_argument_under_the_cursor() {
+    let mut server = TestServer::new(
+        r#"
+        //- main.mini
+        fn add(left: i32, right: i64) i32 {
+            return left;
+        }
+        fn main() i32 {
+            return add(1, 2);
+        }
+        "#,
+    );
+    server.open("main.mini");
+    server.diagnostics("main.mini");
+    let first = server.find("main.mini", "add(1", 0, 4);
+    check(
+        &mut server,
+        "textDocument/signatureHelp",
+        first,
+        expect![[r#"
+        {
+          "activeParameter": 0,
+          "activeSignature": 0,
+          "signatures": [
+            {
+              "label": "fn add(left: i32, right: i64) i32",
+              "parameters": [
+                {
+                  "label": [
+                    7,
+                    16
+                  ]
+                },
+                {
+                  "label": [
+                    18,
+                    28
+                  ]
+                }
+              ]
+            }
+          ]
+        }"#]],
+    );
+    let second = server.find("main.mini", "2)", 0, 0);
+    let help = server.request("textDocument/signatureHelp", second);
+    assert_eq!(help["activeParameter"], 1, "{help}");
+    let outside = server.find("main.mini", "return add", 0, 0);
+    assert_eq!(server.request("textDocument/signatureHelp", outside), Value::Null);
+    assert_eq!(server.shutdown(), 0);
+}
+
+#[test]
+fn rename_edits_every_caller_across_files_and_refuses_keywords_and_invalid_names() {
+    let mut server = TestServer::new(GEOMETRY);
+    let square = server.find("geometry.mini", "square", 0, 1);
+    check(
+        &mut server,
+        "textDocument/prepareRename",
+        square.clone(),
+        expect![[r#"
+        {
+          "placeholder": "square",
+          "range": "2:7-2:13"
+        }"#]],
+    );
+    let mut rename = square.clone();
+    rename["newName"] = "sq".into();
+    check(
+        &mut server,
+        "textDocument/rename",
+        rename.clone(),
+        expect![[r#"
+        {
+          "changes": {
+            "geometry.mini": [
+              {
+                "newText": "sq",
+                "range": "2:7-2:13"
+              },
+              {
+                "newText": "sq",
+                "range": "7:15-7:21"
+              }
+            ],
+            "main.mini": [
+              {
+                "newText": "sq",
+                "range": "5:18-5:24"
+              },
+              {
+                "newText": "sq",
+                "range": "7:31-7:37"
+              }
+            ]
+          }
+        }"#]],
+    );
+    for bad in ["while", "2x", "a b", ""] {
+        rename["newName"] = bad.into();
+        let id = server.send_request("textDocument/rename", rename.clone());
+        let error = server.response(&id).response_result.expect_err("a refusal");
+        assert_eq!(error.code, lsp_server::ErrorCode::RequestFailed as i32, "{bad:?}: {error:?}");
+        assert!(error.message.contains(&format!("'{bad}'")), "{bad:?}: {}", error.message);
+    }
+    // An import without `as` gets one, so that only the alias changes.
+    let mut alias = server.find("main.mini", "util.twice", 0, 0);
+    alias["newName"] = "u".into();
+    check(
+        &mut server,
+        "textDocument/rename",
+        alias,
+        expect![[r#"
+        {
+          "changes": {
+            "main.mini": [
+              {
+                "newText": " as u",
+                "range": "1:18-1:18"
+              },
+              {
+                "newText": "u",
+                "range": "7:11-7:15"
+              }
+            ]
+          }
+        }"#]],
+    );
+    // A local, within its function.
+    let mut local = server.find("main.mini", "n = geo", 0, 0);
+    local["newName"] = "count".into();
+    check(
+        &mut server,
+        "textDocument/rename",
+        local,
+        expect![[r#"
+        {
+          "changes": {
+            "main.mini": [
+              {
+                "newText": "count",
+                "range": "5:10-5:11"
+              },
+              {
+                "newText": "count",
+                "range": "6:22-6:23"
+              },
+              {
+                "newText": "count",
+                "range": "7:22-7:23"
+              }
+            ]
+          }
+        }"#]],
+    );
+    let path = server.find("main.mini", "\"geometry", 0, 2);
+    let id = server.send_request("textDocument/prepareRename", path);
+    assert!(server.response(&id).response_result.is_err());
+    assert_eq!(server.shutdown(), 0);
+}
+
+#[test]
+fn semantic_tokens_classify_every_token() {
+    let mut server = TestServer::new(
+        r#"
+        //- main.mini
+        import "lib.mini" as lib;
+        // The entry.
+        fn main() i32 {
+            const x = lib.f(1);
+            return x;
+        }
+        //- lib.mini
+        pub fn f(a: i32) i32 { return a; }
+        "#,
+    );
+    let tokens =
+        server.request("textDocument/semanticTokens/full", json!({"textDocument": {"uri": server.uri("main.mini")}}));
+    let data: Vec<u64> = serde_json::from_value(tokens["data"].clone()).unwrap();
+    let legend = [
+        "namespace",
+        "function",
+        "parameter",
+        "variable",
+        "keyword",
+        "type",
+        "number",
+        "string",
+        "comment",
+        "operator",
+    ];
+    let (mut line, mut column) = (0, 0);
+    let mut shown = String::new();
+    for token in data.chunks(5) {
+        if token[0] > 0 {
+            column = 0;
+        }
+        line += token[0];
+        column += token[1];
+        shown.push_str(&format!("{line}:{column} len {} {} mods {}\n", token[2], legend[token[3] as usize], token[4]));
+    }
+    expect![[r#"
+        0:0 len 6 keyword mods 0
+        0:7 len 10 string mods 0
+        0:18 len 2 keyword mods 0
+        0:21 len 3 namespace mods 1
+        1:0 len 13 comment mods 0
+        2:0 len 2 keyword mods 0
+        2:3 len 4 function mods 1
+        2:10 len 3 type mods 4
+        3:4 len 5 keyword mods 0
+        3:10 len 1 variable mods 3
+        3:12 len 1 operator mods 0
+        3:14 len 3 namespace mods 0
+        3:18 len 1 function mods 0
+        3:20 len 1 number mods 0
+        4:4 len 6 keyword mods 0
+        4:11 len 1 variable mods 2
+    "#]]
+    .assert_eq(&shown);
+    assert_eq!(server.shutdown(), 0);
+}
