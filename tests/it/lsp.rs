@@ -852,3 +852,235 @@ fn semantic_tokens_classify_every_token() {
     .assert_eq(&shown);
     assert_eq!(server.shutdown(), 0);
 }
+
+/// A hook that holds the first request of `method` on its worker, after signalling
+/// `entered`, until its snapshot is cancelled (by an edit or by the client): so that a
+/// test can make an edit arrive while a request is in flight, without sleeping.
+fn hold_until_cancelled(method: &'static str) -> (Hooks, std::sync::mpsc::Receiver<()>) {
+    let (entered, on_enter) = std::sync::mpsc::channel();
+    let entered = std::sync::Mutex::new(Some(entered));
+    let hook = move |m: &str, db: &mini_queries::Database| {
+        if m != method {
+            return;
+        }
+        let Some(entered) = entered.lock().unwrap().take() else { return };
+        entered.send(()).unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            salsa::Database::unwind_if_revision_cancelled(db)
+        }))
+        .is_ok()
+        {
+            assert!(Instant::now() < deadline, "the request was never cancelled");
+            std::thread::yield_now();
+        }
+    };
+    (Hooks { before_request: Some(std::sync::Arc::new(hook)) }, on_enter)
+}
+
+#[test]
+fn a_request_overtaken_by_an_edit_is_answered_for_the_new_text() {
+    let (hooks, entered) = hold_until_cancelled("textDocument/hover");
+    let mut server = TestServer::with(GEOMETRY, json!({}), hooks);
+    server.open_with("util.mini", "pub fn twice(value: i32) i32 {\n    return value;\n}\n", 1);
+    server.diagnostics("util.mini");
+    let id = server.send_request("textDocument/hover", server.at("util.mini", 1, 12));
+    entered.recv().unwrap();
+    // The hover holds a snapshot in which line 1 is `return value;`. The edit cancels it.
+    server.change("util.mini", "pub fn twice(value: i32) i32 {\n    const v: i64 = 2;\n    return value;\n}\n", 2);
+    let hover = server.response(&id).response_result.expect("retried on a new snapshot");
+    expect!["null"].assert_eq(&server.show(&hover));
+    server.diagnostics("util.mini");
+    assert_eq!(server.shutdown(), 0);
+}
+
+#[test]
+fn cancel_request_is_honoured() {
+    let (hooks, entered) = hold_until_cancelled("textDocument/references");
+    let mut server = TestServer::with(GEOMETRY, json!({}), hooks);
+    let mut at = server.find("geometry.mini", "square", 0, 0);
+    at["context"] = json!({"includeDeclaration": true});
+    let id = server.send_request("textDocument/references", at);
+    entered.recv().unwrap();
+    server.notify("$/cancelRequest", json!({"id": id}));
+    let error = server.response(&id).response_result.expect_err("cancelled");
+    assert_eq!(error.code, lsp_server::ErrorCode::RequestCanceled as i32, "{error:?}");
+    // The server goes on; the cancelled request is answered once only (`shutdown` checks).
+    let hover = server.request("textDocument/hover", server.find("geometry.mini", "square", 0, 0));
+    assert!(hover["contents"]["value"].as_str().unwrap().contains("fn square"), "{hover}");
+    assert_eq!(server.shutdown(), 0);
+}
+
+#[test]
+fn a_panic_in_a_request_is_an_error_response_and_the_server_goes_on() {
+    let hook = |method: &str, _: &mini_queries::Database| {
+        if method == "textDocument/documentHighlight" {
+            panic!("a bug in a handler");
+        }
+    };
+    let hooks = Hooks { before_request: Some(std::sync::Arc::new(hook)) };
+    let mut server = TestServer::with(GEOMETRY, json!({}), hooks);
+    let id = server.send_request("textDocument/documentHighlight", server.find("main.mini", "total", 0, 0));
+    let error = server.response(&id).response_result.expect_err("an error");
+    assert_eq!(error.code, lsp_server::ErrorCode::InternalError as i32);
+    assert!(error.message.contains("a bug in a handler"), "{}", error.message);
+    let definition = server.request("textDocument/definition", server.find("main.mini", "square", 0, 0));
+    assert_eq!(server.show(&definition["uri"]), "\"geometry.mini\"");
+    assert_eq!(server.shutdown(), 0);
+}
+
+#[test]
+fn hostile_buffers_positions_and_versions_never_crash_the_server() {
+    let mut server = TestServer::new(GEOMETRY);
+    let nested = format!("fn main() i32 {{ return {}1{}; }}", "(".repeat(20_000), ")".repeat(20_000));
+    let hostile = [
+        "\u{0}\u{1}\u{7f} fn \u{feff}main() i32 { return 𝄞; }".to_string(),
+        nested,
+        "import \"nowhere.mini\" as gone;\nfn main() i32 { return gone.f(); }\n".to_string(),
+        "fn main(".to_string(),
+        String::new(),
+    ];
+    server.open_with("main.mini", "fn main() i32 { return 0; }\n", 10);
+    assert!(server.diagnostics("main.mini").contains("\"version\": 10"));
+    for (i, text) in hostile.iter().enumerate() {
+        // Versions out of order: the server takes what it is given.
+        let version = 9 - i as i32;
+        server.change("main.mini", text, version);
+        let diagnostics = server.diagnostics("main.mini");
+        assert!(diagnostics.contains(&format!("\"version\": {version}")), "{diagnostics}");
+        for (line, character) in [(0, 0), (0, 5), (0, 9999), (9999, 0), (u32::MAX, u32::MAX)] {
+            for method in [
+                "textDocument/hover",
+                "textDocument/definition",
+                "textDocument/completion",
+                "textDocument/signatureHelp",
+            ] {
+                let id = server.send_request(method, server.at("main.mini", line, character));
+                let response = server.response(&id);
+                assert!(response.response_result.is_ok(), "{method} at {line}:{character} of text {i}: {response:?}");
+            }
+        }
+        for method in ["textDocument/semanticTokens/full", "textDocument/documentSymbol"] {
+            server.request(method, json!({"textDocument": {"uri": server.uri("main.mini")}}));
+        }
+    }
+    // An edit whose range lies past the end of the file appends.
+    server.edit("main.mini", ((500, 3), (900, 0)), "// tail\n", 20);
+    server.diagnostics("main.mini");
+    // Requests about files nobody opened or that do not exist, and malformed params.
+    assert_eq!(server.request("textDocument/hover", server.at("nowhere.mini", 0, 0)), Value::Null);
+    assert_eq!(
+        server.request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": "untitled:1"}, "position": {"line": 0, "character": 0}})
+        ),
+        Value::Null
+    );
+    let id = server.send_request("textDocument/hover", json!({"position": "here"}));
+    assert_eq!(server.response(&id).response_result.unwrap_err().code, lsp_server::ErrorCode::InvalidParams as i32);
+    let id = server.send_request("textDocument/unheardOf", json!({}));
+    assert_eq!(server.response(&id).response_result.unwrap_err().code, lsp_server::ErrorCode::MethodNotFound as i32);
+    server.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": server.uri("closed.mini"), "version": 1}, "contentChanges": [{"text": "x"}]}),
+    );
+    server.notify("textDocument/didOpen", json!({"garbage": true}));
+    assert_eq!(server.shutdown(), 0);
+}
+
+#[test]
+fn a_file_deleted_or_changed_on_disk_while_open_elsewhere_updates_its_importers() {
+    let capabilities = json!({"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}}});
+    let mut server = TestServer::with(GEOMETRY, capabilities, Hooks::default());
+    // The server asks to be told about `*.mini` files.
+    let registration = server
+        .receive("the registration", |m| matches!(m, Message::Request(r) if r.method == "client/registerCapability"));
+    let Message::Request(registration) = registration else { unreachable!() };
+    assert_eq!(registration.params["registrations"][0]["method"], "workspace/didChangeWatchedFiles");
+    server.client().sender.send(Response::new_ok(registration.id, Value::Null).into()).unwrap();
+    server.open("main.mini");
+    assert!(server.diagnostics("main.mini").contains("\"diagnostics\": []"));
+    std::fs::write(server.root().join("util.mini"), "pub fn twice(a: i32, b: i32) i32 { return a; }\n").unwrap();
+    server.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": server.uri("util.mini"), "type": 2}]}));
+    expect![[r#"
+        {
+          "diagnostics": [
+            {
+              "message": "'util.twice' takes 2 arguments, but 1 was given",
+              "range": "7:16-7:21",
+              "severity": 1,
+              "source": "mini"
+            }
+          ],
+          "uri": "main.mini",
+          "version": 1
+        }"#]]
+    .assert_eq(&server.diagnostics("main.mini"));
+    std::fs::remove_file(server.root().join("geometry.mini")).unwrap();
+    server.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": server.uri("geometry.mini"), "type": 3}]}),
+    );
+    let diagnostics = server.diagnostics("main.mini");
+    assert!(diagnostics.contains("cannot read imported file \\\"geometry.mini\\\""), "{diagnostics}");
+    // Hovering over a call into the deleted file answers nothing, and does not fail.
+    assert_eq!(server.request("textDocument/hover", server.find("main.mini", "square", 0, 0)), Value::Null);
+    assert_eq!(server.shutdown(), 0);
+}
+
+#[test]
+fn a_file_the_program_does_not_import_is_checked_on_its_own() {
+    let mut server = TestServer::new(GEOMETRY);
+    let scratch = "import \"geometry.mini\" as g;\nfn f() bool { return g.square(true); }\n";
+    std::fs::write(server.root().join("scratch.mini"), scratch).unwrap();
+    server.open("scratch.mini");
+    expect![[r#"
+        {
+          "diagnostics": [
+            {
+              "message": "mismatched types: expected bool, found i32",
+              "range": "1:21-1:35",
+              "severity": 1,
+              "source": "mini"
+            },
+            {
+              "message": "mismatched types: expected i32, found bool",
+              "range": "1:30-1:34",
+              "severity": 1,
+              "source": "mini"
+            }
+          ],
+          "uri": "scratch.mini",
+          "version": 1
+        }"#]]
+    .assert_eq(&server.diagnostics("scratch.mini"));
+    let definition = server.request("textDocument/definition", server.find("scratch.mini", "square", 0, 0));
+    assert_eq!(server.show(&definition["uri"]), "\"geometry.mini\"");
+    assert_eq!(server.shutdown(), 0);
+}
+
+#[test]
+fn utf8_columns_are_used_when_the_client_offers_them() {
+    // Each non-ASCII character is an error; 'é' is 2 bytes and 1 UTF-16 unit.
+    let fixture = "//- main.mini\nfn main() i32 { const é = 1; return é + ü; }\n";
+    let offers = json!({"general": {"positionEncodings": ["utf-8", "utf-16"]}});
+    for (capabilities, expected) in [(offers, "0:42-0:44"), (json!({}), "0:40-0:41")] {
+        let mut server = TestServer::with(fixture, capabilities, Hooks::default());
+        server.open("main.mini");
+        let diagnostics = server.diagnostics("main.mini");
+        assert!(diagnostics.contains(expected), "{diagnostics}");
+        assert_eq!(server.shutdown(), 0);
+    }
+}
+
+#[test]
+fn exit_without_shutdown_or_a_vanished_client_ends_the_server_with_status_one() {
+    let mut server = TestServer::new(GEOMETRY);
+    server.notify("exit", Value::Null);
+    assert_eq!(server.finish(), 1);
+    let mut server = TestServer::new(GEOMETRY);
+    server.open("main.mini");
+    server.diagnostics("main.mini");
+    drop(server.client.as_mut().map(|c| std::mem::replace(&mut c.sender, crossbeam_channel::unbounded().0)));
+    assert_eq!(server.finish(), 1);
+}
