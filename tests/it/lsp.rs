@@ -1084,3 +1084,86 @@ fn exit_without_shutdown_or_a_vanished_client_ends_the_server_with_status_one() 
     drop(server.client.as_mut().map(|c| std::mem::replace(&mut c.sender, crossbeam_channel::unbounded().0)));
     assert_eq!(server.finish(), 1);
 }
+
+#[test]
+fn explain_answers_from_the_living_database_what_the_next_build_compiles() {
+    let mut server = TestServer::new(GEOMETRY);
+    let params = json!({"textDocument": {"uri": server.uri("geometry.mini")}});
+    // Nothing was built yet: every function is new.
+    let before = server.request("mini/explain", params.clone());
+    assert_eq!(before["totals"]["new"], 4, "{before}");
+    // A build elsewhere (`mini build`) fills the cache.
+    let mut session = mini::driver::Session::new(&server.root().join("main.mini")).unwrap();
+    let request = mini::driver::BuildRequest {
+        emit: mini::cli::Emit::Exe,
+        output: Some(server.root().join("main")),
+        settings: mini_queries::source::CodegenSettings::host(),
+        jobs: 1,
+        log_queries: false,
+    };
+    assert!(session.build(&request).unwrap().success());
+    drop(session);
+    let built = server.request("mini/explain", params.clone());
+    assert_eq!(built["will_compile"], json!([]), "{built}");
+    // An unsaved edit of a body: that function, and only it, would be compiled.
+    server.open("geometry.mini");
+    server.diagnostics("geometry.mini");
+    server.edit("geometry.mini", ((3, 16), (3, 16)), " + 0", 2);
+    server.diagnostics("geometry.mini");
+    let edited = server.request("mini/explain", params.clone());
+    expect![[r#"
+        {
+          "functions": [
+            {
+              "because": null,
+              "name": "main.main",
+              "status": "cached"
+            },
+            {
+              "because": null,
+              "name": "geometry.square",
+              "status": "changed"
+            },
+            {
+              "because": null,
+              "name": "geometry.cube",
+              "status": "cached"
+            },
+            {
+              "because": null,
+              "name": "util.twice",
+              "status": "cached"
+            }
+          ],
+          "reason": "explain",
+          "removed": [],
+          "totals": {
+            "cached": 3,
+            "changed": 1,
+            "dependency": 0,
+            "evicted": 0,
+            "new": 0,
+            "removed": 0,
+            "settings": 0
+          },
+          "will_compile": [
+            "geometry.square"
+          ]
+        }"#]]
+    .assert_eq(&server.show(&edited));
+    // The same object as `mini explain --json` prints for the file on disk with that edit.
+    std::fs::write(server.root().join("geometry.mini"), std::fs::read_to_string(server.root().join("geometry.mini")).unwrap().replacen("x * x;", "x * x + 0;", 1)).unwrap();
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_mini"))
+        .args(["explain", "--json"])
+        .current_dir(server.root())
+        .output()
+        .unwrap();
+    let printed: Value = serde_json::from_slice(&cli.stdout).expect("JSON");
+    assert_eq!(printed, edited);
+    // An error in a buffer: the errors, and no prediction.
+    server.edit("geometry.mini", ((3, 11), (3, 12)), "y", 3);
+    server.diagnostics("geometry.mini");
+    let broken = server.request("mini/explain", params);
+    assert_eq!(broken["errors"][0]["message"], "undeclared name 'y'", "{broken}");
+    assert_eq!(server.shutdown(), 0);
+}
