@@ -1152,7 +1152,11 @@ fn explain_answers_from_the_living_database_what_the_next_build_compiles() {
         }"#]]
     .assert_eq(&server.show(&edited));
     // The same object as `mini explain --json` prints for the file on disk with that edit.
-    std::fs::write(server.root().join("geometry.mini"), std::fs::read_to_string(server.root().join("geometry.mini")).unwrap().replacen("x * x;", "x * x + 0;", 1)).unwrap();
+    std::fs::write(
+        server.root().join("geometry.mini"),
+        std::fs::read_to_string(server.root().join("geometry.mini")).unwrap().replacen("x * x;", "x * x + 0;", 1),
+    )
+    .unwrap();
     let cli = std::process::Command::new(env!("CARGO_BIN_EXE_mini"))
         .args(["explain", "--json"])
         .current_dir(server.root())
@@ -1166,4 +1170,170 @@ fn explain_answers_from_the_living_database_what_the_next_build_compiles() {
     let broken = server.request("mini/explain", params);
     assert_eq!(broken["errors"][0]["message"], "undeclared name 'y'", "{broken}");
     assert_eq!(server.shutdown(), 0);
+}
+
+/// Framed JSON-RPC over a child's standard input and output.
+struct Stdio {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Stdio {
+    fn spawn(root: &Path) -> Stdio {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mini"))
+            .arg("lsp")
+            .current_dir(root)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("mini lsp starts");
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        Stdio { child, stdout }
+    }
+
+    fn send(&mut self, message: Value) {
+        use std::io::Write;
+        let body = serde_json::to_vec(&message).unwrap();
+        let stdin = self.child.stdin.as_mut().expect("open");
+        write!(stdin, "Content-Length: {}\r\n\r\n", body.len()).unwrap();
+        stdin.write_all(&body).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn receive(&mut self) -> Value {
+        use std::io::{BufRead, Read};
+        let mut length = None;
+        loop {
+            let mut line = String::new();
+            assert!(self.stdout.read_line(&mut line).unwrap() > 0, "the server closed its output");
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(n) = line.strip_prefix("Content-Length: ") {
+                length = Some(n.parse::<usize>().unwrap());
+            }
+        }
+        let mut body = vec![0; length.expect("a Content-Length header")];
+        self.stdout.read_exact(&mut body).unwrap();
+        serde_json::from_slice(&body).expect("a JSON body")
+    }
+}
+
+#[test]
+fn the_binary_speaks_framed_json_rpc_over_stdio() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in parse_fixture(GEOMETRY) {
+        std::fs::write(dir.path().join(path), text).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("main.mini"),
+        "import \"geometry.mini\" as geo;\nfn main() i32 { return geo.square(true); }\n",
+    )
+    .unwrap();
+    let uri = |path: &str| mini::lsp::convert::uri_of(&dir.path().join(path));
+    let mut server = Stdio::spawn(dir.path());
+    server.send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"processId": null, "rootUri": uri(""), "capabilities": {}}}));
+    let initialized = server.receive();
+    assert_eq!(initialized["id"], 1);
+    assert_eq!(initialized["result"]["capabilities"]["positionEncoding"], "utf-16");
+    server.send(json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
+    let text = std::fs::read_to_string(dir.path().join("main.mini")).unwrap();
+    server.send(json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": uri("main.mini"), "languageId": "mini", "version": 7, "text": text}}}));
+    let published = server.receive();
+    assert_eq!(published["method"], "textDocument/publishDiagnostics");
+    assert_eq!(published["params"]["version"], 7);
+    assert_eq!(published["params"]["diagnostics"][0]["message"], "mismatched types: expected i32, found bool");
+    server.send(json!({"jsonrpc": "2.0", "id": 2, "method": "textDocument/definition", "params": {"textDocument": {"uri": uri("main.mini")}, "position": {"line": 1, "character": 28}}}));
+    let definition = server.receive();
+    assert_eq!(definition["id"], 2);
+    assert_eq!(definition["result"]["uri"], uri("geometry.mini"));
+    server.send(json!({"jsonrpc": "2.0", "id": 3, "method": "shutdown"}));
+    assert_eq!(server.receive(), json!({"jsonrpc": "2.0", "id": 3, "result": null}));
+    server.send(json!({"jsonrpc": "2.0", "method": "exit"}));
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    // A client that goes away mid-session: status 1, no panic.
+    let mut server = Stdio::spawn(dir.path());
+    server.send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"processId": null, "rootUri": uri(""), "capabilities": {}}}));
+    server.receive();
+    drop(server.child.stdin.take());
+    let output = server.child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A real editor: Debian's Neovim (0.7), headless, starts `mini lsp` for a buffer with
+/// an error, shows the diagnostic, and jumps to a definition in another file.
+#[test]
+fn neovim_shows_the_diagnostic_and_jumps_to_the_definition() {
+    let nvim = std::process::Command::new("nvim").arg("--version").output();
+    assert!(
+        nvim.as_ref().is_ok_and(|o| o.status.success()),
+        "this test needs Neovim: `apt-get install neovim` (.ci/run installs it); {nvim:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in parse_fixture(GEOMETRY) {
+        std::fs::write(dir.path().join(path), text).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("main.mini"),
+        "import \"geometry.mini\" as geo;\nfn main() i32 { return geo.square(true); }\n",
+    )
+    .unwrap();
+    let script = r#"
+local root = os.getenv("MINI_ROOT")
+local lines = {}
+local function finish()
+  vim.fn.writefile(lines, root .. "/result.txt")
+  vim.cmd("qa!")
+end
+vim.cmd("edit " .. root .. "/main.mini")
+local buf = vim.api.nvim_get_current_buf()
+local client = vim.lsp.start_client({ name = "mini", cmd = { os.getenv("MINI_BIN"), "lsp" }, root_dir = root })
+vim.lsp.buf_attach_client(buf, client)
+if not vim.wait(20000, function() return #vim.diagnostic.get(buf) > 0 end, 10) then
+  table.insert(lines, "no diagnostics")
+  return finish()
+end
+for _, d in ipairs(vim.diagnostic.get(buf)) do
+  table.insert(lines, string.format("diagnostic %d:%d %s: %s", d.lnum, d.col, d.source, d.message))
+end
+vim.api.nvim_win_set_cursor(0, { 2, 28 })
+vim.lsp.buf.definition()
+local jumped = vim.wait(20000, function() return vim.api.nvim_buf_get_name(0):match("geometry%.mini$") ~= nil end, 10)
+local cursor = vim.api.nvim_win_get_cursor(0)
+table.insert(lines, string.format("jumped %s to %s:%d:%d", tostring(jumped), vim.fn.fnamemodify(vim.api.nvim_buf_get_name(0), ":t"), cursor[1], cursor[2]))
+vim.lsp.stop_client(client)
+vim.wait(5000, function() return vim.lsp.get_client_by_id(client) == nil end, 10)
+finish()
+"#;
+    std::fs::write(dir.path().join("test.lua"), script).unwrap();
+    let mut child = std::process::Command::new("nvim")
+        .args(["--headless", "--clean", "-c", "luafile test.lua"])
+        .current_dir(dir.path())
+        .env("MINI_ROOT", dir.path())
+        .env("MINI_BIN", env!("CARGO_BIN_EXE_mini"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Neovim's own waits end the script; this only keeps a broken editor from hanging CI.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("Neovim did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let result = std::fs::read_to_string(dir.path().join("result.txt")).expect("the script's result");
+    expect![[r#"
+        diagnostic 1:34 mini: mismatched types: expected i32, found bool
+        jumped true to geometry.mini:3:7
+    "#]]
+    .assert_eq(&result);
 }
