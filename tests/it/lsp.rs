@@ -69,6 +69,11 @@ impl TestServer {
         self.dir.path()
     }
 
+    /// Takes the workspace directory, so that it outlives the server.
+    pub fn take_dir(&mut self) -> tempfile::TempDir {
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
     pub fn uri(&self, path: &str) -> String {
         mini::lsp::convert::uri_of(&self.dir.path().join(path))
     }
@@ -1336,4 +1341,89 @@ finish()
         jumped true to geometry.mini:3:7
     "#]]
     .assert_eq(&result);
+}
+
+/// Every file under `dir` with its size and modification time.
+fn listing(dir: &Path) -> Vec<(std::path::PathBuf, u64, std::time::SystemTime)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                found.push((entry.path(), meta.len(), meta.modified().unwrap()));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn with_a_warm_cache_unopened_files_are_summaries_read_from_disk_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in parse_fixture(GEOMETRY) {
+        std::fs::write(dir.path().join(path), text).unwrap();
+    }
+    let mut session = mini::driver::Session::new(&dir.path().join("main.mini")).unwrap();
+    let request = mini::driver::BuildRequest {
+        emit: mini::cli::Emit::Exe,
+        output: Some(dir.path().join("main")),
+        settings: mini_queries::source::CodegenSettings::host(),
+        jobs: 1,
+        log_queries: false,
+    };
+    assert!(session.build(&request).unwrap().success());
+    drop(session);
+    // Stamps within a second of the build cannot prove a file unchanged (the racy-clean
+    // rule): age the sources so that the index's summaries are used.
+    for (path, _) in parse_fixture(GEOMETRY) {
+        let file = std::fs::File::options().write(true).open(dir.path().join(path)).unwrap();
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(60)).unwrap();
+    }
+    let mut session = mini::driver::Session::new(&dir.path().join("main.mini")).unwrap();
+    assert!(session.build(&request).unwrap().success());
+    drop(session);
+    let before = listing(dir.path());
+    let mut server = TestServer::start(dir, json!({"capabilities": {}}), Hooks::default());
+    server.open("main.mini");
+    assert!(server.diagnostics("main.mini").contains("\"diagnostics\": []"));
+    // `geometry.mini` is a summary: the answers that need its text read it from disk.
+    let hover = server.request("textDocument/hover", server.find("main.mini", "square", 0, 0));
+    assert!(hover["contents"]["value"].as_str().unwrap().contains("Squares a number."), "{hover}");
+    let mut rename = server.find("main.mini", "square", 0, 0);
+    rename["newName"] = "sq".into();
+    let edits = server.request("textDocument/rename", rename);
+    assert_eq!(edits["changes"][server.uri("geometry.mini")].as_array().map(Vec::len), Some(2), "{edits}");
+    let explained = server.request("mini/explain", json!({"textDocument": {"uri": server.uri("main.mini")}}));
+    assert_eq!(explained["totals"]["cached"], 4, "{explained}");
+    let dir = server.take_dir();
+    assert_eq!(server.shutdown(), 0);
+    assert_eq!(listing(dir.path()), before, "the language server wrote to the workspace or its cache");
+}
+
+#[test]
+fn a_folder_without_main_mini_still_checks_the_files_opened() {
+    let mut server = TestServer::new("//- lib/tools.mini\nfn f() i32 { return g(); }\n");
+    server.open("lib/tools.mini");
+    expect![[r#"
+        {
+          "diagnostics": [
+            {
+              "message": "undeclared function 'g'",
+              "range": "0:20-0:21",
+              "severity": 1,
+              "source": "mini"
+            }
+          ],
+          "uri": "lib/tools.mini",
+          "version": 1
+        }"#]]
+    .assert_eq(&server.diagnostics("lib/tools.mini"));
+    let explained = server.send_request("mini/explain", json!({"textDocument": {"uri": server.uri("lib/tools.mini")}}));
+    let error = server.response(&explained).response_result.expect_err("no program");
+    assert!(error.message.contains("main.mini"), "{}", error.message);
+    assert_eq!(server.shutdown(), 0);
 }
