@@ -503,6 +503,10 @@ impl Server {
             return tracing::warn!("didOpen without a document");
         };
         let Some(path) = path_of(uri) else { return tracing::info!(uri, "not a file: ignored") };
+        // Clients that start one server for plain text send other files too.
+        if path.extension().is_none_or(|e| e != "mini") {
+            return tracing::info!(uri, "not a .mini file: ignored");
+        }
         let version = params.pointer("/textDocument/version").and_then(Value::as_i64).unwrap_or(0) as i32;
         let text: Arc<[u8]> = Arc::from(text.as_bytes());
         self.docs.insert(uri.to_string(), Doc { version, path: path.clone(), text: text.clone() });
