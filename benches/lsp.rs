@@ -1,12 +1,12 @@
-//! The language server on the tutorial-shaped program of 10,001 files, in process over an
-//! in-memory connection (the protocol's framing is not what is measured):
+//! The language server on the tutorial-shaped program of 10,001 files: `mini lsp` as a
+//! child process, spoken to over its standard input and output as an editor does:
 //!
 //! - from `initialize` to the first diagnostics of an opened file, with no disk cache and
 //!   with a warm one (after a build);
 //! - after each of 1,000 edits of the open file, the time from the change notification to
 //!   its diagnostics (the 50 ms quiet period included);
-//! - hover, definition and completion round trips;
-//! - the process's resident memory every 100 edits.
+//! - hover, definition and completion round trips, each the first request after an edit;
+//! - the server's resident memory every 100 edits.
 //!
 //! ```text
 //! cargo bench --bench lsp                          # 10,001 files, 1,000 edits
@@ -20,11 +20,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use generate::{Program, Shape};
-use lsp_server::{Connection, Message, Notification, Request, RequestId};
-use mini::cli::Emit;
-use mini::driver::{BuildRequest, Session};
+use lsp_server::{Message, Notification, Request, RequestId};
 use mini::lsp::convert::uri_of;
-use mini_queries::source::CodegenSettings;
 use serde_json::{Value, json};
 
 fn main() {
@@ -66,8 +63,23 @@ fn main() {
     let mut client = Client::start(&dir);
     client.open(&path, &program.render_mini(open), 1);
     client.diagnostics(1);
+    // Positions in the open file: the call into its first import, `m{c}.f{c}_0(`; edits
+    // change an addend on another line, so they stay put.
+    let text = program.render_mini(open);
+    let child = program.files[open].imports[0];
+    let call = format!("m{child}.f{child}_0(");
+    let at = text.find(&call).expect("a call into an import");
+    let line = text[..at].matches('\n').count() as u32;
+    let column = (at - text[..at].rfind('\n').map_or(0, |i| i + 1)) as u32;
+    let uri = uri_of(&dir.join(&path));
+    let position =
+        |offset: u32| json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": column + offset}});
+    let dot = call.find('.').unwrap() as u32;
+    let requests =
+        [("textDocument/hover", dot + 2), ("textDocument/definition", dot + 2), ("textDocument/completion", dot + 1)];
+    let mut timings: Vec<Vec<Duration>> = vec![Vec::new(); requests.len()];
     let mut after_change = Vec::with_capacity(edits);
-    let mut rss = vec![(0, rss_mib())];
+    let mut rss = vec![(0, client.rss_mib())];
     for edit in 1..=edits {
         program.set_addend((open, 0), 1000 + edit as i32);
         let version = edit as i32 + 1;
@@ -76,37 +88,23 @@ fn main() {
         let diagnostics = client.diagnostics(version);
         after_change.push(start.elapsed());
         assert_eq!(diagnostics, json!([]), "edit {edit}");
+        // Every tenth edit, each request once, first thing in the new revision.
+        if edit % 10 == 0 {
+            for ((method, offset), samples) in requests.iter().zip(&mut timings) {
+                let start = Instant::now();
+                let result = client.request(method, position(*offset));
+                samples.push(start.elapsed());
+                assert!(!result.is_null(), "{method} answered nothing");
+            }
+        }
         if edit % 100 == 0 {
-            rss.push((edit, rss_mib()));
+            rss.push((edit, client.rss_mib()));
         }
     }
+    let timings: Vec<(&str, Vec<Duration>)> = requests.iter().map(|(m, _)| *m).zip(timings).collect();
 
-    // Positions in the open file: the call into its first import, `m{c}.f{c}_0(`.
-    let text = program.render_mini(open);
-    let child = program.files[open].imports[0];
-    let call = format!("m{child}.f{child}_0(");
-    let at = text.find(&call).expect("a call into an import");
-    let line = text[..at].matches('\n').count() as u32;
-    let column = (at - text[..at].rfind('\n').map_or(0, |i| i + 1)) as u32;
-    let position = |offset: u32| json!({"textDocument": {"uri": uri_of(&dir.join(&path))}, "position": {"line": line, "character": column + offset}});
-    let name_offset = call.find('.').unwrap() as u32 + 2;
-    let mut timings: Vec<(&str, Vec<Duration>)> = Vec::new();
-    for (method, offset) in [
-        ("textDocument/hover", name_offset),
-        ("textDocument/definition", name_offset),
-        ("textDocument/completion", call.find('.').unwrap() as u32 + 1),
-    ] {
-        let mut samples = Vec::new();
-        for _ in 0..100 {
-            let start = Instant::now();
-            let result = client.request(method, position(offset));
-            samples.push(start.elapsed());
-            assert!(!result.is_null(), "{method} answered nothing");
-        }
-        timings.push((method, samples));
-    }
     let start = Instant::now();
-    let explained = client.request("mini/explain", json!({"textDocument": {"uri": uri_of(&dir.join(&path))}}));
+    let explained = client.request("mini/explain", json!({"textDocument": {"uri": uri}}));
     let explain = start.elapsed();
     assert_eq!(explained["totals"]["changed"], 1, "{explained}");
     client.shutdown();
@@ -130,39 +128,54 @@ fn main() {
         row(method, samples);
     }
     row("mini/explain (main thread, warm cache)", &[explain]);
-    println!("\nResident memory (MiB) after opening the file and every 100 edits:\n");
+    println!("\nThe server's resident memory (MiB) after opening the file and every 100 edits:\n");
     let cells: Vec<String> = rss.iter().map(|(edit, mib)| format!("{edit}: {mib}")).collect();
     println!("{}", cells.join(" · "));
 }
 
-/// A client for a server running on a thread of this process.
+/// A client for `mini lsp` running as a child process, speaking framed JSON-RPC over its
+/// standard input and output — what an editor does.
 struct Client {
-    connection: Connection,
-    server: Option<std::thread::JoinHandle<u8>>,
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
     next_id: i32,
     root: std::path::PathBuf,
 }
 
 impl Client {
     fn start(root: &Path) -> Client {
-        let (server, connection) = Connection::memory();
-        let handle = std::thread::spawn(move || mini::lsp::serve(server, mini::lsp::Options::default()));
-        let mut client = Client { connection, server: Some(handle), next_id: 0, root: root.to_path_buf() };
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mini"))
+            .arg("lsp")
+            .current_dir(root)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("mini lsp starts");
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut client = Client { child, stdout, next_id: 0, root: root.to_path_buf() };
         client.request("initialize", json!({"processId": null, "rootUri": uri_of(root), "capabilities": {}}));
         client.notify("initialized", json!({}));
         client
     }
 
-    fn notify(&self, method: &str, params: Value) {
-        self.connection.sender.send(Notification::new(method.into(), params).into()).unwrap();
+    fn send(&mut self, message: Message) {
+        message.write(self.child.stdin.as_mut().expect("open")).expect("the server reads");
+    }
+
+    fn receive(&mut self) -> Message {
+        Message::read(&mut self.stdout).expect("a message").expect("the server is running")
+    }
+
+    fn notify(&mut self, method: &str, params: Value) {
+        self.send(Notification::new(method.into(), params).into());
     }
 
     fn request(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = RequestId::from(self.next_id);
-        self.connection.sender.send(Request::new(id.clone(), method.into(), params).into()).unwrap();
+        self.send(Request::new(id.clone(), method.into(), params).into());
         loop {
-            match self.connection.receiver.recv().unwrap() {
+            match self.receive() {
                 Message::Response(response) if response.id == id => {
                     return response.response_result.unwrap_or_else(|e| panic!("{method}: {e:?}"));
                 }
@@ -171,7 +184,7 @@ impl Client {
         }
     }
 
-    fn open(&self, path: &str, text: &str, version: i32) {
+    fn open(&mut self, path: &str, text: &str, version: i32) {
         let uri = uri_of(&self.root.join(path));
         self.notify(
             "textDocument/didOpen",
@@ -179,7 +192,7 @@ impl Client {
         );
     }
 
-    fn change(&self, path: &str, text: &str, version: i32) {
+    fn change(&mut self, path: &str, text: &str, version: i32) {
         let uri = uri_of(&self.root.join(path));
         self.notify(
             "textDocument/didChange",
@@ -188,9 +201,9 @@ impl Client {
     }
 
     /// The diagnostics published for `version`.
-    fn diagnostics(&self, version: i32) -> Value {
+    fn diagnostics(&mut self, version: i32) -> Value {
         loop {
-            if let Message::Notification(n) = self.connection.receiver.recv().unwrap()
+            if let Message::Notification(n) = self.receive()
                 && n.method == "textDocument/publishDiagnostics"
                 && n.params["version"] == version
             {
@@ -199,17 +212,22 @@ impl Client {
         }
     }
 
+    /// The server's resident set, in MiB.
+    fn rss_mib(&self) -> u64 {
+        rss_mib(&format!("/proc/{}/status", self.child.id()))
+    }
+
     fn shutdown(mut self) {
         self.request("shutdown", Value::Null);
         self.notify("exit", Value::Null);
-        assert_eq!(self.server.take().unwrap().join().unwrap(), 0);
+        assert_eq!(self.child.wait().unwrap().code(), Some(0));
     }
 }
 
 /// From `initialize` to the first diagnostics of `path`, in a new server.
 fn first_diagnostics(root: &Path, path: &str) -> Duration {
     let start = Instant::now();
-    let client = Client::start(root);
+    let mut client = Client::start(root);
     let text = std::fs::read_to_string(root.join(path)).unwrap();
     client.open(path, &text, 1);
     assert_eq!(client.diagnostics(1), json!([]));
@@ -218,17 +236,11 @@ fn first_diagnostics(root: &Path, path: &str) -> Duration {
     took
 }
 
+/// `mini build`, as a user would run it before opening the editor.
 fn build(root: &Path) {
-    let mut session = Session::new(&root.join("main.mini")).unwrap();
-    let request = BuildRequest {
-        emit: Emit::Exe,
-        output: Some(root.join("main")),
-        settings: CodegenSettings::host(),
-        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        log_queries: false,
-    };
-    assert!(session.build(&request).unwrap().success());
-    session.finish();
+    let status =
+        std::process::Command::new(env!("CARGO_BIN_EXE_mini")).arg("build").current_dir(root).status().unwrap();
+    assert!(status.success());
 }
 
 /// Moves every source's modification time a minute back, as if written well before the
@@ -247,9 +259,9 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// This process's resident set, in MiB.
-fn rss_mib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// A process's resident set, in MiB, from its `/proc/…/status`.
+fn rss_mib(status: &str) -> u64 {
+    let status = std::fs::read_to_string(status).unwrap_or_default();
     let kib: u64 = status
         .lines()
         .find(|l| l.starts_with("VmRSS:"))
