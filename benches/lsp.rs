@@ -238,8 +238,13 @@ fn first_diagnostics(root: &Path, path: &str) -> Duration {
 
 /// `mini build`, as a user would run it before opening the editor.
 fn build(root: &Path) {
-    let status =
-        std::process::Command::new(env!("CARGO_BIN_EXE_mini")).arg("build").current_dir(root).status().unwrap();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_mini"))
+        .arg("build")
+        .current_dir(root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 

@@ -1427,3 +1427,30 @@ fn a_folder_without_main_mini_still_checks_the_files_opened() {
     assert!(error.message.contains("main.mini"), "{}", error.message);
     assert_eq!(server.shutdown(), 0);
 }
+
+#[test]
+fn a_file_deleted_or_renamed_while_open_keeps_its_buffer_until_closed() {
+    let mut server = TestServer::new(GEOMETRY);
+    server.open("main.mini");
+    server.diagnostics("main.mini");
+    server.open("geometry.mini");
+    server.diagnostics("geometry.mini");
+    // Deleted on disk while open: the buffer is what is analysed, nothing changes.
+    let text = std::fs::read_to_string(server.root().join("geometry.mini")).unwrap();
+    std::fs::remove_file(server.root().join("geometry.mini")).unwrap();
+    server.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": server.uri("geometry.mini"), "type": 3}]}),
+    );
+    let hover = server.request("textDocument/hover", server.find("main.mini", "square", 0, 0));
+    assert!(hover["contents"]["value"].as_str().unwrap().contains("fn square"), "{hover}");
+    // Renamed by the editor: the old buffer closes, the new one opens; the import of the
+    // old name is now an error.
+    std::fs::write(server.root().join("shapes.mini"), &text).unwrap();
+    server.notify("textDocument/didClose", json!({"textDocument": {"uri": server.uri("geometry.mini")}}));
+    server.open("shapes.mini");
+    let diagnostics = server.diagnostics("main.mini");
+    assert!(diagnostics.contains("cannot read imported file \\\"geometry.mini\\\""), "{diagnostics}");
+    assert!(server.diagnostics("shapes.mini").contains("\"diagnostics\": []"));
+    assert_eq!(server.shutdown(), 0);
+}
