@@ -127,15 +127,6 @@ impl TestServer {
         }
     }
 
-    /// The next notification with this method; its params.
-    pub fn notification(&mut self, method: &str) -> Value {
-        let message = self.receive(method, |m| matches!(m, Message::Notification(n) if n.method == method));
-        match message {
-            Message::Notification(notification) => notification.params,
-            _ => unreachable!(),
-        }
-    }
-
     /// The next diagnostics published for `path`, shown compactly.
     pub fn diagnostics(&mut self, path: &str) -> String {
         let uri = self.uri(path);
