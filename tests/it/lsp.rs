@@ -137,6 +137,17 @@ impl TestServer {
         self.show(&notification.params)
     }
 
+    /// The diagnostics published for `path` at `version`, after any for earlier versions
+    /// (edits in quick succession may or may not each get theirs).
+    pub fn diagnostics_at(&mut self, path: &str, version: i32) -> String {
+        loop {
+            let shown = self.diagnostics(path);
+            if shown.contains(&format!("\"version\": {version}\n")) {
+                return shown;
+            }
+        }
+    }
+
     /// Opens a file of the workspace with its text on disk.
     pub fn open(&mut self, path: &str) {
         let text = std::fs::read_to_string(self.root().join(path)).expect("a fixture file");
@@ -849,18 +860,25 @@ fn semantic_tokens_classify_every_token() {
     assert_eq!(server.shutdown(), 0);
 }
 
-/// A hook that holds the first request of `method` on its worker, after signalling
-/// `entered`, until its snapshot is cancelled (by an edit or by the client): so that a
-/// test can make an edit arrive while a request is in flight, without sleeping.
-fn hold_until_cancelled(method: &'static str) -> (Hooks, std::sync::mpsc::Receiver<()>) {
+/// A hook that holds the first `times` requests of `method` on their worker, after
+/// signalling `entered`, until their snapshot is cancelled (by an edit or by the
+/// client): so that a test can make an edit arrive while a request is in flight, without
+/// sleeping.
+fn hold_until_cancelled(method: &'static str, times: usize) -> (Hooks, std::sync::mpsc::Receiver<()>) {
     let (entered, on_enter) = std::sync::mpsc::channel();
-    let entered = std::sync::Mutex::new(Some(entered));
+    let held = std::sync::Mutex::new((entered, times));
     let hook = move |m: &str, db: &mini_queries::Database| {
         if m != method {
             return;
         }
-        let Some(entered) = entered.lock().unwrap().take() else { return };
-        entered.send(()).unwrap();
+        {
+            let mut held = held.lock().unwrap();
+            if held.1 == 0 {
+                return;
+            }
+            held.1 -= 1;
+            held.0.send(()).unwrap();
+        }
         let deadline = Instant::now() + PATIENCE;
         while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             salsa::Database::unwind_if_revision_cancelled(db)
@@ -876,7 +894,7 @@ fn hold_until_cancelled(method: &'static str) -> (Hooks, std::sync::mpsc::Receiv
 
 #[test]
 fn a_request_overtaken_by_an_edit_is_answered_for_the_new_text() {
-    let (hooks, entered) = hold_until_cancelled("textDocument/hover");
+    let (hooks, entered) = hold_until_cancelled("textDocument/hover", 1);
     let mut server = TestServer::with(GEOMETRY, json!({}), hooks);
     server.open_with("util.mini", "pub fn twice(value: i32) i32 {\n    return value;\n}\n", 1);
     server.diagnostics("util.mini");
@@ -891,8 +909,26 @@ fn a_request_overtaken_by_an_edit_is_answered_for_the_new_text() {
 }
 
 #[test]
+fn a_request_overtaken_by_edits_four_times_is_answered_content_modified() {
+    let (hooks, entered) = hold_until_cancelled("textDocument/hover", 4);
+    let mut server = TestServer::with(GEOMETRY, json!({}), hooks);
+    server.open("util.mini");
+    server.diagnostics("util.mini");
+    let id = server.send_request("textDocument/hover", server.find("util.mini", "value +", 0, 0));
+    // The first try and three retries, each overtaken by an edit.
+    for version in 2..6 {
+        entered.recv().unwrap();
+        server.edit("util.mini", ((2, 1), (2, 1)), "\n", version);
+    }
+    let error = server.response(&id).response_result.expect_err("given up");
+    assert_eq!(error.code, lsp_server::ErrorCode::ContentModified as i32, "{error:?}");
+    server.diagnostics_at("util.mini", 5);
+    assert_eq!(server.shutdown(), 0);
+}
+
+#[test]
 fn cancel_request_is_honoured() {
-    let (hooks, entered) = hold_until_cancelled("textDocument/references");
+    let (hooks, entered) = hold_until_cancelled("textDocument/references", 1);
     let mut server = TestServer::with(GEOMETRY, json!({}), hooks);
     let mut at = server.find("geometry.mini", "square", 0, 0);
     at["context"] = json!({"includeDeclaration": true});
