@@ -999,6 +999,14 @@ fn hostile_buffers_positions_and_versions_never_crash_the_server() {
     // An edit whose range lies past the end of the file appends.
     server.edit("main.mini", ((500, 3), (900, 0)), "// tail\n", 20);
     server.diagnostics("main.mini");
+    // A file on disk that is not UTF-8, imported by the buffer: positions in it are still
+    // positions (each bad byte one character).
+    std::fs::write(server.root().join("bad.mini"), b"\xff\xfe pub fn f() i32 { return 1; }\n").unwrap();
+    server.change("main.mini", "import \"bad.mini\" as b;\nfn main() i32 { return b.f(); }\n", 21);
+    let diagnostics = server.diagnostics("main.mini");
+    assert!(diagnostics.contains("\"diagnostics\": []"), "{diagnostics}");
+    let definition = server.request("textDocument/definition", server.at("main.mini", 1, 25));
+    assert_eq!(server.show(&definition), "{\n  \"range\": \"0:10-0:11\",\n  \"uri\": \"bad.mini\"\n}");
     // Requests about files nobody opened or that do not exist, and malformed params.
     assert_eq!(server.request("textDocument/hover", server.at("nowhere.mini", 0, 0)), Value::Null);
     assert_eq!(
