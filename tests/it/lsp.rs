@@ -1489,3 +1489,37 @@ fn a_file_deleted_or_renamed_while_open_keeps_its_buffer_until_closed() {
     assert!(server.diagnostics("shapes.mini").contains("\"diagnostics\": []"));
     assert_eq!(server.shutdown(), 0);
 }
+
+#[test]
+fn the_entry_comes_from_initialization_options_and_must_define_main() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("app")).unwrap();
+    std::fs::write(dir.path().join("app/prog.mini"), "import \"lib.mini\";\nfn start() i32 { return lib.f(); }\n")
+        .unwrap();
+    std::fs::write(dir.path().join("app/lib.mini"), "pub fn f() i32 { return 1; }\n").unwrap();
+    let params = json!({"capabilities": {}, "initializationOptions": {"entry": "app/prog.mini"}});
+    let mut server = TestServer::start(dir, params, Hooks::default());
+    server.open("app/prog.mini");
+    expect![[r#"
+        {
+          "diagnostics": [
+            {
+              "message": "the entry file must define 'fn main() i32' or 'fn main() void'",
+              "range": "0:0-0:0",
+              "severity": 1,
+              "source": "mini"
+            }
+          ],
+          "uri": "app/prog.mini",
+          "version": 1
+        }"#]]
+    .assert_eq(&server.diagnostics("app/prog.mini"));
+    // The program is the entry's: explain lists its functions.
+    let explained = server.request("mini/explain", json!({"textDocument": {"uri": server.uri("app/lib.mini")}}));
+    assert_eq!(explained["errors"][0]["message"], "the entry file must define 'fn main() i32' or 'fn main() void'");
+    server.edit("app/prog.mini", ((1, 3), (1, 8)), "main", 2);
+    assert!(server.diagnostics("app/prog.mini").contains("\"diagnostics\": []"));
+    let explained = server.request("mini/explain", json!({"textDocument": {"uri": server.uri("app/lib.mini")}}));
+    assert_eq!(explained["will_compile"], json!(["prog.main", "lib.f"]), "{explained}");
+    assert_eq!(server.shutdown(), 0);
+}
