@@ -38,6 +38,12 @@ pub enum Command {
     /// Inspect or clean the build cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Run a language server (the Language Server Protocol) over standard input and
+    /// output, for editors: diagnostics as you type, definitions, references, rename,
+    /// completion. The program is the workspace folder's `main.mini`, or the file given
+    /// as `initializationOptions.entry`. It reads the build cache but never writes
+    /// executables.
+    Lsp,
 }
 
 /// The cache commands. They act on `.mini_cache` in the current directory, or on the

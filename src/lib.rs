@@ -6,6 +6,7 @@ pub mod driver;
 pub mod gc;
 pub mod index;
 pub mod link;
+pub mod lsp;
 pub mod process;
 pub mod render;
 pub mod report;

@@ -100,6 +100,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::from(program_status(status)))
         }
         Command::Cache(command) => cache_command(command),
+        Command::Lsp => Ok(mini::lsp::run_stdio()),
         Command::Explain(args) => explain(&args, color),
         Command::Watch(args) => {
             let output = args.output.clone().unwrap_or_else(|| default_output(&args.common.entry, Emit::Exe));
@@ -146,64 +147,13 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
         Reporter { format, color, json_to_stderr: false }.diagnostics(&explanation.report);
         return Ok(ExitCode::from(1));
     }
-    let statuses = [
-        Status::Cached,
-        Status::Changed,
-        Status::Contract,
-        Status::Dependency,
-        Status::Settings,
-        Status::New,
-        Status::Evicted,
-    ];
-    let contracts = if request.settings.contracts { "on" } else { "off" };
-    let because = |f: &mini::driver::Explained| match (f.status, &f.detail) {
-        (Status::Dependency, Some(callee)) => Some(format!("{callee} changed its signature")),
-        (Status::Contract, _) => Some(
-            match (f.compile, request.settings.contracts) {
-                (true, _) => "only its contracts changed; contracts are on",
-                (false, false) => "only its contracts changed; contracts are off, so nothing is compiled",
-                // Contracts on, but these contracts were compiled before (an edit undone).
-                (false, true) => "only its contracts changed; their code is in the cache",
-            }
-            .to_string(),
-        ),
-        _ => None,
-    };
-    let compile = explanation.will_compile();
     if args.json {
-        let functions: Vec<serde_json::Value> = explanation
-            .functions
-            .iter()
-            .map(|f| {
-                serde_json::json!({
-                    "name": f.name,
-                    "status": f.status.name(),
-                    "because": because(f),
-                    "compile": f.compile,
-                })
-            })
-            .collect();
-        let mut totals = serde_json::Map::new();
-        for status in statuses {
-            totals.insert(status.name().into(), explanation.count(status).into());
-        }
-        totals.insert("removed".into(), explanation.removed.len().into());
-        println!(
-            "{}",
-            serde_json::json!({
-                "reason": "explain",
-                "functions": functions,
-                "removed": explanation.removed,
-                "totals": totals,
-                "contracts": contracts,
-                "will_compile": compile,
-            })
-        );
+        println!("{}", explanation.to_json());
         return Ok(ExitCode::SUCCESS);
     }
     let width = explanation.functions.iter().map(|f| f.name.len()).max().unwrap_or(0);
     for f in &explanation.functions {
-        match because(f) {
+        match f.because(explanation.contracts) {
             Some(because) => println!("{:width$}  {} ({because})", f.name, f.status.name()),
             None => println!("{:width$}  {}", f.name, f.status.name()),
         }
@@ -211,14 +161,15 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
     for name in &explanation.removed {
         println!("{name:width$}  removed");
     }
-    let totals: Vec<String> = statuses.iter().map(|&s| format!("{} {}", explanation.count(s), s.name())).collect();
+    let totals: Vec<String> = Status::ALL.iter().map(|&s| format!("{} {}", explanation.count(s), s.name())).collect();
     println!(
-        "{}, {} removed: the next build compiles {} of {} function{} (contracts {contracts})",
+        "{}, {} removed: the next build compiles {} of {} function{} (contracts {})",
         totals.join(", "),
         explanation.removed.len(),
-        compile.len(),
+        explanation.will_compile().len(),
         explanation.functions.len(),
-        mini::report::plural(explanation.functions.len())
+        mini::report::plural(explanation.functions.len()),
+        if explanation.contracts { "on" } else { "off" },
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -19,6 +19,8 @@ pub mod items;
 pub mod zir;
 pub mod sema;
 pub mod diagnostics;
+// Answers for editors, from the front end's queries.
+pub mod ide;
 // The back end: what code generation reads, its keys, the link plan, the code.
 pub mod codegen_input;
 pub mod hash;

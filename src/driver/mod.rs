@@ -10,6 +10,7 @@ mod patch;
 mod scan;
 
 pub use explain::{Explained, Explanation, Status};
+pub use scan::module_path_of;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -181,6 +182,12 @@ pub struct Session {
     /// The database holds part of the program only (see `patch`): the next build starts
     /// with a new one.
     partial: bool,
+    /// Texts an editor holds for some files (the language server's open buffers): they
+    /// stand for the files on disk wherever this session would read them.
+    overlays: FxHashMap<ModulePath, Arc<[u8]>>,
+    /// Files that are part of this session besides the entry and what it imports (files
+    /// open in an editor): scans load them and their imports too.
+    extra_roots: Vec<ModulePath>,
 }
 
 /// The last link of this program with some settings.
@@ -255,6 +262,8 @@ impl Session {
             defer_index: false,
             durable_inputs: false,
             pending_index: None,
+            overlays: FxHashMap::default(),
+            extra_roots: Vec::new(),
         })
     }
 
@@ -353,12 +362,16 @@ impl Session {
 
     /// The index file for this program and these settings.
     fn index_path(&self, store: &Store, settings: &Settings) -> PathBuf {
+        self.index_path_under(store.root(), settings)
+    }
+
+    fn index_path_under(&self, cache: &Path, settings: &Settings) -> PathBuf {
         let key = Encoder::new("mini index")
             .str(self.entry.as_str())
             .encode(&settings.codegen)
             .u8(u8::from(settings.contracts))
             .finish();
-        store.root().join("index").join(key.to_hex())
+        cache.join("index").join(key.to_hex())
     }
 
     fn read_index(&self, store: &Store, settings: &Settings) -> Option<Index> {
@@ -423,16 +436,49 @@ impl Session {
         self.partial = false;
     }
 
+    /// The settings of the last build, or the defaults before the first.
+    fn current_settings(&self) -> Settings {
+        self.settings.map_or_else(Settings::host, |s| Settings {
+            codegen: s.codegen(&self.db).clone(),
+            contracts: s.contracts(&self.db),
+        })
+    }
+
+    /// Loads the program — the entry, what it imports, and any extra roots — as inputs,
+    /// without checking or building: files that the on-disk index proves unchanged become
+    /// summaries. Nothing is written (the language server's start). An entry that cannot
+    /// be read is an error, but the other files are loaded all the same.
+    pub fn load(&mut self) -> Result<()> {
+        let _span = tracing::info_span!("load").entered();
+        self.forget_stale_cancellation();
+        let settings = self.current_settings();
+        let index = match &self.cache {
+            Cache::Dir(dir) => {
+                let path = self.index_path_under(dir, &settings);
+                if path.exists() { Index::read(&path) } else { None }
+            }
+            Cache::Private(_) => None,
+        };
+        self.set_settings(&settings);
+        let stamps = self.stamps(index.as_ref());
+        self.scan(index.as_ref(), &stamps, now_ns(), &mut BuildReport::default())
+    }
+
+    /// Brings the inputs up to date with the disk after `load`: only the files said to
+    /// have changed (`assume_changed`), or every loaded file when none were; the import
+    /// graph is walked again when it may have changed. Files with an overlay keep it.
+    pub fn refresh_inputs(&mut self) -> Result<()> {
+        let _span = tracing::info_span!("refresh_inputs").entered();
+        self.scan(None, &FxHashMap::default(), now_ns(), &mut BuildReport::default())
+    }
+
     /// Checks the program without generating code.
     pub fn check(&mut self, log_queries: bool) -> Result<BuildReport> {
         let start = Instant::now();
         let started_at_ns = now_ns();
         self.forget_stale_cancellation();
         self.db.record_executions();
-        let settings = self.settings.map_or_else(Settings::host, |s| Settings {
-            codegen: s.codegen(&self.db).clone(),
-            contracts: s.contracts(&self.db),
-        });
+        let settings = self.current_settings();
         let index = if self.cache_dir().exists() {
             let store = self.open_store()?;
             self.read_index(&store, &settings)

@@ -112,12 +112,22 @@ impl Session {
         let index_started_at = index.map_or(i64::MIN, |i| i.header.started_at_ns);
 
         let entry = self.refresh(self.entry.clone(), &records, stamps, index_started_at, started_at_ns, report);
-        if let FileContents::Missing(reason) = entry.contents(&self.db) {
-            let path = self.disk_path(&self.entry);
-            return Err(anyhow::anyhow!("{reason}")).with_context(|| format!("cannot read '{}'", path.display()));
-        }
+        // A missing entry still gets a workspace, so that the language server can check
+        // other files; the build reports the error after the walk.
+        let entry_error = match entry.contents(&self.db) {
+            FileContents::Missing(reason) => Some(reason.clone()),
+            _ => None,
+        };
         let mut queue = VecDeque::from([entry]);
         let mut visited = FxHashSet::from_iter([self.entry.clone()]);
+        for root in self.extra_roots.clone() {
+            if visited.insert(root.clone()) {
+                let file = self.refresh(root, &records, stamps, index_started_at, started_at_ns, report);
+                if !matches!(file.contents(&self.db), FileContents::Missing(_)) {
+                    queue.push_back(file);
+                }
+            }
+        }
         while let Some(file) = queue.pop_front() {
             let imports = imports_of(&self.db, file);
             for target in imports.iter().filter_map(|i| i.target.clone()) {
@@ -151,6 +161,10 @@ impl Session {
             }
         }
         self.validate_summaries(&visited, report);
+        if let Some(reason) = entry_error {
+            let path = self.disk_path(&self.entry);
+            return Err(anyhow::anyhow!("{reason}")).with_context(|| format!("cannot read '{}'", path.display()));
+        }
         Ok(())
     }
 
@@ -201,6 +215,9 @@ impl Session {
         now: i64,
         report: &mut BuildReport,
     ) -> SourceFile {
+        if let Some(text) = self.overlays.get(&path).cloned() {
+            return self.overlaid(path, text);
+        }
         let disk = self.disk_path(&path);
         let stamp = match stamps.get(&path) {
             Some(stamp) => *stamp,
@@ -254,6 +271,65 @@ impl Session {
             .new(&self.db);
         self.files.insert(path, file);
         file
+    }
+
+    /// The input of a file whose text an editor holds: that text, never a summary.
+    fn overlaid(&mut self, path: ModulePath, text: Arc<[u8]>) -> SourceFile {
+        let contents = FileContents::Text(text);
+        if let Some(&file) = self.files.get(&path) {
+            self.basis.remove(&path);
+            self.set_text(file, contents);
+            return file;
+        }
+        let file = SourceFile::builder(path.clone(), contents, None).new(&self.db);
+        self.files.insert(path, file);
+        file
+    }
+
+    /// Gives the file at `path` the text an editor holds for it, or with `None` returns it
+    /// to its text on disk. Files not loaded yet get the overlay when a scan loads them.
+    /// Returns the file's module path, and whether its imports changed (then a scan must
+    /// walk the import graph again).
+    pub fn set_overlay(&mut self, path: &std::path::Path, text: Option<Arc<[u8]>>) -> Option<(ModulePath, bool)> {
+        let module = self.module_of(path)?;
+        let file = self.files.get(&module).copied();
+        let before = file.map(|f| imports_of(&self.db, f));
+        match text {
+            Some(text) => {
+                self.overlays.insert(module.clone(), text.clone());
+                if file.is_some() {
+                    self.overlaid(module.clone(), text);
+                }
+            }
+            None => {
+                self.overlays.remove(&module);
+                if let Some(file) = file {
+                    let (contents, content) = read(&self.disk_path(&module));
+                    let stamp = FileStamp::of(&self.disk_path(&module));
+                    self.seen.insert(module.clone(), Seen { stamp, content, checked_at_ns: now_ns() });
+                    self.basis.remove(&module);
+                    self.set_text(file, contents);
+                }
+            }
+        }
+        let imports_changed = match (file, before) {
+            (Some(file), Some(before)) => imports_of(&self.db, file) != before,
+            _ => true,
+        };
+        Some((module, imports_changed))
+    }
+
+    /// Makes the files at `paths` part of this session besides the entry's program (files
+    /// open in an editor): scans load them and what they import. Returns their module
+    /// paths (paths that cannot be one are left out).
+    pub fn set_extra_roots(&mut self, paths: &[std::path::PathBuf]) -> Vec<ModulePath> {
+        self.extra_roots = paths.iter().filter_map(|p| self.module_of(p)).collect();
+        self.extra_roots.clone()
+    }
+
+    /// The module path of a file on disk, relative to the entry's directory.
+    pub fn module_of(&self, path: &std::path::Path) -> Option<ModulePath> {
+        module_path_of(&self.absolute_root(), path)
     }
 
     fn initial_durability(&self) -> Durability {
@@ -316,6 +392,10 @@ impl Session {
         if file.summary(&self.db).is_none() {
             return;
         }
+        if let Some(text) = self.overlays.get(path).cloned() {
+            self.overlaid(path.clone(), text);
+            return;
+        }
         let disk = self.disk_path(path);
         let stamp = FileStamp::of(&disk);
         let (contents, content) = read(&disk);
@@ -355,4 +435,22 @@ pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content
         entry: FileEntry { path: file.path(db).clone(), stamp, content, interface: file_interface(db, file).hash },
         summary: Arc::new(FileSummary::new(file_imports(db, file).clone(), functions)),
     }
+}
+
+/// The module path of the file at `path`, relative to the directory `root` (absolute):
+/// `lib/m.mini`, or `../x.mini` for a file beside it.
+pub fn module_path_of(root: &std::path::Path, path: &std::path::Path) -> Option<ModulePath> {
+    let path = super::absolute(path);
+    let mut relative = std::path::PathBuf::new();
+    // Climb from the root until the file is below it.
+    let mut base = root;
+    loop {
+        if let Ok(rest) = path.strip_prefix(base) {
+            relative.push(rest);
+            break;
+        }
+        relative.push("..");
+        base = base.parent()?;
+    }
+    ModulePath::new(relative.to_str()?)
 }

@@ -4,6 +4,7 @@ mod cache;
 mod cli;
 mod contracts;
 mod diagnostics;
+mod lsp;
 mod oracle;
 mod programs;
 mod reexecution;

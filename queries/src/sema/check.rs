@@ -71,6 +71,7 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
 
     let Checker { diagnostics, poisoned, locals, callees, exprs, stmts, lines, .. } = checker;
     let params: Option<Vec<Type>> = params.into_iter().collect();
+    let local_types: Arc<[Option<Type>]> = locals.iter().map(|l| l.ty).collect();
     let locals: Option<Vec<Type>> = locals.iter().map(|l| l.ty).collect();
     let ok = diagnostics.is_empty() && !poisoned;
     let contract_lines = zir.contracts.iter().map(|c| c.line).collect();
@@ -89,7 +90,7 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
         })),
         _ => None,
     };
-    CheckedFn { air, lines: lines.into(), contracts, contract_lines, diagnostics }
+    CheckedFn { air, lines: lines.into(), contracts, contract_lines, diagnostics, local_types }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

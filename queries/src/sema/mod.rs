@@ -49,6 +49,11 @@ pub struct CheckedFn {
     /// For each contract clause, its line relative to the function's first line.
     pub contract_lines: Arc<[u32]>,
     pub diagnostics: Vec<FnDiagnostic>,
+    /// The type of every local, parameters first, then each `const`/`var` in the order the
+    /// checker meets them (a preorder walk of the body); `None` where the type is an
+    /// error. No positions, so that moving code keeps this equal. Read by the IDE layer
+    /// (`ide::names` numbers locals the same way), never by code generation.
+    pub local_types: Arc<[Option<Type>]>,
 }
 
 /// Type-checks one function.
