@@ -606,8 +606,10 @@ impl Session {
             self.pending_index = Some((path, header));
             Ok(())
         } else {
-            let files = self.file_records();
-            store.write_file(&path, &Index::encode(&header, &files))
+            match self.file_records() {
+                Some(files) => store.write_file(&path, &Index::encode(&header, &files)),
+                None => Ok(()),
+            }
         }
     }
 
@@ -663,7 +665,7 @@ impl Session {
     pub fn flush_index(&mut self) -> Result<()> {
         if let Some((path, header)) = self.pending_index.take() {
             let _span = tracing::info_span!("write_index").entered();
-            let files = self.file_records();
+            let Some(files) = self.file_records() else { return Ok(()) };
             let store = self.open_store()?;
             store.write_file(&path, &Index::encode(&header, &files))?;
         }
@@ -671,26 +673,33 @@ impl Session {
     }
 
     /// Each program file's index record, reusing last build's where the file's input is
-    /// the same.
-    fn file_records(&mut self) -> Vec<FileRecord> {
+    /// the same. `None` if some file cannot be recorded (it has no stamp, or no code):
+    /// an index must list every file of the program, or a later build would not notice
+    /// that the missing one changed, so then none is written.
+    fn file_records(&mut self) -> Option<Vec<FileRecord>> {
         let db = &self.db;
         let files: Vec<SourceFile> = mini_queries::imports::program_files(db, self.workspace()).to_vec();
         let mut records = Vec::with_capacity(files.len());
         let mut kept = FxHashMap::with_capacity_and_hasher(files.len(), Default::default());
         for file in files {
             let path = file.path(db).clone();
-            let Some(seen) = self.seen.get(&path) else { continue };
-            let (Some(stamp), Some(content)) = (seen.stamp, seen.content) else { continue };
-            let record = match (self.records.get(&path), self.basis.get(&path)) {
-                (Some(old), _) if old.entry.content == content => restamped(old, stamp),
-                (_, Some(basis)) if basis.record.entry.content == content => restamped(&basis.record, stamp),
-                _ => scan::record_of(db, file, stamp, content),
+            let recorded = self.seen.get(&path).and_then(|seen| {
+                let (stamp, content) = (seen.stamp?, seen.content?);
+                match (self.records.get(&path), self.basis.get(&path)) {
+                    (Some(old), _) if old.entry.content == content => Some(restamped(old, stamp)),
+                    (_, Some(basis)) if basis.record.entry.content == content => Some(restamped(&basis.record, stamp)),
+                    _ => scan::record_of(db, file, stamp, content),
+                }
+            });
+            let Some(record) = recorded else {
+                tracing::warn!("not writing the cache index: '{}' could not be recorded", self.display_path(&path));
+                return None;
             };
             kept.insert(path, record.clone());
             records.push(record);
         }
         self.records = kept;
-        records
+        Some(records)
     }
 
     fn emit_text(&self, request: &BuildRequest, text: String, report: &mut BuildReport) -> Result<()> {

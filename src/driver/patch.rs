@@ -121,12 +121,19 @@ impl Session {
             self.workspace = Some(Workspace::new(&self.db, entry, Arc::new(files.clone())));
             self.files = files;
 
-            for ((at, stamp, content, _), old) in texts.into_iter().zip(olds) {
-                let file = self.files[&index.files[at].path];
-                if !file_diagnostics(&self.db, file).is_empty() {
-                    return Ok(false);
-                }
-                let new = super::scan::record_of(&self.db, file, stamp, content).summary;
+            // Every changed file must be free of errors before any is summarized: a file
+            // without errors of its own can still call a function whose signature has
+            // one (`arg0: bool6`), and then its call is untyped and it has no code. The
+            // files it imports are summaries, recorded without errors, so once the
+            // changed ones have none, every function here is checked and hashed.
+            let changed_files: Vec<SourceFile> =
+                texts.iter().map(|(at, ..)| self.files[&index.files[*at].path]).collect();
+            if changed_files.iter().any(|&file| !file_diagnostics(&self.db, file).is_empty()) {
+                return Ok(false);
+            }
+            for (((at, stamp, content, _), old), file) in texts.into_iter().zip(olds).zip(changed_files) {
+                let Some(record) = super::scan::record_of(&self.db, file, stamp, content) else { return Ok(false) };
+                let new = record.summary;
                 let same_shape = new.imports == old.imports
                     && new.functions.len() == old.functions.len()
                     && new

@@ -334,20 +334,25 @@ impl Session {
     }
 }
 
-/// The index record of a file that has text, after a successful build.
-pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content: Hash) -> FileRecord {
+/// The index record of a file that has text; `None` if some function of it has no
+/// signature, hash or ZIR — it has errors, or calls a function whose signature has.
+/// Callers record files only after checking that the program (or, when patching, every
+/// file in the database) has no errors, so `None` means "do not record", never a crash.
+pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content: Hash) -> Option<FileRecord> {
     let functions: Vec<SummaryFunction> = file_functions(db, file)
         .functions
         .iter()
-        .map(|&f| SummaryFunction {
-            name: f.name(db).clone(),
-            signature: fn_signature(db, f).clone().expect("a checked function has a signature"),
-            hash: fn_hash(db, f).expect("a checked function has a hash"),
-            zir: zir_hash(fn_zir(db, f).as_deref().expect("a checked function has ZIR")),
+        .map(|&f| {
+            Some(SummaryFunction {
+                name: f.name(db).clone(),
+                signature: fn_signature(db, f).clone()?,
+                hash: fn_hash(db, f)?,
+                zir: zir_hash(fn_zir(db, f).as_deref()?),
+            })
         })
-        .collect();
-    FileRecord {
+        .collect::<Option<_>>()?;
+    Some(FileRecord {
         entry: FileEntry { path: file.path(db).clone(), stamp, content, interface: file_interface(db, file).hash },
         summary: Arc::new(FileSummary::new(file_imports(db, file).clone(), functions)),
-    }
+    })
 }

@@ -200,6 +200,27 @@ fn an_error_after_a_cached_build_is_reported_and_the_fix_builds() {
     assert_eq!(project.run(), "5\n19\n65\n");
 }
 
+/// A misspelled parameter type in one file, while another file that calls it has an
+/// unrelated edit: the caller has no errors of its own, but its call cannot be typed, so
+/// it has no code. The new process must report the error (status 1), not record a
+/// summary of the caller and crash, and the fix must build the right program.
+#[test]
+fn an_error_in_a_callee_with_an_edited_caller_is_reported_and_the_fix_builds() {
+    let project = Project::new();
+    project.build(&[]);
+    project.edit("lib/math.mini", "pub fn add(a: i32, b: i32)", "pub fn add(a: i32, b: bool6)");
+    project.edit("main.mini", "@print(math.mul(4, 5));", "@print(math.mul(4, 6));");
+    for _ in 0..2 {
+        let broken = mini(project.path(), &["build"]);
+        assert_eq!(broken.status.code(), Some(1), "{}", stderr(&broken));
+        assert!(stderr(&broken).contains("lib/math.mini:1:23: error: unknown type 'bool6'"), "{}", stderr(&broken));
+    }
+    project.edit("lib/math.mini", "b: bool6", "b: i32");
+    let fixed = project.build(&[]);
+    assert_eq!(compiled(&fixed), ["main.main"]);
+    assert_eq!(project.run(), "5\n24\n65\n");
+}
+
 #[test]
 fn a_signature_change_recompiles_its_callers_in_other_files() {
     let project = Project::new();
