@@ -1,6 +1,6 @@
 //! The persisted file index: what the last successful build of one program, with one
-//! set of settings, saw — each file's size, modification time, inode, content hash,
-//! imports, interface and function hashes — and what it linked.
+//! set of settings, saw — each file's stamp (size, modification and inode change times,
+//! inode), content hash, imports, interface and function hashes — and what it linked.
 //!
 //! A fresh process uses it to skip unchanged files entirely: a file whose `stat` matches
 //! is not read (unless its timestamp is too close to the build that recorded it to be
@@ -24,11 +24,13 @@ use crate::store::Blob;
 
 const MAGIC: &[u8; 10] = b"mini-index";
 /// The index's own format version (the compiler's identity is checked as well).
-const INDEX_VERSION: u32 = 2;
+const INDEX_VERSION: u32 = 3;
 
-/// A file whose modification time is within this window of the recording build's start
-/// is "racy": its stamp cannot prove it unchanged, because another write within the
-/// same timestamp tick would look the same. Such files are re-hashed.
+/// A file whose modification or inode change time is within this window of the
+/// recording build's start is "racy": its stamp cannot prove it unchanged, because
+/// another write within the same timestamp tick would look the same. Such files are
+/// re-hashed. A second covers file systems that keep whole seconds, and clocks read at
+/// different granularities (the kernel's coarse clock for timestamps).
 pub const RACY_WINDOW_NS: i64 = 1_000_000_000;
 
 /// The index as read from disk. The part every build needs — stamps and what was
@@ -62,8 +64,9 @@ pub struct FileEntry {
 
 impl FileEntry {
     /// Whether the stamp alone proves the file unchanged since the index was recorded.
+    /// `index_started_at_ns` is the header's: no later than any recorded stamp was taken.
     pub fn stamp_proves_unchanged(&self, now: Option<FileStamp>, index_started_at_ns: i64) -> bool {
-        now == Some(self.stamp) && self.stamp.mtime_ns + RACY_WINDOW_NS < index_started_at_ns
+        self.stamp.proves_unchanged(now, index_started_at_ns)
     }
 }
 
@@ -81,7 +84,9 @@ pub struct Header {
     /// The program's entry and the settings it was built with.
     pub entry_path: String,
     pub settings: CodegenSettings,
-    /// When the recording build started (ns since the epoch).
+    /// When the recording build started (ns since the epoch) — or, in watch mode, the
+    /// earliest start of the builds whose stats are recorded: no later than any stamp
+    /// below was taken, which is what the racy-clean rule needs.
     pub started_at_ns: i64,
     pub functions: u32,
     pub link_key: Hash,
@@ -384,6 +389,7 @@ impl Writer {
     fn stamp(&mut self, s: FileStamp) {
         self.u64(s.len);
         self.i64(s.mtime_ns);
+        self.i64(s.ctime_ns);
         self.u64(s.inode);
     }
 }
@@ -436,7 +442,7 @@ impl<'a> Reader<'a> {
     }
 
     fn stamp(&mut self) -> Option<FileStamp> {
-        Some(FileStamp { len: self.u64()?, mtime_ns: self.i64()?, inode: self.u64()? })
+        Some(FileStamp { len: self.u64()?, mtime_ns: self.i64()?, ctime_ns: self.i64()?, inode: self.u64()? })
     }
 }
 
@@ -454,12 +460,12 @@ mod tests {
             runtime: Hash([8; 32]),
             entry: Hash([9; 32]),
             units: vec![(3, Hash([1; 32]))],
-            output: Some((PathBuf::from("/tmp/x/main"), FileStamp { len: 10, mtime_ns: 5, inode: 9 })),
+            output: Some((PathBuf::from("/tmp/x/main"), FileStamp { len: 10, mtime_ns: 5, ctime_ns: 6, inode: 9 })),
         };
         let files = vec![FileRecord {
             entry: FileEntry {
                 path: ModulePath::new("lib/m.mini").unwrap(),
-                stamp: FileStamp { len: 100, mtime_ns: 42, inode: 77 },
+                stamp: FileStamp { len: 100, mtime_ns: 42, ctime_ns: 43, inode: 77 },
                 content: Hash([2; 32]),
                 interface: Hash([3; 32]),
             },

@@ -129,6 +129,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn session(common: &CommonArgs) -> Result<Session> {
     let mut session = Session::new(&common.entry)?;
+    // Tests of the real process inject faults this way (see `mini::fault`).
+    session.faults().arm_from_env().map_err(anyhow::Error::msg)?;
     if common.no_cache {
         session.disable_cache();
     } else if let Some(dir) = &common.cache_dir {

@@ -26,6 +26,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context, Result};
 use mini_queries::hash::{Encoder, Hash};
 
+use crate::fault::Faults;
+
 /// Bumped whenever the layout of entries, units or the index changes.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -101,6 +103,7 @@ pub struct Store {
     _lock: File,
     pub counters: Counters,
     temp_counter: AtomicU64,
+    faults: Faults,
 }
 
 impl Store {
@@ -151,9 +154,16 @@ impl Store {
             _lock: lock,
             counters: Counters::default(),
             temp_counter: AtomicU64::new(0),
+            faults: Faults::default(),
         };
         store.remove_stale_temp_files();
         Ok(store)
+    }
+
+    /// Shares the session's armed faults (see `fault`).
+    pub fn with_faults(mut self, faults: Faults) -> Store {
+        self.faults = faults;
+        self
     }
 
     pub fn root(&self) -> &Path {

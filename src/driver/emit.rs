@@ -41,7 +41,7 @@ impl Session {
             .map(|(file, _)| file.path(&self.db).clone())
             .collect();
         for path in summarized {
-            self.hydrate(&path, report);
+            self.hydrate_unchanged(&path, report)?;
         }
 
         let db = &self.db;
@@ -71,8 +71,8 @@ impl Session {
     }
 
     /// The program's ZIR, function by function.
-    pub(super) fn zir_text(&mut self, report: &mut BuildReport) -> String {
-        self.hydrate_all(report);
+    pub(super) fn zir_text(&mut self, report: &mut BuildReport) -> Result<String> {
+        self.hydrate_all(report)?;
         let db = &self.db;
         let mut out = String::new();
         for &f in mini_queries::items::program_functions(db, self.workspace()).iter() {
@@ -82,7 +82,7 @@ impl Session {
                 out.push('\n');
             }
         }
-        out
+        Ok(out)
     }
 }
 

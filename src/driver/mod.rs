@@ -27,6 +27,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::Setter;
 
 use crate::cli::Emit;
+use crate::fault::{Action, Faults, Point};
 use crate::index::{FileRecord, Header, Index};
 use crate::link::Linker;
 use crate::render::{self, Located};
@@ -74,12 +75,19 @@ impl BuildReport {
     }
 }
 
-/// Enough of a file's metadata to notice that it changed (or was replaced).
+/// Enough of a file's metadata to notice that it changed (or was replaced): what
+/// `index` calls a stamp. The size, the inode, and two times: the modification time,
+/// which anyone may set back (`touch -d`, `cp -p`, `rsync -t`, checkouts), and the
+/// inode change time, which the kernel sets to its clock on every write, rename, `chmod`
+/// or `utimes`, and which no user call can set. What a stamp proves, and when, is in
+/// ARCHITECTURE.md ("What a stamp proves").
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct FileStamp {
     pub len: u64,
     /// Modification time in nanoseconds since the epoch.
     pub mtime_ns: i64,
+    /// Inode change time in nanoseconds since the epoch.
+    pub ctime_ns: i64,
     pub inode: u64,
 }
 
@@ -92,13 +100,18 @@ impl FileStamp {
             // and this is about 15% cheaper than std's full metadata.
             use std::os::unix::ffi::OsStrExt;
             let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-            let mask = libc::STATX_SIZE | libc::STATX_MTIME | libc::STATX_INO;
+            let mask = libc::STATX_SIZE | libc::STATX_MTIME | libc::STATX_CTIME | libc::STATX_INO;
             // SAFETY: a valid C string and a zeroed statx buffer the call fills in.
             let mut st: libc::statx = unsafe { std::mem::zeroed() };
             let rc = unsafe { libc::statx(libc::AT_FDCWD, path.as_ptr(), libc::AT_STATX_SYNC_AS_STAT, mask, &mut st) };
             if rc == 0 && st.stx_mask & mask == mask {
-                let mtime_ns = st.stx_mtime.tv_sec * 1_000_000_000 + i64::from(st.stx_mtime.tv_nsec);
-                return Some(FileStamp { len: st.stx_size, mtime_ns, inode: st.stx_ino });
+                let ns = |t: libc::statx_timestamp| t.tv_sec * 1_000_000_000 + i64::from(t.tv_nsec);
+                return Some(FileStamp {
+                    len: st.stx_size,
+                    mtime_ns: ns(st.stx_mtime),
+                    ctime_ns: ns(st.stx_ctime),
+                    inode: st.stx_ino,
+                });
             }
             if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
                 return None;
@@ -109,8 +122,24 @@ impl FileStamp {
         Some(FileStamp {
             len: meta.len(),
             mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
             inode: meta.ino(),
         })
+    }
+
+    /// The later of the two times: when the file last changed, as far as its stamp can
+    /// tell. A modification time in the future only makes the stamp racy for longer.
+    pub fn changed_ns(&self) -> i64 {
+        self.mtime_ns.max(self.ctime_ns)
+    }
+
+    /// Whether this stamp, seen again, proves the file unchanged since `checked_at_ns`,
+    /// a time no later than the stat that took it (and so than the read of the bytes it
+    /// vouches for): git's racy-clean rule, with the inode change time. A file changed
+    /// within `RACY_WINDOW_NS` of that time could change again within one tick of the
+    /// file system's clock and keep this very stamp, so it proves nothing.
+    pub fn proves_unchanged(&self, now: Option<FileStamp>, checked_at_ns: i64) -> bool {
+        now == Some(*self) && self.changed_ns().saturating_add(crate::index::RACY_WINDOW_NS) < checked_at_ns
     }
 }
 
@@ -180,6 +209,8 @@ pub struct Session {
     /// The database holds part of the program only (see `patch`): the next build starts
     /// with a new one.
     partial: bool,
+    /// Faults tests armed (see `fault`).
+    faults: Faults,
 }
 
 /// The last link of this program with some settings.
@@ -254,6 +285,7 @@ impl Session {
             defer_index: false,
             durable_inputs: false,
             pending_index: None,
+            faults: Faults::default(),
         })
     }
 
@@ -280,6 +312,21 @@ impl Session {
     /// next query unwinds with `salsa::Cancelled`.
     pub fn cancellation_token(&self) -> salsa::CancellationToken {
         salsa::Database::cancellation_token(&self.db)
+    }
+
+    /// The faults armed for this session's builds, for tests (see `fault`).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Fires the fault armed at `point`, if any.
+    pub(crate) fn fault(&self, point: Point) {
+        match self.faults.take(point) {
+            Some(Action::Cancel) => self.cancellation_token().cancel(),
+            Some(Action::Panic) => panic!("injected fault at {}", point.name()),
+            Some(Action::Run(code)) => code(),
+            Some(Action::NoSpace) | None => {}
+        }
     }
 
     /// The entry file's directory, as given.
@@ -316,7 +363,7 @@ impl Session {
     }
 
     fn open_store(&self) -> Result<Store> {
-        Store::open(self.cache_dir())
+        Ok(Store::open(self.cache_dir())?.with_faults(self.faults.clone()))
     }
 
     /// The path of a module as the user can open it.
@@ -430,6 +477,23 @@ impl Session {
 
     /// Builds the program as `request` says.
     pub fn build(&mut self, request: &BuildRequest) -> Result<BuildReport> {
+        // A file this build took for unchanged was edited before its code was generated
+        // (see `scan::ChangedDuringBuild`): build again, with what is on disk now. The
+        // next attempt sees the file's new stamp; an attempt writes nothing it would have
+        // to take back before it fails this way.
+        let mut attempts = 1;
+        loop {
+            match self.build_once(request) {
+                Err(error) if attempts < 3 && error.is::<scan::ChangedDuringBuild>() => {
+                    tracing::info!("{error}; building again");
+                    attempts += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn build_once(&mut self, request: &BuildRequest) -> Result<BuildReport> {
         let start = Instant::now();
         let started_at_ns = now_ns();
         if self.partial {
@@ -455,6 +519,7 @@ impl Session {
             self.link_state = Some(LinkState::from_index(index, &request.settings));
         }
         let stamps = if watching { FxHashMap::default() } else { self.stamps(index.as_ref()) };
+        self.fault(Point::AfterStat);
         let mut report = BuildReport::default();
 
         if !watching && let Some(report) = self.no_op(request, index.as_ref(), &stamps, start) {
@@ -478,7 +543,9 @@ impl Session {
 
         self.set_settings(&request.settings);
         self.scan(index.as_ref(), &stamps, started_at_ns, &mut report)?;
+        self.fault(Point::AfterScan);
         report.diagnostics = self.diagnostics();
+        self.fault(Point::AfterDiagnostics);
         if report.success() {
             match request.emit {
                 Emit::Exe | Emit::Obj => {
@@ -493,7 +560,7 @@ impl Session {
                     report.functions = program_functions(&self.db, self.workspace()).len();
                 }
                 Emit::Zir => {
-                    let text = self.zir_text(&mut report);
+                    let text = self.zir_text(&mut report)?;
                     self.emit_text(request, text, &mut report)?;
                     report.functions = program_functions(&self.db, self.workspace()).len();
                 }
@@ -590,7 +657,7 @@ impl Session {
             (Emit::Exe, Some(path)) => FileStamp::of(path).map(|stamp| (absolute(path), stamp)),
             _ => None,
         };
-        let header = Header {
+        let mut header = Header {
             entry_path: self.entry.to_string(),
             settings: request.settings.clone(),
             started_at_ns,
@@ -606,7 +673,8 @@ impl Session {
             self.pending_index = Some((path, header));
             Ok(())
         } else {
-            match self.file_records() {
+            self.fault(Point::IndexWrite);
+            match self.file_records(&mut header) {
                 Some(files) => store.write_file(&path, &Index::encode(&header, &files)),
                 None => Ok(()),
             }
@@ -641,6 +709,7 @@ impl Session {
         fresh.durable_inputs = self.durable_inputs;
         fresh.linker = self.linker.clone();
         fresh.linked = self.linked.clone();
+        fresh.faults = self.faults.clone();
         Ok(Some(fresh))
     }
 
@@ -653,6 +722,7 @@ impl Session {
         let store = self.open_store()?;
         let Some(index) = self.read_index(&store, &request.settings) else { return Ok(false) };
         self.link_state = Some(LinkState::from_index(&index, &request.settings));
+        self.fault(Point::Rebase);
         let stamps = self.stamps(Some(&index));
         self.set_settings(&request.settings);
         self.scan(Some(&index), &stamps, started_at_ns, &mut BuildReport::default())?;
@@ -663,9 +733,10 @@ impl Session {
 
     /// Writes an index whose write was deferred.
     pub fn flush_index(&mut self) -> Result<()> {
-        if let Some((path, header)) = self.pending_index.take() {
+        if let Some((path, mut header)) = self.pending_index.take() {
             let _span = tracing::info_span!("write_index").entered();
-            let Some(files) = self.file_records() else { return Ok(()) };
+            self.fault(Point::IndexWrite);
+            let Some(files) = self.file_records(&mut header) else { return Ok(()) };
             let store = self.open_store()?;
             store.write_file(&path, &Index::encode(&header, &files))?;
         }
@@ -676,14 +747,20 @@ impl Session {
     /// the same. `None` if some file cannot be recorded (it has no stamp, or no code):
     /// an index must list every file of the program, or a later build would not notice
     /// that the missing one changed, so then none is written.
-    fn file_records(&mut self) -> Option<Vec<FileRecord>> {
+    ///
+    /// The records' stamps were taken by this build or, in watch mode, earlier ones: the
+    /// header's start becomes the earliest of their `checked_at_ns`, so that the
+    /// racy-clean rule judges each stamp against a time before it was taken.
+    fn file_records(&mut self, header: &mut Header) -> Option<Vec<FileRecord>> {
         let db = &self.db;
         let files: Vec<SourceFile> = mini_queries::imports::program_files(db, self.workspace()).to_vec();
         let mut records = Vec::with_capacity(files.len());
         let mut kept = FxHashMap::with_capacity_and_hasher(files.len(), Default::default());
+        let mut oldest_check = header.started_at_ns;
         for file in files {
             let path = file.path(db).clone();
             let recorded = self.seen.get(&path).and_then(|seen| {
+                oldest_check = oldest_check.min(seen.checked_at_ns);
                 let (stamp, content) = (seen.stamp?, seen.content?);
                 match (self.records.get(&path), self.basis.get(&path)) {
                     (Some(old), _) if old.entry.content == content => Some(restamped(old, stamp)),
@@ -699,6 +776,7 @@ impl Session {
             records.push(record);
         }
         self.records = kept;
+        header.started_at_ns = oldest_check;
         Some(records)
     }
 

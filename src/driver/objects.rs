@@ -84,6 +84,7 @@ impl Session {
         match request.emit {
             Emit::Exe => {
                 let _span = tracing::info_span!("link", inputs = inputs.len()).entered();
+                self.fault(crate::fault::Point::BeforeLink);
                 self.link_executable(&inputs, &output, &request.settings)?;
                 report.linked = true;
                 self.link_state = Some(LinkState {
@@ -177,7 +178,7 @@ impl Session {
             .map(|file| file.path(&self.db).clone())
             .collect();
         for path in &summarized {
-            self.hydrate(path, report);
+            self.hydrate_unchanged(path, report)?;
         }
         let compiled = self.generate(&needed, jobs);
         report.compiled = self.in_program_order(&compiled);
@@ -259,6 +260,7 @@ impl Session {
         // Several batches per thread keep the threads busy to the end.
         let batch_size = functions.len().div_ceil(jobs * 4).clamp(1, 64);
         let batches: Vec<&[(Function, Hash)]> = functions.chunks(batch_size).collect();
+        self.fault(crate::fault::Point::Codegen);
         let next = AtomicUsize::new(0);
         let threads = jobs.clamp(1, batches.len());
         // Workers stop between batches when the session's build is cancelled (watch

@@ -93,6 +93,8 @@ impl Session {
             }
         }
 
+        self.fault(crate::fault::Point::AfterScan);
+
         // The changed files as text, what they import as summaries.
         let mut edited: Vec<Edited> = Vec::new();
         if !texts.is_empty() {
@@ -190,6 +192,7 @@ impl Session {
             let Some(inputs) = self.patched_inputs(request, store, &header, &rebuilt, &edited, report)? else {
                 return Ok(false);
             };
+            self.fault(crate::fault::Point::BeforeLink);
             self.link_executable(&inputs, output, &request.settings)?;
             report.linked = true;
             header.output = FileStamp::of(output).map(|stamp| (absolute(output), stamp));
@@ -228,6 +231,7 @@ impl Session {
         };
         {
             let _span = tracing::info_span!("write_index").entered();
+            self.fault(crate::fault::Point::IndexWrite);
             store.write_file_parts(&self.index_path(store, &request.settings), &[&head, tail])?;
         }
 

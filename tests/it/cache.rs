@@ -95,14 +95,10 @@ fn compiled(event: &Value) -> Vec<String> {
     event["compiled"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
 }
 
-/// Makes every file's timestamp safely older than the index, as if the last build
-/// ran a while after the files were written, so that stamps alone prove them unchanged.
+/// Waits until every file last changed safely before the next build, as if it ran a
+/// while after the files were written, so that stamps alone prove them unchanged.
 fn age_files(project: &Project) {
-    for (path, _) in PROGRAM {
-        let file = std::fs::File::options().write(true).open(project.file(path)).unwrap();
-        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-        file.set_modified(old).unwrap();
-    }
+    crate::support::settle(project.path());
 }
 
 #[test]

@@ -6,5 +6,6 @@ mod diagnostics;
 mod oracle;
 mod programs;
 mod reexecution;
+mod stamps;
 mod support;
 mod watch;

@@ -224,6 +224,26 @@ fn a_cancellation_between_builds_does_not_cancel_the_next_build() {
     assert_eq!(run(d), "3\n");
 }
 
+/// An edit the watcher reports is read unless the file's stamp proves it unchanged: one
+/// that keeps the size and puts the old modification time back does not.
+#[test]
+fn a_reported_edit_that_restores_the_mtime_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "main.mini", "import \"lib.mini\";\n\nfn main() i32 {\n    @print(lib.f(1));\n    return 0;\n}\n");
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n");
+    let lib = d.join("lib.mini");
+    let old = std::time::SystemTime::now() - Duration::from_secs(60);
+    std::fs::File::options().write(true).open(&lib).unwrap().set_modified(old).unwrap();
+    let mut w = watcher(d);
+    assert!(w.rebuild(None).expect("builds").success());
+    std::fs::write(&lib, "pub fn f(x: i32) i32 {\n    return x + 7;\n}\n").unwrap();
+    std::fs::File::options().write(true).open(&lib).unwrap().set_modified(old).unwrap();
+    let report = w.rebuild(Some(std::slice::from_ref(&lib))).expect("builds");
+    assert_eq!(summary(&report), "compiled [lib.f], linked true");
+    assert_eq!(run(d), "8\n");
+}
+
 #[test]
 fn mini_watch_rebuilds_real_files_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
