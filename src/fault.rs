@@ -115,6 +115,11 @@ impl Faults {
         Some(action)
     }
 
+    /// Disarms every fault.
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
     /// Whether any fault is still armed.
     pub fn is_empty(&self) -> bool {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).is_empty()

@@ -500,6 +500,13 @@ impl Session {
             self.reset_database();
         }
         self.forget_stale_cancellation();
+        // The last build's index, if a cancellation stopped its writing (watch mode): the
+        // database is still as that build left it.
+        if self.pending_index.is_some()
+            && let Err(error) = self.flush_index()
+        {
+            tracing::warn!("writing the cache index: {error:#}");
+        }
         self.db.record_executions();
         codegen::validate_target(&request.settings.target)
             .map_err(|e| anyhow::anyhow!("unsupported target '{}': {e}", request.settings.target))?;
@@ -731,16 +738,31 @@ impl Session {
         Ok(true)
     }
 
+    /// Writes an index whose write was deferred and is still pending — a cancellation
+    /// stopped it — as a watcher that is going away must: a cancellation that arrived
+    /// before this call does not stop it.
+    pub fn write_pending_index(&mut self) -> Result<()> {
+        self.forget_stale_cancellation();
+        self.flush_index()
+    }
+
     /// Writes an index whose write was deferred.
+    ///
+    /// The records are taken from the database as the build left it, so this must run
+    /// before the next build changes an input. A cancellation unwinds out of it (the
+    /// records are queries) and leaves the index pending: the next build writes it
+    /// first (`build`). Once it has been tried to the end, it is no longer pending,
+    /// written or not.
     pub fn flush_index(&mut self) -> Result<()> {
-        if let Some((path, mut header)) = self.pending_index.take() {
-            let _span = tracing::info_span!("write_index").entered();
-            self.fault(Point::IndexWrite);
-            let Some(files) = self.file_records(&mut header) else { return Ok(()) };
-            let store = self.open_store()?;
-            store.write_file(&path, &Index::encode(&header, &files))?;
-        }
-        Ok(())
+        let Some((path, header)) = &self.pending_index else { return Ok(()) };
+        let (path, mut header) = (path.clone(), header.clone());
+        let _span = tracing::info_span!("write_index").entered();
+        self.fault(Point::IndexWrite);
+        let files = self.file_records(&mut header);
+        self.pending_index = None;
+        let Some(files) = files else { return Ok(()) };
+        let store = self.open_store()?;
+        store.write_file(&path, &Index::encode(&header, &files))
     }
 
     /// Each program file's index record, reusing last build's where the file's input is
