@@ -90,9 +90,10 @@ pub struct Header {
     pub started_at_ns: i64,
     pub functions: u32,
     pub link_key: Hash,
-    /// Keys of the runtime's and the entry wrapper's objects.
+    /// Keys of the runtime's, the entry wrapper's and `_start`'s objects.
     pub runtime: Hash,
     pub entry: Hash,
+    pub start: Hash,
     /// Each link unit's key, by unit index.
     pub units: Vec<(u32, Hash)>,
     /// The executable this program was last linked into, and its stamp right after.
@@ -183,26 +184,37 @@ impl Index {
     }
 
     /// Reads the index at `path` (mapped: it is only ever replaced, never rewritten).
-    pub fn read(path: &std::path::Path) -> Option<Index> {
-        let file = std::fs::File::open(path).ok()?;
+    pub fn read(path: &std::path::Path) -> Result<Index, IndexError> {
+        let file = crate::store::open_regular(std::fs::File::options().read(true), path)
+            .map_err(|e| IndexError::Unreadable(crate::driver::io_reason(&e)))?;
         // SAFETY: index files are written to a temporary name and renamed into place;
         // a mapped one is never truncated or changed under us.
-        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok()?;
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+            .map_err(|e| IndexError::Unreadable(crate::driver::io_reason(&e)))?;
         let len = map.len();
         Index::from_bytes(Blob::Mapped(map, len))
     }
 
-    /// Decodes an index; `None` for anything damaged, foreign or from another compiler.
-    /// The summaries are checked when first used (see `records`).
-    pub fn decode(bytes: &[u8]) -> Option<Index> {
+    /// Decodes an index. The summaries are checked when first used (see `records`).
+    pub fn decode(bytes: &[u8]) -> Result<Index, IndexError> {
         Index::from_bytes(Blob::Owned(bytes.to_vec()))
     }
 
-    fn from_bytes(bytes: Blob) -> Option<Index> {
+    fn from_bytes(bytes: Blob) -> Result<Index, IndexError> {
         let mut r = Reader { bytes: &bytes, pos: 0 };
-        if r.take(MAGIC.len())? != MAGIC || r.u32()? != INDEX_VERSION || r.str()? != COMPILER_ID {
-            return None;
+        if r.take(MAGIC.len()) != Some(MAGIC) {
+            return Err(IndexError::Damaged);
         }
+        if r.u32() != Some(INDEX_VERSION) || r.str().as_deref() != Some(COMPILER_ID) {
+            return Err(IndexError::OtherVersion);
+        }
+        let start = r.pos;
+        Index::decode_head(bytes, start).ok_or(IndexError::Damaged)
+    }
+
+    /// The rest of `from_bytes`, from `start`, after the magic and the versions.
+    fn decode_head(bytes: Blob, start: usize) -> Option<Index> {
+        let mut r = Reader { bytes: &bytes, pos: start };
         let a = r.section()?;
         let summaries = r.pos..bytes.len();
 
@@ -214,6 +226,7 @@ impl Index {
         let link_key = r.hash()?;
         let runtime = r.hash()?;
         let entry = r.hash()?;
+        let start = r.hash()?;
         let units = (0..r.u32()?).map(|_| Some((r.u32()?, r.hash()?))).collect::<Option<Vec<_>>>()?;
         let output = match r.u8()? {
             0 => None,
@@ -232,7 +245,8 @@ impl Index {
             summary_ends.push(end);
         }
         let done = r.pos == r.bytes.len();
-        let header = Header { entry_path, settings, started_at_ns, functions, link_key, runtime, entry, units, output };
+        let header =
+            Header { entry_path, settings, started_at_ns, functions, link_key, runtime, entry, start, units, output };
         done.then_some(Index {
             header,
             files,
@@ -243,6 +257,17 @@ impl Index {
             decoded: OnceLock::new(),
         })
     }
+}
+
+/// Why an index could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IndexError {
+    /// It could not be read (the reason): permissions, an I/O error, not a file.
+    Unreadable(String),
+    /// It is truncated or corrupt.
+    Damaged,
+    /// Another index format version or another compiler wrote it.
+    OtherVersion,
 }
 
 /// The magic, versions and the checksummed section of header and stamps.
@@ -257,6 +282,7 @@ fn write_head(out: &mut Writer, header: &Header, entries: &[&FileEntry], summary
     a.hash(header.link_key);
     a.hash(header.runtime);
     a.hash(header.entry);
+    a.hash(header.start);
     a.u32(header.units.len() as u32);
     for (index, key) in &header.units {
         a.u32(*index);
@@ -459,6 +485,7 @@ mod tests {
             link_key: Hash([7; 32]),
             runtime: Hash([8; 32]),
             entry: Hash([9; 32]),
+            start: Hash([10; 32]),
             units: vec![(3, Hash([1; 32]))],
             output: Some((PathBuf::from("/tmp/x/main"), FileStamp { len: 10, mtime_ns: 5, ctime_ns: 6, inode: 9 })),
         };
@@ -498,15 +525,18 @@ mod tests {
     fn a_damaged_index_reads_as_none() {
         let (header, files) = sample();
         let bytes = Index::encode(&header, &files);
-        assert!(Index::decode(&bytes[..bytes.len() - 1]).is_none_or(|i| i.records().is_none()));
+        assert!(Index::decode(&bytes[..bytes.len() - 1]).map_or(true, |i| i.records().is_none()));
         let mut flipped = bytes.clone();
         flipped[40] ^= 0x40;
-        assert!(Index::decode(&flipped).is_none());
+        assert_eq!(Index::decode(&flipped).err(), Some(IndexError::Damaged));
         let mut late = bytes.clone();
         let at = late.len() - 40;
         late[at] ^= 0x40;
         assert!(Index::decode(&late).expect("the stamps are intact").records().is_none(), "damaged summaries");
-        assert!(Index::decode(b"garbage").is_none());
-        assert!(Index::decode(&[]).is_none());
+        assert_eq!(Index::decode(b"garbage").err(), Some(IndexError::Damaged));
+        assert_eq!(Index::decode(&[]).err(), Some(IndexError::Damaged));
+        let mut other = bytes.clone();
+        other[MAGIC.len()] ^= 1;
+        assert_eq!(Index::decode(&other).err(), Some(IndexError::OtherVersion), "another format version");
     }
 }

@@ -28,7 +28,7 @@ use salsa::Setter;
 
 use crate::cli::Emit;
 use crate::fault::{Action, Faults, Point};
-use crate::index::{FileRecord, Header, Index};
+use crate::index::{FileRecord, Header, Index, IndexError};
 use crate::link::Linker;
 use crate::render::{self, Located};
 use crate::store::Store;
@@ -409,11 +409,22 @@ impl Session {
         if !path.exists() {
             return None;
         }
-        let index = Index::read(&path);
-        if index.is_none() {
-            tracing::warn!("the cache index is damaged or from another version; rebuilding it");
+        match Index::read(&path) {
+            Ok(index) => Some(index),
+            Err(IndexError::Unreadable(reason)) => {
+                tracing::warn!("cannot read the cache index {}: {reason}; building without it", path.display());
+                None
+            }
+            Err(IndexError::Damaged) => {
+                tracing::warn!("the cache index {} is damaged; rebuilding it", path.display());
+                None
+            }
+            Err(IndexError::OtherVersion) => {
+                // Every new build of the compiler meets the previous one's index.
+                tracing::info!("the cache index {} is from another version of mini; rebuilding it", path.display());
+                None
+            }
         }
-        index
     }
 
     /// Every diagnostic of the program, located and in order.
@@ -516,7 +527,8 @@ impl Session {
                 request.settings.target
             );
         }
-        let store = self.open_store()?;
+        let mut store = self.open_store()?;
+        store.keep_index(self.index_path(&store, &request.settings));
         // With a watcher saying what changed, neither the index nor the stamps are needed.
         let watching = self.changed.is_some()
             && self.workspace.is_some()
@@ -672,6 +684,7 @@ impl Session {
             link_key: plan.key,
             runtime: plan.runtime,
             entry: plan.entry,
+            start: mini_queries::hash::start_hash(&self.db, self.settings.expect("set before building")),
             units: plan.units.iter().map(|u| (u.index, u.key)).collect(),
             output,
         };
@@ -761,7 +774,8 @@ impl Session {
         let files = self.file_records(&mut header);
         self.pending_index = None;
         let Some(files) = files else { return Ok(()) };
-        let store = self.open_store()?;
+        let mut store = self.open_store()?;
+        store.keep_index(path.clone());
         store.write_file(&path, &Index::encode(&header, &files))
     }
 
@@ -847,10 +861,15 @@ pub fn io_reason(error: &std::io::Error) -> String {
     }
 }
 
-/// Writes a file so that readers see the old contents or the new, never a mix.
+/// Writes a file so that readers see the old contents or the new, never a mix; a
+/// failure leaves neither the new file nor the temporary one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let temp = crate::link::temp_sibling(path);
-    std::fs::write(&temp, bytes).with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    let result = std::fs::write(&temp, bytes)
+        .with_context(|| format!("writing {}", temp.display()))
+        .and_then(|()| std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display())));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
 }

@@ -371,14 +371,18 @@ fn write_executable(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt;
     let temp = link::temp_sibling(path);
-    let mut file = std::fs::OpenOptions::new()
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o755)
         .open(&temp)
-        .with_context(|| format!("writing {}", temp.display()))?;
-    file.write_all(bytes).with_context(|| format!("writing {}", temp.display()))?;
-    drop(file);
-    std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))
+        .and_then(|mut file| file.write_all(bytes))
+        .with_context(|| format!("writing {}", temp.display()))
+        .and_then(|()| std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display())));
+    // No half-written temporary file stays behind.
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }

@@ -83,7 +83,9 @@ impl Session {
         let mut texts: Vec<(usize, FileStamp, Hash, Arc<[u8]>)> = Vec::new();
         for &at in &changed {
             let path = self.disk_path(&index.files[at].path);
-            let (Some(stamp), Ok(bytes)) = (FileStamp::of(&path), std::fs::read(&path)) else { return Ok(false) };
+            let (Some(stamp), Ok(bytes)) = (FileStamp::of(&path), crate::store::read_regular(&path)) else {
+                return Ok(false);
+            };
             report.files_read += 1;
             let content = Hash(*blake3::hash(&bytes).as_bytes());
             if content == index.files[at].content {

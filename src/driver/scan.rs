@@ -71,7 +71,8 @@ impl Seen {
 
 /// The contents of a file read from disk, and its hash.
 fn read(path: &std::path::Path) -> (FileContents, Option<Hash>) {
-    match std::fs::read(path) {
+    // Not a FIFO or a device: reading one could block forever.
+    match crate::store::read_regular(path) {
         Ok(bytes) if bytes.len() > u32::MAX as usize => {
             (FileContents::Missing("file is larger than 4 GiB".into()), None)
         }
