@@ -3,6 +3,7 @@
 mod cache;
 mod cli;
 mod diagnostics;
+mod mutation;
 mod oracle;
 mod programs;
 mod reexecution;
