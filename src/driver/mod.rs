@@ -568,10 +568,10 @@ impl Session {
         if report.success() {
             match request.emit {
                 Emit::Exe | Emit::Obj => {
-                    let plan = self.link(request, &store, &mut report)?;
+                    let (plan, start) = self.link(request, &store, &mut report)?;
                     // Counted from the plan: listing every function would intern each.
                     report.functions = plan.function_count();
-                    self.record_index(&store, request, started_at_ns, &plan)?;
+                    self.record_index(&store, request, started_at_ns, &plan, start)?;
                 }
                 Emit::LlvmIr => {
                     let text = self.llvm_ir_text(&store, &mut report)?;
@@ -667,6 +667,7 @@ impl Session {
         request: &BuildRequest,
         started_at_ns: i64,
         plan: &mini_queries::link::LinkPlan,
+        start: Hash,
     ) -> Result<()> {
         if matches!(self.cache, Cache::Private(_)) {
             return Ok(());
@@ -684,7 +685,7 @@ impl Session {
             link_key: plan.key,
             runtime: plan.runtime,
             entry: plan.entry,
-            start: mini_queries::hash::start_hash(&self.db, self.settings.expect("set before building")),
+            start,
             units: plan.units.iter().map(|u| (u.index, u.key)).collect(),
             output,
         };

@@ -27,14 +27,15 @@ use crate::link::{self, Linker};
 use crate::store::{Blob, Kind, Store, Unit};
 
 impl Session {
-    /// Produces the executable or object `request` asks for. Returns the link plan, for
-    /// the index.
+    /// Produces the executable or object `request` asks for. Returns the link plan and
+    /// `_start`'s key, for the index — taken here, so that recording the index in watch
+    /// mode runs no query after the link.
     pub(super) fn link(
         &mut self,
         request: &BuildRequest,
         store: &Store,
         report: &mut BuildReport,
-    ) -> Result<Arc<LinkPlan>> {
+    ) -> Result<(Arc<LinkPlan>, Hash)> {
         let plan = {
             let _span = tracing::info_span!("link_plan").entered();
             link_plan(&self.db, self.workspace()).clone().context("a program without errors has a link plan")?
@@ -55,7 +56,8 @@ impl Session {
         {
             report.reused_from_disk = plan.function_count();
             self.link_state = previous;
-            return Ok(plan);
+            let start = start_hash(&self.db, self.settings.expect("set before linking"));
+            return Ok((plan, start));
         }
 
         let previous_units = previous.map(|s| s.units).unwrap_or_default();
@@ -72,8 +74,8 @@ impl Session {
         let entry = entry_object(db, workspace).as_deref().map(<[u8]>::to_vec);
         let entry = || entry.expect("a program without errors has a valid main");
         inputs.push((Kind::Entry, plan.entry, entry_input(store, &mut linked, Kind::Entry, plan.entry, entry)?));
+        let start = start_hash(db, settings);
         if request.emit == Emit::Exe {
-            let start = start_hash(db, settings);
             let object = || start_object(db, settings).to_vec();
             inputs.push((Kind::Start, start, entry_input(store, &mut linked, Kind::Start, start, object)?));
         }
@@ -100,7 +102,7 @@ impl Session {
                 write_atomically(&output, &merged)?;
             }
         }
-        Ok(plan)
+        Ok((plan, start))
     }
 
     /// Every unit's merged object — from the last link, the store, or built now — with
