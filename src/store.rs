@@ -124,7 +124,7 @@ pub enum Lock {
     Shared,
     /// gc, clean, verify: no build runs meanwhile.
     Exclusive,
-    /// The caller holds it already (or needs none).
+    /// Not taken (yet: see `try_open_exclusive`).
     None,
 }
 
@@ -148,11 +148,6 @@ impl Store {
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(e).context(store.lock_context()),
         }
-    }
-
-    /// Opens the store without taking its lock: for callers that already hold it.
-    pub fn open_unlocked(root: &Path) -> Result<Store> {
-        Self::open_with(root, Lock::None)
     }
 
     fn open_with(root: &Path, mode: Lock) -> Result<Store> {
