@@ -7,17 +7,17 @@
 //! versions, IR sections), oldest first; then, if the cache is still too big, whole
 //! indexes and what only they reference, least recently used first.
 
-use mini_queries::base::Hash;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
+use mini_queries::base::Hash;
 use serde_json::json;
 
-use crate::driver::BuildReport;
-use crate::index::Index;
+use crate::driver::{BuildReport, io_reason};
+use crate::index::{Index, IndexError};
 use crate::store::{self, Counters, Kind, Store};
 
 /// The default size cap: 2 GiB.
@@ -49,13 +49,18 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 pub fn after_build(root: &Path, counters: &Counters, report: &BuildReport) {
     let stats_path = root.join("stats.json");
     let previous: serde_json::Value =
-        std::fs::read(&stats_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        store::read_regular(&stats_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let written = counters.bytes_written.load(Ordering::Relaxed);
     let mut approx = previous["approx_bytes"].as_u64().unwrap_or(0) + written;
     let cap = max_size();
     if approx > cap {
         match collect_garbage(root, cap, true) {
-            Ok(Some(outcome)) => approx = outcome.bytes_after,
+            Ok(Some(outcome)) => {
+                approx = outcome.bytes_after;
+                for problem in &outcome.problems {
+                    tracing::warn!("cache garbage collection: {problem}");
+                }
+            }
             Ok(None) => {} // another build holds the cache; the next build will try again
             Err(e) => tracing::warn!("cache garbage collection failed: {e:#}"),
         }
@@ -78,38 +83,72 @@ pub struct GcOutcome {
     pub removed: usize,
     pub bytes_before: u64,
     pub bytes_after: u64,
+    /// What could not be read or removed ("path: reason"): the sizes and the eviction
+    /// are as good as what could be seen.
+    pub problems: Vec<String>,
 }
 
 /// Evicts least recently used entries until the cache is at most `max_size` bytes.
 /// With `try_only`, gives up (returning `None`) if a build is running.
 pub fn collect_garbage(root: &Path, max_size: u64, try_only: bool) -> Result<Option<GcOutcome>> {
-    let lock = std::fs::File::options().create(true).truncate(false).write(true).open(root.join("lock"))?;
-    if try_only {
-        // Only an exclusive lock proves that no build is using the entries.
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+    // Only an exclusive lock proves that no build is using the entries.
+    let store = if try_only {
+        match Store::try_open_exclusive(root)? {
+            Some(store) => store,
+            None => return Ok(None),
         }
     } else {
-        lock.lock()?;
+        Store::open_exclusive(root)?
+    };
+    Ok(Some(evict(&store, |_| max_size, None)))
+}
+
+/// Makes room for a write of `needed` bytes that failed on a full disk, during a build
+/// (see `Store::write_file_parts`): if no other build is running, evicts as the size
+/// cap does, at least twice `needed` or a quarter of the cache, sparing the build's own
+/// index and what it lists.
+pub fn make_room(store: &Store, needed: u64) -> Result<GcOutcome> {
+    if !store.try_upgrade()? {
+        anyhow::bail!("another build is using the cache, so nothing could be evicted");
     }
-    let store = Store::open_unlocked(root)?;
-    let entries = store.entries();
+    let target = |total: u64| total.saturating_sub(needed.saturating_mul(2).max(total / 4));
+    // What this build (or another, before it) wrote since the store was opened is in use.
+    let outcome = evict(store, target, Some(store.opened_at()));
+    store.downgrade()?;
+    Ok(outcome)
+}
+
+/// Evicts least recently used entries until the cache is at most `target(size)` bytes,
+/// sparing entries written at or after `spare_since`. The caller holds the lock
+/// exclusively.
+fn evict(store: &Store, target: impl FnOnce(u64) -> u64, spare_since: Option<SystemTime>) -> GcOutcome {
+    let root = store.root();
+    let mut problems = Vec::new();
+    let entries = store.entries(&mut problems);
+    let indexes = read_indexes(root, &mut problems);
     let bytes_before: u64 = entries.iter().map(|(_, len, _)| len).sum::<u64>() + index_bytes(root);
+    let max_size = target(bytes_before);
 
     // Which index references each entry, and when each index was last used.
-    let indexes = read_indexes(root);
     let mut last_use: HashMap<Hash, SystemTime> = HashMap::new();
-    for (_, modified, index) in &indexes {
+    let mut kept: HashSet<Hash> = HashSet::new();
+    for (path, modified, index) in &indexes {
         // A unit is two entries under its key: the merged object and its members.
         let header = &index.header;
         let keys = header
             .units
             .iter()
             .flat_map(|&(_, key)| [Store::key(Kind::Unit, key), Store::key(Kind::UnitMembers, key)])
-            .chain([Store::key(Kind::Runtime, header.runtime), Store::key(Kind::Entry, header.entry)]);
+            .chain([
+                Store::key(Kind::Runtime, header.runtime),
+                Store::key(Kind::Entry, header.entry),
+                Store::key(Kind::Start, header.start),
+            ]);
+        let keep = store.kept_index() == Some(path.as_path());
         for key in keys {
+            if keep {
+                kept.insert(key);
+            }
             let slot = last_use.entry(key).or_insert(*modified);
             *slot = (*slot).max(*modified);
         }
@@ -118,6 +157,10 @@ pub fn collect_garbage(root: &Path, max_size: u64, try_only: bool) -> Result<Opt
     // last use of the newest index that references them.
     let mut order: Vec<(bool, SystemTime, PathBuf, u64)> = entries
         .into_iter()
+        .filter(|(path, _, modified)| {
+            spare_since.is_none_or(|since| *modified < since)
+                && store::key_of_path(path).is_none_or(|key| !kept.contains(&key))
+        })
         .map(|(path, len, modified)| {
             let used = store::key_of_path(&path).and_then(|k| last_use.get(&k).copied());
             (used.is_some(), used.unwrap_or(modified), path, len)
@@ -131,33 +174,63 @@ pub fn collect_garbage(root: &Path, max_size: u64, try_only: bool) -> Result<Opt
         if total <= max_size {
             break;
         }
-        if std::fs::remove_file(&path).is_ok() {
-            total -= len;
-            removed += 1;
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                total -= len;
+                removed += 1;
+            }
+            Err(e) => problems.push(format!("cannot remove {}: {}", path.display(), io_reason(&e))),
         }
         if referenced {
             // An index whose entries are going is no longer a reliable summary of them.
             for (index_path, modified, _) in &indexes {
-                if *modified <= used {
-                    let _ = std::fs::remove_file(index_path);
+                if *modified <= used
+                    && store.kept_index() != Some(index_path.as_path())
+                    && index_path.exists()
+                    && let Err(e) = std::fs::remove_file(index_path)
+                {
+                    problems.push(format!("cannot remove {}: {}", index_path.display(), io_reason(&e)));
                 }
             }
         }
     }
-    drop(lock);
-    Ok(Some(GcOutcome { removed, bytes_before, bytes_after: total }))
+    GcOutcome { removed, bytes_before, bytes_after: total, problems }
 }
 
-fn read_indexes(root: &Path) -> Vec<(PathBuf, SystemTime, Index)> {
-    let Ok(dir) = std::fs::read_dir(root.join("index")) else { return Vec::new() };
-    dir.flatten()
-        .filter_map(|entry| {
-            let path = entry.path();
-            let modified = entry.metadata().ok()?.modified().ok()?;
-            let index = Index::read(&path)?;
-            Some((path, modified, index))
-        })
-        .collect()
+/// Every readable index with its modification time; what cannot be read is added to
+/// `problems`. An index that is damaged or from another version lists nothing.
+fn read_indexes(root: &Path, problems: &mut Vec<String>) -> Vec<(PathBuf, SystemTime, Index)> {
+    let dir = root.join("index");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            problems.push(format!("{}: {}", dir.display(), io_reason(&e)));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = match entry {
+            Ok(entry) => entry.path(),
+            Err(e) => {
+                problems.push(format!("{}: {}", dir.display(), io_reason(&e)));
+                continue;
+            }
+        };
+        let modified = match std::fs::metadata(&path).and_then(|m| m.modified()) {
+            Ok(modified) => modified,
+            Err(e) => {
+                problems.push(format!("{}: {}", path.display(), io_reason(&e)));
+                continue;
+            }
+        };
+        match Index::read(&path) {
+            Ok(index) => out.push((path, modified, index)),
+            Err(IndexError::Unreadable(reason)) => problems.push(format!("{}: {reason}", path.display())),
+            Err(IndexError::Damaged | IndexError::OtherVersion) => {}
+        }
+    }
+    out
 }
 
 fn index_bytes(root: &Path) -> u64 {
@@ -169,17 +242,22 @@ fn index_bytes(root: &Path) -> u64 {
 /// `mini cache stats`.
 pub fn stats(root: &Path) -> Result<serde_json::Value> {
     let store = Store::open(root)?;
-    let entries = store.entries();
+    let mut unreadable = Vec::new();
+    let entries = store.entries(&mut unreadable);
+    let indexes = read_indexes(root, &mut unreadable);
     let bytes: u64 = entries.iter().map(|(_, len, _)| len).sum::<u64>() + index_bytes(root);
-    let last: serde_json::Value =
-        std::fs::read(root.join("stats.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let last: serde_json::Value = store::read_regular(&root.join("stats.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
     Ok(json!({
         "directory": root.display().to_string(),
         "entries": entries.len(),
-        "indexes": read_indexes(root).len(),
+        "indexes": indexes.len(),
         "bytes": bytes,
         "max_bytes": max_size(),
         "last_build": last,
+        "unreadable": unreadable,
     }))
 }
 
@@ -199,32 +277,63 @@ pub fn clean(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `mini cache verify`: re-hashes every entry and index; removes and reports bad ones.
-pub fn verify(root: &Path) -> Result<(usize, Vec<PathBuf>)> {
+/// What `mini cache verify` found.
+pub struct Verified {
+    /// Entries and indexes checked.
+    pub checked: usize,
+    /// Those that were bad, and were removed.
+    pub bad: Vec<PathBuf>,
+    /// What could not be read ("path: reason"): neither checked nor removed.
+    pub unreadable: Vec<String>,
+}
+
+/// `mini cache verify`: re-hashes every entry and index; removes and reports bad ones,
+/// and reports what it could not read.
+pub fn verify(root: &Path) -> Result<Verified> {
     let store = Store::open_exclusive(root)?;
-    let mut checked = 0;
-    let mut bad = Vec::new();
-    for (path, _, _) in store.entries() {
-        checked += 1;
-        let ok = std::fs::read(&path)
-            .ok()
-            .is_some_and(|bytes| store::verify(&bytes, None).is_some() && store::entry_key_matches(&bytes, &path));
-        if !ok {
-            let _ = std::fs::remove_file(&path);
-            bad.push(path);
+    let mut verified = Verified { checked: 0, bad: Vec::new(), unreadable: Vec::new() };
+    let remove = |path: PathBuf, verified: &mut Verified| match std::fs::remove_file(&path) {
+        Ok(()) => verified.bad.push(path),
+        Err(e) => {
+            verified.unreadable.push(format!("{} is bad but cannot be removed: {}", path.display(), io_reason(&e)))
+        }
+    };
+    for (path, _, _) in store.entries(&mut verified.unreadable) {
+        match store::read_regular(&path) {
+            Ok(bytes) => {
+                verified.checked += 1;
+                if store::verify(&bytes, None).is_none() || !store::entry_key_matches(&bytes, &path) {
+                    remove(path, &mut verified);
+                }
+            }
+            Err(e) => verified.unreadable.push(format!("{}: {}", path.display(), io_reason(&e))),
         }
     }
-    if let Ok(dir) = std::fs::read_dir(root.join("index")) {
-        for entry in dir.flatten() {
-            checked += 1;
-            let path = entry.path();
-            if std::fs::read(&path).ok().and_then(|b| Index::decode(&b)).is_none() {
-                let _ = std::fs::remove_file(&path);
-                bad.push(path);
+    let dir = root.join("index");
+    match std::fs::read_dir(&dir) {
+        Ok(entries) => {
+            for entry in entries {
+                let path = match entry {
+                    Ok(entry) => entry.path(),
+                    Err(e) => {
+                        verified.unreadable.push(format!("{}: {}", dir.display(), io_reason(&e)));
+                        continue;
+                    }
+                };
+                match store::read_regular(&path) {
+                    Ok(bytes) => {
+                        verified.checked += 1;
+                        if Index::decode(&bytes).is_err() {
+                            remove(path, &mut verified);
+                        }
+                    }
+                    Err(e) => verified.unreadable.push(format!("{}: {}", path.display(), io_reason(&e))),
+                }
             }
         }
+        Err(e) => verified.unreadable.push(format!("{}: {}", dir.display(), io_reason(&e))),
     }
-    Ok((checked, bad))
+    Ok(verified)
 }
 
 #[cfg(test)]

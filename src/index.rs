@@ -1,6 +1,6 @@
 //! The persisted file index: what the last successful build of one program, with one
-//! set of settings, saw — each file's size, modification time, inode, content hash,
-//! imports, interface and function hashes — and what it linked.
+//! set of settings, saw — each file's stamp (size, modification and inode change times,
+//! inode), content hash, imports, interface and function hashes — and what it linked.
 //!
 //! A fresh process uses it to skip unchanged files entirely: a file whose `stat` matches
 //! is not read (unless its timestamp is too close to the build that recorded it to be
@@ -22,11 +22,14 @@ use crate::store::Blob;
 const MAGIC: &[u8; 10] = b"mini-index";
 /// The index's own format version (the compiler's identity is checked as well).
 /// 3: the contracts setting, and each function's contracts hash.
-const INDEX_VERSION: u32 = 3;
+/// 4: stamps with the inode change time; the header names `_start`'s key.
+const INDEX_VERSION: u32 = 4;
 
-/// A file whose modification time is within this window of the recording build's start
-/// is "racy": its stamp cannot prove it unchanged, because another write within the
-/// same timestamp tick would look the same. Such files are re-hashed.
+/// A file whose modification or inode change time is within this window of the
+/// recording build's start is "racy": its stamp cannot prove it unchanged, because
+/// another write within the same timestamp tick would look the same. Such files are
+/// re-hashed. A second covers file systems that keep whole seconds, and clocks read at
+/// different granularities (the kernel's coarse clock for timestamps).
 pub const RACY_WINDOW_NS: i64 = 1_000_000_000;
 
 /// The index as read from disk. The part every build needs — stamps and what was
@@ -60,8 +63,9 @@ pub struct FileEntry {
 
 impl FileEntry {
     /// Whether the stamp alone proves the file unchanged since the index was recorded.
+    /// `index_started_at_ns` is the header's: no later than any recorded stamp was taken.
     pub fn stamp_proves_unchanged(&self, now: Option<FileStamp>, index_started_at_ns: i64) -> bool {
-        now == Some(self.stamp) && self.stamp.mtime_ns + RACY_WINDOW_NS < index_started_at_ns
+        self.stamp.proves_unchanged(now, index_started_at_ns)
     }
 }
 
@@ -79,13 +83,16 @@ pub struct Header {
     /// The program's entry and the settings it was built with.
     pub entry_path: String,
     pub settings: Settings,
-    /// When the recording build started (ns since the epoch).
+    /// When the recording build started (ns since the epoch) — or, in watch mode, the
+    /// earliest start of the builds whose stats are recorded: no later than any stamp
+    /// below was taken, which is what the racy-clean rule needs.
     pub started_at_ns: i64,
     pub functions: u32,
     pub link_key: Hash,
-    /// Keys of the runtime's and the entry wrapper's objects.
+    /// Keys of the runtime's, the entry wrapper's and `_start`'s objects.
     pub runtime: Hash,
     pub entry: Hash,
+    pub start: Hash,
     /// Each link unit's key, by unit index.
     pub units: Vec<(u32, Hash)>,
     /// The executable this program was last linked into, and its stamp right after.
@@ -176,26 +183,37 @@ impl Index {
     }
 
     /// Reads the index at `path` (mapped: it is only ever replaced, never rewritten).
-    pub fn read(path: &std::path::Path) -> Option<Index> {
-        let file = std::fs::File::open(path).ok()?;
+    pub fn read(path: &std::path::Path) -> Result<Index, IndexError> {
+        let file = crate::store::open_regular(std::fs::File::options().read(true), path)
+            .map_err(|e| IndexError::Unreadable(crate::driver::io_reason(&e)))?;
         // SAFETY: index files are written to a temporary name and renamed into place;
         // a mapped one is never truncated or changed under us.
-        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok()?;
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+            .map_err(|e| IndexError::Unreadable(crate::driver::io_reason(&e)))?;
         let len = map.len();
         Index::from_bytes(Blob::Mapped(map, len))
     }
 
-    /// Decodes an index; `None` for anything damaged, foreign or from another compiler.
-    /// The summaries are checked when first used (see `records`).
-    pub fn decode(bytes: &[u8]) -> Option<Index> {
+    /// Decodes an index. The summaries are checked when first used (see `records`).
+    pub fn decode(bytes: &[u8]) -> Result<Index, IndexError> {
         Index::from_bytes(Blob::Owned(bytes.to_vec()))
     }
 
-    fn from_bytes(bytes: Blob) -> Option<Index> {
+    fn from_bytes(bytes: Blob) -> Result<Index, IndexError> {
         let mut r = Reader { bytes: &bytes, pos: 0 };
-        if r.take(MAGIC.len())? != MAGIC || r.u32()? != INDEX_VERSION || r.str()? != COMPILER_ID {
-            return None;
+        if r.take(MAGIC.len()) != Some(MAGIC) {
+            return Err(IndexError::Damaged);
         }
+        if r.u32() != Some(INDEX_VERSION) || r.str().as_deref() != Some(COMPILER_ID) {
+            return Err(IndexError::OtherVersion);
+        }
+        let start = r.pos;
+        Index::decode_head(bytes, start).ok_or(IndexError::Damaged)
+    }
+
+    /// The rest of `from_bytes`, from `start`, after the magic and the versions.
+    fn decode_head(bytes: Blob, start: usize) -> Option<Index> {
+        let mut r = Reader { bytes: &bytes, pos: start };
         let a = r.section()?;
         let summaries = r.pos..bytes.len();
 
@@ -208,6 +226,7 @@ impl Index {
         let link_key = r.hash()?;
         let runtime = r.hash()?;
         let entry = r.hash()?;
+        let start = r.hash()?;
         let units = (0..r.u32()?).map(|_| Some((r.u32()?, r.hash()?))).collect::<Option<Vec<_>>>()?;
         let output = match r.u8()? {
             0 => None,
@@ -226,7 +245,8 @@ impl Index {
             summary_ends.push(end);
         }
         let done = r.pos == r.bytes.len();
-        let header = Header { entry_path, settings, started_at_ns, functions, link_key, runtime, entry, units, output };
+        let header =
+            Header { entry_path, settings, started_at_ns, functions, link_key, runtime, entry, start, units, output };
         done.then_some(Index {
             header,
             files,
@@ -237,6 +257,17 @@ impl Index {
             decoded: OnceLock::new(),
         })
     }
+}
+
+/// Why an index could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IndexError {
+    /// It could not be read (the reason): permissions, an I/O error, not a file.
+    Unreadable(String),
+    /// It is truncated or corrupt.
+    Damaged,
+    /// Another index format version or another compiler wrote it.
+    OtherVersion,
 }
 
 /// The magic, versions and the checksummed section of header and stamps.
@@ -252,6 +283,7 @@ fn write_head(out: &mut Writer, header: &Header, entries: &[&FileEntry], summary
     a.hash(header.link_key);
     a.hash(header.runtime);
     a.hash(header.entry);
+    a.hash(header.start);
     a.u32(header.units.len() as u32);
     for (index, key) in &header.units {
         a.u32(*index);
@@ -386,6 +418,7 @@ impl Writer {
     fn stamp(&mut self, s: FileStamp) {
         self.u64(s.len);
         self.i64(s.mtime_ns);
+        self.i64(s.ctime_ns);
         self.u64(s.inode);
     }
 }
@@ -438,7 +471,7 @@ impl<'a> Reader<'a> {
     }
 
     fn stamp(&mut self) -> Option<FileStamp> {
-        Some(FileStamp { len: self.u64()?, mtime_ns: self.i64()?, inode: self.u64()? })
+        Some(FileStamp { len: self.u64()?, mtime_ns: self.i64()?, ctime_ns: self.i64()?, inode: self.u64()? })
     }
 }
 
@@ -455,13 +488,14 @@ mod tests {
             link_key: Hash([7; 32]),
             runtime: Hash([8; 32]),
             entry: Hash([9; 32]),
+            start: Hash([10; 32]),
             units: vec![(3, Hash([1; 32]))],
-            output: Some((PathBuf::from("/tmp/x/main"), FileStamp { len: 10, mtime_ns: 5, inode: 9 })),
+            output: Some((PathBuf::from("/tmp/x/main"), FileStamp { len: 10, mtime_ns: 5, ctime_ns: 6, inode: 9 })),
         };
         let files = vec![FileRecord {
             entry: FileEntry {
                 path: ModulePath::new("lib/m.mini").unwrap(),
-                stamp: FileStamp { len: 100, mtime_ns: 42, inode: 77 },
+                stamp: FileStamp { len: 100, mtime_ns: 42, ctime_ns: 43, inode: 77 },
                 content: Hash([2; 32]),
                 interface: Hash([3; 32]),
             },
@@ -495,15 +529,18 @@ mod tests {
     fn a_damaged_index_reads_as_none() {
         let (header, files) = sample();
         let bytes = Index::encode(&header, &files);
-        assert!(Index::decode(&bytes[..bytes.len() - 1]).is_none_or(|i| i.records().is_none()));
+        assert!(Index::decode(&bytes[..bytes.len() - 1]).map_or(true, |i| i.records().is_none()));
         let mut flipped = bytes.clone();
         flipped[40] ^= 0x40;
-        assert!(Index::decode(&flipped).is_none());
+        assert_eq!(Index::decode(&flipped).err(), Some(IndexError::Damaged));
         let mut late = bytes.clone();
         let at = late.len() - 40;
         late[at] ^= 0x40;
         assert!(Index::decode(&late).expect("the stamps are intact").records().is_none(), "damaged summaries");
-        assert!(Index::decode(b"garbage").is_none());
-        assert!(Index::decode(&[]).is_none());
+        assert_eq!(Index::decode(b"garbage").err(), Some(IndexError::Damaged));
+        assert_eq!(Index::decode(&[]).err(), Some(IndexError::Damaged));
+        let mut other = bytes.clone();
+        other[MAGIC.len()] ^= 1;
+        assert_eq!(Index::decode(&other).err(), Some(IndexError::OtherVersion), "another format version");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod driver;
+pub mod fault;
 pub mod gc;
 pub mod index;
 pub mod link;

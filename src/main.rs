@@ -130,6 +130,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn session(common: &CommonArgs) -> Result<Session> {
     let mut session = Session::new(&common.entry)?;
+    // Tests of the real process inject faults this way (see `mini::fault`).
+    session.faults().arm_from_env().map_err(anyhow::Error::msg)?;
     if common.no_cache {
         session.disable_cache();
     } else if let Some(dir) = &common.cache_dir {
@@ -182,22 +184,38 @@ fn cache_command(command: CacheCommand) -> Result<ExitCode> {
         }
         CacheCommand::Gc { cache, max_size } => {
             let max_size = max_size.unwrap_or_else(mini::gc::max_size);
-            let outcome = mini::gc::collect_garbage(&cache.cache_dir, max_size, false)?.expect("waited for the lock");
+            let Some(outcome) = mini::gc::collect_garbage(&cache.cache_dir, max_size, false)? else {
+                anyhow::bail!("the cache lock was not taken");
+            };
+            for problem in &outcome.problems {
+                eprintln!("mini: cannot read or remove {problem}");
+            }
             eprintln!(
                 "Removed {} entries: {} -> {} bytes (limit {max_size})",
                 outcome.removed, outcome.bytes_before, outcome.bytes_after
             );
+            if !outcome.problems.is_empty() {
+                eprintln!("mini: error: {} part(s) of the cache could not be read or removed", outcome.problems.len());
+                return Ok(ExitCode::from(EXIT_USAGE_OR_IO));
+            }
         }
         CacheCommand::Clean(args) => {
             mini::gc::clean(&args.cache_dir)?;
             eprintln!("Removed the cache in {}", args.cache_dir.display());
         }
         CacheCommand::Verify(args) => {
-            let (checked, bad) = mini::gc::verify(&args.cache_dir)?;
-            for path in &bad {
+            let verified = mini::gc::verify(&args.cache_dir)?;
+            for path in &verified.bad {
                 eprintln!("removed bad entry {}", path.display());
             }
-            eprintln!("Verified {checked} entries: {} bad, removed", bad.len());
+            for problem in &verified.unreadable {
+                eprintln!("mini: cannot read {problem}");
+            }
+            eprintln!("Verified {} entries: {} bad, removed", verified.checked, verified.bad.len());
+            if !verified.unreadable.is_empty() {
+                eprintln!("mini: error: {} part(s) of the cache could not be verified", verified.unreadable.len());
+                return Ok(ExitCode::from(EXIT_USAGE_OR_IO));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -16,7 +16,13 @@
 //! Putting the metadata last keeps objects linkable in place (linkers ignore bytes after
 //! an ELF file's tables). Every read verifies the trailer; anything truncated, corrupt,
 //! foreign or from another format version is a miss, rebuilt and rewritten. Writes go
-//! to `tmp/` and are renamed into place, so a killed build never leaves half an entry.
+//! to `tmp/` and are renamed into place, so a killed build never leaves half an entry;
+//! a failed write removes its temporary file, and `tmp/` is made again if it went away.
+//! On a full disk a build that is alone with the cache takes the lock exclusively,
+//! evicts older entries (`gc::make_room`), and writes once more.
+//!
+//! Every file of the cache is opened without blocking and only if it is a regular file
+//! (`open_regular`): a FIFO at `lock` once made every command wait forever.
 
 use mini_queries::base::{Encoder, Hash};
 use std::fs::File;
@@ -25,6 +31,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
+
+use crate::fault::{Action, Faults, Point};
 
 /// Bumped whenever the layout of entries, units or the index changes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -97,33 +105,52 @@ pub struct Counters {
 
 pub struct Store {
     root: PathBuf,
-    /// Held (shared) for the store's lifetime, so gc never deletes under a build.
-    _lock: File,
+    /// Held for the store's lifetime (see `Lock`), so gc never deletes under a build.
+    lock: File,
+    mode: Lock,
+    /// This build's index: making room on a full disk spares it and what it lists.
+    keep_index: Option<PathBuf>,
+    /// When the store was opened: making room spares what was written since.
+    opened_at: std::time::SystemTime,
     pub counters: Counters,
     temp_counter: AtomicU64,
+    faults: Faults,
+}
+
+/// How a `Store` holds the cache's lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// Builds: many at once.
+    Shared,
+    /// gc, clean, verify: no build runs meanwhile.
+    Exclusive,
+    /// Not taken (yet: see `try_open_exclusive`).
+    None,
 }
 
 impl Store {
     /// Opens (creating if needed) the store at `root`, holding its lock shared.
     pub fn open(root: &Path) -> Result<Store> {
-        Self::open_locked(root, false)
+        Self::open_with(root, Lock::Shared)
     }
 
     /// Opens the store holding its lock exclusively: no build runs meanwhile.
     pub fn open_exclusive(root: &Path) -> Result<Store> {
-        Self::open_locked(root, true)
+        Self::open_with(root, Lock::Exclusive)
     }
 
-    /// Opens the store without taking its lock: for callers that already hold it.
-    pub fn open_unlocked(root: &Path) -> Result<Store> {
-        Self::open_with(root, None)
+    /// Opens the store holding its lock exclusively if no build holds it; `None` if one
+    /// does.
+    pub fn try_open_exclusive(root: &Path) -> Result<Option<Store>> {
+        let store = Self::open_with(root, Lock::None)?;
+        match store.lock.try_lock() {
+            Ok(()) => Ok(Some(Store { mode: Lock::Exclusive, ..store })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(e).context(store.lock_context()),
+        }
     }
 
-    fn open_locked(root: &Path, exclusive: bool) -> Result<Store> {
-        Self::open_with(root, Some(exclusive))
-    }
-
-    fn open_with(root: &Path, lock_exclusive: Option<bool>) -> Result<Store> {
+    fn open_with(root: &Path, mode: Lock) -> Result<Store> {
         for dir in ["objects", "index", "tmp", "bin"] {
             std::fs::create_dir_all(root.join(dir))
                 .with_context(|| format!("creating the cache directory {}", root.join(dir).display()))?;
@@ -135,25 +162,52 @@ impl Store {
                 "Signature: 8a477f597d28d172789f06886806bc55\n# This directory holds mini's build cache.\n",
             );
         }
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(root.join("lock"))
-            .with_context(|| format!("opening {}", root.join("lock").display()))?;
-        match lock_exclusive {
-            Some(true) => lock.lock().context("locking the cache")?,
-            Some(false) => lock.lock_shared().context("locking the cache")?,
-            None => {}
-        }
+        let lock_path = root.join("lock");
+        let lock = open_regular(File::options().create(true).truncate(false).read(true).write(true), &lock_path)
+            .with_context(|| format!("opening the cache lock {}", lock_path.display()))?;
         let store = Store {
             root: root.to_path_buf(),
-            _lock: lock,
+            lock,
+            mode,
+            keep_index: None,
+            opened_at: std::time::SystemTime::now(),
             counters: Counters::default(),
             temp_counter: AtomicU64::new(0),
+            faults: Faults::default(),
         };
+        match mode {
+            Lock::Exclusive => store.lock.lock().with_context(|| store.lock_context())?,
+            Lock::Shared => store.lock.lock_shared().with_context(|| store.lock_context())?,
+            Lock::None => {}
+        }
         store.remove_stale_temp_files();
         Ok(store)
+    }
+
+    fn lock_context(&self) -> String {
+        format!("locking the cache {}", self.root.join("lock").display())
+    }
+
+    /// Tells the store which index this build reads and writes: when a full disk makes it
+    /// evict entries, it spares that index and the entries it lists.
+    pub fn keep_index(&mut self, path: PathBuf) {
+        self.keep_index = Some(path);
+    }
+
+    /// The index the store spares when it evicts (see `keep_index`).
+    pub fn kept_index(&self) -> Option<&Path> {
+        self.keep_index.as_deref()
+    }
+
+    /// When the store was opened.
+    pub fn opened_at(&self) -> std::time::SystemTime {
+        self.opened_at
+    }
+
+    /// Shares the session's armed faults (see `fault`).
+    pub fn with_faults(mut self, faults: Faults) -> Store {
+        self.faults = faults;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -182,7 +236,7 @@ impl Store {
     pub fn read(&self, kind: Kind, inner: Hash) -> Option<Blob> {
         let key = Self::key(kind, inner);
         let path = self.path(key);
-        let mapped = File::open(&path).ok().and_then(|file| {
+        let mapped = open_regular(File::options().read(true), &path).ok().and_then(|file| {
             // SAFETY: see above; a file truncated by someone else under us is not
             // something mini does.
             unsafe { memmap2::Mmap::map(&file) }.ok()
@@ -240,18 +294,74 @@ impl Store {
         self.write_file_parts(path, &[bytes])
     }
 
-    /// Writes the concatenation of `parts` as one file, atomically.
+    /// Writes the concatenation of `parts` as one file, atomically. On a full disk, it
+    /// evicts older entries (as the size cap does) and tries once more; no failure
+    /// leaves a temporary file behind.
     pub fn write_file_parts(&self, path: &Path, parts: &[&[u8]]) -> Result<()> {
+        let error = match self.try_write(path, parts) {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        if !is_no_space(&error.1) {
+            return Err(error.into_anyhow());
+        }
+        let needed: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let freed = crate::gc::make_room(self, needed)
+            .with_context(|| format!("making room in the cache after: {}", error.describe()))?;
+        if freed.removed == 0 {
+            return Err(error.into_anyhow())
+                .context("the disk is full, and the cache had nothing it could evict (see `mini cache stats`)");
+        }
+        tracing::warn!(
+            "the disk was full: evicted {} cache entries ({} bytes) to write {}",
+            freed.removed,
+            freed.bytes_before - freed.bytes_after,
+            path.display()
+        );
+        self.try_write(path, parts).map_err(WriteError::into_anyhow)
+    }
+
+    /// One attempt at an atomic write; the temporary file is removed if it fails.
+    fn try_write(&self, path: &Path, parts: &[&[u8]]) -> std::result::Result<(), WriteError> {
         let temp = self.temp_path();
-        let mut file = File::create(&temp).with_context(|| format!("writing {}", temp.display()))?;
-        for part in parts {
-            file.write_all(part).with_context(|| format!("writing {}", temp.display()))?;
+        let result = self.write_temp(&temp, parts).and_then(|()| {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| WriteError(parent.to_path_buf(), e))?;
+            }
+            std::fs::rename(&temp, path).map_err(|e| WriteError(path.to_path_buf(), e))
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
         }
-        drop(file);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        result
+    }
+
+    /// Writes `parts` to the temporary file `temp`, making `tmp/` again if something
+    /// removed it.
+    fn write_temp(&self, temp: &Path, parts: &[&[u8]]) -> std::result::Result<(), WriteError> {
+        let failed = |e| WriteError(temp.to_path_buf(), e);
+        let mut file = match File::create(temp) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(self.root.join("tmp")).map_err(failed)?;
+                File::create(temp).map_err(failed)?
+            }
+            result => result.map_err(failed)?,
+        };
+        for (i, part) in parts.iter().enumerate() {
+            if i == 0 {
+                match self.faults.take(Point::StoreWrite) {
+                    Some(Action::NoSpace) => {
+                        // As a real full disk does: part of the data is written.
+                        let _ = file.write_all(&part[..part.len() / 2]);
+                        return Err(failed(std::io::Error::from_raw_os_error(libc::ENOSPC)));
+                    }
+                    Some(Action::Panic) => panic!("injected fault at {}", Point::StoreWrite.name()),
+                    Some(Action::Run(code)) => code(),
+                    Some(Action::Cancel) | None => {}
+                }
+            }
+            file.write_all(part).map_err(failed)?;
         }
-        std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))?;
         Ok(())
     }
 
@@ -274,20 +384,130 @@ impl Store {
         }
     }
 
-    /// Every entry file, with its size and modification time.
-    pub fn entries(&self) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    /// Every entry file, with its size and modification time; what could not be read is
+    /// added to `unreadable` ("path: reason").
+    pub fn entries(&self, unreadable: &mut Vec<String>) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
         let mut out = Vec::new();
-        let Ok(fanout) = std::fs::read_dir(self.root.join("objects")) else { return out };
-        for dir in fanout.flatten() {
-            let Ok(files) = std::fs::read_dir(dir.path()) else { continue };
-            for file in files.flatten() {
-                if let Ok(meta) = file.metadata() {
-                    out.push((file.path(), meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH)));
+        let objects = self.root.join("objects");
+        let fanout = match std::fs::read_dir(&objects) {
+            Ok(fanout) => fanout,
+            Err(e) => {
+                unreadable.push(format!("{}: {}", objects.display(), crate::driver::io_reason(&e)));
+                return out;
+            }
+        };
+        for dir in fanout {
+            let dir = match dir {
+                Ok(dir) => dir.path(),
+                Err(e) => {
+                    unreadable.push(format!("{}: {}", objects.display(), crate::driver::io_reason(&e)));
+                    continue;
+                }
+            };
+            let files = match std::fs::read_dir(&dir) {
+                Ok(files) => files,
+                Err(e) => {
+                    unreadable.push(format!("{}: {}", dir.display(), crate::driver::io_reason(&e)));
+                    continue;
+                }
+            };
+            for file in files {
+                let metadata = file.and_then(|file| Ok((file.path(), file.metadata()?)));
+                match metadata {
+                    Ok((path, meta)) => out.push((path, meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH))),
+                    Err(e) => unreadable.push(format!("{}: {}", dir.display(), crate::driver::io_reason(&e))),
                 }
             }
         }
         out
     }
+
+    /// Lets other builds go and takes the lock exclusively, if it can now; with it, a
+    /// build may evict entries (`gc::make_room`). False when other builds hold the
+    /// lock: the store then holds it shared again, as before.
+    pub(crate) fn try_upgrade(&self) -> Result<bool> {
+        if self.mode != Lock::Shared {
+            return Ok(self.mode == Lock::Exclusive);
+        }
+        // flock converts a lock by removing it and taking the new one; when that fails,
+        // the shared lock is taken again.
+        match self.lock.try_lock() {
+            Ok(()) => Ok(true),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                self.lock.lock_shared().with_context(|| self.lock_context())?;
+                Ok(false)
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| self.lock_context()),
+        }
+    }
+
+    /// Goes back to a shared lock after `try_upgrade`.
+    pub(crate) fn downgrade(&self) -> Result<()> {
+        if self.mode == Lock::Shared {
+            self.lock.lock_shared().with_context(|| self.lock_context())?;
+        }
+        Ok(())
+    }
+}
+
+/// A failed write: the file it failed on, and why.
+struct WriteError(PathBuf, std::io::Error);
+
+impl WriteError {
+    fn describe(&self) -> String {
+        format!("writing {}: {}", self.0.display(), self.1)
+    }
+
+    fn into_anyhow(self) -> anyhow::Error {
+        let context = format!("writing {}", self.0.display());
+        anyhow::Error::new(self.1).context(context)
+    }
+}
+
+/// Whether a write failed for want of space (or of quota).
+fn is_no_space(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
+/// Opens `path` with `options` only if it is a regular file, without blocking: opening a
+/// FIFO (for reading, with no writer; for writing, with no reader) would wait forever.
+/// Reads and locks of regular files are unaffected by `O_NONBLOCK`.
+pub fn open_regular(options: &mut std::fs::OpenOptions, path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = options.custom_flags(libc::O_NONBLOCK).open(path);
+    let file = match file {
+        // A FIFO opened for writing without a reader, or a socket.
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => return Err(not_a_regular_file("is not a regular file")),
+        result => result?,
+    };
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let what = if kind.is_dir() {
+            "is a directory"
+        } else if kind.is_fifo() {
+            "is a FIFO (named pipe)"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "is a device"
+        } else {
+            "is not a regular file"
+        };
+        return Err(not_a_regular_file(what));
+    }
+    Ok(file)
+}
+
+fn not_a_regular_file(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, what)
+}
+
+/// Reads the regular file at `path` (see `open_regular`).
+pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut file = open_regular(File::options().read(true), path)?;
+    let mut bytes = Vec::with_capacity(file.metadata().map_or(0, |m| m.len() as usize));
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The key an entry file's name says it has.

@@ -42,7 +42,7 @@ impl Session {
             .map(|(file, _)| file.path(&self.db).clone())
             .collect();
         for path in summarized {
-            self.hydrate(&path, report);
+            self.hydrate_unchanged(&path, report)?;
         }
 
         let db = &self.db;
@@ -72,8 +72,8 @@ impl Session {
     }
 
     /// The program's ZIR, function by function.
-    pub(super) fn zir_text(&mut self, report: &mut BuildReport) -> String {
-        self.hydrate_all(report);
+    pub(super) fn zir_text(&mut self, report: &mut BuildReport) -> Result<String> {
+        self.hydrate_all(report)?;
         let db = &self.db;
         let contracts = self.settings.expect("set before building").contracts(db);
         let mut out = String::new();
@@ -84,7 +84,7 @@ impl Session {
                 out.push('\n');
             }
         }
-        out
+        Ok(out)
     }
 }
 

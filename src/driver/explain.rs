@@ -281,7 +281,7 @@ impl Session {
             .flatten()
             .filter_map(|entry| {
                 let modified = entry.metadata().ok()?.modified().ok()?;
-                let index = Index::read(&entry.path())?;
+                let index = Index::read(&entry.path()).ok()?;
                 (index.header.entry_path == self.entry.as_str()).then_some((modified, index))
             })
             .collect();

@@ -29,7 +29,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::Setter;
 
 use crate::cli::Emit;
-use crate::index::{FileRecord, Header, Index};
+use crate::fault::{Action, Faults, Point};
+use crate::index::{FileRecord, Header, Index, IndexError};
 use crate::link::Linker;
 use crate::render::{self, Located};
 use crate::store::Store;
@@ -76,12 +77,19 @@ impl BuildReport {
     }
 }
 
-/// Enough of a file's metadata to notice that it changed (or was replaced).
+/// Enough of a file's metadata to notice that it changed (or was replaced): what
+/// `index` calls a stamp. The size, the inode, and two times: the modification time,
+/// which anyone may set back (`touch -d`, `cp -p`, `rsync -t`, checkouts), and the
+/// inode change time, which the kernel sets to its clock on every write, rename, `chmod`
+/// or `utimes`, and which no user call can set. What a stamp proves, and when, is in
+/// ARCHITECTURE.md ("What a stamp proves").
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct FileStamp {
     pub len: u64,
     /// Modification time in nanoseconds since the epoch.
     pub mtime_ns: i64,
+    /// Inode change time in nanoseconds since the epoch.
+    pub ctime_ns: i64,
     pub inode: u64,
 }
 
@@ -94,13 +102,18 @@ impl FileStamp {
             // and this is about 15% cheaper than std's full metadata.
             use std::os::unix::ffi::OsStrExt;
             let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-            let mask = libc::STATX_SIZE | libc::STATX_MTIME | libc::STATX_INO;
+            let mask = libc::STATX_SIZE | libc::STATX_MTIME | libc::STATX_CTIME | libc::STATX_INO;
             // SAFETY: a valid C string and a zeroed statx buffer the call fills in.
             let mut st: libc::statx = unsafe { std::mem::zeroed() };
             let rc = unsafe { libc::statx(libc::AT_FDCWD, path.as_ptr(), libc::AT_STATX_SYNC_AS_STAT, mask, &mut st) };
             if rc == 0 && st.stx_mask & mask == mask {
-                let mtime_ns = st.stx_mtime.tv_sec * 1_000_000_000 + i64::from(st.stx_mtime.tv_nsec);
-                return Some(FileStamp { len: st.stx_size, mtime_ns, inode: st.stx_ino });
+                let ns = |t: libc::statx_timestamp| t.tv_sec * 1_000_000_000 + i64::from(t.tv_nsec);
+                return Some(FileStamp {
+                    len: st.stx_size,
+                    mtime_ns: ns(st.stx_mtime),
+                    ctime_ns: ns(st.stx_ctime),
+                    inode: st.stx_ino,
+                });
             }
             if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
                 return None;
@@ -111,8 +124,24 @@ impl FileStamp {
         Some(FileStamp {
             len: meta.len(),
             mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
             inode: meta.ino(),
         })
+    }
+
+    /// The later of the two times: when the file last changed, as far as its stamp can
+    /// tell. A modification time in the future only makes the stamp racy for longer.
+    pub fn changed_ns(&self) -> i64 {
+        self.mtime_ns.max(self.ctime_ns)
+    }
+
+    /// Whether this stamp, seen again, proves the file unchanged since `checked_at_ns`,
+    /// a time no later than the stat that took it (and so than the read of the bytes it
+    /// vouches for): git's racy-clean rule, with the inode change time. A file changed
+    /// within `RACY_WINDOW_NS` of that time could change again within one tick of the
+    /// file system's clock and keep this very stamp, so it proves nothing.
+    pub fn proves_unchanged(&self, now: Option<FileStamp>, checked_at_ns: i64) -> bool {
+        now == Some(*self) && self.changed_ns().saturating_add(crate::index::RACY_WINDOW_NS) < checked_at_ns
     }
 }
 
@@ -188,6 +217,8 @@ pub struct Session {
     /// Files that are part of this session besides the entry and what it imports (files
     /// open in an editor): scans load them and their imports too.
     extra_roots: Vec<ModulePath>,
+    /// Faults tests armed (see `fault`).
+    faults: Faults,
 }
 
 /// The last link of this program with some settings.
@@ -264,6 +295,7 @@ impl Session {
             pending_index: None,
             overlays: FxHashMap::default(),
             extra_roots: Vec::new(),
+            faults: Faults::default(),
         })
     }
 
@@ -290,6 +322,21 @@ impl Session {
     /// next query unwinds with `salsa::Cancelled`.
     pub fn cancellation_token(&self) -> salsa::CancellationToken {
         salsa::Database::cancellation_token(&self.db)
+    }
+
+    /// The faults armed for this session's builds, for tests (see `fault`).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Fires the fault armed at `point`, if any.
+    pub(crate) fn fault(&self, point: Point) {
+        match self.faults.take(point) {
+            Some(Action::Cancel) => self.cancellation_token().cancel(),
+            Some(Action::Panic) => panic!("injected fault at {}", point.name()),
+            Some(Action::Run(code)) => code(),
+            Some(Action::NoSpace) | None => {}
+        }
     }
 
     /// The entry file's directory, as given.
@@ -326,7 +373,7 @@ impl Session {
     }
 
     fn open_store(&self) -> Result<Store> {
-        Store::open(self.cache_dir())
+        Ok(Store::open(self.cache_dir())?.with_faults(self.faults.clone()))
     }
 
     /// The path of a module as the user can open it.
@@ -375,19 +422,10 @@ impl Session {
     }
 
     fn read_index(&self, store: &Store, settings: &Settings) -> Option<Index> {
-        let _span = tracing::info_span!("read_index").entered();
         if matches!(self.cache, Cache::Private(_)) {
             return None;
         }
-        let path = self.index_path(store, settings);
-        if !path.exists() {
-            return None;
-        }
-        let index = Index::read(&path);
-        if index.is_none() {
-            tracing::warn!("the cache index is damaged or from another version; rebuilding it");
-        }
-        index
+        read_index_file(&self.index_path(store, settings))
     }
 
     /// With no previous build for `settings`: the units of the last build with the same
@@ -455,7 +493,7 @@ impl Session {
         let index = match &self.cache {
             Cache::Dir(dir) => {
                 let path = self.index_path_under(dir, &settings);
-                if path.exists() { Index::read(&path) } else { None }
+                read_index_file(&path)
             }
             Cache::Private(_) => None,
         };
@@ -497,19 +535,44 @@ impl Session {
 
     /// Builds the program as `request` says.
     pub fn build(&mut self, request: &BuildRequest) -> Result<BuildReport> {
+        // A file this build took for unchanged was edited before its code was generated
+        // (see `scan::ChangedDuringBuild`): build again, with what is on disk now. The
+        // next attempt sees the file's new stamp; an attempt writes nothing it would have
+        // to take back before it fails this way.
+        let mut attempts = 1;
+        loop {
+            match self.build_once(request) {
+                Err(error) if attempts < 3 && error.is::<scan::ChangedDuringBuild>() => {
+                    tracing::info!("{error}; building again");
+                    attempts += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn build_once(&mut self, request: &BuildRequest) -> Result<BuildReport> {
         let start = Instant::now();
         let started_at_ns = now_ns();
         if self.partial {
             self.reset_database();
         }
         self.forget_stale_cancellation();
+        // The last build's index, if a cancellation stopped its writing (watch mode): the
+        // database is still as that build left it.
+        if self.pending_index.is_some()
+            && let Err(error) = self.flush_index()
+        {
+            tracing::warn!("writing the cache index: {error:#}");
+        }
         self.db.record_executions();
         let target = &request.settings.codegen.target;
         codegen::validate_target(target).map_err(|e| anyhow::anyhow!("unsupported target '{target}': {e}"))?;
         if request.emit == Emit::Exe && **target != *mini_queries::base::host_triple() {
             anyhow::bail!("cannot link an executable for '{target}' on this machine; use --emit obj");
         }
-        let store = self.open_store()?;
+        let mut store = self.open_store()?;
+        store.keep_index(self.index_path(&store, &request.settings));
         // With a watcher saying what changed, neither the index nor the stamps are needed.
         let watching = self.changed.is_some()
             && self.workspace.is_some()
@@ -519,6 +582,7 @@ impl Session {
             self.link_state = Some(LinkState::from_index(index, &request.settings));
         }
         let stamps = if watching { FxHashMap::default() } else { self.stamps(index.as_ref()) };
+        self.fault(Point::AfterStat);
         let mut report = BuildReport::default();
 
         if !watching && let Some(report) = self.no_op(request, index.as_ref(), &stamps, start) {
@@ -542,14 +606,16 @@ impl Session {
 
         self.set_settings(&request.settings);
         self.scan(index.as_ref(), &stamps, started_at_ns, &mut report)?;
+        self.fault(Point::AfterScan);
         report.diagnostics = self.diagnostics();
+        self.fault(Point::AfterDiagnostics);
         if report.success() {
             match request.emit {
                 Emit::Exe | Emit::Obj => {
-                    let plan = self.link(request, &store, &mut report)?;
+                    let (plan, start) = self.link(request, &store, &mut report)?;
                     // Counted from the plan: listing every function would intern each.
                     report.functions = plan.function_count();
-                    self.record_index(&store, request, started_at_ns, &plan)?;
+                    self.record_index(&store, request, started_at_ns, &plan, start)?;
                 }
                 Emit::LlvmIr => {
                     let text = self.llvm_ir_text(&store, &mut report)?;
@@ -557,7 +623,7 @@ impl Session {
                     report.functions = program_functions(&self.db, self.workspace()).len();
                 }
                 Emit::Zir => {
-                    let text = self.zir_text(&mut report);
+                    let text = self.zir_text(&mut report)?;
                     self.emit_text(request, text, &mut report)?;
                     report.functions = program_functions(&self.db, self.workspace()).len();
                 }
@@ -645,6 +711,7 @@ impl Session {
         request: &BuildRequest,
         started_at_ns: i64,
         plan: &mini_queries::link::LinkPlan,
+        start: Hash,
     ) -> Result<()> {
         if matches!(self.cache, Cache::Private(_)) {
             return Ok(());
@@ -654,7 +721,7 @@ impl Session {
             (Emit::Exe, Some(path)) => FileStamp::of(path).map(|stamp| (absolute(path), stamp)),
             _ => None,
         };
-        let header = Header {
+        let mut header = Header {
             entry_path: self.entry.to_string(),
             settings: request.settings.clone(),
             started_at_ns,
@@ -662,6 +729,7 @@ impl Session {
             link_key: plan.key,
             runtime: plan.runtime,
             entry: plan.entry,
+            start,
             units: plan.units.iter().map(|u| (u.index, u.key)).collect(),
             output,
         };
@@ -670,8 +738,11 @@ impl Session {
             self.pending_index = Some((path, header));
             Ok(())
         } else {
-            let files = self.file_records();
-            store.write_file(&path, &Index::encode(&header, &files))
+            self.fault(Point::IndexWrite);
+            match self.file_records(&mut header) {
+                Some(files) => store.write_file(&path, &Index::encode(&header, &files)),
+                None => Ok(()),
+            }
         }
     }
 
@@ -703,6 +774,7 @@ impl Session {
         fresh.durable_inputs = self.durable_inputs;
         fresh.linker = self.linker.clone();
         fresh.linked = self.linked.clone();
+        fresh.faults = self.faults.clone();
         Ok(Some(fresh))
     }
 
@@ -715,6 +787,7 @@ impl Session {
         let store = self.open_store()?;
         let Some(index) = self.read_index(&store, &request.settings) else { return Ok(false) };
         self.link_state = Some(LinkState::from_index(&index, &request.settings));
+        self.fault(Point::Rebase);
         let stamps = self.stamps(Some(&index));
         self.set_settings(&request.settings);
         self.scan(Some(&index), &stamps, started_at_ns, &mut BuildReport::default())?;
@@ -723,38 +796,69 @@ impl Session {
         Ok(true)
     }
 
+    /// Writes an index whose write was deferred and is still pending — a cancellation
+    /// stopped it — as a watcher that is going away must: a cancellation that arrived
+    /// before this call does not stop it.
+    pub fn write_pending_index(&mut self) -> Result<()> {
+        self.forget_stale_cancellation();
+        self.flush_index()
+    }
+
     /// Writes an index whose write was deferred.
+    ///
+    /// The records are taken from the database as the build left it, so this must run
+    /// before the next build changes an input. A cancellation unwinds out of it (the
+    /// records are queries) and leaves the index pending: the next build writes it
+    /// first (`build`). Once it has been tried to the end, it is no longer pending,
+    /// written or not.
     pub fn flush_index(&mut self) -> Result<()> {
-        if let Some((path, header)) = self.pending_index.take() {
-            let _span = tracing::info_span!("write_index").entered();
-            let files = self.file_records();
-            let store = self.open_store()?;
-            store.write_file(&path, &Index::encode(&header, &files))?;
-        }
-        Ok(())
+        let Some((path, header)) = &self.pending_index else { return Ok(()) };
+        let (path, mut header) = (path.clone(), header.clone());
+        let _span = tracing::info_span!("write_index").entered();
+        self.fault(Point::IndexWrite);
+        let files = self.file_records(&mut header);
+        self.pending_index = None;
+        let Some(files) = files else { return Ok(()) };
+        let mut store = self.open_store()?;
+        store.keep_index(path.clone());
+        store.write_file(&path, &Index::encode(&header, &files))
     }
 
     /// Each program file's index record, reusing last build's where the file's input is
-    /// the same.
-    fn file_records(&mut self) -> Vec<FileRecord> {
+    /// the same. `None` if some file cannot be recorded (it has no stamp, or no code):
+    /// an index must list every file of the program, or a later build would not notice
+    /// that the missing one changed, so then none is written.
+    ///
+    /// The records' stamps were taken by this build or, in watch mode, earlier ones: the
+    /// header's start becomes the earliest of their `checked_at_ns`, so that the
+    /// racy-clean rule judges each stamp against a time before it was taken.
+    fn file_records(&mut self, header: &mut Header) -> Option<Vec<FileRecord>> {
         let db = &self.db;
         let files: Vec<SourceFile> = mini_queries::imports::program_files(db, self.workspace()).to_vec();
         let mut records = Vec::with_capacity(files.len());
         let mut kept = FxHashMap::with_capacity_and_hasher(files.len(), Default::default());
+        let mut oldest_check = header.started_at_ns;
         for file in files {
             let path = file.path(db).clone();
-            let Some(seen) = self.seen.get(&path) else { continue };
-            let (Some(stamp), Some(content)) = (seen.stamp, seen.content) else { continue };
-            let record = match (self.records.get(&path), self.basis.get(&path)) {
-                (Some(old), _) if old.entry.content == content => restamped(old, stamp),
-                (_, Some(basis)) if basis.record.entry.content == content => restamped(&basis.record, stamp),
-                _ => scan::record_of(db, file, stamp, content),
+            let recorded = self.seen.get(&path).and_then(|seen| {
+                oldest_check = oldest_check.min(seen.checked_at_ns);
+                let (stamp, content) = (seen.stamp?, seen.content?);
+                match (self.records.get(&path), self.basis.get(&path)) {
+                    (Some(old), _) if old.entry.content == content => Some(restamped(old, stamp)),
+                    (_, Some(basis)) if basis.record.entry.content == content => Some(restamped(&basis.record, stamp)),
+                    _ => scan::record_of(db, file, stamp, content),
+                }
+            });
+            let Some(record) = recorded else {
+                tracing::warn!("not writing the cache index: '{}' could not be recorded", self.display_path(&path));
+                return None;
             };
             kept.insert(path, record.clone());
             records.push(record);
         }
         self.records = kept;
-        records
+        header.started_at_ns = oldest_check;
+        Some(records)
     }
 
     fn emit_text(&self, request: &BuildRequest, text: String, report: &mut BuildReport) -> Result<()> {
@@ -782,6 +886,30 @@ impl Session {
     }
 }
 
+/// The index at `path`, or `None` — saying why, unless there is none.
+fn read_index_file(path: &Path) -> Option<Index> {
+    let _span = tracing::info_span!("read_index").entered();
+    if !path.exists() {
+        return None;
+    }
+    match Index::read(path) {
+        Ok(index) => Some(index),
+        Err(IndexError::Unreadable(reason)) => {
+            tracing::warn!("cannot read the cache index {}: {reason}; building without it", path.display());
+            None
+        }
+        Err(IndexError::Damaged) => {
+            tracing::warn!("the cache index {} is damaged; rebuilding it", path.display());
+            None
+        }
+        Err(IndexError::OtherVersion) => {
+            // Every new build of the compiler meets the previous one's index.
+            tracing::info!("the cache index {} is from another version of mini; rebuilding it", path.display());
+            None
+        }
+    }
+}
+
 fn restamped(record: &FileRecord, stamp: FileStamp) -> FileRecord {
     let mut record = record.clone();
     record.entry.stamp = stamp;
@@ -802,10 +930,15 @@ pub fn io_reason(error: &std::io::Error) -> String {
     }
 }
 
-/// Writes a file so that readers see the old contents or the new, never a mix.
+/// Writes a file so that readers see the old contents or the new, never a mix; a
+/// failure leaves neither the new file nor the temporary one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let temp = crate::link::temp_sibling(path);
-    std::fs::write(&temp, bytes).with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    let result = std::fs::write(&temp, bytes)
+        .with_context(|| format!("writing {}", temp.display()))
+        .and_then(|()| std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display())));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
 }

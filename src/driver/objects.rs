@@ -28,14 +28,15 @@ use crate::link::{self, Linker};
 use crate::store::{Blob, Kind, Store, Unit};
 
 impl Session {
-    /// Produces the executable or object `request` asks for. Returns the link plan, for
-    /// the index.
+    /// Produces the executable or object `request` asks for. Returns the link plan and
+    /// `_start`'s key, for the index — taken here, so that recording the index in watch
+    /// mode runs no query after the link.
     pub(super) fn link(
         &mut self,
         request: &BuildRequest,
         store: &Store,
         report: &mut BuildReport,
-    ) -> Result<Arc<LinkPlan>> {
+    ) -> Result<(Arc<LinkPlan>, Hash)> {
         let plan = {
             let _span = tracing::info_span!("link_plan").entered();
             link_plan(&self.db, self.workspace()).clone().context("a program without errors has a link plan")?
@@ -56,7 +57,8 @@ impl Session {
         {
             report.reused_from_disk = plan.function_count();
             self.link_state = previous;
-            return Ok(plan);
+            let start = start_hash(&self.db, self.settings.expect("set before linking"));
+            return Ok((plan, start));
         }
 
         let previous_units = match previous {
@@ -76,8 +78,8 @@ impl Session {
         let entry = entry_object(db, workspace).as_deref().map(<[u8]>::to_vec);
         let entry = || entry.expect("a program without errors has a valid main");
         inputs.push((Kind::Entry, plan.entry, entry_input(store, &mut linked, Kind::Entry, plan.entry, entry)?));
+        let start = start_hash(db, settings);
         if request.emit == Emit::Exe {
-            let start = start_hash(db, settings);
             let object = || start_object(db, settings).to_vec();
             inputs.push((Kind::Start, start, entry_input(store, &mut linked, Kind::Start, start, object)?));
         }
@@ -88,6 +90,7 @@ impl Session {
         match request.emit {
             Emit::Exe => {
                 let _span = tracing::info_span!("link", inputs = inputs.len()).entered();
+                self.fault(crate::fault::Point::BeforeLink);
                 self.link_executable(&inputs, &output, &request.settings.codegen)?;
                 report.linked = true;
                 self.link_state = Some(LinkState {
@@ -103,7 +106,7 @@ impl Session {
                 write_atomically(&output, &merged)?;
             }
         }
-        Ok(plan)
+        Ok((plan, start))
     }
 
     /// Every unit's merged object — from the last link, the store, or built now — with
@@ -181,7 +184,7 @@ impl Session {
             .map(|file| file.path(&self.db).clone())
             .collect();
         for path in &summarized {
-            self.hydrate(path, report);
+            self.hydrate_unchanged(path, report)?;
         }
         let compiled = self.generate(&needed, jobs);
         report.compiled = self.in_program_order(&compiled);
@@ -263,6 +266,7 @@ impl Session {
         // Several batches per thread keep the threads busy to the end.
         let batch_size = functions.len().div_ceil(jobs * 4).clamp(1, 64);
         let batches: Vec<&[(Function, Hash)]> = functions.chunks(batch_size).collect();
+        self.fault(crate::fault::Point::Codegen);
         let next = AtomicUsize::new(0);
         let threads = jobs.clamp(1, batches.len());
         // Workers stop between batches when the session's build is cancelled (watch
@@ -373,14 +377,18 @@ fn write_executable(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt;
     let temp = link::temp_sibling(path);
-    let mut file = std::fs::OpenOptions::new()
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o755)
         .open(&temp)
-        .with_context(|| format!("writing {}", temp.display()))?;
-    file.write_all(bytes).with_context(|| format!("writing {}", temp.display()))?;
-    drop(file);
-    std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))
+        .and_then(|mut file| file.write_all(bytes))
+        .with_context(|| format!("writing {}", temp.display()))
+        .and_then(|()| std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display())));
+    // No half-written temporary file stays behind.
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }

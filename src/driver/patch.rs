@@ -84,7 +84,9 @@ impl Session {
         let mut texts: Vec<(usize, FileStamp, Hash, Arc<[u8]>)> = Vec::new();
         for &at in &changed {
             let path = self.disk_path(&index.files[at].path);
-            let (Some(stamp), Ok(bytes)) = (FileStamp::of(&path), std::fs::read(&path)) else { return Ok(false) };
+            let (Some(stamp), Ok(bytes)) = (FileStamp::of(&path), crate::store::read_regular(&path)) else {
+                return Ok(false);
+            };
             report.files_read += 1;
             let content = Hash(*blake3::hash(&bytes).as_bytes());
             if content == index.files[at].content {
@@ -93,6 +95,8 @@ impl Session {
                 texts.push((at, stamp, content, bytes.into()));
             }
         }
+
+        self.fault(crate::fault::Point::AfterScan);
 
         // The changed files as text, what they import as summaries.
         let mut edited: Vec<Edited> = Vec::new();
@@ -122,12 +126,19 @@ impl Session {
             self.workspace = Some(Workspace::new(&self.db, entry, Arc::new(files.clone())));
             self.files = files;
 
-            for ((at, stamp, content, _), old) in texts.into_iter().zip(olds) {
-                let file = self.files[&index.files[at].path];
-                if !file_diagnostics(&self.db, file).is_empty() {
-                    return Ok(false);
-                }
-                let new = super::scan::record_of(&self.db, file, stamp, content).summary;
+            // Every changed file must be free of errors before any is summarized: a file
+            // without errors of its own can still call a function whose signature has
+            // one (`arg0: bool6`), and then its call is untyped and it has no code. The
+            // files it imports are summaries, recorded without errors, so once the
+            // changed ones have none, every function here is checked and hashed.
+            let changed_files: Vec<SourceFile> =
+                texts.iter().map(|(at, ..)| self.files[&index.files[*at].path]).collect();
+            if changed_files.iter().any(|&file| !file_diagnostics(&self.db, file).is_empty()) {
+                return Ok(false);
+            }
+            for (((at, stamp, content, _), old), file) in texts.into_iter().zip(olds).zip(changed_files) {
+                let Some(record) = super::scan::record_of(&self.db, file, stamp, content) else { return Ok(false) };
+                let new = record.summary;
                 let same_shape = new.imports == old.imports
                     && new.functions.len() == old.functions.len()
                     && new
@@ -184,6 +195,7 @@ impl Session {
             let Some(inputs) = self.patched_inputs(request, store, &header, &rebuilt, &edited, report)? else {
                 return Ok(false);
             };
+            self.fault(crate::fault::Point::BeforeLink);
             self.link_executable(&inputs, output, &request.settings.codegen)?;
             report.linked = true;
             header.output = FileStamp::of(output).map(|stamp| (absolute(output), stamp));
@@ -222,6 +234,7 @@ impl Session {
         };
         {
             let _span = tracing::info_span!("write_index").entered();
+            self.fault(crate::fault::Point::IndexWrite);
             store.write_file_parts(&self.index_path(store, &request.settings), &[&head, tail])?;
         }
 

@@ -27,7 +27,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::{Durability, Setter};
 
 use super::{BuildReport, FileStamp, Session, io_reason, now_ns};
-use crate::index::{FileEntry, FileRecord, Index, RACY_WINDOW_NS};
+use crate::index::{FileEntry, FileRecord, Index};
 
 /// What the session last saw of a file on disk.
 #[derive(Clone, Copy, Debug)]
@@ -35,7 +35,7 @@ pub(crate) struct Seen {
     pub stamp: Option<FileStamp>,
     /// blake3 of the bytes; `None` when the file could not be read.
     pub content: Option<Hash>,
-    /// When it was stat-ed, for the racy-timestamp rule.
+    /// A time no later than the stat that took `stamp`, for the racy-timestamp rule.
     pub checked_at_ns: i64,
 }
 
@@ -66,16 +66,14 @@ impl Basis {
 impl Seen {
     /// Whether `now` proves the file unchanged since it was seen.
     fn unchanged(&self, now: Option<FileStamp>) -> bool {
-        match (now, self.stamp) {
-            (Some(now), Some(then)) => now == then && then.mtime_ns + RACY_WINDOW_NS < self.checked_at_ns,
-            _ => false,
-        }
+        self.stamp.is_some_and(|then| then.proves_unchanged(now, self.checked_at_ns))
     }
 }
 
 /// The contents of a file read from disk, and its hash.
 fn read(path: &std::path::Path) -> (FileContents, Option<Hash>) {
-    match std::fs::read(path) {
+    // Not a FIFO or a device: reading one could block forever.
+    match crate::store::read_regular(path) {
         Ok(bytes) if bytes.len() > u32::MAX as usize => {
             (FileContents::Missing("file is larger than 4 GiB".into()), None)
         }
@@ -388,53 +386,100 @@ impl Session {
 
     /// Replaces a file's summary with its text, read from disk.
     pub(super) fn hydrate(&mut self, path: &ModulePath, report: &mut BuildReport) {
-        let Some(&file) = self.files.get(path) else { return };
+        self.hydrate_file(path, false, report);
+    }
+
+    /// Replaces a file's summary with its text, read from disk, after the build planned
+    /// with the summary's hashes: only if the bytes are the ones the summary was made
+    /// from. Generating code from other bytes would store it under the old code's keys
+    /// (and link it with callers checked against the old signatures), so a file edited
+    /// since this build decided it was unchanged stops the build; it starts over.
+    pub(super) fn hydrate_unchanged(&mut self, path: &ModulePath, report: &mut BuildReport) -> Result<()> {
+        if self.hydrate_file(path, true, report) {
+            Ok(())
+        } else {
+            Err(ChangedDuringBuild(self.display_path(path)).into())
+        }
+    }
+
+    /// Hydrates `path`; with `unchanged_only`, only if its bytes are the summarized
+    /// ones. Returns whether it did, or the file was not a summary.
+    fn hydrate_file(&mut self, path: &ModulePath, unchanged_only: bool, report: &mut BuildReport) -> bool {
+        let Some(&file) = self.files.get(path) else { return true };
         if file.summary(&self.db).is_none() {
-            return;
+            return true;
         }
         if let Some(text) = self.overlays.get(path).cloned() {
+            let content = Hash(*blake3::hash(&text).as_bytes());
+            if unchanged_only && Some(content) != self.basis.get(path).map(|basis| basis.record.entry.content) {
+                return false;
+            }
             self.overlaid(path.clone(), text);
-            return;
+            return true;
         }
         let disk = self.disk_path(path);
+        // The time first, then the stamp, then the bytes: see `Seen::checked_at_ns`.
+        let checked_at_ns = now_ns();
         let stamp = FileStamp::of(&disk);
         let (contents, content) = read(&disk);
         report.files_read += 1;
+        if unchanged_only && content != self.basis.get(path).map(|basis| basis.record.entry.content) {
+            tracing::info!(path = %path, "a summarized file changed during the build");
+            return false;
+        }
         tracing::debug!(path = %path, "reading a summarized file");
-        self.seen.insert(path.clone(), Seen { stamp, content, checked_at_ns: now_ns() });
+        self.seen.insert(path.clone(), Seen { stamp, content, checked_at_ns });
         self.basis.remove(path);
         self.set_text(file, contents);
+        true
     }
 
     /// Hydrates every summarized file (for outputs that need every file's text).
-    pub(super) fn hydrate_all(&mut self, report: &mut BuildReport) {
+    pub(super) fn hydrate_all(&mut self, report: &mut BuildReport) -> Result<()> {
         let paths: Vec<ModulePath> = self.basis.keys().cloned().collect();
         for path in paths {
-            self.hydrate(&path, report);
+            self.hydrate_unchanged(&path, report)?;
         }
+        Ok(())
     }
 }
 
-/// The index record of a file that has text, after a successful build.
-pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content: Hash) -> FileRecord {
+/// A file the build took for unchanged changed while it ran (see `hydrate_unchanged`):
+/// `Session::build` starts over.
+#[derive(Debug)]
+pub(crate) struct ChangedDuringBuild(pub String);
+
+impl std::fmt::Display for ChangedDuringBuild {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "'{}' kept changing while it was being built", self.0)
+    }
+}
+
+impl std::error::Error for ChangedDuringBuild {}
+
+/// The index record of a file that has text; `None` if some function of it has no
+/// signature, hash or ZIR — it has errors, or calls a function whose signature has.
+/// Callers record files only after checking that the program (or, when patching, every
+/// file in the database) has no errors, so `None` means "do not record", never a crash.
+pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content: Hash) -> Option<FileRecord> {
     let functions: Vec<SummaryFunction> = file_functions(db, file)
         .functions
         .iter()
         .map(|&f| {
-            let text = text_hashes(fn_zir(db, f).as_deref().expect("a checked function has ZIR"));
-            SummaryFunction {
+            let text = text_hashes(fn_zir(db, f).as_deref()?);
+            Some(SummaryFunction {
                 name: f.name(db).clone(),
-                signature: fn_signature(db, f).clone().expect("a checked function has a signature"),
-                hash: fn_hash(db, f).expect("a checked function has a hash"),
+                signature: fn_signature(db, f).clone()?,
+                hash: fn_hash(db, f)?,
                 zir: text.body,
                 contracts: text.contracts,
-            }
+            })
         })
-        .collect();
-    FileRecord {
+        .collect::<Option<_>>()?;
+    Some(FileRecord {
         entry: FileEntry { path: file.path(db).clone(), stamp, content, interface: file_interface(db, file).hash },
         summary: Arc::new(FileSummary::new(file_imports(db, file).clone(), functions)),
-    }
+    })
 }
 
 /// The module path of the file at `path`, relative to the directory `root` (absolute):

@@ -42,12 +42,22 @@ impl Linker {
         let mut command = Command::new(&self.program);
         command.args(["-static", "-e", "_start", "-z", "noexecstack", "-o"]).arg(&temp).args(inputs);
         tracing::debug!(?command, "linking");
-        let result = command.output().with_context(|| format!("running {}", self.program.display()))?;
+        let result = command.output().with_context(|| format!("running {}", self.program.display()));
+        let result = match result {
+            Ok(result) => result,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(e);
+            }
+        };
         if !result.status.success() {
             let _ = std::fs::remove_file(&temp);
             bail!("the linker failed ({}):\n{}", result.status, String::from_utf8_lossy(&result.stderr).trim_end());
         }
-        std::fs::rename(&temp, output).with_context(|| format!("writing {}", output.display()))?;
+        if let Err(e) = std::fs::rename(&temp, output) {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e).with_context(|| format!("writing {}", output.display()));
+        }
         Ok(())
     }
 }

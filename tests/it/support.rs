@@ -92,3 +92,29 @@ pub fn stdout(out: &Output) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// Waits until every `.mini` file under `dir` (recursively) last changed — written,
+/// renamed, or its times set — more than the racy window (a second) ago, so that a
+/// build's stamps prove them unchanged. A stamp includes the inode change time, which
+/// nothing can set back: only time makes a new file's stamp trustworthy, and this waits
+/// exactly until it does.
+pub fn settle(dir: &Path) {
+    fn newest_change(dir: &Path) -> i64 {
+        let mut newest = i64::MIN;
+        for entry in std::fs::read_dir(dir).expect("readable directory").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                newest = newest.max(newest_change(&path));
+            } else if path.extension().is_some_and(|e| e == "mini") {
+                let stamp = mini::driver::FileStamp::of(&path).expect("a stamp");
+                newest = newest.max(stamp.changed_ns());
+            }
+        }
+        newest
+    }
+    let until = newest_change(dir).saturating_add(mini::index::RACY_WINDOW_NS + 20_000_000);
+    let now = mini::driver::now_ns();
+    if until > now {
+        std::thread::sleep(std::time::Duration::from_nanos((until - now) as u64));
+    }
+}
