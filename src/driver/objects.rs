@@ -249,7 +249,10 @@ impl Session {
             self.linker = Some(Linker::detect()?);
         }
         let paths: Vec<PathBuf> = inputs.iter().map(|input| input.path.clone()).collect();
-        self.linker.as_ref().expect("detected above").link_executable(&paths, output)
+        // Debug information names files relative to the entry's directory (objects hold
+        // no absolute path); the executable gets the directory itself.
+        let comp_dir = settings.debug_info.then(|| super::lexically_normal(&self.absolute_root()));
+        self.linker.as_ref().expect("detected above").link_executable(&paths, output, comp_dir.as_deref())
     }
 
     /// Generates the objects of `functions` on `jobs` threads, in program order; returns

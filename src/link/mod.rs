@@ -1,6 +1,7 @@
 //! Linking: merging per-function objects into link units, and the final link through
 //! the system toolchain.
 
+mod debug;
 pub mod image;
 mod merge;
 
@@ -36,8 +37,9 @@ impl Linker {
     }
 
     /// Links `inputs` into a static executable at `output`, atomically: the executable
-    /// appears complete or not at all.
-    pub fn link_executable(&self, inputs: &[PathBuf], output: &Path) -> Result<()> {
+    /// appears complete or not at all. With `comp_dir`, its debug information says the
+    /// sources are there (see `debug`).
+    pub fn link_executable(&self, inputs: &[PathBuf], output: &Path, comp_dir: Option<&Path>) -> Result<()> {
         // Removed on every path that does not rename it into place.
         let temp = crate::output::Temp::for_output(output)?;
         let mut command = Command::new(&self.program);
@@ -46,6 +48,13 @@ impl Linker {
         let result = command.output().with_context(|| format!("running {}", self.program.display()))?;
         if !result.status.success() {
             bail!("the linker failed ({}):\n{}", result.status, String::from_utf8_lossy(&result.stderr).trim_end());
+        }
+        if let Some(dir) = comp_dir {
+            // Debug information that does not say where the sources are still works from
+            // that directory: a warning, not a failed build.
+            if let Err(e) = debug::set_comp_dir(temp.path(), dir) {
+                tracing::warn!("cannot record the sources' directory in {}: {e:#}", output.display());
+            }
         }
         temp.persist()
     }

@@ -7,4 +7,5 @@ mod oracle;
 mod programs;
 mod reexecution;
 mod support;
+mod tools;
 mod watch;
