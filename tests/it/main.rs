@@ -3,6 +3,7 @@
 mod cache;
 mod cli;
 mod diagnostics;
+mod docs;
 mod oracle;
 mod programs;
 mod reexecution;
