@@ -272,7 +272,7 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                             && report.success()
                             && let Some(output) = &output
                         {
-                            if state.stop_program() {
+                            if state.stop_program() && reporter.says(Level::Normal) {
                                 eprintln!("[stopped the previous run: the program was rebuilt]");
                             }
                             state.run(output, &tx);
@@ -299,7 +299,9 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
             }
             Some(Message::Exited(status)) => {
                 use std::os::unix::process::ExitStatusExt;
+                // With -q only a failure is worth a line.
                 match (status.code(), status.signal()) {
+                    (Some(0), _) if !reporter.says(Level::Normal) => {}
                     (Some(code), _) => eprintln!("[program exited with status {code}]"),
                     (None, Some(signal)) => eprintln!("[{}]", crate::report::terminated_by(signal)),
                     (None, None) => eprintln!("[program stopped: {status}]"),

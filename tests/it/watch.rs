@@ -364,3 +364,15 @@ fn watch_sees_and_names_directories_of_imports_outside_the_project() {
         "{log}"
     );
 }
+
+#[test]
+fn quiet_watch_says_only_what_went_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "main.mini", "fn main() i32 {\n    return 0;\n}\n");
+    let watching = Watching::start(d, &["-q", "--run"]);
+    // A program that fails is reported; one that succeeds, before it, was not.
+    write(d, "main.mini", "fn main() i32 {\n    return 7;\n}\n");
+    watching.wait_for("[program exited with status 7]", 1);
+    assert_eq!(watching.stop(), "[program exited with status 7]\n");
+}
