@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Set MINI_LOG (for example MINI_LOG=debug or MINI_LOG=mini_queries=trace) to see logs.
 #[derive(Debug, Parser)]
-#[command(name = "mini", version, max_term_width = 100)]
+#[command(name = "mini", version = crate::version::VERSION.as_str(), max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -24,6 +24,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a new project: a directory with a `main.mini` that runs, and a `.gitignore`.
+    New(NewArgs),
     /// Compile a program to a native executable (or an object, LLVM IR or ZIR).
     Build(BuildArgs),
     /// Build a program, run it, and exit with its status.
@@ -44,6 +46,63 @@ pub enum Command {
     /// as `initializationOptions.entry`. It reads the build cache but never writes
     /// executables.
     Lsp,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The directory to create (its last component names the project). It may exist if
+    /// it is empty.
+    #[arg(value_name = "NAME")]
+    pub path: PathBuf,
+}
+
+/// How much a command says besides errors.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct Verbosity {
+    /// Print nothing but errors (and the program's own output): no summary line, no
+    /// progress.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Say more: the settings and the cache in use, each function compiled, what was
+    /// written.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+impl Verbosity {
+    pub fn level(self) -> Level {
+        if self.quiet {
+            Level::Quiet
+        } else if self.verbose {
+            Level::Verbose
+        } else {
+            Level::Normal
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Quiet,
+    #[default]
+    Normal,
+    Verbose,
+}
+
+/// The architectures mini generates code for: LLVM is built into mini with these
+/// backends only (`codegen::validate_target` accepts their triples).
+pub const ARCHITECTURES: [&str; 2] = ["x86_64", "aarch64"];
+
+/// What `--target` accepts, for an error message: the architectures, with this machine's
+/// triple and an example of the other.
+pub fn supported_targets() -> String {
+    let host = mini_queries::base::host_triple();
+    format!(
+        "supported targets: {} triples, such as {host} (this machine) and aarch64-unknown-linux-gnu \
+         (executables only for this machine; --emit obj for the others)",
+        ARCHITECTURES.join(" and ")
+    )
 }
 
 /// The cache commands. They act on `.mini_cache` in the current directory, or on the
@@ -91,12 +150,18 @@ pub struct BuildArgs {
     /// What to produce.
     #[arg(long, value_enum, default_value_t = Emit::Exe)]
     pub emit: Emit,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 
     /// Arguments passed to the program (after `--`).
     #[arg(last = true, value_name = "ARGS")]
@@ -115,6 +180,9 @@ pub struct WatchArgs {
     /// Run the program after each successful build, stopping a previous run first.
     #[arg(long)]
     pub run: bool,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +208,9 @@ pub struct CheckArgs {
     /// After checking, print the queries that executed, in order.
     #[arg(long)]
     pub log_queries: bool,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 }
 
 /// Options shared by every command that generates code.
@@ -153,8 +224,9 @@ pub struct CommonArgs {
     #[arg(short = 'O', value_name = "LEVEL", default_value = "0", value_parser = clap::value_parser!(u8).range(0..=3))]
     pub opt_level: u8,
 
-    /// Target triple to generate code for (default: this machine's). Executables can only
-    /// be linked for this machine; use `--emit obj` for others.
+    /// Target triple to generate code for (default: this machine's); x86_64 and aarch64
+    /// triples are supported, such as aarch64-unknown-linux-gnu. Executables can only be
+    /// linked for this machine; use `--emit obj` for others.
     #[arg(long, value_name = "TRIPLE")]
     pub target: Option<String>,
 

@@ -9,8 +9,9 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use mini_queries::source::{CodegenSettings, Settings, contracts_by_default};
 
-use mini::cli::{CacheCommand, Cli, ColorChoice, Command, CommonArgs, Emit, ExplainArgs, MessageFormat, Switch};
+use mini::cli::{CacheCommand, Cli, ColorChoice, Command, CommonArgs, Emit, ExplainArgs, Level, MessageFormat, Switch};
 use mini::driver::{BuildReport, BuildRequest, Session, Status};
+use mini::progress::Terminal;
 use mini::report::{Reporter, ms};
 
 /// Exit statuses of `mini` itself.
@@ -21,7 +22,7 @@ const EXIT_INTERNAL: u8 = 101;
 fn main() -> ExitCode {
     mini::process::no_huge_pages();
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.color);
     // The compiler runs on a thread with a generous stack; deep trees are bounded by the
     // parser, this is a second line of defence. A panic is a compiler bug: exit 101.
     let worker = std::thread::Builder::new().name("mini".into()).stack_size(256 << 20).spawn(move || run(cli));
@@ -42,36 +43,53 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+fn init_logging(color: ColorChoice) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MINI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     // Closing spans report their duration: MINI_LOG=info shows where a build's time went.
+    // Colours only where they are shown: a log piped to a file stays plain text.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(use_color(color))
         .with_target(false)
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .init();
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
-    let color = match cli.color {
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => std::io::stderr().is_terminal(),
-    };
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let color = use_color(cli.color);
     match cli.command {
+        Command::New(args) => {
+            let created = mini::scaffold::new_project(&args.path)?;
+            eprintln!("Created {created}; build and run it with `cd {} && mini run`", args.path.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Build(args) => {
             let output = match args.output {
                 Some(path) if path == Path::new("-") => None,
-                Some(path) => Some(path),
+                Some(path) => {
+                    // Before compiling anything: a directory here is a mistake to report now.
+                    mini::output::prepare(&path)?;
+                    Some(path)
+                }
                 None => Some(default_output(&args.common.entry, args.emit)),
             };
             let request = request(&args.common, args.emit, output)?;
             let mut session = session(&args.common)?;
-            let report = session.build(&request)?;
+            let level = args.verbosity.level();
+            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false, level };
+            reporter.starting(&args.common.entry, &request, &session);
+            let report = build_with_progress(&mut session, &request, &reporter)?;
             session.finish();
-            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false };
             reporter.finish(&report);
             if let Some(text) = &report.text {
                 std::io::stdout().write_all(text.as_bytes())?;
@@ -82,13 +100,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut session = session(&args.common)?;
             let stem = file_stem(&args.common.entry);
             let output = session.cache_dir().join("bin").join(stem);
-            std::fs::create_dir_all(output.parent().expect("has a parent"))
-                .with_context(|| format!("creating {}", output.display()))?;
             let request = request(&args.common, Emit::Exe, Some(output.clone()))?;
-            let report = session.build(&request)?;
-            session.finish();
             // The program owns standard output; the compiler's messages go to stderr.
-            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: true };
+            let level = args.verbosity.level();
+            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: true, level };
+            reporter.starting(&args.common.entry, &request, &session);
+            let report = build_with_progress(&mut session, &request, &reporter)?;
+            session.finish();
             reporter.finish(&report);
             if !report.success() {
                 return Ok(exit_code(&report));
@@ -103,29 +121,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lsp => Ok(mini::lsp::run_stdio()),
         Command::Explain(args) => explain(&args, color),
         Command::Watch(args) => {
+            if let Some(path) = &args.output {
+                mini::output::prepare(path)?;
+            }
             let output = args.output.clone().unwrap_or_else(|| default_output(&args.common.entry, Emit::Exe));
             let request = request(&args.common, Emit::Exe, Some(output))?;
             let session = session(&args.common)?;
-            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false };
+            let level = args.verbosity.level();
+            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false, level };
+            reporter.starting(&args.common.entry, &request, &session);
             mini::watch::run(mini::watch::Watcher::new(session, request), reporter, args.run)
         }
         Command::Check(args) => {
             let mut session = Session::new(&args.entry)?;
             let report = session.check(args.log_queries)?;
-            let reporter = Reporter { format: args.message_format, color, json_to_stderr: false };
+            let level = args.verbosity.level();
+            let reporter = Reporter { format: args.message_format, color, json_to_stderr: false, level };
             reporter.diagnostics(&report);
             reporter.queries(&report);
-            if args.message_format == MessageFormat::Json {
-                reporter.event(serde_json::json!({
+            match args.message_format {
+                MessageFormat::Json => reporter.event(serde_json::json!({
                     "reason": "check-finished",
                     "success": report.success(),
                     "functions": report.functions,
                     "duration_ms": ms(report.duration),
-                }));
+                })),
+                MessageFormat::Human => reporter.checked(&report),
             }
             Ok(exit_code(&report))
         }
     }
+}
+
+/// Builds, with a progress line on stderr when it is a terminal and the output is for
+/// people who did not ask for quiet. The line is erased before anything else is printed.
+fn build_with_progress(session: &mut Session, request: &BuildRequest, reporter: &Reporter) -> Result<BuildReport> {
+    let show =
+        std::io::stderr().is_terminal() && reporter.format == MessageFormat::Human && reporter.level != Level::Quiet;
+    if !show {
+        return session.build(request);
+    }
+    let progress = std::sync::Arc::new(Terminal::stderr());
+    session.set_progress(progress.clone());
+    let report = session.build(request);
+    progress.clear();
+    report
 }
 
 fn session(common: &CommonArgs) -> Result<Session> {
@@ -146,7 +186,7 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
     let explanation = session.explain(&request.settings)?;
     if !explanation.report.success() {
         let format = if args.json { MessageFormat::Json } else { MessageFormat::Human };
-        Reporter { format, color, json_to_stderr: false }.diagnostics(&explanation.report);
+        Reporter { format, color, json_to_stderr: false, level: Level::Normal }.diagnostics(&explanation.report);
         return Ok(ExitCode::from(1));
     }
     if args.json {
@@ -226,6 +266,9 @@ fn request(common: &CommonArgs, emit: Emit, output: Option<PathBuf>) -> Result<B
     codegen.opt_level = common.opt_level;
     codegen.debug_info = common.debug_info;
     if let Some(target) = &common.target {
+        if let Err(reason) = mini_queries::codegen::validate_target(target) {
+            anyhow::bail!("unsupported target '{target}': {reason}\n{}", mini::cli::supported_targets());
+        }
         codegen.target = target.as_str().into();
     }
     let contracts = common.contracts.map_or(contracts_by_default(common.opt_level), |c| c == Switch::On);
@@ -257,12 +300,16 @@ fn exit_code(report: &BuildReport) -> ExitCode {
     if report.success() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_COMPILE_ERRORS) }
 }
 
-/// A program's exit status as ours: its code, or 128 + the signal that killed it.
+/// A program's exit status as ours: its code, or 128 + the signal that killed it, as a
+/// shell does. A signal is said on stderr, since the program could not say it.
 fn program_status(status: std::process::ExitStatus) -> u8 {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => code as u8,
-        (None, Some(signal)) => 128u8.wrapping_add(signal as u8),
+        (None, Some(signal)) => {
+            eprintln!("mini: {}", mini::report::terminated_by(signal));
+            128u8.wrapping_add(signal as u8)
+        }
         (None, None) => EXIT_INTERNAL,
     }
 }

@@ -2,8 +2,8 @@
 
 use std::io::Write;
 
-use crate::cli::MessageFormat;
-use crate::driver::BuildReport;
+use crate::cli::{Level, MessageFormat};
+use crate::driver::{BuildReport, BuildRequest, Session};
 use crate::render;
 
 pub fn ms(duration: std::time::Duration) -> f64 {
@@ -16,6 +16,8 @@ pub struct Reporter {
     pub color: bool,
     /// JSON events go to stderr (for `mini run`, whose stdout is the program's).
     pub json_to_stderr: bool,
+    /// How much to say besides errors (`-q`, `-v`); JSON events are always complete.
+    pub level: Level,
 }
 
 impl Reporter {
@@ -56,12 +58,55 @@ impl Reporter {
         }
     }
 
+    /// Whether human-readable lines besides errors are wanted at `level`.
+    pub fn says(&self, level: Level) -> bool {
+        self.format == MessageFormat::Human && self.level >= level
+    }
+
+    /// With `-v`: what is about to be built, with which settings, and where the cache is.
+    pub fn starting(&self, entry: &std::path::Path, request: &BuildRequest, session: &Session) {
+        if !self.says(Level::Verbose) {
+            return;
+        }
+        let settings = &request.settings.codegen;
+        eprintln!(
+            "Building {}: -O{}{}, contracts {}, target {}, {} thread{}, cache in {}",
+            entry.display(),
+            settings.opt_level,
+            if settings.debug_info { " -g" } else { "" },
+            if request.settings.contracts { "on" } else { "off" },
+            settings.target,
+            request.jobs,
+            plural(request.jobs),
+            session.cache_dir().display(),
+        );
+    }
+
+    /// The line `mini check` ends with when there is nothing wrong.
+    pub fn checked(&self, report: &BuildReport) {
+        if report.success() && self.says(Level::Normal) {
+            eprintln!(
+                "Checked {} function{} in {} ms: no errors",
+                thousands(report.functions),
+                plural(report.functions),
+                ms(report.duration).round()
+            );
+        }
+    }
+
     pub fn finish(&self, report: &BuildReport) {
         self.diagnostics(report);
         self.queries(report);
         let compiled = report.compiled.len();
         let reused = report.functions.saturating_sub(compiled);
+        if report.success() && self.says(Level::Verbose) {
+            for name in &report.compiled {
+                eprintln!("   Compiled {name}");
+            }
+            eprintln!("Read {} file{}, parsed {}", report.files_read, plural(report.files_read), report.files_parsed);
+        }
         match self.format {
+            MessageFormat::Human if report.success() && self.level == Level::Quiet => {}
             MessageFormat::Human if report.success() => {
                 let names = if (1..=3).contains(&compiled) {
                     format!(" ({})", report.compiled.join(", "))
@@ -80,7 +125,12 @@ impl Reporter {
                     thousands(report.link_units),
                     plural(report.link_units),
                     if report.linked { "" } else { ", nothing to link" },
-                )
+                );
+                if self.level == Level::Verbose
+                    && let Some(output) = &report.output
+                {
+                    eprintln!("Output: {}", output.display());
+                }
             }
             MessageFormat::Human => {}
             MessageFormat::Json => self.event(serde_json::json!({
@@ -117,4 +167,50 @@ pub fn thousands(n: usize) -> String {
 
 pub fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+/// How a shell says that a program was killed: `program terminated by signal 11 (SIGSEGV)`.
+pub fn terminated_by(signal: i32) -> String {
+    match signal_name(signal) {
+        Some(name) => format!("program terminated by signal {signal} ({name})"),
+        None => format!("program terminated by signal {signal}"),
+    }
+}
+
+/// The name of a standard Linux signal.
+pub fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGSTKFLT => "SIGSTKFLT",
+        libc::SIGCHLD => "SIGCHLD",
+        libc::SIGCONT => "SIGCONT",
+        libc::SIGSTOP => "SIGSTOP",
+        libc::SIGTSTP => "SIGTSTP",
+        libc::SIGTTIN => "SIGTTIN",
+        libc::SIGTTOU => "SIGTTOU",
+        libc::SIGURG => "SIGURG",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGVTALRM => "SIGVTALRM",
+        libc::SIGPROF => "SIGPROF",
+        libc::SIGWINCH => "SIGWINCH",
+        libc::SIGIO => "SIGIO",
+        libc::SIGPWR => "SIGPWR",
+        libc::SIGSYS => "SIGSYS",
+        _ => return None,
+    })
 }

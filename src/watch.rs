@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use notify::{RecursiveMode, Watcher as _};
 
+use crate::cli::Level;
 use crate::driver::{BuildReport, BuildRequest, Session};
 use crate::report::{Reporter, ms, plural, thousands};
 
@@ -179,10 +180,11 @@ impl Watcher {
     /// The directories whose `.mini` files matter: the entry's, recursively, and those
     /// of imported files elsewhere.
     pub fn directories(&self) -> BTreeSet<(PathBuf, bool)> {
-        let root = self.session.absolute_root();
+        let root = crate::driver::lexically_normal(&self.session.absolute_root());
         let mut dirs = BTreeSet::from([(root.clone(), true)]);
         for file in self.session.known_files() {
-            let dir = crate::driver::absolute(&file).parent().map(Path::to_path_buf).unwrap_or_default();
+            let file = crate::driver::lexically_normal(&crate::driver::absolute(&file));
+            let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
             if !dir.starts_with(&root) && dir.is_dir() {
                 dirs.insert((dir, false));
             }
@@ -296,7 +298,8 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
         .context("installing the Ctrl-C handler")?;
     }
     let cache_dir = crate::driver::absolute(watcher.session().cache_dir());
-    let watcher_root = watcher.session().absolute_root();
+    let watcher_root = crate::driver::lexically_normal(&watcher.session().absolute_root());
+    let entry = watcher.session().entry_path();
     let output = watcher.request.output.clone();
     let canceller = watcher.canceller();
 
@@ -340,6 +343,13 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
     // Watch before the first build reads anything, so that no edit falls in between.
     let root = (watcher_root, true);
     fs_watcher.watch(&root.0, RecursiveMode::Recursive).with_context(|| format!("watching {}", root.0.display()))?;
+    if reporter.says(Level::Normal) {
+        eprintln!(
+            "Watching {} and the files it imports: .mini files under {} (Ctrl-C to stop)",
+            entry.display(),
+            root.0.display()
+        );
+    }
     let mut watched: BTreeSet<(PathBuf, bool)> = BTreeSet::from([root]);
 
     let mut state =
@@ -385,6 +395,21 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                 }
             }
             Some(Message::Built(outcome, dirs)) => {
+                // New directories first: an edit there right after the summary line counts.
+                for dir in dirs.difference(&watched) {
+                    let mode = if dir.1 { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+                    match fs_watcher.watch(&dir.0, mode) {
+                        Ok(()) if reporter.says(Level::Normal) => {
+                            eprintln!(
+                                "Watching also {} (imported files outside the entry's directory)",
+                                dir.0.display()
+                            )
+                        }
+                        Ok(()) => {}
+                        Err(e) => tracing::warn!("cannot watch {}: {e}", dir.0.display()),
+                    }
+                }
+                watched.extend(dirs);
                 let since = state.first_event.take();
                 let in_flight = state.in_flight.take().expect("a build was running");
                 match outcome {
@@ -394,6 +419,9 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                             && report.success()
                             && let Some(output) = &output
                         {
+                            if state.stop_program() && reporter.says(Level::Normal) {
+                                eprintln!("[stopped the previous run: the program was rebuilt]");
+                            }
                             state.run(output, &tx);
                         }
                     }
@@ -408,13 +436,6 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                         deadline = Some(Instant::now());
                     }
                 }
-                for dir in dirs.difference(&watched) {
-                    let mode = if dir.1 { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
-                    if let Err(e) = fs_watcher.watch(&dir.0, mode) {
-                        tracing::warn!("cannot watch {}: {e}", dir.0.display());
-                    }
-                }
-                watched.extend(dirs);
                 if state.in_flight.is_none() && (state.rescan || !state.pending.is_empty()) && deadline.is_none() {
                     deadline = Some(Instant::now() + DEBOUNCE);
                 }
@@ -425,10 +446,16 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                 return Ok(ExitCode::from(101));
             }
             Some(Message::CompilerGone) => return Ok(compiler_gone(&mut state)),
-            Some(Message::Exited(status)) => match status.code() {
-                Some(code) => eprintln!("[program exited with status {code}]"),
-                None => eprintln!("[program stopped: {status}]"),
-            },
+            Some(Message::Exited(status)) => {
+                use std::os::unix::process::ExitStatusExt;
+                // With -q only a failure is worth a line.
+                match (status.code(), status.signal()) {
+                    (Some(0), _) if !reporter.says(Level::Normal) => {}
+                    (Some(code), _) => eprintln!("[program exited with status {code}]"),
+                    (None, Some(signal)) => eprintln!("[{}]", crate::report::terminated_by(signal)),
+                    (None, None) => eprintln!("[program stopped: {status}]"),
+                }
+            }
             Some(Message::Interrupt) => {
                 canceller.cancel();
                 state.stop_program();
@@ -457,7 +484,7 @@ struct Loop {
     /// The changes being built, and when the first of them happened.
     in_flight: Option<(Option<Vec<PathBuf>>, Instant)>,
     /// The program of `--run`, while it runs: a stop flag and its thread.
-    running: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    running: Option<(Arc<AtomicBool>, std::thread::JoinHandle<bool>)>,
 }
 
 impl Loop {
@@ -469,7 +496,7 @@ impl Loop {
         self.build_tx.send(changed).is_ok()
     }
 
-    /// Runs the program, stopping a previous run that is still going.
+    /// Runs the program (the caller stops a previous run first).
     fn run(&mut self, program: &Path, tx: &Sender<Message>) {
         self.stop_program();
         let path = crate::driver::absolute(program);
@@ -484,32 +511,33 @@ impl Loop {
         let tx = tx.clone();
         let stopping = Arc::clone(&stop);
         // The run's own thread owns the child: it reports the exit, or kills the child
-        // when the next build is ready.
+        // when the next build is ready (and says whether it had to).
         let handle = std::thread::spawn(move || {
             loop {
                 if stopping.load(Ordering::Relaxed) {
+                    let running = matches!(child.try_wait(), Ok(None));
                     let _ = child.kill();
                     let _ = child.wait();
-                    return;
+                    return running;
                 }
                 match child.try_wait() {
                     Ok(Some(status)) => {
                         let _ = tx.send(Message::Exited(status));
-                        return;
+                        return false;
                     }
                     Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                    Err(_) => return,
+                    Err(_) => return false,
                 }
             }
         });
         self.running = Some((stop, handle));
     }
 
-    fn stop_program(&mut self) {
-        if let Some((stop, handle)) = self.running.take() {
-            stop.store(true, Ordering::Relaxed);
-            let _ = handle.join();
-        }
+    /// Stops the program of the last run; returns whether it was still running.
+    fn stop_program(&mut self) -> bool {
+        let Some((stop, handle)) = self.running.take() else { return false };
+        stop.store(true, Ordering::Relaxed);
+        handle.join().unwrap_or(false)
     }
 }
 
@@ -518,6 +546,7 @@ fn report_rebuild(reporter: &Reporter, report: &BuildReport, latency: Option<Dur
     reporter.queries(report);
     let latency_ms = latency.map_or(ms(report.duration), ms);
     match reporter.format {
+        crate::cli::MessageFormat::Human if reporter.level == Level::Quiet => {}
         crate::cli::MessageFormat::Human if report.success() => {
             let compiled = report.compiled.len();
             let names =

@@ -32,6 +32,7 @@ use crate::cli::Emit;
 use crate::fault::{Action, Faults, Point};
 use crate::index::{FileRecord, Header, Index, IndexError};
 use crate::link::Linker;
+use crate::progress::{Phase, Progress};
 use crate::render::{self, Located};
 use crate::store::Store;
 
@@ -219,6 +220,8 @@ pub struct Session {
     extra_roots: Vec<ModulePath>,
     /// Faults tests armed (see `fault`).
     faults: Faults,
+    /// Told what the build is doing (a terminal's progress line).
+    progress: Option<Arc<dyn Progress>>,
 }
 
 /// The last link of this program with some settings.
@@ -296,7 +299,19 @@ impl Session {
             overlays: FxHashMap::default(),
             extra_roots: Vec::new(),
             faults: Faults::default(),
+            progress: None,
         })
+    }
+
+    /// Reports this session's builds to `progress` from now on.
+    pub fn set_progress(&mut self, progress: Arc<dyn Progress>) {
+        self.progress = Some(progress);
+    }
+
+    fn report_phase(&self, phase: Phase) {
+        if let Some(progress) = &self.progress {
+            progress.phase(phase);
+        }
     }
 
     pub fn db(&self) -> &Database {
@@ -307,11 +322,11 @@ impl Session {
     /// a file watcher reports. Files outside the program are ignored; the build still
     /// walks the whole import graph when a file is new or an import changed.
     pub fn assume_changed(&mut self, paths: &[PathBuf]) {
-        let root = self.absolute_root();
+        let root = lexically_normal(&self.absolute_root());
         let changed = self.changed.get_or_insert_with(FxHashSet::default);
         for path in paths {
-            let relative = absolute(path);
-            let Ok(relative) = relative.strip_prefix(&root) else { continue };
+            // Files imported from outside the entry's directory are `../…` modules.
+            let relative = relative_to(&lexically_normal(&absolute(path)), &root);
             if let Some(module) = relative.to_str().and_then(ModulePath::new) {
                 changed.insert(module);
             }
@@ -337,6 +352,11 @@ impl Session {
             Some(Action::Run(code)) => code(),
             Some(Action::NoSpace) | None => {}
         }
+    }
+
+    /// The entry file's path, as the user can open it.
+    pub fn entry_path(&self) -> PathBuf {
+        self.disk_path(&self.entry)
     }
 
     /// The entry file's directory, as given.
@@ -604,6 +624,7 @@ impl Session {
             report = BuildReport::default();
         }
 
+        self.report_phase(Phase::Checking);
         self.set_settings(&request.settings);
         self.scan(index.as_ref(), &stamps, started_at_ns, &mut report)?;
         self.fault(Point::AfterScan);
@@ -775,6 +796,7 @@ impl Session {
         fresh.linker = self.linker.clone();
         fresh.linked = self.linked.clone();
         fresh.faults = self.faults.clone();
+        fresh.progress = self.progress.clone();
         Ok(Some(fresh))
     }
 
@@ -921,6 +943,38 @@ pub fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// `path` with `.` and `name/..` removed, without asking the file system (as module
+/// paths are normalized: `app/../shared` is `shared`).
+pub fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `path` relative to `base` (both absolute and lexically normal), with `..` to climb
+/// out of `base`.
+fn relative_to(path: &Path, base: &Path) -> PathBuf {
+    let (mut path_parts, mut base_parts) = (path.components().peekable(), base.components().peekable());
+    while let (Some(a), Some(b)) = (path_parts.peek(), base_parts.peek())
+        && a == b
+    {
+        path_parts.next();
+        base_parts.next();
+    }
+    let mut relative: PathBuf = base_parts.map(|_| "..").collect();
+    relative.extend(path_parts);
+    relative
+}
+
 /// An I/O error's reason without the "(os error N)" suffix.
 pub fn io_reason(error: &std::io::Error) -> String {
     let text = error.to_string();
@@ -930,15 +984,8 @@ pub fn io_reason(error: &std::io::Error) -> String {
     }
 }
 
-/// Writes a file so that readers see the old contents or the new, never a mix; a
-/// failure leaves neither the new file nor the temporary one.
+/// Writes a file so that readers see the old contents or the new, never a mix (and no
+/// temporary file is left behind; see `output`).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let temp = crate::link::temp_sibling(path);
-    let result = std::fs::write(&temp, bytes)
-        .with_context(|| format!("writing {}", temp.display()))
-        .and_then(|()| std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display())));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
+    crate::output::write_atomically(path, bytes, false)
 }

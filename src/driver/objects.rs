@@ -25,6 +25,7 @@ use super::{BuildReport, BuildRequest, FileStamp, LinkState, Session, absolute, 
 use crate::cli::Emit;
 use crate::link::image;
 use crate::link::{self, Linker};
+use crate::progress::Phase;
 use crate::store::{Blob, Kind, Store, Unit};
 
 impl Session {
@@ -87,6 +88,7 @@ impl Session {
         self.linked = inputs.iter().map(|(kind, key, input)| ((*kind, *key), input.clone())).collect();
         let inputs: Vec<LinkInput> = inputs.into_iter().map(|(_, _, input)| input).collect();
 
+        self.report_phase(Phase::Linking);
         match request.emit {
             Emit::Exe => {
                 let _span = tracing::info_span!("link", inputs = inputs.len()).entered();
@@ -188,6 +190,7 @@ impl Session {
         }
         let compiled = self.generate(&needed, jobs);
         report.compiled = self.in_program_order(&compiled);
+        self.report_phase(Phase::Linking);
 
         let _span = tracing::info_span!("merge", units = missing.len()).entered();
         for &i in &missing {
@@ -252,7 +255,10 @@ impl Session {
             self.linker = Some(Linker::detect()?);
         }
         let paths: Vec<PathBuf> = inputs.iter().map(|input| input.path.clone()).collect();
-        self.linker.as_ref().expect("detected above").link_executable(&paths, output)
+        // Debug information names files relative to the entry's directory (objects hold
+        // no absolute path); the executable gets the directory itself.
+        let comp_dir = settings.debug_info.then(|| super::lexically_normal(&self.absolute_root()));
+        self.linker.as_ref().expect("detected above").link_executable(&paths, output, comp_dir.as_deref())
     }
 
     /// Generates the objects of `functions` on `jobs` threads, in program order; returns
@@ -269,6 +275,10 @@ impl Session {
         self.fault(crate::fault::Point::Codegen);
         let next = AtomicUsize::new(0);
         let threads = jobs.clamp(1, batches.len());
+        let (done, total, progress) = (AtomicUsize::new(0), functions.len(), self.progress.clone());
+        if let Some(progress) = &progress {
+            progress.functions(0, total);
+        }
         // Workers stop between batches when the session's build is cancelled (watch
         // mode, on a new edit); the unwinding happens below, on this thread.
         let cancelled = self.cancellation_token();
@@ -279,11 +289,17 @@ impl Session {
                     // change, as salsa requires.
                     let db = self.db.clone();
                     let (next, batches, cancelled) = (&next, &batches, &cancelled);
+                    let (done, progress) = (&done, &progress);
+                    let compiled = move |count: usize| {
+                        if let Some(progress) = progress {
+                            progress.functions(done.fetch_add(count, Ordering::Relaxed) + count, total);
+                        }
+                    };
                     std::thread::Builder::new()
                         .name("codegen".into())
                         .stack_size(16 << 20)
                         .spawn_scoped(scope, move || {
-                            let mut done = Vec::new();
+                            let mut finished = Vec::new();
                             loop {
                                 let index = next.fetch_add(1, Ordering::Relaxed);
                                 let Some(batch) = batches.get(index) else { break };
@@ -293,16 +309,19 @@ impl Session {
                                 let first = index * batch_size;
                                 if let [(function, _)] = batch {
                                     let object = fn_object(&db, *function).clone();
-                                    done.push((first, object.expect("checked functions have code")));
+                                    finished.push((first, object.expect("checked functions have code")));
+                                    compiled(1);
                                     continue;
                                 }
                                 let members: Vec<Function> = batch.iter().map(|&(f, _)| f).collect();
                                 let objects = batch_objects(&db, CodegenBatch::new(&db, members));
                                 for (offset, object) in objects.iter().enumerate() {
-                                    done.push((first + offset, object.clone().expect("checked functions have code")));
+                                    finished
+                                        .push((first + offset, object.clone().expect("checked functions have code")));
                                 }
+                                compiled(batch.len());
                             }
-                            done
+                            finished
                         })
                         .expect("spawning a codegen thread")
                 })
@@ -374,21 +393,5 @@ fn entry_input(
 
 /// Writes an executable atomically, with execute permission.
 fn write_executable(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
-    let temp = link::temp_sibling(path);
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o755)
-        .open(&temp)
-        .and_then(|mut file| file.write_all(bytes))
-        .with_context(|| format!("writing {}", temp.display()))
-        .and_then(|()| std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display())));
-    // No half-written temporary file stays behind.
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    written
+    crate::output::write_atomically(path, bytes, true)
 }

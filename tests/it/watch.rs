@@ -309,6 +309,10 @@ fn mini_watch_rebuilds_real_files_and_stops_on_ctrl_c() {
 
     let (code, log) = interrupt(child);
     assert_eq!(code, Some(130), "{log}");
+    let root = d.canonicalize().unwrap();
+    let banner =
+        format!("Watching main.mini and the files it imports: .mini files under {} (Ctrl-C to stop)\n", root.display());
+    assert!(log.starts_with(&banner), "{log}");
     assert!(log.contains("Rebuilt in"), "{log}");
     assert!(log.contains("1 of 2 functions compiled (lib.f)"), "{log}");
 }
@@ -649,4 +653,116 @@ fn an_index_write_cancelled_before_the_watcher_ends_is_written_when_it_ends() {
     w.canceller().cancel();
     w.finish().expect("no crash");
     assert_index_is_current(d);
+}
+
+/// `mini watch` with its stderr collected line by line as it comes.
+struct Watching {
+    child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Watching {
+    fn start(dir: &Path, args: &[&str]) -> Watching {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mini"))
+            .arg("watch")
+            .args(args)
+            .current_dir(dir)
+            .env_remove("MINI_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 1024];
+            while let Ok(n @ 1..) = stderr.read(&mut buffer) {
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        Watching { child, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `text` `times` times.
+    #[track_caller]
+    fn wait_for(&self, text: &str, times: usize) {
+        let start = Instant::now();
+        while self.log().matches(text).count() < times {
+            assert!(start.elapsed() < Duration::from_secs(60), "no {text:?} in:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Ctrl-C, and the whole log.
+    fn stop(mut self) -> String {
+        let status = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        assert_eq!(self.child.wait().unwrap().code(), Some(130), "{}", self.log());
+        self.log()
+    }
+}
+
+#[test]
+fn watch_run_says_when_it_stops_a_run_that_is_still_going() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Runs until stopped.
+    write(d, "main.mini", "fn main() void {\n    while (true) {\n    }\n}\n");
+    let watching = Watching::start(d, &["--run"]);
+    // The run starts right after the summary line of its build.
+    watching.wait_for("Rebuilt in", 1);
+    write(d, "main.mini", "fn main() i32 {\n    return 7;\n}\n");
+    watching.wait_for("[program exited with status 7]", 1);
+    let log = watching.stop();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.starts_with("Rebuilt in")).collect();
+    assert_eq!(
+        lines[1..],
+        ["[stopped the previous run: the program was rebuilt]", "[program exited with status 7]"],
+        "{log}"
+    );
+}
+
+#[test]
+fn watch_sees_and_names_directories_of_imports_outside_the_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "app/main.mini", "import \"../shared/lib.mini\";\n\nfn main() i32 {\n    return lib.f();\n}\n");
+    write(d, "shared/lib.mini", "pub fn f() i32 {\n    return 1;\n}\n");
+    let watching = Watching::start(&d.join("app"), &["-o", "prog", "--run"]);
+    watching.wait_for("[program exited with status 1]", 1);
+    // An edit there is seen, and is an edit of the module `../shared/lib`.
+    write(d, "shared/lib.mini", "pub fn f() i32 {\n    return 2;\n}\n");
+    watching.wait_for("[program exited with status 2]", 1);
+    let log = watching.stop();
+    assert!(log.contains("Rebuilt in") && log.contains("1 of 2 functions compiled (../shared/lib.f)"), "{log}");
+    let root = d.canonicalize().unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.starts_with("Rebuilt in") && !l.starts_with("[program")).collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "Watching main.mini and the files it imports: .mini files under {} (Ctrl-C to stop)",
+                root.join("app").display()
+            ),
+            format!("Watching also {} (imported files outside the entry's directory)", root.join("shared").display()),
+        ],
+        "{log}"
+    );
+}
+
+#[test]
+fn quiet_watch_says_only_what_went_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "main.mini", "fn main() i32 {\n    return 0;\n}\n");
+    let watching = Watching::start(d, &["-q", "--run"]);
+    // A program that fails is reported; one that succeeds, before it, was not.
+    write(d, "main.mini", "fn main() i32 {\n    return 7;\n}\n");
+    watching.wait_for("[program exited with status 7]", 1);
+    assert_eq!(watching.stop(), "[program exited with status 7]\n");
 }
