@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod driver;
 pub mod gc;
+pub mod identity;
 pub mod index;
 pub mod link;
 pub mod process;

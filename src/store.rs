@@ -166,9 +166,10 @@ impl Store {
     }
 
     /// The key of an entry: its kind and the compiler's own key for the content (a
-    /// function hash, a unit key…), under this format version.
+    /// function hash, a unit key…), under this format version and this shell (see
+    /// `identity`): `Encoder::new` adds the queries' `COMPILER_ID` and LLVM's version.
     pub fn key(kind: Kind, inner: Hash) -> Hash {
-        Encoder::new("mini cache entry").u32(FORMAT_VERSION).u8(kind as u8).bytes(&inner.0).finish()
+        key_for_shell(SHELL_ID, kind, inner)
     }
 
     pub fn path(&self, key: Hash) -> PathBuf {
@@ -288,6 +289,14 @@ impl Store {
         }
         out
     }
+}
+
+/// The shell's identity: a hash of the sources that shape stored bytes (`identity`).
+pub const SHELL_ID: &str = env!("MINI_SHELL_HASH");
+
+/// An entry's key as a build of mini whose shell has identity `shell` computes it.
+pub fn key_for_shell(shell: &str, kind: Kind, inner: Hash) -> Hash {
+    Encoder::new("mini cache entry").u32(FORMAT_VERSION).str(shell).u8(kind as u8).bytes(&inner.0).finish()
 }
 
 /// The key an entry file's name says it has.
@@ -415,6 +424,47 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
         assert!(store.read(Kind::Runtime, hash(1)).is_none(), "a truncated entry is a miss");
+    }
+
+    /// Two builds of mini whose merge code (or store layout, or `object` crate) differ
+    /// must not share entry keys: the shell's identity is a hash of exactly the sources
+    /// that shape entries, and it is part of every key.
+    #[test]
+    fn entry_keys_change_with_the_code_that_shapes_entries() {
+        use crate::identity::{SHAPING_SOURCES, shell_hash};
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(shell_hash(root).as_deref(), Some(SHELL_ID), "the compiled-in identity is the sources' hash");
+        let merging = SHAPING_SOURCES
+            .iter()
+            .find(|file| std::fs::read_to_string(root.join(file)).unwrap().contains("pub fn merge_objects"));
+        assert_eq!(merging, Some(&"src/link/merge.rs"), "the file that merges link units is hashed");
+
+        // A copy of the shell whose merge code differs, then one whose `object` differs.
+        let copy = tempfile::tempdir().unwrap();
+        for file in SHAPING_SOURCES.iter().chain(&["Cargo.lock"]) {
+            let to = copy.path().join(file);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(root.join(file), to).unwrap();
+        }
+        assert_eq!(shell_hash(copy.path()).as_deref(), Some(SHELL_ID));
+        let merge = copy.path().join("src/link/merge.rs");
+        let text = std::fs::read_to_string(&merge).unwrap();
+        std::fs::write(&merge, text.replace("SHT_LLVM_ADDRSIG", "SHT_LLVM_ADDRSIG_")).unwrap();
+        let other_merge = shell_hash(copy.path()).unwrap();
+        std::fs::write(&merge, text).unwrap();
+        let lock = copy.path().join("Cargo.lock");
+        let text = std::fs::read_to_string(&lock).unwrap();
+        let bumped = text.replacen("name = \"object\"\nversion = \"", "name = \"object\"\nversion = \"1", 1);
+        assert_ne!(bumped, text);
+        std::fs::write(&lock, bumped).unwrap();
+        let other_object = shell_hash(copy.path()).unwrap();
+
+        for other in [other_merge, other_object] {
+            assert_ne!(other, SHELL_ID);
+            for kind in [Kind::Unit, Kind::UnitMembers, Kind::Runtime, Kind::Start] {
+                assert_ne!(key_for_shell(&other, kind, hash(7)), Store::key(kind, hash(7)));
+            }
+        }
     }
 
     #[test]
