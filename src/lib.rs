@@ -8,6 +8,7 @@ pub mod identity;
 pub mod index;
 pub mod link;
 pub mod process;
+pub mod remote;
 pub mod render;
 pub mod report;
 pub mod store;

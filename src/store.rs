@@ -21,10 +21,13 @@
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use mini_queries::hash::{Encoder, Hash};
+
+use crate::remote::{RemoteReport, Tier};
 
 /// Bumped whenever the layout of entries, units or the index changes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -47,6 +50,9 @@ pub enum Kind {
     /// The objects of a link unit's members (see `Unit`), to rebuild the unit around an
     /// edited function without regenerating the others.
     UnitMembers = 6,
+    /// A program's index without what only one machine knows, kept only on a remote
+    /// cache (see `remote`).
+    SharedIndex = 7,
 }
 
 impl Kind {
@@ -58,15 +64,25 @@ impl Kind {
             4 => Kind::IrSection,
             5 => Kind::Start,
             6 => Kind::UnitMembers,
+            7 => Kind::SharedIndex,
             _ => return None,
         })
     }
 }
 
-/// Bytes from the store (mapped) or just made (owned).
+/// Bytes from the store (mapped), just made (owned), or fetched from the remote cache
+/// (the entry as downloaded, and its payload's length).
 pub enum Blob {
     Mapped(memmap2::Mmap, usize),
     Owned(Vec<u8>),
+    Fetched(Vec<u8>, usize),
+}
+
+impl Blob {
+    /// Whether these bytes came from the remote cache in this build.
+    pub fn fetched(&self) -> bool {
+        matches!(self, Blob::Fetched(..))
+    }
 }
 
 impl std::fmt::Debug for Blob {
@@ -82,6 +98,7 @@ impl std::ops::Deref for Blob {
         match self {
             Blob::Mapped(map, len) => &map[..*len],
             Blob::Owned(bytes) => bytes,
+            Blob::Fetched(bytes, len) => &bytes[..*len],
         }
     }
 }
@@ -101,6 +118,9 @@ pub struct Store {
     _lock: File,
     pub counters: Counters,
     temp_counter: AtomicU64,
+    /// The remote cache's tier for this build, asked on a miss and given what is
+    /// written (see `remote`).
+    remote: Option<Arc<Tier>>,
 }
 
 impl Store {
@@ -151,6 +171,7 @@ impl Store {
             _lock: lock,
             counters: Counters::default(),
             temp_counter: AtomicU64::new(0),
+            remote: None,
         };
         store.remove_stale_temp_files();
         Ok(store)
@@ -163,6 +184,21 @@ impl Store {
     /// Releases the lock, keeping the counters.
     pub fn close(self) -> Counters {
         self.counters
+    }
+
+    /// Makes `remote` a second tier: a local miss asks it, and entries written are given
+    /// to it to upload.
+    pub fn set_remote(&mut self, remote: Option<Arc<Tier>>) {
+        self.remote = remote;
+    }
+
+    pub fn remote(&self) -> Option<&Tier> {
+        self.remote.as_deref()
+    }
+
+    /// Waits for the remote's uploads and says what it did; `None` without a remote.
+    pub fn finish_remote(&self) -> Option<RemoteReport> {
+        self.remote.as_ref().map(|remote| remote.finish())
     }
 
     /// The key of an entry: its kind and the compiler's own key for the content (a
@@ -190,7 +226,7 @@ impl Store {
         });
         let Some(mapped) = mapped else {
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return self.fetch(kind, inner, &path);
         };
         match verify(&mapped, Some((kind, key))) {
             Some(len) => {
@@ -202,9 +238,22 @@ impl Store {
                 self.counters.corrupt.fetch_add(1, Ordering::Relaxed);
                 self.counters.misses.fetch_add(1, Ordering::Relaxed);
                 let _ = std::fs::remove_file(&path);
-                None
+                self.fetch(kind, inner, &path)
             }
         }
+    }
+
+    /// A local miss: the entry from the remote cache, verified there, written to `path`
+    /// the usual way (a temporary file and a rename).
+    fn fetch(&self, kind: Kind, inner: Hash, path: &Path) -> Option<Blob> {
+        let remote = self.remote.as_ref().filter(|_| Tier::shares(kind))?;
+        let (bytes, len) = remote.get(kind, inner)?;
+        if let Err(e) = self.write_file(path, &bytes) {
+            tracing::warn!("keeping an entry from the remote cache: {e:#}");
+            return None;
+        }
+        self.counters.bytes_written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Some(Blob::Fetched(bytes, len))
     }
 
     /// Whether a valid entry exists, without reading it: for the final link's inputs,
@@ -228,12 +277,23 @@ impl Store {
     pub fn write(&self, kind: Kind, inner: Hash, payload: &[u8]) -> Result<PathBuf> {
         let key = Self::key(kind, inner);
         let path = self.path(key);
-        let mut bytes = Vec::with_capacity(payload.len() + TRAILER_LEN);
-        bytes.extend_from_slice(payload);
-        bytes.extend_from_slice(&trailer(kind, key, payload));
+        let bytes = entry_bytes(kind, inner, payload);
         self.write_file(&path, &bytes)?;
         self.counters.bytes_written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if let Some(remote) = &self.remote {
+            remote.put(kind, inner, &path);
+        }
         Ok(path)
+    }
+
+    /// Writes this program's index (the concatenation of `parts`) atomically, and gives
+    /// it to the remote cache to share.
+    pub fn write_index(&self, path: &Path, parts: &[&[u8]]) -> Result<()> {
+        self.write_file_parts(path, parts)?;
+        if let Some(remote) = &self.remote {
+            remote.put_index(path);
+        }
+        Ok(())
     }
 
     /// Writes any file under the store atomically, through `tmp/`.
@@ -314,6 +374,14 @@ pub fn key_of_path(path: &Path) -> Option<Hash> {
     Some(Hash(key))
 }
 
+/// An entry's bytes as stored: the payload, then its trailer.
+pub fn entry_bytes(kind: Kind, inner: Hash, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(payload.len() + TRAILER_LEN);
+    bytes.extend_from_slice(payload);
+    bytes.extend_from_slice(&trailer(kind, Store::key(kind, inner), payload));
+    bytes
+}
+
 fn trailer(kind: Kind, key: Hash, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(TRAILER_LEN);
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
@@ -346,10 +414,15 @@ pub fn verify(bytes: &[u8], expected: Option<(Kind, Hash)>) -> Option<usize> {
     (blake3::hash(&bytes[..len]).as_bytes() == checksum).then_some(len)
 }
 
+/// The key an entry's trailer names (unverified).
+pub fn trailer_key(bytes: &[u8]) -> Option<Hash> {
+    let trailer_start = bytes.len().checked_sub(TRAILER_LEN)?;
+    Some(Hash(bytes[trailer_start + 40..trailer_start + 72].try_into().ok()?))
+}
+
 /// Whether an entry file's trailer names the key its file name says.
 pub fn entry_key_matches(bytes: &[u8], path: &Path) -> bool {
-    let Some(trailer_start) = bytes.len().checked_sub(TRAILER_LEN) else { return false };
-    Some(Hash(bytes[trailer_start + 40..trailer_start + 72].try_into().unwrap_or([0; 32]))) == key_of_path(path)
+    trailer_key(bytes).is_some_and(|key| Some(key) == key_of_path(path))
 }
 
 /// Link units are stored as two entries under the unit's key: `Unit`, the merged object
@@ -461,7 +534,7 @@ mod tests {
 
         for other in [other_merge, other_object] {
             assert_ne!(other, SHELL_ID);
-            for kind in [Kind::Unit, Kind::UnitMembers, Kind::Runtime, Kind::Start] {
+            for kind in [Kind::Unit, Kind::UnitMembers, Kind::Runtime, Kind::SharedIndex] {
                 assert_ne!(key_for_shell(&other, kind, hash(7)), Store::key(kind, hash(7)));
             }
         }

@@ -53,6 +53,8 @@ pub struct BuildReport {
     pub compiled: Vec<String>,
     /// Functions whose object came from the on-disk store.
     pub reused_from_disk: usize,
+    /// Functions whose object came from the remote cache (in a unit downloaded now).
+    pub reused_from_remote: usize,
     /// Source files read from disk and parsed in this build.
     pub files_read: usize,
     pub files_parsed: usize,
@@ -66,6 +68,8 @@ pub struct BuildReport {
     pub duration: Duration,
     /// The queries that executed, in order (with `--log-queries`).
     pub executed: Vec<String>,
+    /// What the remote cache did, if there is one.
+    pub remote: Option<Box<crate::remote::RemoteReport>>,
 }
 
 impl BuildReport {
@@ -84,6 +88,10 @@ pub struct FileStamp {
 }
 
 impl FileStamp {
+    /// A stamp no file on disk has (no inode is 0): what a shared index holds, which
+    /// proves nothing about any file.
+    pub const NONE: FileStamp = FileStamp { len: 0, mtime_ns: 0, inode: 0 };
+
     /// The stamp of the file at `path` (following links); `None` if there is none.
     pub fn of(path: &Path) -> Option<FileStamp> {
         #[cfg(target_os = "linux")]
@@ -180,6 +188,8 @@ pub struct Session {
     /// The database holds part of the program only (see `patch`): the next build starts
     /// with a new one.
     partial: bool,
+    /// The shared remote cache, if any: a tier under the store in every build.
+    remote: Option<Arc<crate::remote::Remote>>,
 }
 
 /// The last link of this program with some settings.
@@ -254,6 +264,7 @@ impl Session {
             defer_index: false,
             durable_inputs: false,
             pending_index: None,
+            remote: None,
         })
     }
 
@@ -300,6 +311,11 @@ impl Session {
     /// Keeps the cache in `dir` instead of the entry directory's `.mini_cache`.
     pub fn set_cache_dir(&mut self, dir: PathBuf) {
         self.cache = Cache::Dir(dir);
+    }
+
+    /// Shares build results through `remote` (see `remote`).
+    pub fn set_remote(&mut self, remote: crate::remote::Remote) {
+        self.remote = Some(Arc::new(remote));
     }
 
     /// Keeps no cache beyond this session (`--no-cache`).
@@ -445,12 +461,20 @@ impl Session {
                 request.settings.target
             );
         }
-        let store = self.open_store()?;
+        let mut store = self.open_store()?;
+        store.set_remote(self.remote.as_ref().and_then(|remote| remote.begin()));
         // With a watcher saying what changed, neither the index nor the stamps are needed.
         let watching = self.changed.is_some()
             && self.workspace.is_some()
             && self.link_state.as_ref().is_some_and(|s| s.settings == request.settings);
         let index = if watching { None } else { self.read_index(&store, &request.settings) };
+        // No index here (a fresh checkout): the remote's shared index, if it has one.
+        let index = match (index, store.remote()) {
+            (None, Some(remote)) if !watching => {
+                remote.fetch_index(&self.entry, &self.disk_path(&self.entry), &request.settings)
+            }
+            (index, _) => index,
+        };
         if let Some(index) = &index {
             self.link_state = Some(LinkState::from_index(index, &request.settings));
         }
@@ -511,6 +535,7 @@ impl Session {
         store: Store,
         start: Instant,
     ) -> BuildReport {
+        report.remote = store.finish_remote().map(Box::new);
         self.finish_report(&mut report, request.log_queries, start);
         let counters = store.close();
         if matches!(self.cache, Cache::Dir(_)) {
@@ -607,7 +632,7 @@ impl Session {
             Ok(())
         } else {
             let files = self.file_records();
-            store.write_file(&path, &Index::encode(&header, &files))
+            store.write_index(&path, &[&Index::encode(&header, &files)])
         }
     }
 
@@ -639,6 +664,7 @@ impl Session {
         fresh.durable_inputs = self.durable_inputs;
         fresh.linker = self.linker.clone();
         fresh.linked = self.linked.clone();
+        fresh.remote = self.remote.clone();
         Ok(Some(fresh))
     }
 

@@ -130,7 +130,10 @@ impl Session {
             for (i, found) in from_store.into_iter().zip(found) {
                 match found {
                     Some((path, bytes)) => {
-                        report.reused_from_disk += plan.units[i].len();
+                        match bytes.fetched() {
+                            true => report.reused_from_remote += plan.units[i].len(),
+                            false => report.reused_from_disk += plan.units[i].len(),
+                        }
                         inputs[i] = Some(LinkInput::new(path, bytes));
                     }
                     None => missing.push(i),
@@ -156,10 +159,11 @@ impl Session {
             let Some(payload) = store.read(Kind::UnitMembers, old_key) else { continue };
             let Some(members) = Unit::members(&payload) else { continue };
             let wanted: HashSet<Hash> = unit.hashes.iter().copied().collect();
+            let reused = if payload.fetched() { &mut report.reused_from_remote } else { &mut report.reused_from_disk };
             for (hash, object) in members {
                 if wanted.contains(&hash) && !self.objects.contains_key(&hash) {
                     self.objects.insert(hash, object.into());
-                    report.reused_from_disk += 1;
+                    *reused += 1;
                 }
             }
         }
