@@ -3,8 +3,10 @@
 mod cache;
 mod cli;
 mod diagnostics;
+mod nginx;
 mod oracle;
 mod programs;
 mod reexecution;
+mod remote;
 mod support;
 mod watch;
