@@ -316,9 +316,11 @@ impl Session {
 }
 
 /// Reads link units from the store. Reading an entry verifies its checksum, and a cold
-/// process reads every unit (tens of megabytes), so this runs on `jobs` threads.
+/// process reads every unit (tens of megabytes), so this runs on `jobs` threads — on
+/// more with a remote cache, where a local miss mostly waits for the server.
 pub(super) fn read_units(store: &Store, keys: &[Hash], jobs: usize) -> Vec<Option<(PathBuf, Blob)>> {
-    let chunk = keys.len().div_ceil(jobs.max(1)).max(32);
+    let (threads, least) = if store.remote().is_some() { (jobs.max(8), 8) } else { (jobs.max(1), 32) };
+    let chunk = keys.len().div_ceil(threads).max(least);
     std::thread::scope(|scope| {
         let workers: Vec<_> = keys
             .chunks(chunk)

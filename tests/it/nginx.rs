@@ -120,6 +120,7 @@ http {{
             dav_methods PUT;
             create_full_put_path on;
             client_max_body_size 1g;
+            dav_access user:rw group:r all:r;
             log_not_found off;
             {access}
         }}
