@@ -54,7 +54,7 @@ const UPLOAD_THREADS: usize = 2;
 const MAX_ENTRY: u64 = 1 << 30;
 
 /// How a session reaches its remote cache.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RemoteSettings {
     /// `http://[user:password@]host[:port][/path/]`, as the user gave it (secret).
     pub url: String,
@@ -67,6 +67,19 @@ pub struct RemoteSettings {
     /// After the remote failed, how long a session (watch mode) waits before using it
     /// again.
     pub retry_after: Duration,
+}
+
+/// Without the URL's credentials.
+impl std::fmt::Debug for RemoteSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteSettings")
+            .field("url", &redact(&self.url))
+            .field("read_only", &self.read_only)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("retry_after", &self.retry_after)
+            .finish()
+    }
 }
 
 impl RemoteSettings {
@@ -196,6 +209,22 @@ pub struct RemoteReport {
 }
 
 impl RemoteReport {
+    /// The lines to warn about: why the remote was turned off, and how many of its
+    /// entries were bad.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self.warning.iter().cloned().collect();
+        if self.bad > 0 {
+            lines.push(format!(
+                "remote cache {}: {} entr{} failed verification and {} built here instead",
+                self.server,
+                self.bad,
+                if self.bad == 1 { "y" } else { "ies" },
+                if self.bad == 1 { "was" } else { "were" }
+            ));
+        }
+        lines
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({"hits": self.hits, "misses": self.misses, "uploads": self.uploads, "errors": self.errors})
     }
@@ -519,7 +548,8 @@ impl Tier {
         };
         add(&shared.stats.bytes_down, bytes.len() as u64);
         let Some(len) = store::verify(&bytes, Some((kind, key))) else {
-            tracing::warn!(?kind, key = %key.to_hex(), "the remote cache holds a bad entry; rebuilding it");
+            // Reported once, with the count, at the end of the build (`RemoteReport::warnings`).
+            tracing::debug!(?kind, key = %key.to_hex(), "the remote cache holds a bad entry; rebuilding it");
             add(&shared.stats.bad, 1);
             add(&shared.stats.errors, 1);
             add(&shared.stats.misses, 1);

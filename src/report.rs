@@ -56,10 +56,10 @@ impl Reporter {
         }
     }
 
-    /// The remote cache's warning, if it was turned off during the build: one line on
-    /// standard error, whatever the message format.
+    /// The remote cache's warnings — it was turned off during the build, or some of its
+    /// entries were bad — one line each on standard error, whatever the message format.
     pub fn remote_warning(&self, report: &BuildReport) {
-        if let Some(warning) = report.remote.as_ref().and_then(|r| r.warning.as_deref()) {
+        for warning in report.remote.as_ref().map(|r| r.warnings()).unwrap_or_default() {
             eprintln!("mini: warning: {warning}");
         }
     }

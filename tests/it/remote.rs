@@ -373,11 +373,19 @@ fn check_bad_entries_are_misses_and_replaced(damage: impl Fn(&[PathBuf])) {
     assert!(entries.iter().all(|e| !valid_entry(e)), "every entry is damaged");
 
     let second = Checkout::new(&program);
-    let (event, _) = second.build(&["--remote-cache", &server.url()], &[]);
+    let (event, err) = second.build(&["--remote-cache", &server.url()], &[]);
     assert_eq!(compiled(&event), 2 * FILES + 1, "{event}");
     assert_eq!(remote(&event, "hits"), 0, "{event}");
-    assert_eq!(remote(&event, "errors"), remote(&event, "misses"), "every miss was a bad entry: {event}");
-    assert!(remote(&event, "misses") > 0);
+    let bad = remote(&event, "misses");
+    assert_eq!(remote(&event, "errors"), bad, "every miss was a bad entry: {event}");
+    assert!(bad > 0);
+    assert_eq!(
+        warnings(&err),
+        [format!(
+            "mini: warning: remote cache {}: {bad} entries failed verification and were built here instead",
+            server.url()
+        )]
+    );
     assert_eq!(second.output(), chain_output(FILES));
     assert!(server.entries().iter().all(|e| valid_entry(e)), "the bad entries were replaced");
 
@@ -490,7 +498,8 @@ fn the_server_killed_in_the_middle_of_a_build_leaves_a_correct_build() {
     let report = session.build(&request(cold.path())).expect("the build");
     assert!(report.success());
     let remote = report.remote.expect("a remote");
-    assert!(remote.warning.is_some() && remote.uploads <= 1, "{remote:?}");
+    // The other upload thread may finish a PUT or two before the kill lands.
+    assert!(remote.warning.is_some() && remote.errors > 0, "{remote:?}");
     assert_eq!(cold.output(), chain_output(FILES));
     session.finish();
 
@@ -503,19 +512,21 @@ fn the_server_killed_in_the_middle_of_a_build_leaves_a_correct_build() {
     assert_eq!(warm.output(), chain_output(FILES));
     assert_eq!(remote_errors(&event), 0);
 
-    // While downloading: killed after the shared index and one unit came.
+    // While downloading: killed once the shared index and a unit came.
     let fresh = Checkout::new(&program);
     let gets = AtomicUsize::new(0);
     let killer = Arc::clone(&server);
     let mut session = session_with_hook(&fresh, &url, move |method| {
+        // Every hook waits for the kill: once it is done, no request succeeds, so at most
+        // one more unit per download thread (8) comes after the second GET.
+        let mut server = killer.lock().unwrap();
         if method == Method::Get && gets.fetch_add(1, Ordering::SeqCst) == 1 {
-            killer.lock().unwrap().kill();
+            server.kill();
         }
     });
     let report = session.build(&request(fresh.path())).expect("the build");
     let remote = report.remote.as_ref().expect("a remote");
-    assert_eq!(remote.hits, 2, "{remote:?}");
-    assert!(remote.warning.as_deref().is_some_and(|w| w.contains("connection refused")), "{remote:?}");
+    assert!((2..=10).contains(&remote.hits) && remote.warning.is_some(), "{remote:?}");
     assert!(!report.compiled.is_empty() && report.compiled.len() < 2 * FILES + 1, "{}", report.compiled.len());
     assert_eq!(std::fs::read(fresh.exe()).unwrap(), std::fs::read(warm.exe()).unwrap());
 }
