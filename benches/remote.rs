@@ -19,7 +19,7 @@
 //! ```text
 //! cargo bench --bench remote                      # 10,001 files, 3 rounds
 //! cargo bench --bench remote -- --files 1001 --runs 5
-//! cargo bench --bench remote -- --log             # MINI_LOG=info of the last warm build
+//! cargo bench --bench remote -- --log             # MINI_LOG=mini=info of the last warm build
 //! ```
 
 #[path = "support/generate.rs"]
@@ -80,11 +80,22 @@ fn options() -> Options {
     o
 }
 
-/// One timed build: wall time of the process, its `build-finished` event, its stderr.
+/// One timed build: wall time and CPU time (user + system) of the process, its
+/// `build-finished` event, its stderr.
 struct Build {
     time: Duration,
+    cpu: Duration,
     event: Value,
     stderr: String,
+}
+
+/// CPU time of the children this process has waited for.
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage fills in the zeroed struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 fn build(dir: &Path, args: &[&str], log: bool) -> Build {
@@ -94,18 +105,20 @@ fn build(dir: &Path, args: &[&str], log: bool) -> Build {
     command.args(["build", "main.mini", "--message-format", "json"]).args(args).current_dir(dir);
     command.env_remove("MINI_REMOTE_CACHE").env_remove("MINI_REMOTE_CACHE_READ_ONLY").env_remove("MINI_CACHE_DIR");
     if log {
-        command.env("MINI_LOG", "info");
+        // The shell's spans and the remote's summary, without salsa's line per query.
+        command.env("MINI_LOG", "mini=info");
     } else {
         command.env_remove("MINI_LOG");
     }
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), children_cpu());
     let out = command.output().expect("mini runs");
     let time = start.elapsed();
+    let cpu = children_cpu() - cpu;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "the build failed:\n{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let event: Value = serde_json::from_str(stdout.lines().last().expect("an event")).expect("JSON");
-    Build { time, event, stderr }
+    Build { time, cpu, event, stderr }
 }
 
 fn compiled(build: &Build) -> usize {
@@ -145,16 +158,25 @@ fn main() {
 
     let names = ["cold", "cold, uploading", "fresh checkout, warm remote", "dead server", "silent server"];
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); names.len()];
+    // CPU time of mini (and of nginx, for builds with a server): less disturbed by other
+    // load on the machine than wall time.
+    let mut cpu: Vec<Vec<Duration>> = vec![Vec::new(); names.len()];
+    // How long each uploading build waited for its uploads after linking.
+    let mut waits: Vec<Duration> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     for round in 0..o.runs {
         let last = round + 1 == o.runs;
         let cold = build(&a, &[], false);
         assert_eq!(compiled(&cold), functions);
         samples[0].push(cold.time);
+        cpu[0].push(cold.cpu);
 
         let Some(server) = Nginx::start(Auth::Open) else { return };
         let url = server.url();
-        let upload = build(&a, &["--remote-cache", &url], false);
+        let server_cpu = server.cpu_time();
+        let upload = build(&a, &["--remote-cache", &url], true);
+        waits.push(upload_wait(&upload.stderr));
+        cpu[1].push(upload.cpu + (server.cpu_time() - server_cpu));
         assert_eq!(compiled(&upload), functions);
         assert_eq!(upload.event["remote"]["errors"], 0, "{}", upload.event);
         samples[1].push(upload.time);
@@ -164,7 +186,9 @@ fn main() {
         // A fresh checkout elsewhere: files written now, no local cache.
         let _ = std::fs::remove_dir_all(&b);
         program.write_mini(&b).expect("write checkout B");
+        let server_cpu = server.cpu_time();
         let warm = build(&b, &["--remote-cache", &url, "--remote-read-only"], o.log && last);
+        cpu[2].push(warm.cpu + (server.cpu_time() - server_cpu));
         assert_eq!(compiled(&warm), 0, "the warm checkout compiled {}", warm.event);
         assert_eq!(warm.event["files_parsed"], 0, "{}", warm.event);
         assert_eq!(
@@ -182,7 +206,10 @@ fn main() {
                 dir_bytes(&b.join(".mini_cache/objects")) as f64 / 1e6,
             ));
             if o.log {
-                notes.push(format!("MINI_LOG=info of the last warm build:\n\n```text\n{}```", phases(&warm.stderr)));
+                notes.push(format!(
+                    "MINI_LOG=mini=info of the last warm build:\n\n```text\n{}```",
+                    phases(&warm.stderr)
+                ));
             }
         }
         drop(server);
@@ -191,10 +218,12 @@ fn main() {
         let dead = build(&a, &["--remote-cache", &dead_url], false);
         assert_eq!((compiled(&dead), dead.event["remote"]["errors"].as_u64()), (functions, Some(1)));
         samples[3].push(dead.time);
+        cpu[3].push(dead.cpu);
 
         let quiet = build(&a, &["--remote-cache", &silent_url], false);
         assert_eq!(compiled(&quiet), functions);
         samples[4].push(quiet.time);
+        cpu[4].push(quiet.cpu);
     }
 
     let median = |s: &[Duration]| {
@@ -208,8 +237,9 @@ fn main() {
         "### mini with a remote cache (nginx on loopback): tree of {} files, {} functions, {} rounds\n",
         o.files, functions, o.runs
     );
-    println!("| scenario | median | min–max | vs cold | target |");
-    println!("|---|---:|---:|---:|---|");
+    let cold_cpu = median(&cpu[0]);
+    println!("| scenario | median | min–max | vs cold | target | CPU (mini + nginx) | vs cold |");
+    println!("|---|---:|---:|---:|---|---:|---:|");
     let targets = ["", "≤ 110%", "≤ 40%", "≤ cold + 1,000 ms", "(one 5 s timeout)"];
     for (i, name) in names.iter().enumerate() {
         let m = median(&samples[i]);
@@ -220,9 +250,23 @@ fn main() {
             3 | 4 => format!("{:+.0} ms", ms(m) - ms(cold)),
             _ => format!("{:.0}%", 100.0 * ms(m) / ms(cold)),
         };
-        println!("| {name} | {:.0} ms | {:.0}–{:.0} | {versus} | {} |", ms(m), ms(min), ms(max), targets[i]);
+        let c = median(&cpu[i]);
+        println!(
+            "| {name} | {:.0} ms | {:.0}–{:.0} | {versus} | {} | {:.0} ms | {:.0}% |",
+            ms(m),
+            ms(min),
+            ms(max),
+            targets[i],
+            ms(c),
+            100.0 * ms(c) / ms(cold_cpu)
+        );
     }
-    println!();
+    println!(
+        "\nThe uploading build waited for its last uploads, after linking the executable: median {:.1} ms \
+         (max {:.1} ms).\n",
+        ms(median(&waits)),
+        ms(waits.iter().max().copied().unwrap_or_default())
+    );
     for note in notes {
         println!("{note}\n");
     }
@@ -238,6 +282,14 @@ fn dir_bytes(dir: &Path) -> u64 {
             _ => e.metadata().map_or(0, |m| m.len()),
         })
         .sum()
+}
+
+/// The remote's "waited N ms for uploads at the end" from a build's `MINI_LOG=mini=info`.
+fn upload_wait(stderr: &str) -> Duration {
+    let line = stderr.lines().find(|l| l.contains("for uploads at the end")).expect("the remote's summary line");
+    let before = &line[..line.find(" ms for uploads").expect("a time")];
+    let number = before.rsplit(' ').next().and_then(|n| n.parse::<f64>().ok()).expect("a number");
+    Duration::from_secs_f64(number / 1e3)
 }
 
 /// The phases of a build from its `MINI_LOG=info` output: span closings and the remote's

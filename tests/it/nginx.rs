@@ -166,6 +166,19 @@ http {{
         std::fs::read_to_string(self.dir.path().join("logs/error.log")).unwrap_or_default()
     }
 
+    /// CPU time nginx has used so far (user + system), from `/proc`: for the bench.
+    #[allow(dead_code)]
+    pub fn cpu_time(&self) -> Duration {
+        let Some(pid) = self.child.as_ref().map(Child::id) else { return Duration::ZERO };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+        let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+        let ticks: u64 = fields.get(11..13).map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_nanos(ticks * 1_000_000_000 / per_second)
+    }
+
     /// The cache's base URL, without credentials.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/cache/", self.port)
