@@ -312,8 +312,13 @@ fn ci_writes_with_a_password_and_developers_read_without_one() {
     let (event, _) = ci.build(&["--remote-cache", &server.url_with("ci", "ci-secret")], &[]);
     assert!(remote(&event, "uploads") > 0, "{event}");
     let developer = Checkout::new(&program);
-    let (event, err) = developer.build(&["--remote-cache", &server.url(), "--remote-read-only"], &[]);
+    let (event, err) =
+        developer.build(&["--remote-cache", &server.url(), "--remote-read-only"], &[("MINI_LOG", "info")]);
     assert_eq!((compiled(&event), remote(&event, "errors")), (0, 0), "{event}\n{err}");
+    // MINI_LOG=info shows the remote's timings.
+    let hits = remote(&event, "hits");
+    let summary = format!("remote {}: {hits} hits, 0 misses (0 bad), 0 uploads, 0 errors;", server.url());
+    assert!(err.lines().any(|l| l.contains(&summary) && l.contains("ms of requests")), "{err}");
 }
 
 /// Nothing listens: one refused connection, one warning, a normal local build.
