@@ -260,6 +260,26 @@ pub struct CommonArgs {
     /// Keep nothing between builds: every function is compiled.
     #[arg(long, conflicts_with = "cache_dir")]
     pub no_cache: bool,
+
+    /// Share build results through a remote cache: an HTTP server that speaks Bazel's
+    /// remote-cache protocol (nginx with WebDAV, bazel-remote…), such as
+    /// http://user:password@cache.example:8080/mini/. Credentials are never printed.
+    #[arg(long, value_name = "URL", env = "MINI_REMOTE_CACHE", hide_env_values = true)]
+    pub remote_cache: Option<String>,
+
+    /// Only download from the remote cache, never upload (developers read, CI writes).
+    #[arg(long, env = "MINI_REMOTE_CACHE_READ_ONLY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub remote_read_only: bool,
+
+    /// How long one request to the remote cache may take.
+    #[arg(long, value_name = "DURATION", env = "MINI_REMOTE_CACHE_TIMEOUT", default_value = "5s",
+          value_parser = crate::remote::parse_duration)]
+    pub remote_timeout: std::time::Duration,
+
+    /// How long connecting to the remote cache may take.
+    #[arg(long, value_name = "DURATION", env = "MINI_REMOTE_CACHE_CONNECT_TIMEOUT", default_value = "250ms",
+          value_parser = crate::remote::parse_duration)]
+    pub remote_connect_timeout: std::time::Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -75,6 +75,18 @@ pub fn after_build(root: &Path, counters: &Counters, report: &BuildReport) {
         "reused_from_disk": report.reused_from_disk,
         "link_units_relinked": report.link_units_relinked,
         "approx_bytes": approx,
+        "remote": report.remote.as_ref().map(|r| json!({
+            "server": r.server,
+            "hits": r.hits,
+            "misses": r.misses,
+            "uploads": r.uploads,
+            "errors": r.errors,
+            "bad": r.bad,
+            "bytes_down": r.bytes_down,
+            "bytes_up": r.bytes_up,
+            "warning": r.warning,
+            "reused_functions": report.reused_from_remote,
+        })),
     });
     let _ = crate::driver::write_atomically(&stats_path, stats.to_string().as_bytes());
 }

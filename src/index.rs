@@ -182,6 +182,21 @@ impl Index {
         (out.0, &self.bytes[self.summaries.clone()])
     }
 
+    /// This index without what only this machine knows — stamps (times, inodes), when
+    /// it was recorded, the output's absolute path — for a remote cache to share
+    /// (`remote`). Its stamps prove nothing, so whoever uses it re-hashes every file:
+    /// a summary is taken only for a file whose content hash matches. The summaries are
+    /// copied verbatim. `None` if they are damaged.
+    pub fn portable(&self) -> Option<Vec<u8>> {
+        // Checks the summaries' checksum, which is copied as it is.
+        self.summary_bytes(0)?;
+        let header = Header { started_at_ns: 0, output: None, ..self.header.clone() };
+        let entries: Vec<FileEntry> =
+            self.files.iter().map(|f| FileEntry { stamp: FileStamp::NONE, ..f.clone() }).collect();
+        let (head, summaries) = self.encode_restamped(&header, &entries);
+        Some([head.as_slice(), summaries].concat())
+    }
+
     /// Reads the index at `path` (mapped: it is only ever replaced, never rewritten).
     pub fn read(path: &std::path::Path) -> Result<Index, IndexError> {
         let file = crate::store::open_regular(std::fs::File::options().read(true), path)
@@ -523,6 +538,24 @@ mod tests {
         assert_eq!(alone.summary(0), Some(files[0].summary.clone()), "one summary, decoded on its own");
         assert_eq!(alone.summary_bytes(0), Some(&encode_summary(&files[0].summary)[..]));
         assert_eq!(alone.summary(1), None);
+    }
+
+    /// What a remote cache shares: the summaries, with no stamp, time or absolute path.
+    #[test]
+    fn a_portable_index_holds_nothing_only_this_machine_knows() {
+        let (header, files) = sample();
+        let index = Index::decode(&Index::encode(&header, &files)).expect("decodes");
+        let bytes = index.portable().expect("summaries intact");
+        assert!(!bytes.windows(b"/tmp/x/main".len()).any(|w| w == b"/tmp/x/main"), "no absolute output path");
+        let shared = Index::decode(&bytes).expect("a portable index is an index");
+        assert_eq!(shared.header, Header { started_at_ns: 0, output: None, ..header });
+        assert!(shared.files.iter().all(|f| f.stamp == FileStamp::NONE));
+        let records = shared.records().expect("summaries");
+        assert_eq!(
+            records.iter().map(|r| &r.summary).collect::<Vec<_>>(),
+            files.iter().map(|r| &r.summary).collect::<Vec<_>>()
+        );
+        assert!(!shared.files[0].stamp_proves_unchanged(Some(files[0].entry.stamp), i64::MAX), "stamps prove nothing");
     }
 
     #[test]

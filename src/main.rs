@@ -12,6 +12,7 @@ use mini_queries::source::{CodegenSettings, Settings, contracts_by_default};
 use mini::cli::{CacheCommand, Cli, ColorChoice, Command, CommonArgs, Emit, ExplainArgs, Level, MessageFormat, Switch};
 use mini::driver::{BuildReport, BuildRequest, Session, Status};
 use mini::progress::Terminal;
+use mini::remote::{Remote, RemoteSettings};
 use mini::report::{Reporter, ms};
 
 /// Exit statuses of `mini` itself.
@@ -176,6 +177,15 @@ fn session(common: &CommonArgs) -> Result<Session> {
         session.disable_cache();
     } else if let Some(dir) = &common.cache_dir {
         session.set_cache_dir(dir.clone());
+    }
+    if let Some(url) = common.remote_cache.as_deref().filter(|url| !url.trim().is_empty()) {
+        let settings = RemoteSettings {
+            read_only: common.remote_read_only,
+            timeout: common.remote_timeout,
+            connect_timeout: common.remote_connect_timeout,
+            ..RemoteSettings::new(url)
+        };
+        session.set_remote(Remote::new(settings).context("the remote cache")?);
     }
     Ok(session)
 }

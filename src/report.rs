@@ -94,9 +94,18 @@ impl Reporter {
         }
     }
 
+    /// The remote cache's warnings — it was turned off during the build, or some of its
+    /// entries were bad — one line each on standard error, whatever the message format.
+    pub fn remote_warning(&self, report: &BuildReport) {
+        for warning in report.remote.as_ref().map(|r| r.warnings()).unwrap_or_default() {
+            eprintln!("mini: warning: {warning}");
+        }
+    }
+
     pub fn finish(&self, report: &BuildReport) {
         self.diagnostics(report);
         self.queries(report);
+        self.remote_warning(report);
         let compiled = report.compiled.len();
         let reused = report.functions.saturating_sub(compiled);
         if report.success() && self.says(Level::Verbose) {
@@ -113,8 +122,12 @@ impl Reporter {
                 } else {
                     String::new()
                 };
+                let from_remote = match &report.remote {
+                    Some(_) => format!(", {} from the remote", thousands(report.reused_from_remote)),
+                    None => String::new(),
+                };
                 eprintln!(
-                    "Finished in {} ms: {} of {} function{} compiled{names}, {} reused ({} from disk), {} of {} link unit{} relinked{}",
+                    "Finished in {} ms: {} of {} function{} compiled{names}, {} reused ({} from disk{from_remote}), {} of {} link unit{} relinked{}{}",
                     ms(report.duration).round(),
                     thousands(compiled),
                     thousands(report.functions),
@@ -125,6 +138,7 @@ impl Reporter {
                     thousands(report.link_units),
                     plural(report.link_units),
                     if report.linked { "" } else { ", nothing to link" },
+                    remote_summary(report),
                 );
                 if self.level == Level::Verbose
                     && let Some(output) = &report.output
@@ -147,8 +161,30 @@ impl Reporter {
                 "linked": report.linked,
                 "output": report.output.as_ref().map(|p| p.to_string_lossy()),
                 "duration_ms": ms(report.duration),
+                "reused_from_remote": report.reused_from_remote,
+                "remote": report.remote.as_deref().cloned().unwrap_or_default().to_json(),
             })),
         }
+    }
+}
+
+/// `; remote: 259 hits, 0 misses, 0 uploads` when there is a remote cache.
+pub fn remote_summary(report: &BuildReport) -> String {
+    match &report.remote {
+        Some(r) => {
+            let errors =
+                if r.errors > 0 { format!(", {} error{}", r.errors, plural(r.errors as usize)) } else { String::new() };
+            format!(
+                "; remote: {} hit{}, {} miss{}, {} upload{}{errors}",
+                r.hits,
+                plural(r.hits as usize),
+                r.misses,
+                if r.misses == 1 { "" } else { "es" },
+                r.uploads,
+                plural(r.uploads as usize)
+            )
+        }
+        None => String::new(),
     }
 }
 

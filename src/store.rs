@@ -28,11 +28,14 @@ use mini_queries::base::{Encoder, Hash};
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 
 use crate::fault::{Action, Faults, Point};
+
+use crate::remote::{RemoteReport, Tier};
 
 /// Bumped whenever the layout of entries, units or the index changes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -55,6 +58,9 @@ pub enum Kind {
     /// The objects of a link unit's members (see `Unit`), to rebuild the unit around an
     /// edited function without regenerating the others.
     UnitMembers = 6,
+    /// A program's index without what only one machine knows, kept only on a remote
+    /// cache (see `remote`).
+    SharedIndex = 7,
 }
 
 impl Kind {
@@ -66,15 +72,25 @@ impl Kind {
             4 => Kind::IrSection,
             5 => Kind::Start,
             6 => Kind::UnitMembers,
+            7 => Kind::SharedIndex,
             _ => return None,
         })
     }
 }
 
-/// Bytes from the store (mapped) or just made (owned).
+/// Bytes from the store (mapped), just made (owned), or fetched from the remote cache
+/// (the entry as downloaded, and its payload's length).
 pub enum Blob {
     Mapped(memmap2::Mmap, usize),
     Owned(Vec<u8>),
+    Fetched(Vec<u8>, usize),
+}
+
+impl Blob {
+    /// Whether these bytes came from the remote cache in this build.
+    pub fn fetched(&self) -> bool {
+        matches!(self, Blob::Fetched(..))
+    }
 }
 
 impl std::fmt::Debug for Blob {
@@ -90,6 +106,7 @@ impl std::ops::Deref for Blob {
         match self {
             Blob::Mapped(map, len) => &map[..*len],
             Blob::Owned(bytes) => bytes,
+            Blob::Fetched(bytes, len) => &bytes[..*len],
         }
     }
 }
@@ -115,6 +132,9 @@ pub struct Store {
     pub counters: Counters,
     temp_counter: AtomicU64,
     faults: Faults,
+    /// The remote cache's tier for this build, asked on a miss and given what is
+    /// written (see `remote`).
+    remote: Option<Arc<Tier>>,
 }
 
 /// How a `Store` holds the cache's lock.
@@ -174,6 +194,7 @@ impl Store {
             counters: Counters::default(),
             temp_counter: AtomicU64::new(0),
             faults: Faults::default(),
+            remote: None,
         };
         match mode {
             Lock::Exclusive => store.lock.lock().with_context(|| store.lock_context())?,
@@ -219,10 +240,26 @@ impl Store {
         self.counters
     }
 
+    /// Makes `remote` a second tier: a local miss asks it, and entries written are given
+    /// to it to upload.
+    pub fn set_remote(&mut self, remote: Option<Arc<Tier>>) {
+        self.remote = remote;
+    }
+
+    pub fn remote(&self) -> Option<&Tier> {
+        self.remote.as_deref()
+    }
+
+    /// Waits for the remote's uploads and says what it did; `None` without a remote.
+    pub fn finish_remote(&self) -> Option<RemoteReport> {
+        self.remote.as_ref().map(|remote| remote.finish())
+    }
+
     /// The key of an entry: its kind and the compiler's own key for the content (a
-    /// function hash, a unit key…), under this format version.
+    /// function hash, a unit key…), under this format version and this shell (see
+    /// `identity`): `Encoder::new` adds the queries' `COMPILER_ID` and LLVM's version.
     pub fn key(kind: Kind, inner: Hash) -> Hash {
-        Encoder::new("mini cache entry").u32(FORMAT_VERSION).u8(kind as u8).bytes(&inner.0).finish()
+        key_for_shell(SHELL_ID, kind, inner)
     }
 
     pub fn path(&self, key: Hash) -> PathBuf {
@@ -243,7 +280,7 @@ impl Store {
         });
         let Some(mapped) = mapped else {
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return self.fetch(kind, inner, &path);
         };
         match verify(&mapped, Some((kind, key))) {
             Some(len) => {
@@ -255,9 +292,22 @@ impl Store {
                 self.counters.corrupt.fetch_add(1, Ordering::Relaxed);
                 self.counters.misses.fetch_add(1, Ordering::Relaxed);
                 let _ = std::fs::remove_file(&path);
-                None
+                self.fetch(kind, inner, &path)
             }
         }
+    }
+
+    /// A local miss: the entry from the remote cache, verified there, written to `path`
+    /// the usual way (a temporary file and a rename).
+    fn fetch(&self, kind: Kind, inner: Hash, path: &Path) -> Option<Blob> {
+        let remote = self.remote.as_ref().filter(|_| Tier::shares(kind))?;
+        let (bytes, len) = remote.get(kind, inner)?;
+        if let Err(e) = self.write_file(path, &bytes) {
+            tracing::warn!("keeping an entry from the remote cache: {e:#}");
+            return None;
+        }
+        self.counters.bytes_written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Some(Blob::Fetched(bytes, len))
     }
 
     /// Whether a valid entry exists, without reading it: for the final link's inputs,
@@ -281,12 +331,23 @@ impl Store {
     pub fn write(&self, kind: Kind, inner: Hash, payload: &[u8]) -> Result<PathBuf> {
         let key = Self::key(kind, inner);
         let path = self.path(key);
-        let mut bytes = Vec::with_capacity(payload.len() + TRAILER_LEN);
-        bytes.extend_from_slice(payload);
-        bytes.extend_from_slice(&trailer(kind, key, payload));
+        let bytes = entry_bytes(kind, inner, payload);
         self.write_file(&path, &bytes)?;
         self.counters.bytes_written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if let Some(remote) = &self.remote {
+            remote.put(kind, inner, &path);
+        }
         Ok(path)
+    }
+
+    /// Writes this program's index (the concatenation of `parts`) atomically, and gives
+    /// it to the remote cache to share.
+    pub fn write_index(&self, path: &Path, parts: &[&[u8]]) -> Result<()> {
+        self.write_file_parts(path, parts)?;
+        if let Some(remote) = &self.remote {
+            remote.put_index(path);
+        }
+        Ok(())
     }
 
     /// Writes any file under the store atomically, through `tmp/`.
@@ -510,6 +571,14 @@ pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The shell's identity: a hash of the sources that shape stored bytes (`identity`).
+pub const SHELL_ID: &str = env!("MINI_SHELL_HASH");
+
+/// An entry's key as a build of mini whose shell has identity `shell` computes it.
+pub fn key_for_shell(shell: &str, kind: Kind, inner: Hash) -> Hash {
+    Encoder::new("mini cache entry").u32(FORMAT_VERSION).str(shell).u8(kind as u8).bytes(&inner.0).finish()
+}
+
 /// The key an entry file's name says it has.
 pub fn key_of_path(path: &Path) -> Option<Hash> {
     let file = path.file_name()?.to_str()?;
@@ -523,6 +592,14 @@ pub fn key_of_path(path: &Path) -> Option<Hash> {
         *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
     }
     Some(Hash(key))
+}
+
+/// An entry's bytes as stored: the payload, then its trailer.
+pub fn entry_bytes(kind: Kind, inner: Hash, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(payload.len() + TRAILER_LEN);
+    bytes.extend_from_slice(payload);
+    bytes.extend_from_slice(&trailer(kind, Store::key(kind, inner), payload));
+    bytes
 }
 
 fn trailer(kind: Kind, key: Hash, payload: &[u8]) -> Vec<u8> {
@@ -557,10 +634,15 @@ pub fn verify(bytes: &[u8], expected: Option<(Kind, Hash)>) -> Option<usize> {
     (blake3::hash(&bytes[..len]).as_bytes() == checksum).then_some(len)
 }
 
+/// The key an entry's trailer names (unverified).
+pub fn trailer_key(bytes: &[u8]) -> Option<Hash> {
+    let trailer_start = bytes.len().checked_sub(TRAILER_LEN)?;
+    Some(Hash(bytes[trailer_start + 40..trailer_start + 72].try_into().ok()?))
+}
+
 /// Whether an entry file's trailer names the key its file name says.
 pub fn entry_key_matches(bytes: &[u8], path: &Path) -> bool {
-    let Some(trailer_start) = bytes.len().checked_sub(TRAILER_LEN) else { return false };
-    Some(Hash(bytes[trailer_start + 40..trailer_start + 72].try_into().unwrap_or([0; 32]))) == key_of_path(path)
+    trailer_key(bytes).is_some_and(|key| Some(key) == key_of_path(path))
 }
 
 /// Link units are stored as two entries under the unit's key: `Unit`, the merged object
@@ -635,6 +717,47 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
         assert!(store.read(Kind::Runtime, hash(1)).is_none(), "a truncated entry is a miss");
+    }
+
+    /// Two builds of mini whose merge code (or store layout, or `object` crate) differ
+    /// must not share entry keys: the shell's identity is a hash of exactly the sources
+    /// that shape entries, and it is part of every key.
+    #[test]
+    fn entry_keys_change_with_the_code_that_shapes_entries() {
+        use crate::identity::{SHAPING_SOURCES, shell_hash};
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(shell_hash(root).as_deref(), Some(SHELL_ID), "the compiled-in identity is the sources' hash");
+        let merging = SHAPING_SOURCES
+            .iter()
+            .find(|file| std::fs::read_to_string(root.join(file)).unwrap().contains("pub fn merge_objects"));
+        assert_eq!(merging, Some(&"src/link/merge.rs"), "the file that merges link units is hashed");
+
+        // A copy of the shell whose merge code differs, then one whose `object` differs.
+        let copy = tempfile::tempdir().unwrap();
+        for file in SHAPING_SOURCES.iter().chain(&["Cargo.lock"]) {
+            let to = copy.path().join(file);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(root.join(file), to).unwrap();
+        }
+        assert_eq!(shell_hash(copy.path()).as_deref(), Some(SHELL_ID));
+        let merge = copy.path().join("src/link/merge.rs");
+        let text = std::fs::read_to_string(&merge).unwrap();
+        std::fs::write(&merge, text.replace("SHT_LLVM_ADDRSIG", "SHT_LLVM_ADDRSIG_")).unwrap();
+        let other_merge = shell_hash(copy.path()).unwrap();
+        std::fs::write(&merge, text).unwrap();
+        let lock = copy.path().join("Cargo.lock");
+        let text = std::fs::read_to_string(&lock).unwrap();
+        let bumped = text.replacen("name = \"object\"\nversion = \"", "name = \"object\"\nversion = \"1", 1);
+        assert_ne!(bumped, text);
+        std::fs::write(&lock, bumped).unwrap();
+        let other_object = shell_hash(copy.path()).unwrap();
+
+        for other in [other_merge, other_object] {
+            assert_ne!(other, SHELL_ID);
+            for kind in [Kind::Unit, Kind::UnitMembers, Kind::Runtime, Kind::SharedIndex] {
+                assert_ne!(key_for_shell(&other, kind, hash(7)), Store::key(kind, hash(7)));
+            }
+        }
     }
 
     #[test]

@@ -544,6 +544,7 @@ impl Loop {
 fn report_rebuild(reporter: &Reporter, report: &BuildReport, latency: Option<Duration>) {
     reporter.diagnostics(report);
     reporter.queries(report);
+    reporter.remote_warning(report);
     let latency_ms = latency.map_or(ms(report.duration), ms);
     match reporter.format {
         crate::cli::MessageFormat::Human if reporter.level == Level::Quiet => {}
@@ -552,12 +553,13 @@ fn report_rebuild(reporter: &Reporter, report: &BuildReport, latency: Option<Dur
             let names =
                 if (1..=5).contains(&compiled) { format!(" ({})", report.compiled.join(", ")) } else { String::new() };
             eprintln!(
-                "Rebuilt in {} ms: {} of {} function{} compiled{names}, {}",
+                "Rebuilt in {} ms: {} of {} function{} compiled{names}, {}{}",
                 latency_ms.round(),
                 thousands(compiled),
                 thousands(report.functions),
                 plural(report.functions),
                 if report.linked { "linked" } else { "nothing to link" },
+                crate::report::remote_summary(report),
             );
         }
         crate::cli::MessageFormat::Human => eprintln!("Watching for changes…"),
@@ -567,6 +569,7 @@ fn report_rebuild(reporter: &Reporter, report: &BuildReport, latency: Option<Dur
             "functions": report.functions,
             "compiled": report.compiled,
             "linked": report.linked,
+            "remote": report.remote.as_deref().cloned().unwrap_or_default().to_json(),
             "latency_ms": latency_ms,
             "duration_ms": ms(report.duration),
         })),

@@ -57,6 +57,8 @@ pub struct BuildReport {
     pub compiled: Vec<String>,
     /// Functions whose object came from the on-disk store.
     pub reused_from_disk: usize,
+    /// Functions whose object came from the remote cache (in a unit downloaded now).
+    pub reused_from_remote: usize,
     /// Source files read from disk and parsed in this build.
     pub files_read: usize,
     pub files_parsed: usize,
@@ -70,6 +72,8 @@ pub struct BuildReport {
     pub duration: Duration,
     /// The queries that executed, in order (with `--log-queries`).
     pub executed: Vec<String>,
+    /// What the remote cache did, if there is one.
+    pub remote: Option<Box<crate::remote::RemoteReport>>,
 }
 
 impl BuildReport {
@@ -95,6 +99,10 @@ pub struct FileStamp {
 }
 
 impl FileStamp {
+    /// A stamp no file on disk has (no inode is 0): what a shared index holds, which
+    /// proves nothing about any file.
+    pub const NONE: FileStamp = FileStamp { len: 0, mtime_ns: 0, ctime_ns: 0, inode: 0 };
+
     /// The stamp of the file at `path` (following links); `None` if there is none.
     pub fn of(path: &Path) -> Option<FileStamp> {
         #[cfg(target_os = "linux")]
@@ -222,6 +230,8 @@ pub struct Session {
     faults: Faults,
     /// Told what the build is doing (a terminal's progress line).
     progress: Option<Arc<dyn Progress>>,
+    /// The shared remote cache, if any: a tier under the store in every build.
+    remote: Option<Arc<crate::remote::Remote>>,
 }
 
 /// The last link of this program with some settings.
@@ -300,6 +310,7 @@ impl Session {
             extra_roots: Vec::new(),
             faults: Faults::default(),
             progress: None,
+            remote: None,
         })
     }
 
@@ -377,6 +388,11 @@ impl Session {
     /// Keeps the cache in `dir` instead of the entry directory's `.mini_cache`.
     pub fn set_cache_dir(&mut self, dir: PathBuf) {
         self.cache = Cache::Dir(dir);
+    }
+
+    /// Shares build results through `remote` (see `remote`).
+    pub fn set_remote(&mut self, remote: crate::remote::Remote) {
+        self.remote = Some(Arc::new(remote));
     }
 
     /// Keeps no cache beyond this session (`--no-cache`).
@@ -593,11 +609,19 @@ impl Session {
         }
         let mut store = self.open_store()?;
         store.keep_index(self.index_path(&store, &request.settings));
+        store.set_remote(self.remote.as_ref().and_then(|remote| remote.begin()));
         // With a watcher saying what changed, neither the index nor the stamps are needed.
         let watching = self.changed.is_some()
             && self.workspace.is_some()
             && self.link_state.as_ref().is_some_and(|s| s.settings == request.settings);
         let index = if watching { None } else { self.read_index(&store, &request.settings) };
+        // No index here (a fresh checkout): the remote's shared index, if it has one.
+        let index = match (index, store.remote()) {
+            (None, Some(remote)) if !watching => {
+                remote.fetch_index(&self.entry, &self.disk_path(&self.entry), &request.settings)
+            }
+            (index, _) => index,
+        };
         if let Some(index) = &index {
             self.link_state = Some(LinkState::from_index(index, &request.settings));
         }
@@ -662,6 +686,7 @@ impl Session {
         store: Store,
         start: Instant,
     ) -> BuildReport {
+        report.remote = store.finish_remote().map(Box::new);
         self.finish_report(&mut report, request.log_queries, start);
         let counters = store.close();
         if matches!(self.cache, Cache::Dir(_)) {
@@ -761,7 +786,7 @@ impl Session {
         } else {
             self.fault(Point::IndexWrite);
             match self.file_records(&mut header) {
-                Some(files) => store.write_file(&path, &Index::encode(&header, &files)),
+                Some(files) => store.write_index(&path, &[&Index::encode(&header, &files)]),
                 None => Ok(()),
             }
         }
@@ -797,6 +822,7 @@ impl Session {
         fresh.linked = self.linked.clone();
         fresh.faults = self.faults.clone();
         fresh.progress = self.progress.clone();
+        fresh.remote = self.remote.clone();
         Ok(Some(fresh))
     }
 

@@ -139,7 +139,10 @@ impl Session {
             for (i, found) in from_store.into_iter().zip(found) {
                 match found {
                     Some((path, bytes)) => {
-                        report.reused_from_disk += plan.units[i].len();
+                        match bytes.fetched() {
+                            true => report.reused_from_remote += plan.units[i].len(),
+                            false => report.reused_from_disk += plan.units[i].len(),
+                        }
                         inputs[i] = Some(LinkInput::new(path, bytes));
                     }
                     None => missing.push(i),
@@ -165,10 +168,11 @@ impl Session {
             let Some(payload) = store.read(Kind::UnitMembers, old_key) else { continue };
             let Some(members) = Unit::members(&payload) else { continue };
             let wanted: HashSet<Hash> = unit.hashes.iter().copied().collect();
+            let reused = if payload.fetched() { &mut report.reused_from_remote } else { &mut report.reused_from_disk };
             for (hash, object) in members {
                 if wanted.contains(&hash) && !self.objects.contains_key(&hash) {
                     self.objects.insert(hash, object.into());
-                    report.reused_from_disk += 1;
+                    *reused += 1;
                 }
             }
         }
@@ -339,9 +343,11 @@ impl Session {
 }
 
 /// Reads link units from the store. Reading an entry verifies its checksum, and a cold
-/// process reads every unit (tens of megabytes), so this runs on `jobs` threads.
+/// process reads every unit (tens of megabytes), so this runs on `jobs` threads — on
+/// more with a remote cache, where a local miss mostly waits for the server.
 pub(super) fn read_units(store: &Store, keys: &[Hash], jobs: usize) -> Vec<Option<(PathBuf, Blob)>> {
-    let chunk = keys.len().div_ceil(jobs.max(1)).max(32);
+    let (threads, least) = if store.remote().is_some() { (jobs.max(8), 8) } else { (jobs.max(1), 32) };
+    let chunk = keys.len().div_ceil(threads).max(least);
     std::thread::scope(|scope| {
         let workers: Vec<_> = keys
             .chunks(chunk)

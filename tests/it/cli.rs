@@ -425,7 +425,10 @@ fn quiet_says_nothing_on_success_and_verbose_says_what_was_done() {
     let log = stderr(&out);
     let lines: Vec<&str> = log.lines().collect();
     let host = mini_queries::base::host_triple();
-    assert!(lines[0].starts_with(&format!("Building main.mini: -O0, contracts on, target {host}, 1 thread, cache in ")), "{log}");
+    assert!(
+        lines[0].starts_with(&format!("Building main.mini: -O0, contracts on, target {host}, 1 thread, cache in ")),
+        "{log}"
+    );
     assert_eq!(lines[1..3], ["   Compiled main.main", "Read 1 file, parsed 1"], "{log}");
     assert!(lines[3].starts_with("Finished in "), "{log}");
     assert_eq!(lines[4..], ["Output: prog"], "{log}");

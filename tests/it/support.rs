@@ -81,6 +81,8 @@ pub fn mini(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env_remove("MINI_LOG")
+        .env_remove("MINI_REMOTE_CACHE")
+        .env_remove("MINI_REMOTE_CACHE_READ_ONLY")
         .output()
         .expect("the mini binary runs")
 }
