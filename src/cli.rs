@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::report::{Level, MessageFormat};
+
 /// mini: an incremental compiler for the mini language.
 ///
 /// Every stage of the compiler is a memoized query, so a rebuild does work in proportion
@@ -82,14 +84,6 @@ impl Verbosity {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Quiet,
-    #[default]
-    Normal,
-    Verbose,
-}
-
 /// The architectures mini generates code for: LLVM is built into mini with these
 /// backends only (`codegen::validate_target` accepts their triples).
 pub const ARCHITECTURES: [&str; 2] = ["x86_64", "aarch64"];
@@ -133,7 +127,7 @@ pub struct CacheArgs {
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
-    crate::gc::parse_size(text)
+    crate::cache::gc::parse_size(text)
 }
 
 #[derive(Debug, Args)]
@@ -273,12 +267,12 @@ pub struct CommonArgs {
 
     /// How long one request to the remote cache may take.
     #[arg(long, value_name = "DURATION", env = "MINI_REMOTE_CACHE_TIMEOUT", default_value = "5s",
-          value_parser = crate::remote::parse_duration)]
+          value_parser = crate::cache::remote::parse_duration)]
     pub remote_timeout: std::time::Duration,
 
     /// How long connecting to the remote cache may take.
     #[arg(long, value_name = "DURATION", env = "MINI_REMOTE_CACHE_CONNECT_TIMEOUT", default_value = "250ms",
-          value_parser = crate::remote::parse_duration)]
+          value_parser = crate::cache::remote::parse_duration)]
     pub remote_connect_timeout: std::time::Duration,
 }
 
@@ -294,16 +288,21 @@ pub enum Emit {
     Zir,
 }
 
+impl From<Emit> for crate::driver::Emit {
+    fn from(emit: Emit) -> Self {
+        match emit {
+            Emit::Exe => crate::driver::Emit::Exe,
+            Emit::Obj => crate::driver::Emit::Obj,
+            Emit::LlvmIr => crate::driver::Emit::LlvmIr,
+            Emit::Zir => crate::driver::Emit::Zir,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Switch {
     On,
     Off,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum MessageFormat {
-    Human,
-    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

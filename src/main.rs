@@ -9,10 +9,11 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use mini_queries::source::{CodegenSettings, Settings, contracts_by_default};
 
-use mini::cli::{CacheCommand, Cli, ColorChoice, Command, CommonArgs, Emit, ExplainArgs, Level, MessageFormat, Switch};
+use mini::cache::remote::{Remote, RemoteSettings};
+use mini::cli::{CacheCommand, Cli, ColorChoice, Command, CommonArgs, Emit, ExplainArgs, Switch};
 use mini::driver::{BuildReport, BuildRequest, Session, Status};
 use mini::progress::Terminal;
-use mini::remote::{Remote, RemoteSettings};
+use mini::report::{Level, MessageFormat};
 use mini::report::{Reporter, ms};
 
 /// Exit statuses of `mini` itself.
@@ -220,7 +221,7 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
         explanation.removed.len(),
         explanation.will_compile().len(),
         explanation.functions.len(),
-        mini::report::plural(explanation.functions.len()),
+        mini::render::plural(explanation.functions.len()),
         if explanation.contracts { "on" } else { "off" },
     );
     Ok(ExitCode::SUCCESS)
@@ -229,12 +230,12 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
 fn cache_command(command: CacheCommand) -> Result<ExitCode> {
     match command {
         CacheCommand::Stats(args) => {
-            let stats = mini::gc::stats(&args.cache_dir)?;
+            let stats = mini::cache::gc::stats(&args.cache_dir)?;
             println!("{}", serde_json::to_string_pretty(&stats)?);
         }
         CacheCommand::Gc { cache, max_size } => {
-            let max_size = max_size.unwrap_or_else(mini::gc::max_size);
-            let Some(outcome) = mini::gc::collect_garbage(&cache.cache_dir, max_size, false)? else {
+            let max_size = max_size.unwrap_or_else(mini::cache::gc::max_size);
+            let Some(outcome) = mini::cache::gc::collect_garbage(&cache.cache_dir, max_size, false)? else {
                 anyhow::bail!("the cache lock was not taken");
             };
             for problem in &outcome.problems {
@@ -250,11 +251,11 @@ fn cache_command(command: CacheCommand) -> Result<ExitCode> {
             }
         }
         CacheCommand::Clean(args) => {
-            mini::gc::clean(&args.cache_dir)?;
+            mini::cache::gc::clean(&args.cache_dir)?;
             eprintln!("Removed the cache in {}", args.cache_dir.display());
         }
         CacheCommand::Verify(args) => {
-            let verified = mini::gc::verify(&args.cache_dir)?;
+            let verified = mini::cache::gc::verify(&args.cache_dir)?;
             for path in &verified.bad {
                 eprintln!("removed bad entry {}", path.display());
             }
@@ -288,7 +289,7 @@ fn request(common: &CommonArgs, emit: Emit, output: Option<PathBuf>) -> Result<B
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    Ok(BuildRequest { emit, output, settings, jobs, log_queries: common.log_queries })
+    Ok(BuildRequest { emit: emit.into(), output, settings, jobs, log_queries: common.log_queries })
 }
 
 fn file_stem(entry: &Path) -> String {

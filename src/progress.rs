@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::report::{plural, thousands};
+use crate::render::{plural, thousands};
 
 /// What a build is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

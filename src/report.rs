@@ -2,12 +2,28 @@
 
 use std::io::Write;
 
-use crate::cli::{Level, MessageFormat};
 use crate::driver::{BuildReport, BuildRequest, Session};
-use crate::render;
+use crate::render::{self, plural, thousands};
 
 pub fn ms(duration: std::time::Duration) -> f64 {
     (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// How to print diagnostics and summaries: for people, or one JSON object per line for
+/// tools (`--message-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Json,
+}
+
+/// How much to say besides errors (`-q`, `-v`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Quiet,
+    #[default]
+    Normal,
+    Verbose,
 }
 
 /// Prints diagnostics and summaries in the chosen format.
@@ -186,23 +202,6 @@ pub fn remote_summary(report: &BuildReport) -> String {
         }
         None => String::new(),
     }
-}
-
-/// `30012` as `30,012`.
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-pub fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 /// How a shell says that a program was killed: `program terminated by signal 11 (SIGSEGV)`.

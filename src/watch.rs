@@ -34,9 +34,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use notify::{RecursiveMode, Watcher as _};
 
-use crate::cli::Level;
 use crate::driver::{BuildReport, BuildRequest, Session};
-use crate::report::{Reporter, ms, plural, thousands};
+use crate::render::{plural, thousands};
+use crate::report::{Level, MessageFormat, Reporter, ms};
 
 /// How long the file system must be quiet before a rebuild starts.
 const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -180,10 +180,10 @@ impl Watcher {
     /// The directories whose `.mini` files matter: the entry's, recursively, and those
     /// of imported files elsewhere.
     pub fn directories(&self) -> BTreeSet<(PathBuf, bool)> {
-        let root = crate::driver::lexically_normal(&self.session.absolute_root());
+        let root = crate::fs::lexically_normal(&self.session.absolute_root());
         let mut dirs = BTreeSet::from([(root.clone(), true)]);
         for file in self.session.known_files() {
-            let file = crate::driver::lexically_normal(&crate::driver::absolute(&file));
+            let file = crate::fs::lexically_normal(&crate::fs::absolute(&file));
             let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
             if !dir.starts_with(&root) && dir.is_dir() {
                 dirs.insert((dir, false));
@@ -297,8 +297,8 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
         })
         .context("installing the Ctrl-C handler")?;
     }
-    let cache_dir = crate::driver::absolute(watcher.session().cache_dir());
-    let watcher_root = crate::driver::lexically_normal(&watcher.session().absolute_root());
+    let cache_dir = crate::fs::absolute(watcher.session().cache_dir());
+    let watcher_root = crate::fs::lexically_normal(&watcher.session().absolute_root());
     let entry = watcher.session().entry_path();
     let output = watcher.request.output.clone();
     let canceller = watcher.canceller();
@@ -499,7 +499,7 @@ impl Loop {
     /// Runs the program (the caller stops a previous run first).
     fn run(&mut self, program: &Path, tx: &Sender<Message>) {
         self.stop_program();
-        let path = crate::driver::absolute(program);
+        let path = crate::fs::absolute(program);
         let mut child = match Command::new(&path).spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -547,8 +547,8 @@ fn report_rebuild(reporter: &Reporter, report: &BuildReport, latency: Option<Dur
     reporter.remote_warning(report);
     let latency_ms = latency.map_or(ms(report.duration), ms);
     match reporter.format {
-        crate::cli::MessageFormat::Human if reporter.level == Level::Quiet => {}
-        crate::cli::MessageFormat::Human if report.success() => {
+        MessageFormat::Human if reporter.level == Level::Quiet => {}
+        MessageFormat::Human if report.success() => {
             let compiled = report.compiled.len();
             let names =
                 if (1..=5).contains(&compiled) { format!(" ({})", report.compiled.join(", ")) } else { String::new() };
@@ -562,8 +562,8 @@ fn report_rebuild(reporter: &Reporter, report: &BuildReport, latency: Option<Dur
                 crate::report::remote_summary(report),
             );
         }
-        crate::cli::MessageFormat::Human => eprintln!("Watching for changes…"),
-        crate::cli::MessageFormat::Json => reporter.event(serde_json::json!({
+        MessageFormat::Human => eprintln!("Watching for changes…"),
+        MessageFormat::Json => reporter.event(serde_json::json!({
             "reason": "rebuild-finished",
             "success": report.success(),
             "functions": report.functions,

@@ -14,9 +14,10 @@ use mini_queries::source::{Settings, SummaryFunction};
 use mini_queries::zir::fn_zir;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{BuildReport, Session, now_ns};
-use crate::index::Index;
-use crate::store::{Kind, Store, Unit};
+use super::{BuildReport, Session};
+use crate::cache::index::Index;
+use crate::cache::store::{Kind, Store, Unit};
+use crate::fs::now_ns;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {

@@ -21,12 +21,13 @@ use mini_queries::source::{CodegenSettings, SourceFile};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{BuildReport, BuildRequest, FileStamp, LinkState, Session, absolute, write_atomically};
-use crate::cli::Emit;
+use super::Emit;
+use super::{BuildReport, BuildRequest, LinkState, Session};
+use crate::cache::store::{Blob, Kind, Store, Unit};
+use crate::fs::{FileStamp, absolute, lexically_normal};
 use crate::link::image;
 use crate::link::{self, Linker};
 use crate::progress::Phase;
-use crate::store::{Blob, Kind, Store, Unit};
 
 impl Session {
     /// Produces the executable or object `request` asks for. Returns the link plan and
@@ -105,7 +106,7 @@ impl Session {
             _ => {
                 // Entries carry a trailer after the ELF data; the merge reads only the ELF.
                 let merged = link::merge_objects(inputs.iter().map(|input| &**input.bytes))?;
-                write_atomically(&output, &merged)?;
+                crate::output::write_atomically(&output, &merged, false)?;
             }
         }
         Ok((plan, start))
@@ -261,7 +262,7 @@ impl Session {
         let paths: Vec<PathBuf> = inputs.iter().map(|input| input.path.clone()).collect();
         // Debug information names files relative to the entry's directory (objects hold
         // no absolute path); the executable gets the directory itself.
-        let comp_dir = settings.debug_info.then(|| super::lexically_normal(&self.absolute_root()));
+        let comp_dir = settings.debug_info.then(|| lexically_normal(&self.absolute_root()));
         self.linker.as_ref().expect("detected above").link_executable(&paths, output, comp_dir.as_deref())
     }
 

@@ -33,9 +33,10 @@ use mini_queries::source::{FileContents, FileSummary, SourceFile, Workspace};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::objects::{LinkInput, read_units};
-use super::{BuildReport, BuildRequest, FileStamp, Session, absolute};
-use crate::index::{FileEntry, Header, Index, encode_summary};
-use crate::store::{Blob, Kind, Store, Unit};
+use super::{BuildReport, BuildRequest, Session};
+use crate::cache::index::{FileEntry, Header, Index, encode_summary};
+use crate::cache::store::{Blob, Kind, Store, Unit};
+use crate::fs::{FileStamp, absolute};
 
 /// More changed files than this, and the ordinary build is the better plan.
 const MAX_CHANGED_FILES: usize = 32;
@@ -84,7 +85,7 @@ impl Session {
         let mut texts: Vec<(usize, FileStamp, Hash, Arc<[u8]>)> = Vec::new();
         for &at in &changed {
             let path = self.disk_path(&index.files[at].path);
-            let (Some(stamp), Ok(bytes)) = (FileStamp::of(&path), crate::store::read_regular(&path)) else {
+            let (Some(stamp), Ok(bytes)) = (FileStamp::of(&path), crate::cache::store::read_regular(&path)) else {
                 return Ok(false);
             };
             report.files_read += 1;

@@ -26,8 +26,9 @@ use mini_queries::zir::fn_zir;
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::{Durability, Setter};
 
-use super::{BuildReport, FileStamp, Session, io_reason, now_ns};
-use crate::index::{FileEntry, FileRecord, Index};
+use super::{BuildReport, Session};
+use crate::cache::index::{FileEntry, FileRecord, Index};
+use crate::fs::{FileStamp, absolute, io_reason, now_ns};
 
 /// What the session last saw of a file on disk.
 #[derive(Clone, Copy, Debug)]
@@ -73,7 +74,7 @@ impl Seen {
 /// The contents of a file read from disk, and its hash.
 fn read(path: &std::path::Path) -> (FileContents, Option<Hash>) {
     // Not a FIFO or a device: reading one could block forever.
-    match crate::store::read_regular(path) {
+    match crate::cache::store::read_regular(path) {
         Ok(bytes) if bytes.len() > u32::MAX as usize => {
             (FileContents::Missing("file is larger than 4 GiB".into()), None)
         }
@@ -485,7 +486,7 @@ pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content
 /// The module path of the file at `path`, relative to the directory `root` (absolute):
 /// `lib/m.mini`, or `../x.mini` for a file beside it.
 pub fn module_path_of(root: &std::path::Path, path: &std::path::Path) -> Option<ModulePath> {
-    let path = super::absolute(path);
+    let path = absolute(path);
     let mut relative = std::path::PathBuf::new();
     // Climb from the root until the file is below it.
     let mut base = root;

@@ -611,7 +611,7 @@ fn tmp_removed_during_a_build_is_made_again() {
     let tmp = project.file(".mini_cache/tmp");
     session.faults().arm(Point::AfterScan, Action::Run(Box::new(move || std::fs::remove_dir_all(&tmp).unwrap())));
     let request = mini::driver::BuildRequest {
-        emit: mini::cli::Emit::Exe,
+        emit: mini::driver::Emit::Exe,
         output: Some(project.file("main")),
         settings: mini_queries::source::Settings::host(),
         jobs: 1,

@@ -1135,7 +1135,7 @@ fn explain_answers_from_the_living_database_what_the_next_build_compiles() {
     // A build elsewhere (`mini build`) fills the cache.
     let mut session = mini::driver::Session::new(&server.root().join("main.mini")).unwrap();
     let request = mini::driver::BuildRequest {
-        emit: mini::cli::Emit::Exe,
+        emit: mini::driver::Emit::Exe,
         output: Some(server.root().join("main")),
         settings: mini_queries::source::Settings::host(),
         jobs: 1,
@@ -1410,7 +1410,7 @@ fn with_a_warm_cache_unopened_files_are_summaries_read_from_disk_and_nothing_is_
     }
     let mut session = mini::driver::Session::new(&dir.path().join("main.mini")).unwrap();
     let request = mini::driver::BuildRequest {
-        emit: mini::cli::Emit::Exe,
+        emit: mini::driver::Emit::Exe,
         output: Some(dir.path().join("main")),
         settings: mini_queries::source::Settings::host(),
         jobs: 1,

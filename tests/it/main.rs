@@ -5,6 +5,7 @@ mod cli;
 mod contracts;
 mod diagnostics;
 mod docs;
+mod layers;
 mod lsp;
 mod mutation;
 mod nginx;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mini::cli::Emit;
+use mini::driver::Emit;
 use mini::driver::{BuildRequest, Session};
 use mini_queries::source::Settings;
 

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use mini::cli::Emit;
+use mini::cache::remote::{Method, Remote, RemoteSettings};
+use mini::driver::Emit;
 use mini::driver::{BuildRequest, Session};
-use mini::remote::{Method, Remote, RemoteSettings};
 use mini_queries::source::Settings;
 use serde_json::Value;
 

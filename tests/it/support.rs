@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mini::cli::Emit;
+use mini::driver::Emit;
 use mini::driver::{BuildReport, BuildRequest, Session};
 use mini_queries::source::Settings;
 
@@ -108,14 +108,14 @@ pub fn settle(dir: &Path) {
             if path.is_dir() {
                 newest = newest.max(newest_change(&path));
             } else if path.extension().is_some_and(|e| e == "mini") {
-                let stamp = mini::driver::FileStamp::of(&path).expect("a stamp");
+                let stamp = mini::fs::FileStamp::of(&path).expect("a stamp");
                 newest = newest.max(stamp.changed_ns());
             }
         }
         newest
     }
-    let until = newest_change(dir).saturating_add(mini::index::RACY_WINDOW_NS + 20_000_000);
-    let now = mini::driver::now_ns();
+    let until = newest_change(dir).saturating_add(mini::fs::RACY_WINDOW_NS + 20_000_000);
+    let now = mini::fs::now_ns();
     if until > now {
         std::thread::sleep(std::time::Duration::from_nanos((until - now) as u64));
     }

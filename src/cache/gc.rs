@@ -16,9 +16,9 @@ use anyhow::{Context, Result};
 use mini_queries::base::Hash;
 use serde_json::json;
 
-use crate::driver::{BuildReport, io_reason};
-use crate::index::{Index, IndexError};
-use crate::store::{self, Counters, Kind, Store};
+use super::index::{Index, IndexError};
+use super::store::{self, Counters, Kind, Store};
+use crate::fs::io_reason;
 
 /// The default size cap: 2 GiB.
 pub const DEFAULT_MAX_SIZE: u64 = 2 << 30;
@@ -46,7 +46,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Records the build's counters for `mini cache stats`, and enforces the size cap. Runs
 /// after the build released its lock on the cache.
-pub fn after_build(root: &Path, counters: &Counters, report: &BuildReport) {
+/// What a build did, as `mini cache stats` reports it.
+pub struct BuildSummary<'a> {
+    pub functions: usize,
+    pub compiled: usize,
+    pub reused_from_disk: usize,
+    pub reused_from_remote: usize,
+    pub link_units_relinked: usize,
+    pub remote: Option<&'a super::remote::RemoteReport>,
+}
+
+pub fn after_build(root: &Path, counters: &Counters, build: &BuildSummary<'_>) {
     let stats_path = root.join("stats.json");
     let previous: serde_json::Value =
         store::read_regular(&stats_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
@@ -70,12 +80,12 @@ pub fn after_build(root: &Path, counters: &Counters, report: &BuildReport) {
         "misses": counters.misses.load(Ordering::Relaxed),
         "corrupt": counters.corrupt.load(Ordering::Relaxed),
         "bytes_written": written,
-        "functions": report.functions,
-        "compiled": report.compiled.len(),
-        "reused_from_disk": report.reused_from_disk,
-        "link_units_relinked": report.link_units_relinked,
+        "functions": build.functions,
+        "compiled": build.compiled,
+        "reused_from_disk": build.reused_from_disk,
+        "link_units_relinked": build.link_units_relinked,
         "approx_bytes": approx,
-        "remote": report.remote.as_ref().map(|r| json!({
+        "remote": build.remote.map(|r| json!({
             "server": r.server,
             "hits": r.hits,
             "misses": r.misses,
@@ -85,10 +95,10 @@ pub fn after_build(root: &Path, counters: &Counters, report: &BuildReport) {
             "bytes_down": r.bytes_down,
             "bytes_up": r.bytes_up,
             "warning": r.warning,
-            "reused_functions": report.reused_from_remote,
+            "reused_functions": build.reused_from_remote,
         })),
     });
-    let _ = crate::driver::write_atomically(&stats_path, stats.to_string().as_bytes());
+    let _ = crate::output::write_atomically(&stats_path, stats.to_string().as_bytes(), false);
 }
 
 pub struct GcOutcome {

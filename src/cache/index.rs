@@ -16,21 +16,14 @@ use std::sync::{Arc, OnceLock};
 use mini_queries::base::{COMPILER_ID, Hash, Import, ModulePath, Signature, Type};
 use mini_queries::source::{CodegenSettings, FileSummary, Settings, SummaryFunction};
 
-use crate::driver::FileStamp;
-use crate::store::Blob;
+use super::store::Blob;
+use crate::fs::FileStamp;
 
 const MAGIC: &[u8; 10] = b"mini-index";
 /// The index's own format version (the compiler's identity is checked as well).
 /// 3: the contracts setting, and each function's contracts hash.
 /// 4: stamps with the inode change time; the header names `_start`'s key.
 const INDEX_VERSION: u32 = 4;
-
-/// A file whose modification or inode change time is within this window of the
-/// recording build's start is "racy": its stamp cannot prove it unchanged, because
-/// another write within the same timestamp tick would look the same. Such files are
-/// re-hashed. A second covers file systems that keep whole seconds, and clocks read at
-/// different granularities (the kernel's coarse clock for timestamps).
-pub const RACY_WINDOW_NS: i64 = 1_000_000_000;
 
 /// The index as read from disk. The part every build needs — stamps and what was
 /// linked — is decoded at once; the summaries only when a build gets past the no-op
@@ -199,12 +192,12 @@ impl Index {
 
     /// Reads the index at `path` (mapped: it is only ever replaced, never rewritten).
     pub fn read(path: &std::path::Path) -> Result<Index, IndexError> {
-        let file = crate::store::open_regular(std::fs::File::options().read(true), path)
-            .map_err(|e| IndexError::Unreadable(crate::driver::io_reason(&e)))?;
+        let file = super::store::open_regular(std::fs::File::options().read(true), path)
+            .map_err(|e| IndexError::Unreadable(crate::fs::io_reason(&e)))?;
         // SAFETY: index files are written to a temporary name and renamed into place;
         // a mapped one is never truncated or changed under us.
         let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
-            .map_err(|e| IndexError::Unreadable(crate::driver::io_reason(&e)))?;
+            .map_err(|e| IndexError::Unreadable(crate::fs::io_reason(&e)))?;
         let len = map.len();
         Index::from_bytes(Blob::Mapped(map, len))
     }
