@@ -101,7 +101,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => {
             let mut session = session(&args.common)?;
             let stem = file_stem(&args.common.entry);
-            let output = session.cache_dir().join("bin").join(stem);
+            // The executable lives in the cache's bin/; without a cache (whose private
+            // directory goes with the session), in a directory of its own, removed after.
+            let own_dir = args
+                .common
+                .no_cache
+                .then(|| std::env::temp_dir().join(format!("mini-run-{}-{}", std::process::id(), mini::fs::now_ns())));
+            let output = own_dir.as_deref().unwrap_or(&session.cache_dir().join("bin")).join(stem);
             let request = request(&args.common, Emit::Exe, Some(output.clone()))?;
             // The program owns standard output; the compiler's messages go to stderr.
             let level = args.verbosity.level();
@@ -113,11 +119,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !report.success() {
                 return Ok(exit_code(&report));
             }
-            let status = std::process::Command::new(&output)
-                .args(&args.args)
-                .status()
-                .with_context(|| format!("running {}", output.display()))?;
-            Ok(ExitCode::from(program_status(status)))
+            let status = mini::process::spawn(std::process::Command::new(&output).args(&args.args))
+                .and_then(|mut child| child.wait())
+                .with_context(|| format!("running {}", output.display()));
+            if let Some(dir) = own_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Ok(ExitCode::from(program_status(status?)))
         }
         Command::Cache(command) => cache_command(command),
         Command::Lsp => Ok(mini::lsp::run_stdio()),

@@ -500,7 +500,7 @@ impl Loop {
     fn run(&mut self, program: &Path, tx: &Sender<Message>) {
         self.stop_program();
         let path = crate::fs::absolute(program);
-        let mut child = match Command::new(&path).spawn() {
+        let mut child = match crate::process::spawn(&mut Command::new(&path)) {
             Ok(child) => child,
             Err(e) => {
                 eprintln!("mini: cannot run {}: {e}", path.display());

@@ -58,7 +58,7 @@ impl Project {
 
     #[track_caller]
     fn run(&self) -> String {
-        let out = Command::new(self.file("main")).output().expect("the program runs");
+        let out = mini::process::output(&mut Command::new(self.file("main"))).expect("the program runs");
         assert_eq!(out.status.code(), Some(7));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
@@ -251,7 +251,7 @@ fn moving_the_project_keeps_every_hit() {
     assert!(out.status.success(), "{}", stderr(&out));
     let event = last_event(&stdout(&out));
     assert_eq!(compiled(&event), Vec::<String>::new());
-    let run = Command::new(target.join("main")).output().unwrap();
+    let run = mini::process::output(&mut Command::new(target.join("main"))).unwrap();
     assert_eq!(String::from_utf8_lossy(&run.stdout), OUTPUT);
     // The temporary directory is gone; put something back for its cleanup.
     std::fs::create_dir_all(project.path()).unwrap();
@@ -388,7 +388,7 @@ fn a_killed_build_leaves_a_usable_cache() {
     }
     let out = mini(dir.path(), &["build"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let run = Command::new(dir.path().join("main")).output().unwrap();
+    let run = mini::process::output(&mut Command::new(dir.path().join("main"))).unwrap();
     assert_eq!(String::from_utf8_lossy(&run.stdout), format!("{expected}\n"));
     let verify = mini(dir.path(), &["cache", "verify"]);
     assert!(stderr(&verify).contains(" 0 bad"), "{}", stderr(&verify));
@@ -443,7 +443,7 @@ fn the_size_cap_evicts_old_entries() {
     }
     let bytes: u64 = project.entries().iter().map(|e| std::fs::metadata(e).unwrap().len()).sum();
     assert!(bytes <= 6 * 1024 + 4096, "{bytes} bytes after eviction");
-    let out = Command::new(project.file("main")).output().unwrap();
+    let out = mini::process::output(&mut Command::new(project.file("main"))).unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "5\n20\n70\n");
 }
 

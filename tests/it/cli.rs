@@ -27,7 +27,7 @@ fn build_writes_the_entry_stem_in_the_current_directory() {
     let out = mini(dir.path(), &["build", "src/prog.mini"]);
     assert_status(&out, 0);
     assert!(stderr(&out).contains("Finished in"), "{}", stderr(&out));
-    let run = Command::new(dir.path().join("prog")).output().expect("runs");
+    let run = mini::process::output(&mut Command::new(dir.path().join("prog"))).expect("runs");
     assert_eq!((String::from_utf8_lossy(&run.stdout).as_ref(), run.status.code()), ("42\n", Some(3)));
 }
 
@@ -112,7 +112,7 @@ fn emitted_objects_link_into_a_working_program() {
     assert_status(&mini(dir.path(), &["build", "--emit", "obj"]), 0);
     let cc = Command::new("cc").arg("-o").arg("linked").arg("main.o").current_dir(dir.path()).output().expect("cc");
     assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
-    let run = Command::new(dir.path().join("linked")).output().expect("runs");
+    let run = mini::process::output(&mut Command::new(dir.path().join("linked"))).expect("runs");
     assert_eq!((String::from_utf8_lossy(&run.stdout).as_ref(), run.status.code()), ("42\n", Some(3)));
 }
 
@@ -302,7 +302,7 @@ fn an_output_under_missing_directories_creates_them() {
         assert_status(&mini(dir.path(), &["build", "--emit", emit, "-o", output]), 0);
         assert!(dir.path().join(output).is_file(), "{output}");
     }
-    let run = Command::new(dir.path().join("a/b/prog")).output().expect("runs");
+    let run = mini::process::output(&mut Command::new(dir.path().join("a/b/prog"))).expect("runs");
     assert_eq!(run.status.code(), Some(3));
 
     // A file where a directory must be: the error names the user's path, not a temporary.
@@ -528,4 +528,16 @@ fn progress_is_drawn_in_place_on_a_terminal_and_erased() {
     // after the line was erased.
     assert!(shown.starts_with("\r\x1b[KChecking…\r\x1b[KCompiling: 0 of 51 functions"), "{shown:?}");
     assert!(shown.contains("\r\x1b[KCompiling: 51 of 51 functions\r\x1b[KLinking…\r\x1b[KFinished in "), "{shown:?}");
+}
+
+/// `mini run --no-cache` keeps nothing: the executable lived in the session's private
+/// cache, which used to be removed before the program ran ("No such file or directory").
+#[test]
+fn run_without_a_cache_runs_the_program_and_keeps_nothing() {
+    let dir = project(&[("main.mini", HELLO)]);
+    let out = mini(dir.path(), &["run", "--no-cache"]);
+    assert_status(&out, 3);
+    assert_eq!(stdout(&out), "42\n");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["main.mini"], "nothing but the source is left");
 }

@@ -345,7 +345,7 @@ fn clean_build(project: &Project, settings: Settings) -> (Session, tempfile::Tem
 }
 
 fn run(path: &std::path::Path) -> (String, Option<i32>) {
-    let out = std::process::Command::new(path).output().expect("program runs");
+    let out = mini::process::output(&mut std::process::Command::new(path)).expect("program runs");
     (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
 }
 

@@ -114,7 +114,7 @@ impl Checkout {
 
     #[track_caller]
     fn output(&self) -> String {
-        let out = Command::new(self.exe()).output().expect("the program runs");
+        let out = mini::process::output(&mut Command::new(self.exe())).expect("the program runs");
         assert_eq!(out.status.code(), Some(3), "the program's status");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }

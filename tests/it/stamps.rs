@@ -52,7 +52,7 @@ fn build(dir: &Path) -> BuildReport {
 }
 
 fn output(dir: &Path) -> String {
-    let out = std::process::Command::new(dir.join("main")).output().expect("the program runs");
+    let out = mini::process::output(&mut std::process::Command::new(dir.join("main"))).expect("the program runs");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

@@ -64,7 +64,7 @@ impl Project {
 
     /// Runs the last built executable: (stdout, exit status).
     pub fn run(&self) -> (String, i32) {
-        let out = Command::new(self.path("main")).output().expect("the program runs");
+        let out = mini::process::output(&mut Command::new(self.path("main"))).expect("the program runs");
         (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code().unwrap_or(-1))
     }
 }

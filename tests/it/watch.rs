@@ -29,7 +29,7 @@ fn watcher(dir: &Path) -> Watcher {
 }
 
 fn run(dir: &Path) -> String {
-    let out = Command::new(dir.join("main")).output().expect("runs");
+    let out = mini::process::output(&mut Command::new(dir.join("main"))).expect("runs");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
