@@ -14,9 +14,10 @@ use mini_queries::source::{Settings, SummaryFunction};
 use mini_queries::zir::fn_zir;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::plan::{Member, Planner, UnitFate, Wanted};
 use super::{BuildReport, Session};
 use crate::cache::index::Index;
-use crate::cache::store::{Kind, Store, Unit};
+use crate::cache::store::Store;
 use crate::fs::now_ns;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,24 +180,27 @@ impl Session {
         };
 
         let plan = link_plan(db, self.workspace()).clone().expect("a program without errors has a link plan");
+        // What the build would find where: the planner's answer, with a copy of the last
+        // link's inputs (explaining takes none of them).
+        let wanted: Vec<Wanted<'_>> =
+            plan.units.iter().map(|u| Wanted { index: u.index, key: u.key, members: Some(&u.hashes) }).collect();
+        let mut linked = self.linked.clone();
+        let planner =
+            Planner { store: &store, linked: &mut linked, objects: &self.objects, previous: &previous_units, jobs: 2 };
+        let planned = planner.plan(&wanted);
         let mut explained = Vec::with_capacity(plan.function_count());
         let mut present: FxHashSet<String> = FxHashSet::default();
-        for unit in &plan.units {
-            let unit_cached = store.verified_path(Kind::Unit, unit.key).is_some();
-            let previous: FxHashSet<Hash> = if unit_cached {
-                FxHashSet::default()
-            } else {
-                previous_units
-                    .get(&unit.index)
-                    .and_then(|&key| store.read(Kind::UnitMembers, key))
-                    .and_then(|payload| Unit::members(&payload).map(|m| m.iter().map(|(h, _)| *h).collect()))
-                    .unwrap_or_default()
+        for (unit, planned) in plan.units.iter().zip(&planned.units) {
+            let members: Vec<Member> = match &planned.fate {
+                UnitFate::Found(_, found) => vec![Member::Cached(*found); unit.len()],
+                UnitFate::Rebuilt(members) => members.iter().map(|&(_, member)| member).collect(),
+                UnitFate::Unavailable => unreachable!("every unit's members are known"),
             };
-            for (function, hash) in unit.members(db) {
+            for ((function, _), member) in unit.members(db).into_iter().zip(members) {
                 let name = function.qualified_name(db);
                 present.insert(name.clone());
                 let record = recorded.get(&name);
-                let available = unit_cached || previous.contains(&hash) || self.objects.contains_key(&hash);
+                let available = matches!(member, Member::Cached(_));
                 let (status, detail) = if !available {
                     self.reason(function, record, settings, settings_changed, &recorded)
                 } else if record.is_some_and(|r| self.only_contracts_changed(function, r)) {

@@ -7,6 +7,7 @@ mod emit;
 mod explain;
 mod objects;
 mod patch;
+mod plan;
 mod scan;
 
 pub use explain::{Explained, Explanation, Status};
