@@ -148,8 +148,9 @@ impl Planner<'_> {
             };
             let wanted_here: FxHashSet<Hash> =
                 members.iter().filter(|hash| !self.objects.contains_key(*hash)).copied().collect();
+            // The previous version of the unit; or this very version, when only its
+            // merged entry is gone (evicted, damaged) and its members' entry is not.
             if let Some(&old_key) = self.previous.get(&unit.index)
-                && old_key != unit.key
                 && !wanted_here.is_empty()
                 && let Some(payload) = self.store.read(Kind::UnitMembers, old_key)
                 && let Some(old_members) = Unit::members(&payload)

@@ -683,3 +683,34 @@ fn cache_commands_say_what_they_could_not_read() {
     let stats: Value = serde_json::from_str(&stdout(&stats)).expect("JSON stats");
     assert_eq!(stats["unreadable"], serde_json::json!([reason]));
 }
+
+/// A unit whose merged entry is gone (evicted, damaged) while its members' entry under
+/// the same key is not is rebuilt from those members, compiling nothing — and `mini
+/// explain` says so first: the planner answers both. (They used to disagree: explain
+/// counted the members as cached, the build compiled them again.)
+#[test]
+fn a_unit_whose_merged_entry_is_gone_is_rebuilt_from_its_members_compiling_nothing() {
+    use mini::cache::store::{Kind, Store};
+    let project = Project::new();
+    project.build(&[]);
+    project.edit("lib/math.mini", "return a + b;", "return b + a;");
+    assert_eq!(compiled(&project.build(&[])), ["lib/math.add"]);
+    // The merged entry of lib/math's unit goes; its members' entry stays.
+    let index = mini::cache::index::Index::read(&project.index_files()[0]).expect("an index");
+    let store = Store::open(&project.file(".mini_cache")).unwrap();
+    let unit = mini_queries::link::link_unit_of(&mini_queries::base::ModulePath::new("lib/math.mini").unwrap());
+    let key = index.header.units.iter().find(|(index, _)| *index == unit).expect("the unit").1;
+    std::fs::remove_file(store.path(Store::key(Kind::Unit, key))).unwrap();
+    assert!(store.path(Store::key(Kind::UnitMembers, key)).exists());
+    drop(store);
+    // Another file changes, so that the build plans every unit.
+    project.edit("lib/text.mini", "return 65;", "return 66;");
+
+    let out = mini(project.path(), &["explain", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let explained: Value = serde_json::from_str(stdout(&out).trim()).expect("JSON");
+    assert_eq!(explained["will_compile"], serde_json::json!(["lib/text.code"]), "{explained}");
+    let event = project.build(&[]);
+    assert_eq!(compiled(&event), ["lib/text.code"]);
+    assert_eq!(project.run(), "5\n20\n66\n");
+}
