@@ -8,6 +8,7 @@ mod explain;
 mod objects;
 mod patch;
 mod scan;
+mod warnings;
 
 pub use explain::{Explained, Explanation, Status};
 
@@ -23,14 +24,14 @@ use mini_queries::codegen;
 use mini_queries::diagnostics::program_diagnostics;
 use mini_queries::hash::fn_hash;
 use mini_queries::items::program_functions;
-use mini_queries::source::{BuildSettings, FileContents, Settings, SourceFile, Workspace};
+use mini_queries::source::{BuildSettings, Settings, SourceFile, Workspace};
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::Setter;
 
 use crate::cli::Emit;
 use crate::index::{FileRecord, Header, Index};
 use crate::link::Linker;
-use crate::render::{self, Located};
+use crate::render::Located;
 use crate::store::Store;
 
 /// What to build and how.
@@ -47,6 +48,7 @@ pub struct BuildRequest {
 /// The outcome of one build.
 #[derive(Debug, Default)]
 pub struct BuildReport {
+    /// Errors and warnings, in program order.
     pub diagnostics: Vec<Located>,
     /// Functions in the program.
     pub functions: usize,
@@ -70,8 +72,17 @@ pub struct BuildReport {
 }
 
 impl BuildReport {
+    /// Whether the build has no errors (warnings do not fail it).
     pub fn success(&self) -> bool {
-        self.diagnostics.is_empty()
+        !self.diagnostics.iter().any(Located::is_error)
+    }
+
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
     }
 }
 
@@ -390,17 +401,8 @@ impl Session {
     /// Every diagnostic of the program, located and in order.
     pub fn diagnostics(&self) -> Vec<Located> {
         let _span = tracing::info_span!("diagnostics").entered();
-        let db = &self.db;
-        program_diagnostics(db, self.workspace())
-            .iter()
-            .map(|d| {
-                let text = match d.file.contents(db) {
-                    FileContents::Text(text) => text.clone(),
-                    FileContents::Missing(_) | FileContents::Unread => Arc::from(&[][..]),
-                };
-                render::locate(self.display_path(d.file.path(db)), &text, d.span, d.message.clone())
-            })
-            .collect()
+        let mut texts = warnings::Texts::default();
+        program_diagnostics(&self.db, self.workspace()).iter().map(|d| self.locate(d, &mut texts)).collect()
     }
 
     /// A cancellation that arrived after the last build's final query (while it linked,
@@ -581,14 +583,15 @@ impl Session {
             return None;
         }
         let functions = index.header.functions as usize;
-        Some(BuildReport {
+        let report = BuildReport {
             functions,
             reused_from_disk: functions,
             link_units: index.header.units.len(),
             output: request.output.clone(),
             duration: start.elapsed(),
             ..BuildReport::default()
-        })
+        };
+        Some(report)
     }
 
     /// Writes the index for this program and settings: each file's record and what was

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use mini_queries::base::{Hash, ModulePath};
-use mini_queries::diagnostics::file_diagnostics;
+use mini_queries::diagnostics::{Diagnostic, file_diagnostics};
 use mini_queries::hash::start_hash;
 use mini_queries::items::Function;
 use mini_queries::link::{LINK_UNITS, link_key, link_unit_of, unit_key};
@@ -124,7 +124,7 @@ impl Session {
 
             for ((at, stamp, content, _), old) in texts.into_iter().zip(olds) {
                 let file = self.files[&index.files[at].path];
-                if !file_diagnostics(&self.db, file).is_empty() {
+                if file_diagnostics(&self.db, file).iter().any(Diagnostic::is_error) {
                     return Ok(false);
                 }
                 let new = super::scan::record_of(&self.db, file, stamp, content).summary;
@@ -198,6 +198,7 @@ impl Session {
         for e in &edited {
             entries[e.at].stamp = e.stamp;
             entries[e.at].content = e.content;
+            entries[e.at].warnings = e.new.warnings.len() as u32;
             if e.new != e.old {
                 summaries.insert(e.at, encode_summary(&e.new));
             }

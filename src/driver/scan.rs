@@ -17,11 +17,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use mini_queries::Db;
 use mini_queries::base::{Hash, ModulePath};
+use mini_queries::diagnostics::file_diagnostics;
 use mini_queries::hash::{fn_hash, text_hashes};
 use mini_queries::imports::{file_imports, imports_of};
 use mini_queries::items::file_functions;
 use mini_queries::sema::{file_interface, fn_signature};
-use mini_queries::source::{FileContents, FileSummary, SourceFile, SummaryFunction, Workspace};
+use mini_queries::source::{FileContents, FileSummary, SourceFile, SummaryFunction, SummaryWarning, Workspace};
 use mini_queries::zir::fn_zir;
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::{Durability, Setter};
@@ -335,7 +336,8 @@ impl Session {
     }
 }
 
-/// The index record of a file that has text, after a successful build.
+/// The index record of a file that has text, after a successful build: its warnings
+/// too, so that a build that does not check it again still reports them.
 pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content: Hash) -> FileRecord {
     let functions: Vec<SummaryFunction> = file_functions(db, file)
         .functions
@@ -351,8 +353,21 @@ pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content
             }
         })
         .collect();
+    let warnings: Vec<SummaryWarning> = file_diagnostics(db, file)
+        .iter()
+        .map(|d| {
+            debug_assert!(!d.is_error(), "a file with errors has no record");
+            SummaryWarning { span: d.span, message: d.message.clone(), notes: d.notes.clone() }
+        })
+        .collect();
     FileRecord {
-        entry: FileEntry { path: file.path(db).clone(), stamp, content, interface: file_interface(db, file).hash },
-        summary: Arc::new(FileSummary::new(file_imports(db, file).clone(), functions)),
+        entry: FileEntry {
+            path: file.path(db).clone(),
+            stamp,
+            content,
+            interface: file_interface(db, file).hash,
+            warnings: warnings.len() as u32,
+        },
+        summary: Arc::new(FileSummary::new(file_imports(db, file).clone(), functions, warnings)),
     }
 }
