@@ -84,6 +84,7 @@ impl BuildReport {
     pub fn warnings(&self) -> usize {
         self.diagnostics.len() - self.errors()
     }
+
 }
 
 /// Enough of a file's metadata to notice that it changed (or was replaced).
@@ -582,8 +583,12 @@ impl Session {
         if !unchanged {
             return None;
         }
+        // Nothing is built, but the warnings of the last build are still there: say them
+        // again, as cargo does.
+        let diagnostics = self.replay_warnings(index, &mut FxHashMap::default())?;
         let functions = index.header.functions as usize;
         let report = BuildReport {
+            diagnostics,
             functions,
             reused_from_disk: functions,
             link_units: index.header.units.len(),

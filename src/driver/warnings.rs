@@ -1,9 +1,12 @@
-//! Showing diagnostics of files the queries did not read.
+//! Showing diagnostics of files the queries did not read, and replaying warnings.
 //!
 //! A warning belongs to the last build that checked its file, and must not vanish when
-//! the next build takes the file from the cache: builds that run the queries get a
-//! summarized file's warnings from its summary (`program_diagnostics`). The text of a
-//! file that was not read is read here, for its source lines: only files with
+//! the next build takes the file from the cache. Builds that run the queries get a
+//! summarized file's warnings from its summary (`program_diagnostics`); the two builds
+//! that do not — the no-op build, which runs no query at all, and the patch build,
+//! which checks only the edited files — read them from the index here, in program
+//! order, with the edited files' own diagnostics in their place. Either way the text
+//! of a file that was not read is read now, for its source lines: only files with
 //! something to show are.
 
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use mini_queries::source::FileContents;
 use rustc_hash::FxHashMap;
 
 use super::Session;
+use crate::index::Index;
 use crate::render::{self, Located};
 
 /// Texts of files read only to show their diagnostics, each read once per build.
@@ -43,5 +47,35 @@ impl Session {
             FileContents::Missing(_) => Arc::from(&[][..]),
         };
         render::locate_diagnostic(self.display_path(path), &text, d.severity, d.span, d.message.clone(), &d.notes)
+    }
+
+    /// The warnings the index recorded, file by file in program order, located; for the
+    /// files in `fresh` (by position in the index), those diagnostics instead. `None` if
+    /// a summary that holds warnings cannot be decoded.
+    pub(super) fn replay_warnings(
+        &self,
+        index: &Index,
+        fresh: &mut FxHashMap<usize, Vec<Located>>,
+    ) -> Option<Vec<Located>> {
+        let _span = tracing::info_span!("replay_warnings").entered();
+        let mut texts = Texts::default();
+        let mut out = Vec::new();
+        for (at, entry) in index.files.iter().enumerate() {
+            if let Some(located) = fresh.remove(&at) {
+                out.extend(located);
+                continue;
+            }
+            if entry.warnings == 0 {
+                continue;
+            }
+            let summary = index.summary(at)?;
+            let text = texts.of(self, &entry.path);
+            let path = self.display_path(&entry.path);
+            out.extend(summary.warnings.iter().map(|w| {
+                let severity = mini_queries::base::Severity::Warning;
+                render::locate_diagnostic(path.clone(), &text, severity, w.span, w.message.clone(), &w.notes)
+            }));
+        }
+        Some(out)
     }
 }
