@@ -85,12 +85,18 @@ pub struct BuildArgs {
     /// What to produce.
     #[arg(long, value_enum, default_value_t = Emit::Exe)]
     pub emit: Emit,
+
+    #[command(flatten)]
+    pub warnings: WarningArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub warnings: WarningArgs,
 
     /// Arguments passed to the program (after `--`).
     #[arg(last = true, value_name = "ARGS")]
@@ -109,6 +115,9 @@ pub struct WatchArgs {
     /// Run the program after each successful build, stopping a previous run first.
     #[arg(long)]
     pub run: bool,
+
+    #[command(flatten)]
+    pub warnings: WarningArgs,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +143,35 @@ pub struct CheckArgs {
     /// After checking, print the queries that executed, in order.
     #[arg(long)]
     pub log_queries: bool,
+
+    #[command(flatten)]
+    pub warnings: WarningArgs,
+}
+
+/// What to make of warnings, on the commands that check a program.
+#[derive(Debug, Args)]
+pub struct WarningArgs {
+    /// Treat warnings as errors: report them as errors, exit with status 1 and write no
+    /// output.
+    #[arg(long)]
+    pub deny_warnings: bool,
+
+    /// `-D warnings`: the same as --deny-warnings (the only lint group is `warnings`).
+    #[arg(short = 'D', value_name = "LINT", value_enum)]
+    pub deny: Vec<Lint>,
+}
+
+impl WarningArgs {
+    pub fn deny(&self) -> bool {
+        self.deny_warnings || !self.deny.is_empty()
+    }
+}
+
+/// What `-D` can deny.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Lint {
+    /// Every warning.
+    Warnings,
 }
 
 /// Options shared by every command that generates code.

@@ -67,7 +67,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(path) => Some(path),
                 None => Some(default_output(&args.common.entry, args.emit)),
             };
-            let request = request(&args.common, args.emit, output)?;
+            let mut request = request(&args.common, args.emit, output)?;
+            request.deny_warnings = args.warnings.deny();
             let mut session = session(&args.common)?;
             let report = session.build(&request)?;
             session.finish();
@@ -84,7 +85,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let output = session.cache_dir().join("bin").join(stem);
             std::fs::create_dir_all(output.parent().expect("has a parent"))
                 .with_context(|| format!("creating {}", output.display()))?;
-            let request = request(&args.common, Emit::Exe, Some(output.clone()))?;
+            let mut request = request(&args.common, Emit::Exe, Some(output.clone()))?;
+            request.deny_warnings = args.warnings.deny();
             let report = session.build(&request)?;
             session.finish();
             // The program owns standard output; the compiler's messages go to stderr.
@@ -103,14 +105,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Explain(args) => explain(&args, color),
         Command::Watch(args) => {
             let output = args.output.clone().unwrap_or_else(|| default_output(&args.common.entry, Emit::Exe));
-            let request = request(&args.common, Emit::Exe, Some(output))?;
+            let mut request = request(&args.common, Emit::Exe, Some(output))?;
+            request.deny_warnings = args.warnings.deny();
             let session = session(&args.common)?;
             let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false };
             mini::watch::run(mini::watch::Watcher::new(session, request), reporter, args.run)
         }
         Command::Check(args) => {
             let mut session = Session::new(&args.entry)?;
-            let report = session.check(args.log_queries)?;
+            let mut report = session.check(args.log_queries)?;
+            if args.warnings.deny() {
+                report.deny_warnings();
+            }
             let reporter = Reporter { format: args.message_format, color, json_to_stderr: false };
             reporter.diagnostics(&report);
             reporter.queries(&report);
@@ -266,7 +272,7 @@ fn request(common: &CommonArgs, emit: Emit, output: Option<PathBuf>) -> Result<B
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    Ok(BuildRequest { emit, output, settings, jobs, log_queries: common.log_queries })
+    Ok(BuildRequest { emit, output, settings, jobs, log_queries: common.log_queries, deny_warnings: false })
 }
 
 fn file_stem(entry: &Path) -> String {

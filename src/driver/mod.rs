@@ -43,6 +43,8 @@ pub struct BuildRequest {
     pub settings: Settings,
     pub jobs: usize,
     pub log_queries: bool,
+    /// `--deny-warnings`: warnings are errors, and fail the build before any output.
+    pub deny_warnings: bool,
 }
 
 /// The outcome of one build.
@@ -85,6 +87,12 @@ impl BuildReport {
         self.diagnostics.len() - self.errors()
     }
 
+    /// Makes every warning an error (`--deny-warnings`).
+    pub fn deny_warnings(&mut self) {
+        for d in &mut self.diagnostics {
+            d.severity = mini_queries::base::Severity::Error;
+        }
+    }
 }
 
 /// Enough of a file's metadata to notice that it changed (or was replaced).
@@ -500,6 +508,9 @@ impl Session {
         self.set_settings(&request.settings);
         self.scan(index.as_ref(), &stamps, started_at_ns, &mut report)?;
         report.diagnostics = self.diagnostics();
+        if request.deny_warnings {
+            report.deny_warnings();
+        }
         if report.success() {
             match request.emit {
                 Emit::Exe | Emit::Obj => {
@@ -587,7 +598,7 @@ impl Session {
         // again, as cargo does.
         let diagnostics = self.replay_warnings(index, &mut FxHashMap::default())?;
         let functions = index.header.functions as usize;
-        let report = BuildReport {
+        let mut report = BuildReport {
             diagnostics,
             functions,
             reused_from_disk: functions,
@@ -596,6 +607,11 @@ impl Session {
             duration: start.elapsed(),
             ..BuildReport::default()
         };
+        if request.deny_warnings && report.warnings() > 0 {
+            // The executable is the last build's; this build made nothing.
+            report.deny_warnings();
+            report.output = None;
+        }
         Some(report)
     }
 

@@ -19,9 +19,10 @@
 //! The build's warnings are the edited files' own, and every other file's as the index
 //! recorded them (`warnings::replay_warnings`).
 //!
-//! Anything else — an import or a signature that changed, an error, an unreadable file,
-//! many changed files, a cache entry that is missing — declines (`Ok(None)`), and the
-//! session builds the ordinary way with a new database.
+//! Anything else — an import or a signature that changed, an error (or a warning under
+//! `--deny-warnings`), an unreadable file, many changed files, a cache entry that is
+//! missing — declines (`Ok(None)`), and the session builds the ordinary way with a new
+//! database.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -154,6 +155,10 @@ impl Session {
             fresh.insert(e.at, diagnostics);
         }
         let Some(warnings) = self.replay_warnings(index, &mut fresh) else { return Ok(false) };
+        if request.deny_warnings && !warnings.is_empty() {
+            // The ordinary build reports them as errors.
+            return Ok(false);
+        }
         report.diagnostics = warnings;
 
         // The units whose members' hashes changed, and their new keys.

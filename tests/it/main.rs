@@ -8,4 +8,5 @@ mod oracle;
 mod programs;
 mod reexecution;
 mod support;
+mod warnings;
 mod watch;

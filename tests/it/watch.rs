@@ -23,6 +23,7 @@ fn watcher(dir: &Path) -> Watcher {
         settings: Settings::host(),
         jobs: 1,
         log_queries: true,
+        deny_warnings: false,
     };
     Watcher::new(session, request)
 }
