@@ -110,6 +110,16 @@ fn warnings_never_fail_a_build_and_deny_warnings_makes_them_errors() {
     );
     assert!(stderr(&built).contains("Finished in"), "{}", stderr(&built));
     assert!(d.join("prog").exists());
+    let json = mini(d, &["build", "--message-format", "json", "-o", "prog"]);
+    let second: Value = serde_json::from_str(stdout(&json).lines().nth(1).expect("two diagnostics")).unwrap();
+    assert_eq!(
+        second,
+        serde_json::json!({
+            "reason": "diagnostic", "severity": "warning", "file": "util.mini", "line": 4, "column": 5,
+            "message": "unreachable statement",
+            "notes": [{"file": "util.mini", "line": 3, "column": 5, "message": "any code after this 'return' never runs"}],
+        })
+    );
 
     for deny in [&["--deny-warnings"][..], &["-D", "warnings"]] {
         let denied = mini(d, &[&["build", "-o", "denied"][..], deny].concat());
