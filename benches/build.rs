@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use generate::{Program, Shape};
-use mini::cli::Emit;
+use mini::driver::Emit;
 use mini::driver::{BuildRequest, Session};
 use mini_queries::source::Settings;
 

@@ -34,7 +34,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use generate::{Lang, Program, Shape};
-use mini::cli::Emit;
+use mini::driver::Emit;
 use mini::driver::{BuildRequest, Session};
 use mini::watch::Watcher;
 use mini_queries::source::Settings;

@@ -27,7 +27,7 @@ use std::process::Command;
 
 use divan::Bencher;
 use generate::{Lang, Program, Shape};
-use mini::cli::Emit;
+use mini::driver::Emit;
 use mini::driver::{BuildReport, BuildRequest, Session};
 use mini_queries::source::Settings;
 

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::report::{Level, MessageFormat};
+
 /// mini: an incremental compiler for the mini language.
 ///
 /// Every stage of the compiler is a memoized query, so a rebuild does work in proportion
@@ -12,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Set MINI_LOG (for example MINI_LOG=debug or MINI_LOG=mini_queries=trace) to see logs.
 #[derive(Debug, Parser)]
-#[command(name = "mini", version, max_term_width = 100)]
+#[command(name = "mini", version = crate::version::VERSION.as_str(), max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -24,6 +26,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a new project: a directory with a `main.mini` that runs, and a `.gitignore`.
+    New(NewArgs),
     /// Compile a program to a native executable (or an object, LLVM IR or ZIR).
     Build(BuildArgs),
     /// Build a program, run it, and exit with its status.
@@ -38,6 +42,61 @@ pub enum Command {
     /// Inspect or clean the build cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Run a language server (the Language Server Protocol) over standard input and
+    /// output, for editors: diagnostics as you type, definitions, references, rename,
+    /// completion. The program is the workspace folder's `main.mini`, or the file given
+    /// as `initializationOptions.entry`. It reads the build cache but never writes
+    /// executables.
+    Lsp,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The directory to create (its last component names the project). It may exist if
+    /// it is empty.
+    #[arg(value_name = "NAME")]
+    pub path: PathBuf,
+}
+
+/// How much a command says besides errors.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct Verbosity {
+    /// Print nothing but errors and warnings (and the program's own output): no summary
+    /// line, no progress.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Say more: the settings and the cache in use, each function compiled, what was
+    /// written.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+impl Verbosity {
+    pub fn level(self) -> Level {
+        if self.quiet {
+            Level::Quiet
+        } else if self.verbose {
+            Level::Verbose
+        } else {
+            Level::Normal
+        }
+    }
+}
+
+/// The architectures mini generates code for: LLVM is built into mini with these
+/// backends only (`codegen::validate_target` accepts their triples).
+pub const ARCHITECTURES: [&str; 2] = ["x86_64", "aarch64"];
+
+/// What `--target` accepts, for an error message: the architectures, with this machine's
+/// triple and an example of the other.
+pub fn supported_targets() -> String {
+    let host = mini_queries::base::host_triple();
+    format!(
+        "supported targets: {} triples, such as {host} (this machine) and aarch64-unknown-linux-gnu \
+         (executables only for this machine; --emit obj for the others)",
+        ARCHITECTURES.join(" and ")
+    )
 }
 
 /// The cache commands. They act on `.mini_cache` in the current directory, or on the
@@ -68,7 +127,7 @@ pub struct CacheArgs {
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
-    crate::gc::parse_size(text)
+    crate::cache::gc::parse_size(text)
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +146,9 @@ pub struct BuildArgs {
     pub emit: Emit,
 
     #[command(flatten)]
+    pub verbosity: Verbosity,
+
+    #[command(flatten)]
     pub warnings: WarningArgs,
 }
 
@@ -94,6 +156,9 @@ pub struct BuildArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 
     #[command(flatten)]
     pub warnings: WarningArgs,
@@ -115,6 +180,9 @@ pub struct WatchArgs {
     /// Run the program after each successful build, stopping a previous run first.
     #[arg(long)]
     pub run: bool,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 
     #[command(flatten)]
     pub warnings: WarningArgs,
@@ -143,6 +211,9 @@ pub struct CheckArgs {
     /// After checking, print the queries that executed, in order.
     #[arg(long)]
     pub log_queries: bool,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 
     #[command(flatten)]
     pub warnings: WarningArgs,
@@ -185,8 +256,9 @@ pub struct CommonArgs {
     #[arg(short = 'O', value_name = "LEVEL", default_value = "0", value_parser = clap::value_parser!(u8).range(0..=3))]
     pub opt_level: u8,
 
-    /// Target triple to generate code for (default: this machine's). Executables can only
-    /// be linked for this machine; use `--emit obj` for others.
+    /// Target triple to generate code for (default: this machine's); x86_64 and aarch64
+    /// triples are supported, such as aarch64-unknown-linux-gnu. Executables can only be
+    /// linked for this machine; use `--emit obj` for others.
     #[arg(long, value_name = "TRIPLE")]
     pub target: Option<String>,
 
@@ -220,6 +292,26 @@ pub struct CommonArgs {
     /// Keep nothing between builds: every function is compiled.
     #[arg(long, conflicts_with = "cache_dir")]
     pub no_cache: bool,
+
+    /// Share build results through a remote cache: an HTTP server that speaks Bazel's
+    /// remote-cache protocol (nginx with WebDAV, bazel-remote…), such as
+    /// http://user:password@cache.example:8080/mini/. Credentials are never printed.
+    #[arg(long, value_name = "URL", env = "MINI_REMOTE_CACHE", hide_env_values = true)]
+    pub remote_cache: Option<String>,
+
+    /// Only download from the remote cache, never upload (developers read, CI writes).
+    #[arg(long, env = "MINI_REMOTE_CACHE_READ_ONLY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub remote_read_only: bool,
+
+    /// How long one request to the remote cache may take.
+    #[arg(long, value_name = "DURATION", env = "MINI_REMOTE_CACHE_TIMEOUT", default_value = "5s",
+          value_parser = crate::cache::remote::parse_duration)]
+    pub remote_timeout: std::time::Duration,
+
+    /// How long connecting to the remote cache may take.
+    #[arg(long, value_name = "DURATION", env = "MINI_REMOTE_CACHE_CONNECT_TIMEOUT", default_value = "250ms",
+          value_parser = crate::cache::remote::parse_duration)]
+    pub remote_connect_timeout: std::time::Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -234,16 +326,21 @@ pub enum Emit {
     Zir,
 }
 
+impl From<Emit> for crate::driver::Emit {
+    fn from(emit: Emit) -> Self {
+        match emit {
+            Emit::Exe => crate::driver::Emit::Exe,
+            Emit::Obj => crate::driver::Emit::Obj,
+            Emit::LlvmIr => crate::driver::Emit::LlvmIr,
+            Emit::Zir => crate::driver::Emit::Zir,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Switch {
     On,
     Off,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum MessageFormat {
-    Human,
-    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

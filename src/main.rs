@@ -9,8 +9,11 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use mini_queries::source::{CodegenSettings, Settings, contracts_by_default};
 
-use mini::cli::{CacheCommand, Cli, ColorChoice, Command, CommonArgs, Emit, ExplainArgs, MessageFormat, Switch};
+use mini::cache::remote::{Remote, RemoteSettings};
+use mini::cli::{CacheCommand, Cli, ColorChoice, Command, CommonArgs, Emit, ExplainArgs, Switch};
 use mini::driver::{BuildReport, BuildRequest, Session, Status};
+use mini::progress::Terminal;
+use mini::report::{Level, MessageFormat};
 use mini::report::{Reporter, ms};
 
 /// Exit statuses of `mini` itself.
@@ -21,7 +24,7 @@ const EXIT_INTERNAL: u8 = 101;
 fn main() -> ExitCode {
     mini::process::no_huge_pages();
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.color);
     // The compiler runs on a thread with a generous stack; deep trees are bounded by the
     // parser, this is a second line of defence. A panic is a compiler bug: exit 101.
     let worker = std::thread::Builder::new().name("mini".into()).stack_size(256 << 20).spawn(move || run(cli));
@@ -42,37 +45,54 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+fn init_logging(color: ColorChoice) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MINI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     // Closing spans report their duration: MINI_LOG=info shows where a build's time went.
+    // Colours only where they are shown: a log piped to a file stays plain text.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(use_color(color))
         .with_target(false)
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .init();
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
-    let color = match cli.color {
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => std::io::stderr().is_terminal(),
-    };
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let color = use_color(cli.color);
     match cli.command {
+        Command::New(args) => {
+            let created = mini::scaffold::new_project(&args.path)?;
+            eprintln!("Created {created}; build and run it with `cd {} && mini run`", args.path.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Build(args) => {
             let output = match args.output {
                 Some(path) if path == Path::new("-") => None,
-                Some(path) => Some(path),
+                Some(path) => {
+                    // Before compiling anything: a directory here is a mistake to report now.
+                    mini::output::prepare(&path)?;
+                    Some(path)
+                }
                 None => Some(default_output(&args.common.entry, args.emit)),
             };
             let mut request = request(&args.common, args.emit, output)?;
             request.deny_warnings = args.warnings.deny();
             let mut session = session(&args.common)?;
-            let report = session.build(&request)?;
+            let level = args.verbosity.level();
+            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false, level };
+            reporter.starting(&args.common.entry, &request, &session);
+            let report = build_with_progress(&mut session, &request, &reporter)?;
             session.finish();
-            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false };
             reporter.finish(&report);
             if let Some(text) = &report.text {
                 std::io::stdout().write_all(text.as_bytes())?;
@@ -82,33 +102,47 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => {
             let mut session = session(&args.common)?;
             let stem = file_stem(&args.common.entry);
-            let output = session.cache_dir().join("bin").join(stem);
-            std::fs::create_dir_all(output.parent().expect("has a parent"))
-                .with_context(|| format!("creating {}", output.display()))?;
+            // The executable lives in the cache's bin/; without a cache (whose private
+            // directory goes with the session), in a directory of its own, removed after.
+            let own_dir = args
+                .common
+                .no_cache
+                .then(|| std::env::temp_dir().join(format!("mini-run-{}-{}", std::process::id(), mini::fs::now_ns())));
+            let output = own_dir.as_deref().unwrap_or(&session.cache_dir().join("bin")).join(stem);
             let mut request = request(&args.common, Emit::Exe, Some(output.clone()))?;
             request.deny_warnings = args.warnings.deny();
-            let report = session.build(&request)?;
-            session.finish();
             // The program owns standard output; the compiler's messages go to stderr.
-            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: true };
+            let level = args.verbosity.level();
+            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: true, level };
+            reporter.starting(&args.common.entry, &request, &session);
+            let report = build_with_progress(&mut session, &request, &reporter)?;
+            session.finish();
             reporter.finish(&report);
             if !report.success() {
                 return Ok(exit_code(&report));
             }
-            let status = std::process::Command::new(&output)
-                .args(&args.args)
-                .status()
-                .with_context(|| format!("running {}", output.display()))?;
-            Ok(ExitCode::from(program_status(status)))
+            let status = mini::process::spawn(std::process::Command::new(&output).args(&args.args))
+                .and_then(|mut child| child.wait())
+                .with_context(|| format!("running {}", output.display()));
+            if let Some(dir) = own_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Ok(ExitCode::from(program_status(status?)))
         }
         Command::Cache(command) => cache_command(command),
+        Command::Lsp => Ok(mini::lsp::run_stdio()),
         Command::Explain(args) => explain(&args, color),
         Command::Watch(args) => {
+            if let Some(path) = &args.output {
+                mini::output::prepare(path)?;
+            }
             let output = args.output.clone().unwrap_or_else(|| default_output(&args.common.entry, Emit::Exe));
             let mut request = request(&args.common, Emit::Exe, Some(output))?;
             request.deny_warnings = args.warnings.deny();
             let session = session(&args.common)?;
-            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false };
+            let level = args.verbosity.level();
+            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false, level };
+            reporter.starting(&args.common.entry, &request, &session);
             mini::watch::run(mini::watch::Watcher::new(session, request), reporter, args.run)
         }
         Command::Check(args) => {
@@ -117,28 +151,56 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if args.warnings.deny() {
                 report.deny_warnings();
             }
-            let reporter = Reporter { format: args.message_format, color, json_to_stderr: false };
+            let level = args.verbosity.level();
+            let reporter = Reporter { format: args.message_format, color, json_to_stderr: false, level };
             reporter.diagnostics(&report);
             reporter.queries(&report);
-            if args.message_format == MessageFormat::Json {
-                reporter.event(serde_json::json!({
+            match args.message_format {
+                MessageFormat::Json => reporter.event(serde_json::json!({
                     "reason": "check-finished",
                     "success": report.success(),
                     "functions": report.functions,
                     "duration_ms": ms(report.duration),
-                }));
+                })),
+                MessageFormat::Human => reporter.checked(&report),
             }
             Ok(exit_code(&report))
         }
     }
 }
 
+/// Builds, with a progress line on stderr when it is a terminal and the output is for
+/// people who did not ask for quiet. The line is erased before anything else is printed.
+fn build_with_progress(session: &mut Session, request: &BuildRequest, reporter: &Reporter) -> Result<BuildReport> {
+    let show =
+        std::io::stderr().is_terminal() && reporter.format == MessageFormat::Human && reporter.level != Level::Quiet;
+    if !show {
+        return session.build(request);
+    }
+    let progress = std::sync::Arc::new(Terminal::stderr());
+    session.set_progress(progress.clone());
+    let report = session.build(request);
+    progress.clear();
+    report
+}
+
 fn session(common: &CommonArgs) -> Result<Session> {
     let mut session = Session::new(&common.entry)?;
+    // Tests of the real process inject faults this way (see `mini::fault`).
+    session.faults().arm_from_env().map_err(anyhow::Error::msg)?;
     if common.no_cache {
         session.disable_cache();
     } else if let Some(dir) = &common.cache_dir {
         session.set_cache_dir(dir.clone());
+    }
+    if let Some(url) = common.remote_cache.as_deref().filter(|url| !url.trim().is_empty()) {
+        let settings = RemoteSettings {
+            read_only: common.remote_read_only,
+            timeout: common.remote_timeout,
+            connect_timeout: common.remote_connect_timeout,
+            ..RemoteSettings::new(url)
+        };
+        session.set_remote(Remote::new(settings).context("the remote cache")?);
     }
     Ok(session)
 }
@@ -149,67 +211,16 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
     let explanation = session.explain(&request.settings)?;
     if !explanation.report.success() {
         let format = if args.json { MessageFormat::Json } else { MessageFormat::Human };
-        Reporter { format, color, json_to_stderr: false }.diagnostics(&explanation.report);
+        Reporter { format, color, json_to_stderr: false, level: Level::Normal }.diagnostics(&explanation.report);
         return Ok(ExitCode::from(1));
     }
-    let statuses = [
-        Status::Cached,
-        Status::Changed,
-        Status::Contract,
-        Status::Dependency,
-        Status::Settings,
-        Status::New,
-        Status::Evicted,
-    ];
-    let contracts = if request.settings.contracts { "on" } else { "off" };
-    let because = |f: &mini::driver::Explained| match (f.status, &f.detail) {
-        (Status::Dependency, Some(callee)) => Some(format!("{callee} changed its signature")),
-        (Status::Contract, _) => Some(
-            match (f.compile, request.settings.contracts) {
-                (true, _) => "only its contracts changed; contracts are on",
-                (false, false) => "only its contracts changed; contracts are off, so nothing is compiled",
-                // Contracts on, but these contracts were compiled before (an edit undone).
-                (false, true) => "only its contracts changed; their code is in the cache",
-            }
-            .to_string(),
-        ),
-        _ => None,
-    };
-    let compile = explanation.will_compile();
     if args.json {
-        let functions: Vec<serde_json::Value> = explanation
-            .functions
-            .iter()
-            .map(|f| {
-                serde_json::json!({
-                    "name": f.name,
-                    "status": f.status.name(),
-                    "because": because(f),
-                    "compile": f.compile,
-                })
-            })
-            .collect();
-        let mut totals = serde_json::Map::new();
-        for status in statuses {
-            totals.insert(status.name().into(), explanation.count(status).into());
-        }
-        totals.insert("removed".into(), explanation.removed.len().into());
-        println!(
-            "{}",
-            serde_json::json!({
-                "reason": "explain",
-                "functions": functions,
-                "removed": explanation.removed,
-                "totals": totals,
-                "contracts": contracts,
-                "will_compile": compile,
-            })
-        );
+        println!("{}", explanation.to_json());
         return Ok(ExitCode::SUCCESS);
     }
     let width = explanation.functions.iter().map(|f| f.name.len()).max().unwrap_or(0);
     for f in &explanation.functions {
-        match because(f) {
+        match f.because(explanation.contracts) {
             Some(because) => println!("{:width$}  {} ({because})", f.name, f.status.name()),
             None => println!("{:width$}  {}", f.name, f.status.name()),
         }
@@ -217,14 +228,15 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
     for name in &explanation.removed {
         println!("{name:width$}  removed");
     }
-    let totals: Vec<String> = statuses.iter().map(|&s| format!("{} {}", explanation.count(s), s.name())).collect();
+    let totals: Vec<String> = Status::ALL.iter().map(|&s| format!("{} {}", explanation.count(s), s.name())).collect();
     println!(
-        "{}, {} removed: the next build compiles {} of {} function{} (contracts {contracts})",
+        "{}, {} removed: the next build compiles {} of {} function{} (contracts {})",
         totals.join(", "),
         explanation.removed.len(),
-        compile.len(),
+        explanation.will_compile().len(),
         explanation.functions.len(),
-        mini::report::plural(explanation.functions.len())
+        mini::render::plural(explanation.functions.len()),
+        if explanation.contracts { "on" } else { "off" },
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -232,27 +244,43 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
 fn cache_command(command: CacheCommand) -> Result<ExitCode> {
     match command {
         CacheCommand::Stats(args) => {
-            let stats = mini::gc::stats(&args.cache_dir)?;
+            let stats = mini::cache::gc::stats(&args.cache_dir)?;
             println!("{}", serde_json::to_string_pretty(&stats)?);
         }
         CacheCommand::Gc { cache, max_size } => {
-            let max_size = max_size.unwrap_or_else(mini::gc::max_size);
-            let outcome = mini::gc::collect_garbage(&cache.cache_dir, max_size, false)?.expect("waited for the lock");
+            let max_size = max_size.unwrap_or_else(mini::cache::gc::max_size);
+            let Some(outcome) = mini::cache::gc::collect_garbage(&cache.cache_dir, max_size, false)? else {
+                anyhow::bail!("the cache lock was not taken");
+            };
+            for problem in &outcome.problems {
+                eprintln!("mini: cannot read or remove {problem}");
+            }
             eprintln!(
                 "Removed {} entries: {} -> {} bytes (limit {max_size})",
                 outcome.removed, outcome.bytes_before, outcome.bytes_after
             );
+            if !outcome.problems.is_empty() {
+                eprintln!("mini: error: {} part(s) of the cache could not be read or removed", outcome.problems.len());
+                return Ok(ExitCode::from(EXIT_USAGE_OR_IO));
+            }
         }
         CacheCommand::Clean(args) => {
-            mini::gc::clean(&args.cache_dir)?;
+            mini::cache::gc::clean(&args.cache_dir)?;
             eprintln!("Removed the cache in {}", args.cache_dir.display());
         }
         CacheCommand::Verify(args) => {
-            let (checked, bad) = mini::gc::verify(&args.cache_dir)?;
-            for path in &bad {
+            let verified = mini::cache::gc::verify(&args.cache_dir)?;
+            for path in &verified.bad {
                 eprintln!("removed bad entry {}", path.display());
             }
-            eprintln!("Verified {checked} entries: {} bad, removed", bad.len());
+            for problem in &verified.unreadable {
+                eprintln!("mini: cannot read {problem}");
+            }
+            eprintln!("Verified {} entries: {} bad, removed", verified.checked, verified.bad.len());
+            if !verified.unreadable.is_empty() {
+                eprintln!("mini: error: {} part(s) of the cache could not be verified", verified.unreadable.len());
+                return Ok(ExitCode::from(EXIT_USAGE_OR_IO));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -263,6 +291,9 @@ fn request(common: &CommonArgs, emit: Emit, output: Option<PathBuf>) -> Result<B
     codegen.opt_level = common.opt_level;
     codegen.debug_info = common.debug_info;
     if let Some(target) = &common.target {
+        if let Err(reason) = mini_queries::codegen::validate_target(target) {
+            anyhow::bail!("unsupported target '{target}': {reason}\n{}", mini::cli::supported_targets());
+        }
         codegen.target = target.as_str().into();
     }
     let contracts = common.contracts.map_or(contracts_by_default(common.opt_level), |c| c == Switch::On);
@@ -272,7 +303,14 @@ fn request(common: &CommonArgs, emit: Emit, output: Option<PathBuf>) -> Result<B
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    Ok(BuildRequest { emit, output, settings, jobs, log_queries: common.log_queries, deny_warnings: false })
+    Ok(BuildRequest {
+        emit: emit.into(),
+        output,
+        settings,
+        jobs,
+        log_queries: common.log_queries,
+        deny_warnings: false,
+    })
 }
 
 fn file_stem(entry: &Path) -> String {
@@ -294,12 +332,16 @@ fn exit_code(report: &BuildReport) -> ExitCode {
     if report.success() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_COMPILE_ERRORS) }
 }
 
-/// A program's exit status as ours: its code, or 128 + the signal that killed it.
+/// A program's exit status as ours: its code, or 128 + the signal that killed it, as a
+/// shell does. A signal is said on stderr, since the program could not say it.
 fn program_status(status: std::process::ExitStatus) -> u8 {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => code as u8,
-        (None, Some(signal)) => 128u8.wrapping_add(signal as u8),
+        (None, Some(signal)) => {
+            eprintln!("mini: {}", mini::report::terminated_by(signal));
+            128u8.wrapping_add(signal as u8)
+        }
         (None, None) => EXIT_INTERNAL,
     }
 }

@@ -2,12 +2,28 @@
 
 use std::io::Write;
 
-use crate::cli::MessageFormat;
-use crate::driver::BuildReport;
-use crate::render;
+use crate::driver::{BuildReport, BuildRequest, Session};
+use crate::render::{self, plural, thousands};
 
 pub fn ms(duration: std::time::Duration) -> f64 {
     (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// How to print diagnostics and summaries: for people, or one JSON object per line for
+/// tools (`--message-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Json,
+}
+
+/// How much to say besides errors (`-q`, `-v`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Quiet,
+    #[default]
+    Normal,
+    Verbose,
 }
 
 /// Prints diagnostics and summaries in the chosen format.
@@ -16,6 +32,8 @@ pub struct Reporter {
     pub color: bool,
     /// JSON events go to stderr (for `mini run`, whose stdout is the program's).
     pub json_to_stderr: bool,
+    /// How much to say besides errors (`-q`, `-v`); JSON events are always complete.
+    pub level: Level,
 }
 
 impl Reporter {
@@ -62,20 +80,76 @@ impl Reporter {
         }
     }
 
+    /// Whether human-readable lines besides errors are wanted at `level`.
+    pub fn says(&self, level: Level) -> bool {
+        self.format == MessageFormat::Human && self.level >= level
+    }
+
+    /// With `-v`: what is about to be built, with which settings, and where the cache is.
+    pub fn starting(&self, entry: &std::path::Path, request: &BuildRequest, session: &Session) {
+        if !self.says(Level::Verbose) {
+            return;
+        }
+        let settings = &request.settings.codegen;
+        eprintln!(
+            "Building {}: -O{}{}, contracts {}, target {}, {} thread{}, cache in {}",
+            entry.display(),
+            settings.opt_level,
+            if settings.debug_info { " -g" } else { "" },
+            if request.settings.contracts { "on" } else { "off" },
+            settings.target,
+            request.jobs,
+            plural(request.jobs),
+            session.cache_dir().display(),
+        );
+    }
+
+    /// The line `mini check` ends with when there is nothing wrong.
+    pub fn checked(&self, report: &BuildReport) {
+        if report.success() && self.says(Level::Normal) {
+            eprintln!(
+                "Checked {} function{} in {} ms: no errors",
+                thousands(report.functions),
+                plural(report.functions),
+                ms(report.duration).round()
+            );
+        }
+    }
+
+    /// The remote cache's warnings — it was turned off during the build, or some of its
+    /// entries were bad — one line each on standard error, whatever the message format.
+    pub fn remote_warning(&self, report: &BuildReport) {
+        for warning in report.remote.as_ref().map(|r| r.warnings()).unwrap_or_default() {
+            eprintln!("mini: warning: {warning}");
+        }
+    }
+
     pub fn finish(&self, report: &BuildReport) {
         self.diagnostics(report);
         self.queries(report);
+        self.remote_warning(report);
         let compiled = report.compiled.len();
         let reused = report.functions.saturating_sub(compiled);
+        if report.success() && self.says(Level::Verbose) {
+            for name in &report.compiled {
+                eprintln!("   Compiled {name}");
+            }
+            eprintln!("Read {} file{}, parsed {}", report.files_read, plural(report.files_read), report.files_parsed);
+        }
         match self.format {
+            MessageFormat::Human if report.success() && self.level == Level::Quiet => {}
             MessageFormat::Human if report.success() => {
                 let names = if (1..=3).contains(&compiled) {
                     format!(" ({})", report.compiled.join(", "))
                 } else {
                     String::new()
                 };
+                let from_remote = match &report.remote {
+                    Some(_) => format!(", {} from the remote", thousands(report.reused_from_remote)),
+                    None => String::new(),
+                };
                 eprintln!(
-                    "Finished in {} ms: {} of {} function{} compiled{names}, {} reused ({} from disk), {} of {} link unit{} relinked{}",
+                    "Finished in {} ms: {} of {} function{} compiled{names}, {} reused ({} from disk{from_remote}), {} of {} link unit{} relinked{}{}",
                     ms(report.duration).round(),
                     thousands(compiled),
                     thousands(report.functions),
@@ -86,7 +160,13 @@ impl Reporter {
                     thousands(report.link_units),
                     plural(report.link_units),
                     if report.linked { "" } else { ", nothing to link" },
-                )
+                    remote_summary(report),
+                );
+                if self.level == Level::Verbose
+                    && let Some(output) = &report.output
+                {
+                    eprintln!("Output: {}", output.display());
+                }
             }
             MessageFormat::Human => {}
             MessageFormat::Json => self.event(serde_json::json!({
@@ -103,24 +183,75 @@ impl Reporter {
                 "linked": report.linked,
                 "output": report.output.as_ref().map(|p| p.to_string_lossy()),
                 "duration_ms": ms(report.duration),
+                "reused_from_remote": report.reused_from_remote,
+                "remote": report.remote.as_deref().cloned().unwrap_or_default().to_json(),
             })),
         }
     }
 }
 
-/// `30012` as `30,012`.
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
+/// `; remote: 259 hits, 0 misses, 0 uploads` when there is a remote cache.
+pub fn remote_summary(report: &BuildReport) -> String {
+    match &report.remote {
+        Some(r) => {
+            let errors =
+                if r.errors > 0 { format!(", {} error{}", r.errors, plural(r.errors as usize)) } else { String::new() };
+            format!(
+                "; remote: {} hit{}, {} miss{}, {} upload{}{errors}",
+                r.hits,
+                plural(r.hits as usize),
+                r.misses,
+                if r.misses == 1 { "" } else { "es" },
+                r.uploads,
+                plural(r.uploads as usize)
+            )
         }
-        out.push(c);
+        None => String::new(),
     }
-    out
 }
 
-pub fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
+/// How a shell says that a program was killed: `program terminated by signal 11 (SIGSEGV)`.
+pub fn terminated_by(signal: i32) -> String {
+    match signal_name(signal) {
+        Some(name) => format!("program terminated by signal {signal} ({name})"),
+        None => format!("program terminated by signal {signal}"),
+    }
+}
+
+/// The name of a standard Linux signal.
+pub fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGSTKFLT => "SIGSTKFLT",
+        libc::SIGCHLD => "SIGCHLD",
+        libc::SIGCONT => "SIGCONT",
+        libc::SIGSTOP => "SIGSTOP",
+        libc::SIGTSTP => "SIGTSTP",
+        libc::SIGTTIN => "SIGTTIN",
+        libc::SIGTTOU => "SIGTTOU",
+        libc::SIGURG => "SIGURG",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGVTALRM => "SIGVTALRM",
+        libc::SIGPROF => "SIGPROF",
+        libc::SIGWINCH => "SIGWINCH",
+        libc::SIGIO => "SIGIO",
+        libc::SIGPWR => "SIGPWR",
+        libc::SIGSYS => "SIGSYS",
+        _ => return None,
+    })
 }

@@ -8,6 +8,13 @@
 //! collects events. An edit arriving during a build cancels it (salsa cancellation: the
 //! build's next query unwinds), and a new build starts with every change so far.
 //!
+//! No failure of the compiler thread is silent. Each round (`Watcher::round`) runs every
+//! query-running step — the build, the index write, the rebase — inside the handling of
+//! cancellation, which can land in any of them; a panic is reported as an internal
+//! error (status 101), and so is the thread ending any other way (`Farewell`) or a
+//! build request finding it gone. Events that were lost (the kernel's queue
+//! overflowed) or that name a directory rebuild from scratch (`Change`).
+//!
 //! Files the database holds as text cost memory, and each one's first edit makes salsa
 //! revalidate everything that depends on any of them (lowering an input's durability
 //! counts as a change at its old durability). Files it holds as summaries from the disk
@@ -16,6 +23,7 @@
 //! session started from the disk cache (`Session::rebased`), as a fresh process would.
 
 use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +35,8 @@ use anyhow::{Context, Result};
 use notify::{RecursiveMode, Watcher as _};
 
 use crate::driver::{BuildReport, BuildRequest, Session};
-use crate::report::{Reporter, ms, plural, thousands};
+use crate::render::{plural, thousands};
+use crate::report::{Level, MessageFormat, Reporter, ms};
 
 /// How long the file system must be quiet before a rebuild starts.
 const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -89,8 +98,60 @@ impl Watcher {
         *self.canceller.0.lock().unwrap_or_else(PoisonError::into_inner) = token;
     }
 
+    /// One round of the compiler thread: rebuilds after `changed` (as `rebuild`), hands
+    /// the outcome to `report` as soon as it is known, then, after a successful build,
+    /// writes the index and perhaps starts over from the disk cache (`flush`).
+    ///
+    /// Every step that runs queries is inside the cancellation handling — a newer edit
+    /// cancels whatever runs: during the build, the outcome is `Cancelled` (build again
+    /// with everything); during the index write, the index stays pending and the next
+    /// build writes it before anything else; during the rebase, the watcher keeps its
+    /// session. Any other failure is reported, never swallowed: a build that cannot run
+    /// is `Failed`, an index that cannot be written is a warning, and a panic — a bug —
+    /// ends the round with `Err(Crash)`, after which the watcher must not be used.
+    pub fn round(&mut self, changed: Option<&[PathBuf]>, report: impl FnOnce(&Watcher, Outcome)) -> Result<(), Crash> {
+        let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| self.rebuild(changed))) {
+            Ok(Ok(built)) => Outcome::Built(built),
+            Ok(Err(error)) => Outcome::Failed(error),
+            Err(panic) if panic.is::<salsa::Cancelled>() => Outcome::Cancelled,
+            Err(panic) => return Err(Crash::from_panic(panic.as_ref())),
+        };
+        let success = matches!(&outcome, Outcome::Built(built) if built.success());
+        report(self, outcome);
+        if !success {
+            return Ok(());
+        }
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.flush())) {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => {
+                tracing::warn!("writing the cache index: {error:#}");
+                Ok(())
+            }
+            Err(panic) if panic.is::<salsa::Cancelled>() => {
+                tracing::debug!("writing the index was cancelled; the next build writes it");
+                Ok(())
+            }
+            Err(panic) => Err(Crash::from_panic(panic.as_ref())),
+        }
+    }
+
+    /// Ends the watcher: writes the index of the last successful build if a
+    /// cancellation stopped its writing, so that a later one-shot build starts from it.
+    pub fn finish(mut self) -> Result<(), Crash> {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.session.write_pending_index())) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => {
+                tracing::warn!("writing the cache index: {error:#}");
+                Ok(())
+            }
+            Err(panic) if panic.is::<salsa::Cancelled>() => Ok(()),
+            Err(panic) => Err(Crash::from_panic(panic.as_ref())),
+        }
+    }
+
     /// Writes what the last build left for the disk cache, then starts over from it if
-    /// too many files are text. Returns whether it did.
+    /// too many files are text. Returns whether it did. A cancellation unwinds out of
+    /// the index write (`round` catches it); the index then stays pending.
     pub fn flush(&mut self) -> Result<bool> {
         self.session.flush_index()?;
         if self.session.text_files() <= self.rebase_at {
@@ -100,7 +161,7 @@ impl Watcher {
         let Some(mut fresh) = self.session.fresh()? else { return Ok(false) };
         self.set_token(fresh.cancellation_token());
         // Cancelled (Ctrl-C) or failed: keep the old session, and try again next time.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fresh.warm(&self.request))) {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fresh.warm(&self.request))) {
             Ok(Ok(true)) => {}
             outcome => {
                 self.set_token(self.session.cancellation_token());
@@ -119,10 +180,11 @@ impl Watcher {
     /// The directories whose `.mini` files matter: the entry's, recursively, and those
     /// of imported files elsewhere.
     pub fn directories(&self) -> BTreeSet<(PathBuf, bool)> {
-        let root = self.session.absolute_root();
+        let root = crate::fs::lexically_normal(&self.session.absolute_root());
         let mut dirs = BTreeSet::from([(root.clone(), true)]);
         for file in self.session.known_files() {
-            let dir = crate::driver::absolute(&file).parent().map(Path::to_path_buf).unwrap_or_default();
+            let file = crate::fs::lexically_normal(&crate::fs::absolute(&file));
+            let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
             if !dir.starts_with(&root) && dir.is_dir() {
                 dirs.insert((dir, false));
             }
@@ -131,12 +193,98 @@ impl Watcher {
     }
 }
 
+/// What a rebuild came to (see `Watcher::round`).
+#[derive(Debug)]
+pub enum Outcome {
+    /// The build ran: the program, or its errors.
+    Built(BuildReport),
+    /// The build could not run (an unreadable entry file, a full disk…).
+    Failed(anyhow::Error),
+    /// A newer edit cancelled it: build again with everything.
+    Cancelled,
+}
+
+/// A panic in the compiler thread — a bug — with its message.
+#[derive(Debug)]
+pub struct Crash(pub String);
+
+impl Crash {
+    fn from_panic(panic: &(dyn std::any::Any + Send)) -> Crash {
+        let message = match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+            (Some(text), _) => text.to_string(),
+            (_, Some(text)) => text.clone(),
+            _ => "a panic".to_string(),
+        };
+        Crash(message)
+    }
+}
+
+/// What a file event means for the next build.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing a program can read.
+    Nothing,
+    /// These source files changed.
+    Files(Vec<PathBuf>),
+    /// Anything may have changed: events were lost, or a directory appeared, vanished or
+    /// moved — the files in it moved with it, without events of their own.
+    Everything,
+}
+
+impl Change {
+    /// What `event` means, `cache_dir` being the (absolute) cache, whose files are ours.
+    pub fn of(event: &notify::Event, cache_dir: &Path) -> Change {
+        use notify::EventKind::{Access, Create, Modify, Remove};
+        use notify::event::{CreateKind, ModifyKind, RemoveKind};
+        // Opening and reading files (the build itself does) changes nothing.
+        if matches!(event.kind, Access(_)) {
+            return Change::Nothing;
+        }
+        // The kernel's queue overflowed, or the watcher says it missed something.
+        if event.need_rescan() || event.paths.is_empty() {
+            return Change::Everything;
+        }
+        let mut files = Vec::new();
+        for path in event.paths.iter().filter(|p| !p.starts_with(cache_dir)) {
+            if path.extension().is_some_and(|e| e == "mini") {
+                files.push(path.clone());
+                continue;
+            }
+            let directory = match event.kind {
+                Create(CreateKind::Folder) | Remove(RemoveKind::Folder) => true,
+                // A rename names the directory, not the files under it: a directory
+                // now, or gone and named like one.
+                Modify(ModifyKind::Name(_)) => path.is_dir() || (path.extension().is_none() && !path.exists()),
+                _ => false,
+            };
+            if directory {
+                return Change::Everything;
+            }
+        }
+        if files.is_empty() { Change::Nothing } else { Change::Files(files) }
+    }
+}
+
 enum Message {
-    /// Paths the file system reported, when.
-    Files(Vec<PathBuf>, Instant),
+    /// What the file system reported, when.
+    Files(Change, Instant),
     Interrupt,
-    Built(std::thread::Result<Result<BuildReport>>, BTreeSet<(PathBuf, bool)>),
+    Built(Outcome, BTreeSet<(PathBuf, bool)>),
+    /// The compiler thread panicked.
+    Crashed(Crash),
+    /// The compiler thread ended (sent by its last act, however it ends).
+    CompilerGone,
     Exited(std::process::ExitStatus),
+}
+
+/// Tells the main loop that the compiler thread ended, however it ends: a thread that
+/// disappears silently would leave the watcher waiting for builds that never come.
+struct Farewell(Sender<Message>);
+
+impl Drop for Farewell {
+    fn drop(&mut self) {
+        let _ = self.0.send(Message::CompilerGone);
+    }
 }
 
 /// `mini watch`: build, then rebuild on every change until Ctrl-C (status 130).
@@ -149,8 +297,9 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
         })
         .context("installing the Ctrl-C handler")?;
     }
-    let cache_dir = crate::driver::absolute(watcher.session().cache_dir());
-    let watcher_root = watcher.session().absolute_root();
+    let cache_dir = crate::fs::absolute(watcher.session().cache_dir());
+    let watcher_root = crate::fs::lexically_normal(&watcher.session().absolute_root());
+    let entry = watcher.session().entry_path();
     let output = watcher.request.output.clone();
     let canceller = watcher.canceller();
 
@@ -159,33 +308,34 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
     let compiler = {
         let tx = tx.clone();
         std::thread::Builder::new().name("compiler".into()).stack_size(256 << 20).spawn(move || {
+            let _farewell = Farewell(tx.clone());
             let mut watcher = watcher;
             while let Ok(changed) = build_rx.recv() {
-                let result =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| watcher.rebuild(changed.as_deref())));
-                let dirs = watcher.directories();
-                let done = matches!(result, Ok(Ok(_)));
-                if tx.send(Message::Built(result, dirs)).is_err() {
-                    break;
+                let round = watcher.round(changed.as_deref(), |watcher, outcome| {
+                    let _ = tx.send(Message::Built(outcome, watcher.directories()));
+                });
+                if let Err(crash) = round {
+                    let _ = tx.send(Message::Crashed(crash));
+                    return;
                 }
-                if done && let Err(e) = watcher.flush() {
-                    tracing::warn!("writing the cache index: {e:#}");
-                }
+            }
+            // The main loop let go (Ctrl-C): leave the disk cache current.
+            if let Err(crash) = watcher.finish() {
+                let _ = tx.send(Message::Crashed(crash));
             }
         })?
     };
 
     let mut fs_watcher = {
         let tx = tx.clone();
-        notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-            // Opening and reading files (the build itself does) changes nothing.
-            Ok(event) if matches!(event.kind, notify::EventKind::Access(_)) => {}
-            Ok(event) => {
-                let _ = tx.send(Message::Files(event.paths, Instant::now()));
-            }
-            // A lost event could be anything: rebuild from scratch.
-            Err(_) => {
-                let _ = tx.send(Message::Files(Vec::new(), Instant::now()));
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let change = match event {
+                Ok(event) => Change::of(&event, &cache_dir),
+                // A lost event could be anything: rebuild from scratch.
+                Err(_) => Change::Everything,
+            };
+            if change != Change::Nothing {
+                let _ = tx.send(Message::Files(change, Instant::now()));
             }
         })
         .context("starting the file watcher")?
@@ -193,11 +343,20 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
     // Watch before the first build reads anything, so that no edit falls in between.
     let root = (watcher_root, true);
     fs_watcher.watch(&root.0, RecursiveMode::Recursive).with_context(|| format!("watching {}", root.0.display()))?;
+    if reporter.says(Level::Normal) {
+        eprintln!(
+            "Watching {} and the files it imports: .mini files under {} (Ctrl-C to stop)",
+            entry.display(),
+            root.0.display()
+        );
+    }
     let mut watched: BTreeSet<(PathBuf, bool)> = BTreeSet::from([root]);
 
     let mut state =
         Loop { build_tx, pending: Vec::new(), rescan: false, first_event: None, in_flight: None, running: None };
-    state.start(None, Instant::now());
+    if !state.start(None, Instant::now()) {
+        return Ok(compiler_gone(&mut state));
+    }
     let mut deadline: Option<Instant> = None;
     loop {
         let message = match deadline {
@@ -218,40 +377,56 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                     let changed = if state.rescan { None } else { Some(std::mem::take(&mut state.pending)) };
                     state.rescan = false;
                     state.pending.clear();
-                    state.start(changed, state.first_event.unwrap_or_else(Instant::now));
+                    if !state.start(changed, state.first_event.unwrap_or_else(Instant::now)) {
+                        return Ok(compiler_gone(&mut state));
+                    }
                 }
             }
-            Some(Message::Files(paths, at)) => {
-                let relevant: Vec<PathBuf> = paths
-                    .into_iter()
-                    .filter(|p| p.extension().is_some_and(|e| e == "mini") && !p.starts_with(&cache_dir))
-                    .collect();
-                if relevant.is_empty() && !state.rescan {
-                    // Paths-less events are overflows: rescan everything.
-                    continue;
+            Some(Message::Files(change, at)) => {
+                match change {
+                    Change::Files(paths) => state.pending.extend(paths),
+                    Change::Everything => state.rescan = true,
+                    Change::Nothing => continue,
                 }
                 state.first_event.get_or_insert(at);
-                state.pending.extend(relevant);
                 deadline = Some(Instant::now() + DEBOUNCE);
                 if state.in_flight.is_some() {
                     canceller.cancel();
                 }
             }
-            Some(Message::Built(result, dirs)) => {
+            Some(Message::Built(outcome, dirs)) => {
+                // New directories first: an edit there right after the summary line counts.
+                for dir in dirs.difference(&watched) {
+                    let mode = if dir.1 { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+                    match fs_watcher.watch(&dir.0, mode) {
+                        Ok(()) if reporter.says(Level::Normal) => {
+                            eprintln!(
+                                "Watching also {} (imported files outside the entry's directory)",
+                                dir.0.display()
+                            )
+                        }
+                        Ok(()) => {}
+                        Err(e) => tracing::warn!("cannot watch {}: {e}", dir.0.display()),
+                    }
+                }
+                watched.extend(dirs);
                 let since = state.first_event.take();
                 let in_flight = state.in_flight.take().expect("a build was running");
-                match result {
-                    Ok(Ok(report)) => {
+                match outcome {
+                    Outcome::Built(report) => {
                         report_rebuild(&reporter, &report, since.map(|t| t.elapsed()));
                         if run_program
                             && report.success()
                             && let Some(output) = &output
                         {
+                            if state.stop_program() && reporter.says(Level::Normal) {
+                                eprintln!("[stopped the previous run: the program was rebuilt]");
+                            }
                             state.run(output, &tx);
                         }
                     }
-                    Ok(Err(error)) => eprintln!("mini: error: {error:#}"),
-                    Err(panic) if panic.is::<salsa::Cancelled>() => {
+                    Outcome::Failed(error) => eprintln!("mini: error: {error:#}"),
+                    Outcome::Cancelled => {
                         // A newer edit cancelled this build: rebuild with everything.
                         match in_flight.0 {
                             Some(paths) => state.pending.extend(paths),
@@ -260,26 +435,27 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                         state.first_event = Some(since.unwrap_or(in_flight.1));
                         deadline = Some(Instant::now());
                     }
-                    Err(_) => {
-                        eprintln!("mini: internal compiler error (this is a bug in mini; please report it)");
-                        return Ok(ExitCode::from(101));
-                    }
                 }
-                for dir in dirs.difference(&watched) {
-                    let mode = if dir.1 { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
-                    if let Err(e) = fs_watcher.watch(&dir.0, mode) {
-                        tracing::warn!("cannot watch {}: {e}", dir.0.display());
-                    }
-                }
-                watched.extend(dirs);
-                if state.in_flight.is_none() && !state.pending.is_empty() && deadline.is_none() {
+                if state.in_flight.is_none() && (state.rescan || !state.pending.is_empty()) && deadline.is_none() {
                     deadline = Some(Instant::now() + DEBOUNCE);
                 }
             }
-            Some(Message::Exited(status)) => match status.code() {
-                Some(code) => eprintln!("[program exited with status {code}]"),
-                None => eprintln!("[program stopped: {status}]"),
-            },
+            Some(Message::Crashed(Crash(message))) => {
+                eprintln!("mini: internal compiler error: {message} (this is a bug in mini; please report it)");
+                state.stop_program();
+                return Ok(ExitCode::from(101));
+            }
+            Some(Message::CompilerGone) => return Ok(compiler_gone(&mut state)),
+            Some(Message::Exited(status)) => {
+                use std::os::unix::process::ExitStatusExt;
+                // With -q only a failure is worth a line.
+                match (status.code(), status.signal()) {
+                    (Some(0), _) if !reporter.says(Level::Normal) => {}
+                    (Some(code), _) => eprintln!("[program exited with status {code}]"),
+                    (None, Some(signal)) => eprintln!("[{}]", crate::report::terminated_by(signal)),
+                    (None, None) => eprintln!("[program stopped: {status}]"),
+                }
+            }
             Some(Message::Interrupt) => {
                 canceller.cancel();
                 state.stop_program();
@@ -293,6 +469,13 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
+/// The compiler thread ended without a word: a bug, said as one.
+fn compiler_gone(state: &mut Loop) -> ExitCode {
+    eprintln!("mini: internal compiler error: the compiler thread stopped (this is a bug in mini; please report it)");
+    state.stop_program();
+    ExitCode::from(101)
+}
+
 struct Loop {
     build_tx: Sender<Option<Vec<PathBuf>>>,
     pending: Vec<PathBuf>,
@@ -301,21 +484,23 @@ struct Loop {
     /// The changes being built, and when the first of them happened.
     in_flight: Option<(Option<Vec<PathBuf>>, Instant)>,
     /// The program of `--run`, while it runs: a stop flag and its thread.
-    running: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    running: Option<(Arc<AtomicBool>, std::thread::JoinHandle<bool>)>,
 }
 
 impl Loop {
-    fn start(&mut self, changed: Option<Vec<PathBuf>>, since: Instant) {
+    /// Asks the compiler thread for a build; false if it is gone.
+    #[must_use]
+    fn start(&mut self, changed: Option<Vec<PathBuf>>, since: Instant) -> bool {
         self.first_event.get_or_insert(since);
         self.in_flight = Some((changed.clone(), since));
-        let _ = self.build_tx.send(changed);
+        self.build_tx.send(changed).is_ok()
     }
 
-    /// Runs the program, stopping a previous run that is still going.
+    /// Runs the program (the caller stops a previous run first).
     fn run(&mut self, program: &Path, tx: &Sender<Message>) {
         self.stop_program();
-        let path = crate::driver::absolute(program);
-        let mut child = match Command::new(&path).spawn() {
+        let path = crate::fs::absolute(program);
+        let mut child = match crate::process::spawn(&mut Command::new(&path)) {
             Ok(child) => child,
             Err(e) => {
                 eprintln!("mini: cannot run {}: {e}", path.display());
@@ -326,62 +511,119 @@ impl Loop {
         let tx = tx.clone();
         let stopping = Arc::clone(&stop);
         // The run's own thread owns the child: it reports the exit, or kills the child
-        // when the next build is ready.
+        // when the next build is ready (and says whether it had to).
         let handle = std::thread::spawn(move || {
             loop {
                 if stopping.load(Ordering::Relaxed) {
+                    let running = matches!(child.try_wait(), Ok(None));
                     let _ = child.kill();
                     let _ = child.wait();
-                    return;
+                    return running;
                 }
                 match child.try_wait() {
                     Ok(Some(status)) => {
                         let _ = tx.send(Message::Exited(status));
-                        return;
+                        return false;
                     }
                     Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                    Err(_) => return,
+                    Err(_) => return false,
                 }
             }
         });
         self.running = Some((stop, handle));
     }
 
-    fn stop_program(&mut self) {
-        if let Some((stop, handle)) = self.running.take() {
-            stop.store(true, Ordering::Relaxed);
-            let _ = handle.join();
-        }
+    /// Stops the program of the last run; returns whether it was still running.
+    fn stop_program(&mut self) -> bool {
+        let Some((stop, handle)) = self.running.take() else { return false };
+        stop.store(true, Ordering::Relaxed);
+        handle.join().unwrap_or(false)
     }
 }
 
 fn report_rebuild(reporter: &Reporter, report: &BuildReport, latency: Option<Duration>) {
     reporter.diagnostics(report);
     reporter.queries(report);
+    reporter.remote_warning(report);
     let latency_ms = latency.map_or(ms(report.duration), ms);
     match reporter.format {
-        crate::cli::MessageFormat::Human if report.success() => {
+        MessageFormat::Human if reporter.level == Level::Quiet => {}
+        MessageFormat::Human if report.success() => {
             let compiled = report.compiled.len();
             let names =
                 if (1..=5).contains(&compiled) { format!(" ({})", report.compiled.join(", ")) } else { String::new() };
             eprintln!(
-                "Rebuilt in {} ms: {} of {} function{} compiled{names}, {}",
+                "Rebuilt in {} ms: {} of {} function{} compiled{names}, {}{}",
                 latency_ms.round(),
                 thousands(compiled),
                 thousands(report.functions),
                 plural(report.functions),
                 if report.linked { "linked" } else { "nothing to link" },
+                crate::report::remote_summary(report),
             );
         }
-        crate::cli::MessageFormat::Human => eprintln!("Watching for changes…"),
-        crate::cli::MessageFormat::Json => reporter.event(serde_json::json!({
+        MessageFormat::Human => eprintln!("Watching for changes…"),
+        MessageFormat::Json => reporter.event(serde_json::json!({
             "reason": "rebuild-finished",
             "success": report.success(),
             "functions": report.functions,
             "compiled": report.compiled,
             "linked": report.linked,
+            "remote": report.remote.as_deref().cloned().unwrap_or_default().to_json(),
             "latency_ms": latency_ms,
             "duration_ms": ms(report.duration),
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use notify::EventKind;
+    use notify::event::{AccessKind, CreateKind, DataChange, Flag, ModifyKind, RemoveKind, RenameMode};
+
+    use super::Change;
+
+    fn event(kind: EventKind, paths: &[&PathBuf]) -> notify::Event {
+        paths.iter().fold(notify::Event::new(kind), |event, path| event.add_path((*path).clone()))
+    }
+
+    /// Lost events and directories that appear, vanish or move rebuild from scratch:
+    /// the files under a moved directory move without events of their own. Files that
+    /// are not sources, and the cache's own, change nothing.
+    #[test]
+    fn lost_events_and_directory_changes_mean_everything_may_have_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join(".mini_cache");
+        let (renamed, gone, source) = (dir.path().join("lib2"), dir.path().join("lib"), dir.path().join("a.mini"));
+        std::fs::create_dir(&renamed).unwrap();
+        let everything = [
+            notify::Event::new(EventKind::Other).set_flag(Flag::Rescan),
+            event(EventKind::Modify(ModifyKind::Any), &[]),
+            event(EventKind::Modify(ModifyKind::Name(RenameMode::To)), &[&renamed]),
+            event(EventKind::Modify(ModifyKind::Name(RenameMode::From)), &[&gone]),
+            event(EventKind::Modify(ModifyKind::Name(RenameMode::Both)), &[&gone, &renamed]),
+            event(EventKind::Remove(RemoveKind::Folder), &[&gone]),
+            event(EventKind::Create(CreateKind::Folder), &[&renamed]),
+        ];
+        for e in &everything {
+            assert_eq!(Change::of(e, &cache), Change::Everything, "{e:?}");
+        }
+        let data = event(EventKind::Modify(ModifyKind::Data(DataChange::Any)), &[&source]);
+        assert_eq!(Change::of(&data, &cache), Change::Files(vec![source.clone()]));
+
+        let (probe, notes, entry) = (dir.path().join("4913"), dir.path().join("notes.txt"), cache.join("x.mini"));
+        let nothing = [
+            event(EventKind::Create(CreateKind::File), &[&probe]),
+            event(EventKind::Remove(RemoveKind::File), &[&probe]),
+            event(EventKind::Modify(ModifyKind::Data(DataChange::Any)), &[&notes]),
+            event(EventKind::Modify(ModifyKind::Name(RenameMode::To)), &[&notes]),
+            event(EventKind::Modify(ModifyKind::Data(DataChange::Any)), &[&entry]),
+            event(EventKind::Access(AccessKind::Any), &[&source]),
+        ];
+        for e in &nothing {
+            assert_eq!(Change::of(e, &cache), Change::Nothing, "{e:?}");
+        }
     }
 }

@@ -211,8 +211,9 @@ pub fn program_diagnostics(db: &dyn Db, workspace: Workspace) -> Arc<[Diagnostic
     out.into()
 }
 
-/// The entry file must define `fn main() i32` or `fn main() void`.
-fn entry_point_error(db: &dyn Db, entry: SourceFile) -> Option<Diagnostic> {
+/// The entry file must define `fn main() i32` or `fn main() void`. Public for the language
+/// server, which reports it with the entry file's own diagnostics.
+pub fn entry_point_error(db: &dyn Db, entry: SourceFile) -> Option<Diagnostic> {
     if let Some(reason) = file_read_error(db, entry) {
         return Some(Diagnostic {
             file: entry,

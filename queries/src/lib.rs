@@ -9,8 +9,8 @@
 // The shared vocabulary and the inputs.
 pub mod base;
 pub mod source;
-pub mod summary;
 pub mod db;
+pub mod summary;
 // The front end: text to checked, typed IR.
 pub mod syntax;
 pub mod parsed;
@@ -19,11 +19,15 @@ pub mod items;
 pub mod zir;
 pub mod sema;
 pub mod diagnostics;
+// Answers for editors, from the front end's queries.
+pub mod ide;
 // The back end: what code generation reads, its keys, the link plan, the code.
 pub mod codegen_input;
 pub mod hash;
 pub mod link;
 pub mod codegen;
+// Describing what ran, for logs and snapshots.
+pub mod executed;
 
 pub mod fixture;
 

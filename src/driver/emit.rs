@@ -18,7 +18,7 @@ use mini_queries::items::file_functions;
 use mini_queries::zir::fn_zir;
 
 use super::{BuildReport, Session};
-use crate::store::{Kind, Store};
+use crate::cache::store::{Kind, Store};
 
 /// Separates function modules inside a cached section.
 const MODULE_SEPARATOR: &str = "\n; ---- module ----\n";
@@ -42,7 +42,7 @@ impl Session {
             .map(|(file, _)| file.path(&self.db).clone())
             .collect();
         for path in summarized {
-            self.hydrate(&path, report);
+            self.hydrate_unchanged(&path, report)?;
         }
 
         let db = &self.db;
@@ -72,8 +72,8 @@ impl Session {
     }
 
     /// The program's ZIR, function by function.
-    pub(super) fn zir_text(&mut self, report: &mut BuildReport) -> String {
-        self.hydrate_all(report);
+    pub(super) fn zir_text(&mut self, report: &mut BuildReport) -> Result<String> {
+        self.hydrate_all(report)?;
         let db = &self.db;
         let contracts = self.settings.expect("set before building").contracts(db);
         let mut out = String::new();
@@ -84,7 +84,7 @@ impl Session {
                 out.push('\n');
             }
         }
-        out
+        Ok(out)
     }
 }
 

@@ -14,9 +14,10 @@ use mini_queries::source::{Settings, SummaryFunction};
 use mini_queries::zir::fn_zir;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{BuildReport, Session, now_ns};
-use crate::index::Index;
-use crate::store::{Kind, Store, Unit};
+use super::{BuildReport, Session};
+use crate::cache::index::Index;
+use crate::cache::store::{Kind, Store, Unit};
+use crate::fs::now_ns;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -37,6 +38,17 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in the order reports list them.
+    pub const ALL: [Status; 7] = [
+        Status::Cached,
+        Status::Changed,
+        Status::Contract,
+        Status::Dependency,
+        Status::Settings,
+        Status::New,
+        Status::Evicted,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Status::Cached => "cached",
@@ -67,6 +79,27 @@ pub struct Explanation {
     pub removed: Vec<String>,
     /// Compile errors: the next build will fail.
     pub report: BuildReport,
+    /// Whether the explained build checks contracts.
+    pub contracts: bool,
+}
+
+impl Explained {
+    /// Why, in words, when the status alone does not say it.
+    pub fn because(&self, contracts: bool) -> Option<String> {
+        match (self.status, &self.detail) {
+            (Status::Dependency, Some(callee)) => Some(format!("{callee} changed its signature")),
+            (Status::Contract, _) => Some(
+                match (self.compile, contracts) {
+                    (true, _) => "only its contracts changed; contracts are on",
+                    (false, false) => "only its contracts changed; contracts are off, so nothing is compiled",
+                    // Contracts on, but these contracts were compiled before (an edit undone).
+                    (false, true) => "only its contracts changed; their code is in the cache",
+                }
+                .to_string(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 impl Explanation {
@@ -77,6 +110,36 @@ impl Explanation {
 
     pub fn count(&self, status: Status) -> usize {
         self.functions.iter().filter(|f| f.status == status).count()
+    }
+
+    /// The report as one JSON object: what `mini explain --json` prints and the language
+    /// server's `mini/explain` answers. Only for a program without errors.
+    pub fn to_json(&self) -> serde_json::Value {
+        let functions: Vec<serde_json::Value> = self
+            .functions
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "name": f.name,
+                    "status": f.status.name(),
+                    "because": f.because(self.contracts),
+                    "compile": f.compile,
+                })
+            })
+            .collect();
+        let mut totals = serde_json::Map::new();
+        for status in Status::ALL {
+            totals.insert(status.name().into(), self.count(status).into());
+        }
+        totals.insert("removed".into(), self.removed.len().into());
+        serde_json::json!({
+            "reason": "explain",
+            "functions": functions,
+            "removed": self.removed,
+            "totals": totals,
+            "contracts": if self.contracts { "on" } else { "off" },
+            "will_compile": self.will_compile(),
+        })
     }
 }
 
@@ -96,7 +159,7 @@ impl Session {
         self.scan(index.as_ref(), &stamps, now_ns(), &mut report)?;
         report.diagnostics = self.diagnostics();
         if !report.success() {
-            return Ok(Explanation { report, ..Explanation::default() });
+            return Ok(Explanation { report, contracts: settings.contracts, ..Explanation::default() });
         }
 
         let db = &self.db;
@@ -155,7 +218,8 @@ impl Session {
         let mut removed: Vec<String> = recorded.keys().filter(|name| !present.contains(*name)).cloned().collect();
         removed.sort();
         report.functions = explained.len();
-        Ok(Explanation { functions: explained.into_iter().map(|(_, e)| e).collect(), removed, report })
+        let functions = explained.into_iter().map(|(_, e)| e).collect();
+        Ok(Explanation { functions, removed, report, contracts: settings.contracts })
     }
 
     /// What the function says now (its text hashes), or what it said in the last build
@@ -218,7 +282,7 @@ impl Session {
             .flatten()
             .filter_map(|entry| {
                 let modified = entry.metadata().ok()?.modified().ok()?;
-                let index = Index::read(&entry.path())?;
+                let index = Index::read(&entry.path()).ok()?;
                 (index.header.entry_path == self.entry.as_str()).then_some((modified, index))
             })
             .collect();

@@ -11,11 +11,12 @@ mod scan;
 mod warnings;
 
 pub use explain::{Explained, Explanation, Status};
+pub use scan::module_path_of;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use mini_queries::Database;
@@ -28,11 +29,26 @@ use mini_queries::source::{BuildSettings, Settings, SourceFile, Workspace};
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::Setter;
 
-use crate::cli::Emit;
-use crate::index::{FileRecord, Header, Index};
+use crate::cache::index::{FileRecord, Header, Index, IndexError};
+use crate::cache::store::Store;
+use crate::fault::{Action, Faults, Point};
+use crate::fs::{FileStamp, absolute, lexically_normal, now_ns, relative_to, stamps_of};
 use crate::link::Linker;
+use crate::progress::{Phase, Progress};
 use crate::render::Located;
-use crate::store::Store;
+
+/// What a build produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emit {
+    /// A native executable.
+    Exe,
+    /// One relocatable object file holding the whole program.
+    Obj,
+    /// LLVM IR as text.
+    LlvmIr,
+    /// ZIR as text.
+    Zir,
+}
 
 /// What to build and how.
 #[derive(Clone, Debug)]
@@ -58,6 +74,8 @@ pub struct BuildReport {
     pub compiled: Vec<String>,
     /// Functions whose object came from the on-disk store.
     pub reused_from_disk: usize,
+    /// Functions whose object came from the remote cache (in a unit downloaded now).
+    pub reused_from_remote: usize,
     /// Source files read from disk and parsed in this build.
     pub files_read: usize,
     pub files_parsed: usize,
@@ -71,6 +89,8 @@ pub struct BuildReport {
     pub duration: Duration,
     /// The queries that executed, in order (with `--log-queries`).
     pub executed: Vec<String>,
+    /// What the remote cache did, if there is one.
+    pub remote: Option<Box<crate::cache::remote::RemoteReport>>,
 }
 
 impl BuildReport {
@@ -93,66 +113,6 @@ impl BuildReport {
             d.severity = mini_queries::base::Severity::Error;
         }
     }
-}
-
-/// Enough of a file's metadata to notice that it changed (or was replaced).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct FileStamp {
-    pub len: u64,
-    /// Modification time in nanoseconds since the epoch.
-    pub mtime_ns: i64,
-    pub inode: u64,
-}
-
-impl FileStamp {
-    /// The stamp of the file at `path` (following links); `None` if there is none.
-    pub fn of(path: &Path) -> Option<FileStamp> {
-        #[cfg(target_os = "linux")]
-        {
-            // statx asking for just these fields: a no-op build is mostly stat calls,
-            // and this is about 15% cheaper than std's full metadata.
-            use std::os::unix::ffi::OsStrExt;
-            let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-            let mask = libc::STATX_SIZE | libc::STATX_MTIME | libc::STATX_INO;
-            // SAFETY: a valid C string and a zeroed statx buffer the call fills in.
-            let mut st: libc::statx = unsafe { std::mem::zeroed() };
-            let rc = unsafe { libc::statx(libc::AT_FDCWD, path.as_ptr(), libc::AT_STATX_SYNC_AS_STAT, mask, &mut st) };
-            if rc == 0 && st.stx_mask & mask == mask {
-                let mtime_ns = st.stx_mtime.tv_sec * 1_000_000_000 + i64::from(st.stx_mtime.tv_nsec);
-                return Some(FileStamp { len: st.stx_size, mtime_ns, inode: st.stx_ino });
-            }
-            if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
-                return None;
-            }
-        }
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(path).ok()?;
-        Some(FileStamp {
-            len: meta.len(),
-            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-            inode: meta.ino(),
-        })
-    }
-}
-
-/// Stamps of many files, taken on two threads when there are many (the no-op build of a
-/// large program is mostly this).
-pub fn stamps_of(paths: &[PathBuf]) -> Vec<Option<FileStamp>> {
-    if paths.len() < 2048 {
-        return paths.iter().map(|p| FileStamp::of(p)).collect();
-    }
-    let (first, second) = paths.split_at(paths.len() / 2);
-    std::thread::scope(|scope| {
-        let other = scope.spawn(|| second.iter().map(|p| FileStamp::of(p)).collect::<Vec<_>>());
-        let mut stamps: Vec<Option<FileStamp>> = first.iter().map(|p| FileStamp::of(p)).collect();
-        stamps.extend(other.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        stamps
-    })
-}
-
-/// Nanoseconds since the epoch.
-pub fn now_ns() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// Where compiled objects are kept between builds.
@@ -201,6 +161,18 @@ pub struct Session {
     /// The database holds part of the program only (see `patch`): the next build starts
     /// with a new one.
     partial: bool,
+    /// Texts an editor holds for some files (the language server's open buffers): they
+    /// stand for the files on disk wherever this session would read them.
+    overlays: FxHashMap<ModulePath, Arc<[u8]>>,
+    /// Files that are part of this session besides the entry and what it imports (files
+    /// open in an editor): scans load them and their imports too.
+    extra_roots: Vec<ModulePath>,
+    /// Faults tests armed (see `fault`).
+    faults: Faults,
+    /// Told what the build is doing (a terminal's progress line).
+    progress: Option<Arc<dyn Progress>>,
+    /// The shared remote cache, if any: a tier under the store in every build.
+    remote: Option<Arc<crate::cache::remote::Remote>>,
 }
 
 /// The last link of this program with some settings.
@@ -275,7 +247,23 @@ impl Session {
             defer_index: false,
             durable_inputs: false,
             pending_index: None,
+            overlays: FxHashMap::default(),
+            extra_roots: Vec::new(),
+            faults: Faults::default(),
+            progress: None,
+            remote: None,
         })
+    }
+
+    /// Reports this session's builds to `progress` from now on.
+    pub fn set_progress(&mut self, progress: Arc<dyn Progress>) {
+        self.progress = Some(progress);
+    }
+
+    fn report_phase(&self, phase: Phase) {
+        if let Some(progress) = &self.progress {
+            progress.phase(phase);
+        }
     }
 
     pub fn db(&self) -> &Database {
@@ -286,11 +274,11 @@ impl Session {
     /// a file watcher reports. Files outside the program are ignored; the build still
     /// walks the whole import graph when a file is new or an import changed.
     pub fn assume_changed(&mut self, paths: &[PathBuf]) {
-        let root = self.absolute_root();
+        let root = lexically_normal(&self.absolute_root());
         let changed = self.changed.get_or_insert_with(FxHashSet::default);
         for path in paths {
-            let relative = absolute(path);
-            let Ok(relative) = relative.strip_prefix(&root) else { continue };
+            // Files imported from outside the entry's directory are `../…` modules.
+            let relative = relative_to(&lexically_normal(&absolute(path)), &root);
             if let Some(module) = relative.to_str().and_then(ModulePath::new) {
                 changed.insert(module);
             }
@@ -301,6 +289,26 @@ impl Session {
     /// next query unwinds with `salsa::Cancelled`.
     pub fn cancellation_token(&self) -> salsa::CancellationToken {
         salsa::Database::cancellation_token(&self.db)
+    }
+
+    /// The faults armed for this session's builds, for tests (see `fault`).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Fires the fault armed at `point`, if any.
+    pub(crate) fn fault(&self, point: Point) {
+        match self.faults.take(point) {
+            Some(Action::Cancel) => self.cancellation_token().cancel(),
+            Some(Action::Panic) => panic!("injected fault at {}", point.name()),
+            Some(Action::Run(code)) => code(),
+            Some(Action::NoSpace) | None => {}
+        }
+    }
+
+    /// The entry file's path, as the user can open it.
+    pub fn entry_path(&self) -> PathBuf {
+        self.disk_path(&self.entry)
     }
 
     /// The entry file's directory, as given.
@@ -323,6 +331,11 @@ impl Session {
         self.cache = Cache::Dir(dir);
     }
 
+    /// Shares build results through `remote` (see `remote`).
+    pub fn set_remote(&mut self, remote: crate::cache::remote::Remote) {
+        self.remote = Some(Arc::new(remote));
+    }
+
     /// Keeps no cache beyond this session (`--no-cache`).
     pub fn disable_cache(&mut self) {
         let dir = std::env::temp_dir().join(format!("mini-no-cache-{}-{}", std::process::id(), now_ns()));
@@ -337,7 +350,7 @@ impl Session {
     }
 
     fn open_store(&self) -> Result<Store> {
-        Store::open(self.cache_dir())
+        Ok(Store::open(self.cache_dir())?.with_faults(self.faults.clone()))
     }
 
     /// The path of a module as the user can open it.
@@ -373,28 +386,23 @@ impl Session {
 
     /// The index file for this program and these settings.
     fn index_path(&self, store: &Store, settings: &Settings) -> PathBuf {
+        self.index_path_under(store.root(), settings)
+    }
+
+    fn index_path_under(&self, cache: &Path, settings: &Settings) -> PathBuf {
         let key = Encoder::new("mini index")
             .str(self.entry.as_str())
             .encode(&settings.codegen)
             .u8(u8::from(settings.contracts))
             .finish();
-        store.root().join("index").join(key.to_hex())
+        cache.join("index").join(key.to_hex())
     }
 
     fn read_index(&self, store: &Store, settings: &Settings) -> Option<Index> {
-        let _span = tracing::info_span!("read_index").entered();
         if matches!(self.cache, Cache::Private(_)) {
             return None;
         }
-        let path = self.index_path(store, settings);
-        if !path.exists() {
-            return None;
-        }
-        let index = Index::read(&path);
-        if index.is_none() {
-            tracing::warn!("the cache index is damaged or from another version; rebuilding it");
-        }
-        index
+        read_index_file(&self.index_path(store, settings))
     }
 
     /// With no previous build for `settings`: the units of the last build with the same
@@ -434,16 +442,49 @@ impl Session {
         self.partial = false;
     }
 
+    /// The settings of the last build, or the defaults before the first.
+    fn current_settings(&self) -> Settings {
+        self.settings.map_or_else(Settings::host, |s| Settings {
+            codegen: s.codegen(&self.db).clone(),
+            contracts: s.contracts(&self.db),
+        })
+    }
+
+    /// Loads the program — the entry, what it imports, and any extra roots — as inputs,
+    /// without checking or building: files that the on-disk index proves unchanged become
+    /// summaries. Nothing is written (the language server's start). An entry that cannot
+    /// be read is an error, but the other files are loaded all the same.
+    pub fn load(&mut self) -> Result<()> {
+        let _span = tracing::info_span!("load").entered();
+        self.forget_stale_cancellation();
+        let settings = self.current_settings();
+        let index = match &self.cache {
+            Cache::Dir(dir) => {
+                let path = self.index_path_under(dir, &settings);
+                read_index_file(&path)
+            }
+            Cache::Private(_) => None,
+        };
+        self.set_settings(&settings);
+        let stamps = self.stamps(index.as_ref());
+        self.scan(index.as_ref(), &stamps, now_ns(), &mut BuildReport::default())
+    }
+
+    /// Brings the inputs up to date with the disk after `load`: only the files said to
+    /// have changed (`assume_changed`), or every loaded file when none were; the import
+    /// graph is walked again when it may have changed. Files with an overlay keep it.
+    pub fn refresh_inputs(&mut self) -> Result<()> {
+        let _span = tracing::info_span!("refresh_inputs").entered();
+        self.scan(None, &FxHashMap::default(), now_ns(), &mut BuildReport::default())
+    }
+
     /// Checks the program without generating code.
     pub fn check(&mut self, log_queries: bool) -> Result<BuildReport> {
         let start = Instant::now();
         let started_at_ns = now_ns();
         self.forget_stale_cancellation();
         self.db.record_executions();
-        let settings = self.settings.map_or_else(Settings::host, |s| Settings {
-            codegen: s.codegen(&self.db).clone(),
-            contracts: s.contracts(&self.db),
-        });
+        let settings = self.current_settings();
         let index = if self.cache_dir().exists() {
             let store = self.open_store()?;
             self.read_index(&store, &settings)
@@ -462,28 +503,62 @@ impl Session {
 
     /// Builds the program as `request` says.
     pub fn build(&mut self, request: &BuildRequest) -> Result<BuildReport> {
+        // A file this build took for unchanged was edited before its code was generated
+        // (see `scan::ChangedDuringBuild`): build again, with what is on disk now. The
+        // next attempt sees the file's new stamp; an attempt writes nothing it would have
+        // to take back before it fails this way.
+        let mut attempts = 1;
+        loop {
+            match self.build_once(request) {
+                Err(error) if attempts < 3 && error.is::<scan::ChangedDuringBuild>() => {
+                    tracing::info!("{error}; building again");
+                    attempts += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn build_once(&mut self, request: &BuildRequest) -> Result<BuildReport> {
         let start = Instant::now();
         let started_at_ns = now_ns();
         if self.partial {
             self.reset_database();
         }
         self.forget_stale_cancellation();
+        // The last build's index, if a cancellation stopped its writing (watch mode): the
+        // database is still as that build left it.
+        if self.pending_index.is_some()
+            && let Err(error) = self.flush_index()
+        {
+            tracing::warn!("writing the cache index: {error:#}");
+        }
         self.db.record_executions();
         let target = &request.settings.codegen.target;
         codegen::validate_target(target).map_err(|e| anyhow::anyhow!("unsupported target '{target}': {e}"))?;
         if request.emit == Emit::Exe && **target != *mini_queries::base::host_triple() {
             anyhow::bail!("cannot link an executable for '{target}' on this machine; use --emit obj");
         }
-        let store = self.open_store()?;
+        let mut store = self.open_store()?;
+        store.keep_index(self.index_path(&store, &request.settings));
+        store.set_remote(self.remote.as_ref().and_then(|remote| remote.begin()));
         // With a watcher saying what changed, neither the index nor the stamps are needed.
         let watching = self.changed.is_some()
             && self.workspace.is_some()
             && self.link_state.as_ref().is_some_and(|s| s.settings == request.settings);
         let index = if watching { None } else { self.read_index(&store, &request.settings) };
+        // No index here (a fresh checkout): the remote's shared index, if it has one.
+        let index = match (index, store.remote()) {
+            (None, Some(remote)) if !watching => {
+                remote.fetch_index(&self.entry, &self.disk_path(&self.entry), &request.settings)
+            }
+            (index, _) => index,
+        };
         if let Some(index) = &index {
             self.link_state = Some(LinkState::from_index(index, &request.settings));
         }
         let stamps = if watching { FxHashMap::default() } else { self.stamps(index.as_ref()) };
+        self.fault(Point::AfterStat);
         let mut report = BuildReport::default();
 
         if !watching && let Some(report) = self.no_op(request, index.as_ref(), &stamps, start) {
@@ -505,19 +580,22 @@ impl Session {
             report = BuildReport::default();
         }
 
+        self.report_phase(Phase::Checking);
         self.set_settings(&request.settings);
         self.scan(index.as_ref(), &stamps, started_at_ns, &mut report)?;
+        self.fault(Point::AfterScan);
         report.diagnostics = self.diagnostics();
+        self.fault(Point::AfterDiagnostics);
         if request.deny_warnings {
             report.deny_warnings();
         }
         if report.success() {
             match request.emit {
                 Emit::Exe | Emit::Obj => {
-                    let plan = self.link(request, &store, &mut report)?;
+                    let (plan, start) = self.link(request, &store, &mut report)?;
                     // Counted from the plan: listing every function would intern each.
                     report.functions = plan.function_count();
-                    self.record_index(&store, request, started_at_ns, &plan)?;
+                    self.record_index(&store, request, started_at_ns, &plan, start)?;
                 }
                 Emit::LlvmIr => {
                     let text = self.llvm_ir_text(&store, &mut report)?;
@@ -525,7 +603,7 @@ impl Session {
                     report.functions = program_functions(&self.db, self.workspace()).len();
                 }
                 Emit::Zir => {
-                    let text = self.zir_text(&mut report);
+                    let text = self.zir_text(&mut report)?;
                     self.emit_text(request, text, &mut report)?;
                     report.functions = program_functions(&self.db, self.workspace()).len();
                 }
@@ -543,10 +621,19 @@ impl Session {
         store: Store,
         start: Instant,
     ) -> BuildReport {
+        report.remote = store.finish_remote().map(Box::new);
         self.finish_report(&mut report, request.log_queries, start);
         let counters = store.close();
         if matches!(self.cache, Cache::Dir(_)) {
-            crate::gc::after_build(self.cache_dir(), &counters, &report);
+            let summary = crate::cache::gc::BuildSummary {
+                functions: report.functions,
+                compiled: report.compiled.len(),
+                reused_from_disk: report.reused_from_disk,
+                reused_from_remote: report.reused_from_remote,
+                link_units_relinked: report.link_units_relinked,
+                remote: report.remote.as_deref(),
+            };
+            crate::cache::gc::after_build(self.cache_dir(), &counters, &summary);
         }
         report
     }
@@ -623,6 +710,7 @@ impl Session {
         request: &BuildRequest,
         started_at_ns: i64,
         plan: &mini_queries::link::LinkPlan,
+        start: Hash,
     ) -> Result<()> {
         if matches!(self.cache, Cache::Private(_)) {
             return Ok(());
@@ -632,7 +720,7 @@ impl Session {
             (Emit::Exe, Some(path)) => FileStamp::of(path).map(|stamp| (absolute(path), stamp)),
             _ => None,
         };
-        let header = Header {
+        let mut header = Header {
             entry_path: self.entry.to_string(),
             settings: request.settings.clone(),
             started_at_ns,
@@ -640,6 +728,7 @@ impl Session {
             link_key: plan.key,
             runtime: plan.runtime,
             entry: plan.entry,
+            start,
             units: plan.units.iter().map(|u| (u.index, u.key)).collect(),
             output,
         };
@@ -648,8 +737,11 @@ impl Session {
             self.pending_index = Some((path, header));
             Ok(())
         } else {
-            let files = self.file_records();
-            store.write_file(&path, &Index::encode(&header, &files))
+            self.fault(Point::IndexWrite);
+            match self.file_records(&mut header) {
+                Some(files) => store.write_index(&path, &[&Index::encode(&header, &files)]),
+                None => Ok(()),
+            }
         }
     }
 
@@ -681,6 +773,9 @@ impl Session {
         fresh.durable_inputs = self.durable_inputs;
         fresh.linker = self.linker.clone();
         fresh.linked = self.linked.clone();
+        fresh.faults = self.faults.clone();
+        fresh.progress = self.progress.clone();
+        fresh.remote = self.remote.clone();
         Ok(Some(fresh))
     }
 
@@ -693,6 +788,7 @@ impl Session {
         let store = self.open_store()?;
         let Some(index) = self.read_index(&store, &request.settings) else { return Ok(false) };
         self.link_state = Some(LinkState::from_index(&index, &request.settings));
+        self.fault(Point::Rebase);
         let stamps = self.stamps(Some(&index));
         self.set_settings(&request.settings);
         self.scan(Some(&index), &stamps, started_at_ns, &mut BuildReport::default())?;
@@ -701,44 +797,75 @@ impl Session {
         Ok(true)
     }
 
+    /// Writes an index whose write was deferred and is still pending — a cancellation
+    /// stopped it — as a watcher that is going away must: a cancellation that arrived
+    /// before this call does not stop it.
+    pub fn write_pending_index(&mut self) -> Result<()> {
+        self.forget_stale_cancellation();
+        self.flush_index()
+    }
+
     /// Writes an index whose write was deferred.
+    ///
+    /// The records are taken from the database as the build left it, so this must run
+    /// before the next build changes an input. A cancellation unwinds out of it (the
+    /// records are queries) and leaves the index pending: the next build writes it
+    /// first (`build`). Once it has been tried to the end, it is no longer pending,
+    /// written or not.
     pub fn flush_index(&mut self) -> Result<()> {
-        if let Some((path, header)) = self.pending_index.take() {
-            let _span = tracing::info_span!("write_index").entered();
-            let files = self.file_records();
-            let store = self.open_store()?;
-            store.write_file(&path, &Index::encode(&header, &files))?;
-        }
-        Ok(())
+        let Some((path, header)) = &self.pending_index else { return Ok(()) };
+        let (path, mut header) = (path.clone(), header.clone());
+        let _span = tracing::info_span!("write_index").entered();
+        self.fault(Point::IndexWrite);
+        let files = self.file_records(&mut header);
+        self.pending_index = None;
+        let Some(files) = files else { return Ok(()) };
+        let mut store = self.open_store()?;
+        store.keep_index(path.clone());
+        store.write_file(&path, &Index::encode(&header, &files))
     }
 
     /// Each program file's index record, reusing last build's where the file's input is
-    /// the same.
-    fn file_records(&mut self) -> Vec<FileRecord> {
+    /// the same. `None` if some file cannot be recorded (it has no stamp, or no code):
+    /// an index must list every file of the program, or a later build would not notice
+    /// that the missing one changed, so then none is written.
+    ///
+    /// The records' stamps were taken by this build or, in watch mode, earlier ones: the
+    /// header's start becomes the earliest of their `checked_at_ns`, so that the
+    /// racy-clean rule judges each stamp against a time before it was taken.
+    fn file_records(&mut self, header: &mut Header) -> Option<Vec<FileRecord>> {
         let db = &self.db;
         let files: Vec<SourceFile> = mini_queries::imports::program_files(db, self.workspace()).to_vec();
         let mut records = Vec::with_capacity(files.len());
         let mut kept = FxHashMap::with_capacity_and_hasher(files.len(), Default::default());
+        let mut oldest_check = header.started_at_ns;
         for file in files {
             let path = file.path(db).clone();
-            let Some(seen) = self.seen.get(&path) else { continue };
-            let (Some(stamp), Some(content)) = (seen.stamp, seen.content) else { continue };
-            let record = match (self.records.get(&path), self.basis.get(&path)) {
-                (Some(old), _) if old.entry.content == content => restamped(old, stamp),
-                (_, Some(basis)) if basis.record.entry.content == content => restamped(&basis.record, stamp),
-                _ => scan::record_of(db, file, stamp, content),
+            let recorded = self.seen.get(&path).and_then(|seen| {
+                oldest_check = oldest_check.min(seen.checked_at_ns);
+                let (stamp, content) = (seen.stamp?, seen.content?);
+                match (self.records.get(&path), self.basis.get(&path)) {
+                    (Some(old), _) if old.entry.content == content => Some(restamped(old, stamp)),
+                    (_, Some(basis)) if basis.record.entry.content == content => Some(restamped(&basis.record, stamp)),
+                    _ => scan::record_of(db, file, stamp, content),
+                }
+            });
+            let Some(record) = recorded else {
+                tracing::warn!("not writing the cache index: '{}' could not be recorded", self.display_path(&path));
+                return None;
             };
             kept.insert(path, record.clone());
             records.push(record);
         }
         self.records = kept;
-        records
+        header.started_at_ns = oldest_check;
+        Some(records)
     }
 
     fn emit_text(&self, request: &BuildRequest, text: String, report: &mut BuildReport) -> Result<()> {
         match &request.output {
             Some(path) => {
-                write_atomically(path, text.as_bytes())?;
+                crate::output::write_atomically(path, text.as_bytes(), false)?;
                 report.output = Some(path.clone());
             }
             None => report.text = Some(text),
@@ -760,30 +887,32 @@ impl Session {
     }
 }
 
+/// The index at `path`, or `None` — saying why, unless there is none.
+fn read_index_file(path: &Path) -> Option<Index> {
+    let _span = tracing::info_span!("read_index").entered();
+    if !path.exists() {
+        return None;
+    }
+    match Index::read(path) {
+        Ok(index) => Some(index),
+        Err(IndexError::Unreadable(reason)) => {
+            tracing::warn!("cannot read the cache index {}: {reason}; building without it", path.display());
+            None
+        }
+        Err(IndexError::Damaged) => {
+            tracing::warn!("the cache index {} is damaged; rebuilding it", path.display());
+            None
+        }
+        Err(IndexError::OtherVersion) => {
+            // Every new build of the compiler meets the previous one's index.
+            tracing::info!("the cache index {} is from another version of mini; rebuilding it", path.display());
+            None
+        }
+    }
+}
+
 fn restamped(record: &FileRecord, stamp: FileStamp) -> FileRecord {
     let mut record = record.clone();
     record.entry.stamp = stamp;
     record
-}
-
-/// `path` made absolute against the current directory (without resolving links).
-pub fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// An I/O error's reason without the "(os error N)" suffix.
-pub fn io_reason(error: &std::io::Error) -> String {
-    let text = error.to_string();
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
-}
-
-/// Writes a file so that readers see the old contents or the new, never a mix.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let temp = crate::link::temp_sibling(path);
-    std::fs::write(&temp, bytes).with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }

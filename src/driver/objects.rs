@@ -21,21 +21,24 @@ use mini_queries::source::{CodegenSettings, SourceFile};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{BuildReport, BuildRequest, FileStamp, LinkState, Session, absolute, write_atomically};
-use crate::cli::Emit;
+use super::Emit;
+use super::{BuildReport, BuildRequest, LinkState, Session};
+use crate::cache::store::{Blob, Kind, Store, Unit};
+use crate::fs::{FileStamp, absolute, lexically_normal};
 use crate::link::image;
 use crate::link::{self, Linker};
-use crate::store::{Blob, Kind, Store, Unit};
+use crate::progress::Phase;
 
 impl Session {
-    /// Produces the executable or object `request` asks for. Returns the link plan, for
-    /// the index.
+    /// Produces the executable or object `request` asks for. Returns the link plan and
+    /// `_start`'s key, for the index — taken here, so that recording the index in watch
+    /// mode runs no query after the link.
     pub(super) fn link(
         &mut self,
         request: &BuildRequest,
         store: &Store,
         report: &mut BuildReport,
-    ) -> Result<Arc<LinkPlan>> {
+    ) -> Result<(Arc<LinkPlan>, Hash)> {
         let plan = {
             let _span = tracing::info_span!("link_plan").entered();
             link_plan(&self.db, self.workspace()).clone().context("a program without errors has a link plan")?
@@ -56,7 +59,8 @@ impl Session {
         {
             report.reused_from_disk = plan.function_count();
             self.link_state = previous;
-            return Ok(plan);
+            let start = start_hash(&self.db, self.settings.expect("set before linking"));
+            return Ok((plan, start));
         }
 
         let previous_units = match previous {
@@ -76,8 +80,8 @@ impl Session {
         let entry = entry_object(db, workspace).as_deref().map(<[u8]>::to_vec);
         let entry = || entry.expect("a program without errors has a valid main");
         inputs.push((Kind::Entry, plan.entry, entry_input(store, &mut linked, Kind::Entry, plan.entry, entry)?));
+        let start = start_hash(db, settings);
         if request.emit == Emit::Exe {
-            let start = start_hash(db, settings);
             let object = || start_object(db, settings).to_vec();
             inputs.push((Kind::Start, start, entry_input(store, &mut linked, Kind::Start, start, object)?));
         }
@@ -85,9 +89,11 @@ impl Session {
         self.linked = inputs.iter().map(|(kind, key, input)| ((*kind, *key), input.clone())).collect();
         let inputs: Vec<LinkInput> = inputs.into_iter().map(|(_, _, input)| input).collect();
 
+        self.report_phase(Phase::Linking);
         match request.emit {
             Emit::Exe => {
                 let _span = tracing::info_span!("link", inputs = inputs.len()).entered();
+                self.fault(crate::fault::Point::BeforeLink);
                 self.link_executable(&inputs, &output, &request.settings.codegen)?;
                 report.linked = true;
                 self.link_state = Some(LinkState {
@@ -100,10 +106,10 @@ impl Session {
             _ => {
                 // Entries carry a trailer after the ELF data; the merge reads only the ELF.
                 let merged = link::merge_objects(inputs.iter().map(|input| &**input.bytes))?;
-                write_atomically(&output, &merged)?;
+                crate::output::write_atomically(&output, &merged, false)?;
             }
         }
-        Ok(plan)
+        Ok((plan, start))
     }
 
     /// Every unit's merged object — from the last link, the store, or built now — with
@@ -134,7 +140,10 @@ impl Session {
             for (i, found) in from_store.into_iter().zip(found) {
                 match found {
                     Some((path, bytes)) => {
-                        report.reused_from_disk += plan.units[i].len();
+                        match bytes.fetched() {
+                            true => report.reused_from_remote += plan.units[i].len(),
+                            false => report.reused_from_disk += plan.units[i].len(),
+                        }
                         inputs[i] = Some(LinkInput::new(path, bytes));
                     }
                     None => missing.push(i),
@@ -160,10 +169,11 @@ impl Session {
             let Some(payload) = store.read(Kind::UnitMembers, old_key) else { continue };
             let Some(members) = Unit::members(&payload) else { continue };
             let wanted: HashSet<Hash> = unit.hashes.iter().copied().collect();
+            let reused = if payload.fetched() { &mut report.reused_from_remote } else { &mut report.reused_from_disk };
             for (hash, object) in members {
                 if wanted.contains(&hash) && !self.objects.contains_key(&hash) {
                     self.objects.insert(hash, object.into());
-                    report.reused_from_disk += 1;
+                    *reused += 1;
                 }
             }
         }
@@ -181,10 +191,11 @@ impl Session {
             .map(|file| file.path(&self.db).clone())
             .collect();
         for path in &summarized {
-            self.hydrate(path, report);
+            self.hydrate_unchanged(path, report)?;
         }
         let compiled = self.generate(&needed, jobs);
         report.compiled = self.in_program_order(&compiled);
+        self.report_phase(Phase::Linking);
 
         let _span = tracing::info_span!("merge", units = missing.len()).entered();
         for &i in &missing {
@@ -249,7 +260,10 @@ impl Session {
             self.linker = Some(Linker::detect()?);
         }
         let paths: Vec<PathBuf> = inputs.iter().map(|input| input.path.clone()).collect();
-        self.linker.as_ref().expect("detected above").link_executable(&paths, output)
+        // Debug information names files relative to the entry's directory (objects hold
+        // no absolute path); the executable gets the directory itself.
+        let comp_dir = settings.debug_info.then(|| lexically_normal(&self.absolute_root()));
+        self.linker.as_ref().expect("detected above").link_executable(&paths, output, comp_dir.as_deref())
     }
 
     /// Generates the objects of `functions` on `jobs` threads, in program order; returns
@@ -263,8 +277,13 @@ impl Session {
         // Several batches per thread keep the threads busy to the end.
         let batch_size = functions.len().div_ceil(jobs * 4).clamp(1, 64);
         let batches: Vec<&[(Function, Hash)]> = functions.chunks(batch_size).collect();
+        self.fault(crate::fault::Point::Codegen);
         let next = AtomicUsize::new(0);
         let threads = jobs.clamp(1, batches.len());
+        let (done, total, progress) = (AtomicUsize::new(0), functions.len(), self.progress.clone());
+        if let Some(progress) = &progress {
+            progress.functions(0, total);
+        }
         // Workers stop between batches when the session's build is cancelled (watch
         // mode, on a new edit); the unwinding happens below, on this thread.
         let cancelled = self.cancellation_token();
@@ -275,11 +294,17 @@ impl Session {
                     // change, as salsa requires.
                     let db = self.db.clone();
                     let (next, batches, cancelled) = (&next, &batches, &cancelled);
+                    let (done, progress) = (&done, &progress);
+                    let compiled = move |count: usize| {
+                        if let Some(progress) = progress {
+                            progress.functions(done.fetch_add(count, Ordering::Relaxed) + count, total);
+                        }
+                    };
                     std::thread::Builder::new()
                         .name("codegen".into())
                         .stack_size(16 << 20)
                         .spawn_scoped(scope, move || {
-                            let mut done = Vec::new();
+                            let mut finished = Vec::new();
                             loop {
                                 let index = next.fetch_add(1, Ordering::Relaxed);
                                 let Some(batch) = batches.get(index) else { break };
@@ -289,16 +314,19 @@ impl Session {
                                 let first = index * batch_size;
                                 if let [(function, _)] = batch {
                                     let object = fn_object(&db, *function).clone();
-                                    done.push((first, object.expect("checked functions have code")));
+                                    finished.push((first, object.expect("checked functions have code")));
+                                    compiled(1);
                                     continue;
                                 }
                                 let members: Vec<Function> = batch.iter().map(|&(f, _)| f).collect();
                                 let objects = batch_objects(&db, CodegenBatch::new(&db, members));
                                 for (offset, object) in objects.iter().enumerate() {
-                                    done.push((first + offset, object.clone().expect("checked functions have code")));
+                                    finished
+                                        .push((first + offset, object.clone().expect("checked functions have code")));
                                 }
+                                compiled(batch.len());
                             }
-                            done
+                            finished
                         })
                         .expect("spawning a codegen thread")
                 })
@@ -316,9 +344,11 @@ impl Session {
 }
 
 /// Reads link units from the store. Reading an entry verifies its checksum, and a cold
-/// process reads every unit (tens of megabytes), so this runs on `jobs` threads.
+/// process reads every unit (tens of megabytes), so this runs on `jobs` threads — on
+/// more with a remote cache, where a local miss mostly waits for the server.
 pub(super) fn read_units(store: &Store, keys: &[Hash], jobs: usize) -> Vec<Option<(PathBuf, Blob)>> {
-    let chunk = keys.len().div_ceil(jobs.max(1)).max(32);
+    let (threads, least) = if store.remote().is_some() { (jobs.max(8), 8) } else { (jobs.max(1), 32) };
+    let chunk = keys.len().div_ceil(threads).max(least);
     std::thread::scope(|scope| {
         let workers: Vec<_> = keys
             .chunks(chunk)
@@ -370,17 +400,5 @@ fn entry_input(
 
 /// Writes an executable atomically, with execute permission.
 fn write_executable(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
-    let temp = link::temp_sibling(path);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o755)
-        .open(&temp)
-        .with_context(|| format!("writing {}", temp.display()))?;
-    file.write_all(bytes).with_context(|| format!("writing {}", temp.display()))?;
-    drop(file);
-    std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))
+    crate::output::write_atomically(path, bytes, true)
 }

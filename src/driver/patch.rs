@@ -34,13 +34,14 @@ use mini_queries::hash::start_hash;
 use mini_queries::items::Function;
 use mini_queries::link::{LINK_UNITS, link_key, link_unit_of, unit_key};
 use mini_queries::source::{FileContents, FileSummary, SourceFile, Workspace};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::objects::{LinkInput, read_units};
-use super::{BuildReport, BuildRequest, FileStamp, Session, absolute};
-use crate::index::{FileEntry, Header, Index, encode_summary};
+use super::{BuildReport, BuildRequest, Session};
+use crate::cache::index::{FileEntry, Header, Index, encode_summary};
+use crate::cache::store::{Blob, Kind, Store, Unit};
+use crate::fs::{FileStamp, absolute};
 use crate::render::Located;
-use crate::store::{Blob, Kind, Store, Unit};
 
 /// More changed files than this, and the ordinary build is the better plan.
 const MAX_CHANGED_FILES: usize = 32;
@@ -89,7 +90,9 @@ impl Session {
         let mut texts: Vec<(usize, FileStamp, Hash, Arc<[u8]>)> = Vec::new();
         for &at in &changed {
             let path = self.disk_path(&index.files[at].path);
-            let (Some(stamp), Ok(bytes)) = (FileStamp::of(&path), std::fs::read(&path)) else { return Ok(false) };
+            let (Some(stamp), Ok(bytes)) = (FileStamp::of(&path), crate::cache::store::read_regular(&path)) else {
+                return Ok(false);
+            };
             report.files_read += 1;
             let content = Hash(*blake3::hash(&bytes).as_bytes());
             if content == index.files[at].content {
@@ -98,6 +101,8 @@ impl Session {
                 texts.push((at, stamp, content, bytes.into()));
             }
         }
+
+        self.fault(crate::fault::Point::AfterScan);
 
         // The changed files as text, what they import as summaries.
         let mut edited: Vec<Edited> = Vec::new();
@@ -127,12 +132,19 @@ impl Session {
             self.workspace = Some(Workspace::new(&self.db, entry, Arc::new(files.clone())));
             self.files = files;
 
-            for ((at, stamp, content, _), old) in texts.into_iter().zip(olds) {
-                let file = self.files[&index.files[at].path];
-                if file_diagnostics(&self.db, file).iter().any(Diagnostic::is_error) {
-                    return Ok(false);
-                }
-                let new = super::scan::record_of(&self.db, file, stamp, content).summary;
+            // Every changed file must be free of errors before any is summarized: a file
+            // without errors of its own can still call a function whose signature has
+            // one (`arg0: bool6`), and then its call is untyped and it has no code. The
+            // files it imports are summaries, recorded without errors, so once the
+            // changed ones have none, every function here is checked and hashed.
+            let changed_files: Vec<SourceFile> =
+                texts.iter().map(|(at, ..)| self.files[&index.files[*at].path]).collect();
+            if changed_files.iter().any(|&file| file_diagnostics(&self.db, file).iter().any(Diagnostic::is_error)) {
+                return Ok(false);
+            }
+            for (((at, stamp, content, _), old), file) in texts.into_iter().zip(olds).zip(changed_files) {
+                let Some(record) = super::scan::record_of(&self.db, file, stamp, content) else { return Ok(false) };
+                let new = record.summary;
                 let same_shape = new.imports == old.imports
                     && new.functions.len() == old.functions.len()
                     && new
@@ -200,9 +212,14 @@ impl Session {
             Header { settings: request.settings.clone(), started_at_ns, link_key: link, units, ..index.header.clone() };
         let up_to_date = link == index.header.link_key && output_now.is_some() && output_now == index.header.output;
         if !up_to_date {
-            let Some(inputs) = self.patched_inputs(request, store, &header, &rebuilt, &edited, report)? else {
+            let Some((inputs, fetched)) = self.patched_inputs(request, store, &header, &rebuilt, &edited, report)?
+            else {
                 return Ok(false);
             };
+            if !fetched.is_empty() {
+                report.reused_from_remote += functions_in_units(index, &header, &rebuilt, &fetched);
+            }
+            self.fault(crate::fault::Point::BeforeLink);
             self.link_executable(&inputs, output, &request.settings.codegen)?;
             report.linked = true;
             header.output = FileStamp::of(output).map(|stamp| (absolute(output), stamp));
@@ -242,11 +259,12 @@ impl Session {
         };
         {
             let _span = tracing::info_span!("write_index").entered();
-            store.write_file_parts(&self.index_path(store, &request.settings), &[&head, tail])?;
+            self.fault(crate::fault::Point::IndexWrite);
+            store.write_index(&self.index_path(store, &request.settings), &[&head, tail])?;
         }
 
         report.functions = index.header.functions as usize;
-        report.reused_from_disk = report.functions - report.compiled.len();
+        report.reused_from_disk = (report.functions - report.compiled.len()).saturating_sub(report.reused_from_remote);
         report.link_units = header.units.len();
         report.output = request.output.clone();
         // What is in this database is not the whole program: the next build in this
@@ -256,8 +274,9 @@ impl Session {
     }
 
     /// The final link's inputs after patching: every unit from the store, the rebuilt
-    /// ones made from their previous members and new objects. `None` when something is
-    /// missing that only an ordinary build can make.
+    /// ones made from their previous members and new objects; and the slots of the units
+    /// that came from the remote cache. `None` when something is missing that only an
+    /// ordinary build can make.
     fn patched_inputs(
         &mut self,
         request: &BuildRequest,
@@ -266,10 +285,14 @@ impl Session {
         rebuilt: &[(usize, Hash, Vec<Hash>)],
         edited: &[Edited],
         report: &mut BuildReport,
-    ) -> Result<Option<Vec<LinkInput>>> {
+    ) -> Result<Option<(Vec<LinkInput>, Vec<usize>)>> {
         let keys: Vec<Hash> = header.units.iter().map(|&(_, key)| key).collect();
         let mut inputs: Vec<Option<LinkInput>> = Vec::with_capacity(keys.len() + 3);
-        for found in read_units(store, &keys, request.jobs) {
+        let mut fetched: Vec<usize> = Vec::new();
+        for (slot, found) in read_units(store, &keys, request.jobs).into_iter().enumerate() {
+            if found.as_ref().is_some_and(|(_, bytes)| bytes.fetched()) {
+                fetched.push(slot);
+            }
             inputs.push(found.map(|(path, bytes)| LinkInput::new(path, bytes)));
         }
         let missing: Vec<&(usize, Hash, Vec<Hash>)> =
@@ -287,6 +310,7 @@ impl Session {
             for (hash, object) in members {
                 if hashes.contains(&hash) && !self.objects.contains_key(&hash) {
                     self.objects.insert(hash, object.into());
+                    report.reused_from_remote += usize::from(payload.fetched());
                 }
             }
             for hash in hashes.iter().filter(|hash| !self.objects.contains_key(hash)) {
@@ -332,6 +356,29 @@ impl Session {
             let Some((path, bytes)) = store.read_with_path(kind, key) else { return Ok(None) };
             inputs.push(Some(LinkInput::new(path, bytes)));
         }
-        Ok(inputs.into_iter().collect())
+        Ok(inputs.into_iter().collect::<Option<Vec<_>>>().map(|inputs| (inputs, fetched)))
     }
+}
+
+/// How many functions the units in `slots` (of `header.units`) have: a rebuilt unit's
+/// members are known, the others' are those of their files in the index.
+fn functions_in_units(index: &Index, header: &Header, rebuilt: &[(usize, Hash, Vec<Hash>)], slots: &[usize]) -> usize {
+    let mut count = 0;
+    let mut wanted: FxHashSet<u32> = FxHashSet::default();
+    for &slot in slots {
+        match rebuilt.iter().find(|(s, _, _)| *s == slot) {
+            Some((_, _, hashes)) => count += hashes.len(),
+            None => {
+                wanted.insert(header.units[slot].0);
+            }
+        }
+    }
+    if !wanted.is_empty() {
+        for (at, entry) in index.files.iter().enumerate() {
+            if wanted.contains(&link_unit_of(&entry.path)) {
+                count += index.summary(at).map_or(0, |summary| summary.functions.len());
+            }
+        }
+    }
+    count
 }

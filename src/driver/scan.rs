@@ -27,8 +27,9 @@ use mini_queries::zir::fn_zir;
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::{Durability, Setter};
 
-use super::{BuildReport, FileStamp, Session, io_reason, now_ns};
-use crate::index::{FileEntry, FileRecord, Index, RACY_WINDOW_NS};
+use super::{BuildReport, Session};
+use crate::cache::index::{FileEntry, FileRecord, Index};
+use crate::fs::{FileStamp, absolute, io_reason, now_ns};
 
 /// What the session last saw of a file on disk.
 #[derive(Clone, Copy, Debug)]
@@ -36,7 +37,7 @@ pub(crate) struct Seen {
     pub stamp: Option<FileStamp>,
     /// blake3 of the bytes; `None` when the file could not be read.
     pub content: Option<Hash>,
-    /// When it was stat-ed, for the racy-timestamp rule.
+    /// A time no later than the stat that took `stamp`, for the racy-timestamp rule.
     pub checked_at_ns: i64,
 }
 
@@ -67,16 +68,14 @@ impl Basis {
 impl Seen {
     /// Whether `now` proves the file unchanged since it was seen.
     fn unchanged(&self, now: Option<FileStamp>) -> bool {
-        match (now, self.stamp) {
-            (Some(now), Some(then)) => now == then && then.mtime_ns + RACY_WINDOW_NS < self.checked_at_ns,
-            _ => false,
-        }
+        self.stamp.is_some_and(|then| then.proves_unchanged(now, self.checked_at_ns))
     }
 }
 
 /// The contents of a file read from disk, and its hash.
 fn read(path: &std::path::Path) -> (FileContents, Option<Hash>) {
-    match std::fs::read(path) {
+    // Not a FIFO or a device: reading one could block forever.
+    match crate::cache::store::read_regular(path) {
         Ok(bytes) if bytes.len() > u32::MAX as usize => {
             (FileContents::Missing("file is larger than 4 GiB".into()), None)
         }
@@ -113,12 +112,22 @@ impl Session {
         let index_started_at = index.map_or(i64::MIN, |i| i.header.started_at_ns);
 
         let entry = self.refresh(self.entry.clone(), &records, stamps, index_started_at, started_at_ns, report);
-        if let FileContents::Missing(reason) = entry.contents(&self.db) {
-            let path = self.disk_path(&self.entry);
-            return Err(anyhow::anyhow!("{reason}")).with_context(|| format!("cannot read '{}'", path.display()));
-        }
+        // A missing entry still gets a workspace, so that the language server can check
+        // other files; the build reports the error after the walk.
+        let entry_error = match entry.contents(&self.db) {
+            FileContents::Missing(reason) => Some(reason.clone()),
+            _ => None,
+        };
         let mut queue = VecDeque::from([entry]);
         let mut visited = FxHashSet::from_iter([self.entry.clone()]);
+        for root in self.extra_roots.clone() {
+            if visited.insert(root.clone()) {
+                let file = self.refresh(root, &records, stamps, index_started_at, started_at_ns, report);
+                if !matches!(file.contents(&self.db), FileContents::Missing(_)) {
+                    queue.push_back(file);
+                }
+            }
+        }
         while let Some(file) = queue.pop_front() {
             let imports = imports_of(&self.db, file);
             for target in imports.iter().filter_map(|i| i.target.clone()) {
@@ -152,6 +161,10 @@ impl Session {
             }
         }
         self.validate_summaries(&visited, report);
+        if let Some(reason) = entry_error {
+            let path = self.disk_path(&self.entry);
+            return Err(anyhow::anyhow!("{reason}")).with_context(|| format!("cannot read '{}'", path.display()));
+        }
         Ok(())
     }
 
@@ -202,6 +215,9 @@ impl Session {
         now: i64,
         report: &mut BuildReport,
     ) -> SourceFile {
+        if let Some(text) = self.overlays.get(&path).cloned() {
+            return self.overlaid(path, text);
+        }
         let disk = self.disk_path(&path);
         let stamp = match stamps.get(&path) {
             Some(stamp) => *stamp,
@@ -255,6 +271,65 @@ impl Session {
             .new(&self.db);
         self.files.insert(path, file);
         file
+    }
+
+    /// The input of a file whose text an editor holds: that text, never a summary.
+    fn overlaid(&mut self, path: ModulePath, text: Arc<[u8]>) -> SourceFile {
+        let contents = FileContents::Text(text);
+        if let Some(&file) = self.files.get(&path) {
+            self.basis.remove(&path);
+            self.set_text(file, contents);
+            return file;
+        }
+        let file = SourceFile::builder(path.clone(), contents, None).new(&self.db);
+        self.files.insert(path, file);
+        file
+    }
+
+    /// Gives the file at `path` the text an editor holds for it, or with `None` returns it
+    /// to its text on disk. Files not loaded yet get the overlay when a scan loads them.
+    /// Returns the file's module path, and whether its imports changed (then a scan must
+    /// walk the import graph again).
+    pub fn set_overlay(&mut self, path: &std::path::Path, text: Option<Arc<[u8]>>) -> Option<(ModulePath, bool)> {
+        let module = self.module_of(path)?;
+        let file = self.files.get(&module).copied();
+        let before = file.map(|f| imports_of(&self.db, f));
+        match text {
+            Some(text) => {
+                self.overlays.insert(module.clone(), text.clone());
+                if file.is_some() {
+                    self.overlaid(module.clone(), text);
+                }
+            }
+            None => {
+                self.overlays.remove(&module);
+                if let Some(file) = file {
+                    let (contents, content) = read(&self.disk_path(&module));
+                    let stamp = FileStamp::of(&self.disk_path(&module));
+                    self.seen.insert(module.clone(), Seen { stamp, content, checked_at_ns: now_ns() });
+                    self.basis.remove(&module);
+                    self.set_text(file, contents);
+                }
+            }
+        }
+        let imports_changed = match (file, before) {
+            (Some(file), Some(before)) => imports_of(&self.db, file) != before,
+            _ => true,
+        };
+        Some((module, imports_changed))
+    }
+
+    /// Makes the files at `paths` part of this session besides the entry's program (files
+    /// open in an editor): scans load them and what they import. Returns their module
+    /// paths (paths that cannot be one are left out).
+    pub fn set_extra_roots(&mut self, paths: &[std::path::PathBuf]) -> Vec<ModulePath> {
+        self.extra_roots = paths.iter().filter_map(|p| self.module_of(p)).collect();
+        self.extra_roots.clone()
+    }
+
+    /// The module path of a file on disk, relative to the entry's directory.
+    pub fn module_of(&self, path: &std::path::Path) -> Option<ModulePath> {
+        module_path_of(&self.absolute_root(), path)
     }
 
     fn initial_durability(&self) -> Durability {
@@ -313,46 +388,97 @@ impl Session {
 
     /// Replaces a file's summary with its text, read from disk.
     pub(super) fn hydrate(&mut self, path: &ModulePath, report: &mut BuildReport) {
-        let Some(&file) = self.files.get(path) else { return };
+        self.hydrate_file(path, false, report);
+    }
+
+    /// Replaces a file's summary with its text, read from disk, after the build planned
+    /// with the summary's hashes: only if the bytes are the ones the summary was made
+    /// from. Generating code from other bytes would store it under the old code's keys
+    /// (and link it with callers checked against the old signatures), so a file edited
+    /// since this build decided it was unchanged stops the build; it starts over.
+    pub(super) fn hydrate_unchanged(&mut self, path: &ModulePath, report: &mut BuildReport) -> Result<()> {
+        if self.hydrate_file(path, true, report) {
+            Ok(())
+        } else {
+            Err(ChangedDuringBuild(self.display_path(path)).into())
+        }
+    }
+
+    /// Hydrates `path`; with `unchanged_only`, only if its bytes are the summarized
+    /// ones. Returns whether it did, or the file was not a summary.
+    fn hydrate_file(&mut self, path: &ModulePath, unchanged_only: bool, report: &mut BuildReport) -> bool {
+        let Some(&file) = self.files.get(path) else { return true };
         if file.summary(&self.db).is_none() {
-            return;
+            return true;
+        }
+        if let Some(text) = self.overlays.get(path).cloned() {
+            let content = Hash(*blake3::hash(&text).as_bytes());
+            if unchanged_only && Some(content) != self.basis.get(path).map(|basis| basis.record.entry.content) {
+                return false;
+            }
+            self.overlaid(path.clone(), text);
+            return true;
         }
         let disk = self.disk_path(path);
+        // The time first, then the stamp, then the bytes: see `Seen::checked_at_ns`.
+        let checked_at_ns = now_ns();
         let stamp = FileStamp::of(&disk);
         let (contents, content) = read(&disk);
         report.files_read += 1;
+        if unchanged_only && content != self.basis.get(path).map(|basis| basis.record.entry.content) {
+            tracing::info!(path = %path, "a summarized file changed during the build");
+            return false;
+        }
         tracing::debug!(path = %path, "reading a summarized file");
-        self.seen.insert(path.clone(), Seen { stamp, content, checked_at_ns: now_ns() });
+        self.seen.insert(path.clone(), Seen { stamp, content, checked_at_ns });
         self.basis.remove(path);
         self.set_text(file, contents);
+        true
     }
 
     /// Hydrates every summarized file (for outputs that need every file's text).
-    pub(super) fn hydrate_all(&mut self, report: &mut BuildReport) {
+    pub(super) fn hydrate_all(&mut self, report: &mut BuildReport) -> Result<()> {
         let paths: Vec<ModulePath> = self.basis.keys().cloned().collect();
         for path in paths {
-            self.hydrate(&path, report);
+            self.hydrate_unchanged(&path, report)?;
         }
+        Ok(())
     }
 }
 
-/// The index record of a file that has text, after a successful build: its warnings
-/// too, so that a build that does not check it again still reports them.
-pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content: Hash) -> FileRecord {
+/// A file the build took for unchanged changed while it ran (see `hydrate_unchanged`):
+/// `Session::build` starts over.
+#[derive(Debug)]
+pub(crate) struct ChangedDuringBuild(pub String);
+
+impl std::fmt::Display for ChangedDuringBuild {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "'{}' kept changing while it was being built", self.0)
+    }
+}
+
+impl std::error::Error for ChangedDuringBuild {}
+
+/// The index record of a file that has text — its warnings too, so that a build that
+/// does not check it again still reports them; `None` if some function of it has no
+/// signature, hash or ZIR — it has errors, or calls a function whose signature has.
+/// Callers record files only after checking that the program (or, when patching, every
+/// file in the database) has no errors, so `None` means "do not record", never a crash.
+pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content: Hash) -> Option<FileRecord> {
     let functions: Vec<SummaryFunction> = file_functions(db, file)
         .functions
         .iter()
         .map(|&f| {
-            let text = text_hashes(fn_zir(db, f).as_deref().expect("a checked function has ZIR"));
-            SummaryFunction {
+            let text = text_hashes(fn_zir(db, f).as_deref()?);
+            Some(SummaryFunction {
                 name: f.name(db).clone(),
-                signature: fn_signature(db, f).clone().expect("a checked function has a signature"),
-                hash: fn_hash(db, f).expect("a checked function has a hash"),
+                signature: fn_signature(db, f).clone()?,
+                hash: fn_hash(db, f)?,
                 zir: text.body,
                 contracts: text.contracts,
-            }
+            })
         })
-        .collect();
+        .collect::<Option<_>>()?;
     let warnings: Vec<SummaryWarning> = file_diagnostics(db, file)
         .iter()
         .map(|d| {
@@ -360,7 +486,7 @@ pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content
             SummaryWarning { span: d.span, message: d.message.clone(), notes: d.notes.clone() }
         })
         .collect();
-    FileRecord {
+    Some(FileRecord {
         entry: FileEntry {
             path: file.path(db).clone(),
             stamp,
@@ -369,5 +495,23 @@ pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content
             warnings: warnings.len() as u32,
         },
         summary: Arc::new(FileSummary::new(file_imports(db, file).clone(), functions, warnings)),
+    })
+}
+
+/// The module path of the file at `path`, relative to the directory `root` (absolute):
+/// `lib/m.mini`, or `../x.mini` for a file beside it.
+pub fn module_path_of(root: &std::path::Path, path: &std::path::Path) -> Option<ModulePath> {
+    let path = absolute(path);
+    let mut relative = std::path::PathBuf::new();
+    // Climb from the root until the file is below it.
+    let mut base = root;
+    loop {
+        if let Ok(rest) = path.strip_prefix(base) {
+            relative.push(rest);
+            break;
+        }
+        relative.push("..");
+        base = base.parent()?;
     }
+    ModulePath::new(relative.to_str()?)
 }

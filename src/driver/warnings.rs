@@ -17,7 +17,7 @@ use mini_queries::source::FileContents;
 use rustc_hash::FxHashMap;
 
 use super::Session;
-use crate::index::Index;
+use crate::cache::index::Index;
 use crate::render::{self, Located};
 
 /// Texts of files read only to show their diagnostics, each read once per build.

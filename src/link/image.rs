@@ -10,6 +10,11 @@
 //!
 //! Anything it does not understand (another architecture, an unknown relocation, a
 //! common symbol) is an error; the driver then falls back to the system linker.
+//!
+//! The executable carries section headers (one section per segment) and a symbol table
+//! of the inputs' functions and data (`mini:<module>:<name>`, the runtime's), so that
+//! `nm`, `objdump -d`, `perf` and gdb can name what they see. They are not loaded: they
+//! follow the loaded bytes in the file.
 
 use anyhow::{Context, Result, bail};
 use object::elf;
@@ -47,6 +52,7 @@ struct Piece {
 
 /// Links `objects` into a static executable whose entry point is `entry`.
 pub fn link(objects: &[&[u8]], entry: &str) -> Result<Vec<u8>> {
+    let _span = tracing::info_span!("own_link", inputs = objects.len()).entered();
     let files: Vec<ElfFile64<Endianness>> = objects
         .iter()
         .enumerate()
@@ -105,35 +111,50 @@ pub fn link(objects: &[&[u8]], entry: &str) -> Result<Vec<u8>> {
     }
     let [rodata, text, data, bss] = bounds;
 
-    // Every global definition, by name.
+    // Every global definition, by name; and, in the same pass over the symbols, the
+    // executable's symbol table.
     let mut globals: FxHashMap<&[u8], u64> = FxHashMap::default();
+    let mut table = SymbolTable::new(bounds, &files);
     for (object, file) in files.iter().enumerate() {
         for symbol in file.symbols() {
-            if !symbol.is_global() || symbol.is_undefined() {
+            if symbol.is_undefined() {
+                continue;
+            }
+            // Most symbols are locals that are not listed (sections'): skipped first.
+            let raw = symbol.elf_symbol();
+            let global = symbol.is_global();
+            let listed = matches!(raw.st_type(), elf::STT_FUNC | elf::STT_OBJECT);
+            if !global && !listed {
                 continue;
             }
             if symbol.is_common() {
                 bail!("common symbols are not supported");
             }
-            let address = match symbol.section() {
+            let (address, in_section) = match symbol.section() {
                 SymbolSection::Section(section) => match placed[object][section.0] {
-                    Some(base) => base + symbol.address(),
+                    Some(base) => (base + symbol.address(), true),
                     None => continue,
                 },
-                SymbolSection::Absolute => symbol.address(),
+                SymbolSection::Absolute => (symbol.address(), false),
                 _ => continue,
             };
+            let listed = listed && in_section;
             let name = symbol.name_bytes()?;
-            if globals.insert(name, address).is_some() {
+            if global && globals.insert(name, address).is_some() {
                 bail!("symbol '{}' is defined twice", String::from_utf8_lossy(name));
+            }
+            if listed && !name.is_empty() {
+                table.add(name, raw.st_info, raw.st_other, address, symbol.size(), global)?;
             }
         }
     }
     let entry_address = *globals.get(entry.as_bytes()).with_context(|| format!("no entry point '{entry}'"))?;
 
-    // Contents, then relocations.
-    let file_size = data.1 - BASE;
-    let mut bytes = vec![0u8; file_size as usize];
+    // Contents, then relocations. The symbol table and section headers follow them:
+    // room for them now spares copying the image to grow it.
+    let file_size = (data.1 - BASE) as usize;
+    let mut bytes = Vec::with_capacity(file_size + table.room());
+    bytes.resize(file_size, 0);
     for piece in pieces.iter().filter(|p| p.segment != Segment::Bss) {
         let section = files[piece.object].section_by_index(piece.section)?;
         let at = (placed[piece.object][piece.section.0].expect("placed above") - BASE) as usize;
@@ -202,8 +223,145 @@ pub fn link(objects: &[&[u8]], entry: &str) -> Result<Vec<u8>> {
         }
     }
 
-    write_headers(&mut bytes, entry_address, rodata, text, data, bss.1);
+    let sections = table.write(&mut bytes, bounds);
+    write_headers(&mut bytes, entry_address, rodata, text, data, bss.1, sections);
     Ok(bytes)
+}
+
+/// Where the section header table is, and how many headers it has.
+#[derive(Clone, Copy)]
+struct SectionTable {
+    offset: u64,
+    count: u16,
+    names_index: u16,
+}
+
+const SYM_SIZE: usize = 24;
+const SECTION_HEADER_SIZE: usize = 64;
+const SECTION_COUNT: usize = 8;
+
+/// The executable's symbol table, filled as the inputs' symbols are read: functions and
+/// data objects with a name, locals first (as ELF requires), each group in input order,
+/// so that equal inputs give equal executables.
+struct SymbolTable {
+    bounds: [(u64, u64); 4],
+    /// `.strtab`.
+    strings: Vec<u8>,
+    /// ELF64 symbol entries, starting with the null symbol.
+    locals: Vec<u8>,
+    globals: Vec<u8>,
+}
+
+const SECTION_NAMES: &[u8] = b"\0.rodata\0.text\0.data\0.bss\0.symtab\0.strtab\0.shstrtab\0";
+
+impl SymbolTable {
+    /// An empty table with room for what `files` may add, so that it never grows by
+    /// copying (room that is not used is never touched, and costs nothing).
+    fn new(bounds: [(u64, u64); 4], files: &[ElfFile64<Endianness>]) -> SymbolTable {
+        let (mut symbols, mut names) = (0, 1);
+        for file in files {
+            let table = file.elf_symbol_table();
+            symbols += table.len();
+            names += file.section_by_index(table.string_section()).map_or(0, |s| s.size() as usize);
+        }
+        let mut strings = Vec::with_capacity(names);
+        strings.push(0);
+        let mut locals = Vec::with_capacity(SYM_SIZE * 64);
+        locals.resize(SYM_SIZE, 0);
+        SymbolTable { bounds, strings, locals, globals: Vec::with_capacity(SYM_SIZE * symbols) }
+    }
+
+    fn add(&mut self, name: &[u8], info: u8, other: u8, address: u64, size: u64, global: bool) -> Result<()> {
+        // Section indexes 1..=4 are the segments; an address at the end of one (a
+        // zero-sized symbol there) belongs to it if no segment holds it.
+        let bounds = &self.bounds;
+        let segment = bounds.iter().position(|&(start, end)| (start..end).contains(&address));
+        let segment = segment.or_else(|| bounds.iter().position(|&(_, end)| end == address));
+        let index = segment.map_or(elf::SHN_ABS, |i| i as u16 + 1);
+        let name_offset = u32::try_from(self.strings.len()).context("symbol names exceed 4 GiB")?;
+        self.strings.extend_from_slice(name);
+        self.strings.push(0);
+        let out = if global { &mut self.globals } else { &mut self.locals };
+        out.extend_from_slice(&name_offset.to_le_bytes());
+        out.push(info);
+        out.push(other);
+        out.extend_from_slice(&index.to_le_bytes());
+        out.extend_from_slice(&address.to_le_bytes());
+        out.extend_from_slice(&size.to_le_bytes());
+        Ok(())
+    }
+
+    /// An upper bound of what `write` appends.
+    fn room(&self) -> usize {
+        let alignment = 3 * 8;
+        self.locals.len()
+            + self.globals.len()
+            + self.strings.len()
+            + SECTION_NAMES.len()
+            + alignment
+            + SECTION_COUNT * SECTION_HEADER_SIZE
+    }
+
+    /// Appends, after the loaded bytes: the symbol table, its strings, the section names
+    /// and the section headers — a null section, one per segment (`.rodata`, `.text`,
+    /// `.data`, `.bss`, in `SEGMENTS` order), `.symtab`, `.strtab`, `.shstrtab`.
+    fn write(self, bytes: &mut Vec<u8>, bounds: [(u64, u64); 4]) -> SectionTable {
+        let _span = tracing::info_span!("symbol_table").entered();
+        let name = |text: &[u8]| -> u32 {
+            let at = SECTION_NAMES
+                .windows(text.len() + 2)
+                .position(|w| w[0] == 0 && &w[1..=text.len()] == text && w[text.len() + 1] == 0);
+            at.expect("a listed section name") as u32 + 1
+        };
+        let align = |bytes: &mut Vec<u8>, to: usize| bytes.resize(bytes.len().next_multiple_of(to), 0);
+        align(bytes, 8);
+        let symtab_offset = bytes.len() as u64;
+        let first_global = (self.locals.len() / SYM_SIZE) as u32;
+        let symtab_size = (self.locals.len() + self.globals.len()) as u64;
+        bytes.extend_from_slice(&self.locals);
+        bytes.extend_from_slice(&self.globals);
+        let strtab_offset = bytes.len() as u64;
+        bytes.extend_from_slice(&self.strings);
+        let shstrtab_offset = bytes.len() as u64;
+        bytes.extend_from_slice(SECTION_NAMES);
+        align(bytes, 8);
+        let table_offset = bytes.len() as u64;
+
+        let mut header =
+            |name: u32, kind: u32, flags: u32, address: u64, offset: u64, size: u64, link: u32, info: u32| {
+                let (align, entry_size) = match kind {
+                    elf::SHT_SYMTAB => (8u64, SYM_SIZE as u64),
+                    elf::SHT_STRTAB => (1, 0),
+                    elf::SHT_NULL => (0, 0),
+                    _ => (16, 0),
+                };
+                bytes.extend_from_slice(&name.to_le_bytes());
+                bytes.extend_from_slice(&kind.to_le_bytes());
+                bytes.extend_from_slice(&u64::from(flags).to_le_bytes());
+                bytes.extend_from_slice(&address.to_le_bytes());
+                bytes.extend_from_slice(&offset.to_le_bytes());
+                bytes.extend_from_slice(&size.to_le_bytes());
+                bytes.extend_from_slice(&link.to_le_bytes());
+                bytes.extend_from_slice(&info.to_le_bytes());
+                bytes.extend_from_slice(&align.to_le_bytes());
+                bytes.extend_from_slice(&entry_size.to_le_bytes());
+            };
+        header(0, elf::SHT_NULL, 0, 0, 0, 0, 0, 0);
+        for (segment, (start, end)) in SEGMENTS.iter().zip(bounds) {
+            let (section, kind, flags) = match segment {
+                Segment::Rodata => (&b".rodata"[..], elf::SHT_PROGBITS, elf::SHF_ALLOC),
+                Segment::Text => (&b".text"[..], elf::SHT_PROGBITS, elf::SHF_ALLOC | elf::SHF_EXECINSTR),
+                Segment::Data => (&b".data"[..], elf::SHT_PROGBITS, elf::SHF_ALLOC | elf::SHF_WRITE),
+                Segment::Bss => (&b".bss"[..], elf::SHT_NOBITS, elf::SHF_ALLOC | elf::SHF_WRITE),
+            };
+            header(name(section), kind, flags, start, start - BASE, end - start, 0, 0);
+        }
+        let strtab_index = 6;
+        header(name(b".symtab"), elf::SHT_SYMTAB, 0, 0, symtab_offset, symtab_size, strtab_index, first_global);
+        header(name(b".strtab"), elf::SHT_STRTAB, 0, 0, strtab_offset, self.strings.len() as u64, 0, 0);
+        header(name(b".shstrtab"), elf::SHT_STRTAB, 0, 0, shstrtab_offset, SECTION_NAMES.len() as u64, 0, 0);
+        SectionTable { offset: table_offset, count: SECTION_COUNT as u16, names_index: 7 }
+    }
 }
 
 /// Global offset table entries, for the rare code that asks for one.
@@ -233,7 +391,15 @@ impl Got {
 
 /// The ELF header and program headers: one loadable segment for the headers and
 /// read-only data, one for text, one for data and bss, and a non-executable stack.
-fn write_headers(image: &mut [u8], entry: u64, rodata: (u64, u64), text: (u64, u64), data: (u64, u64), bss_end: u64) {
+fn write_headers(
+    image: &mut [u8],
+    entry: u64,
+    rodata: (u64, u64),
+    text: (u64, u64),
+    data: (u64, u64),
+    bss_end: u64,
+    sections: SectionTable,
+) {
     let mut h = Vec::with_capacity(HEADERS as usize);
     h.extend_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     h.extend_from_slice(&elf::ET_EXEC.to_le_bytes());
@@ -241,14 +407,14 @@ fn write_headers(image: &mut [u8], entry: u64, rodata: (u64, u64), text: (u64, u
     h.extend_from_slice(&1u32.to_le_bytes());
     h.extend_from_slice(&entry.to_le_bytes());
     h.extend_from_slice(&64u64.to_le_bytes()); // program headers follow
-    h.extend_from_slice(&0u64.to_le_bytes()); // no section headers
+    h.extend_from_slice(&sections.offset.to_le_bytes());
     h.extend_from_slice(&0u32.to_le_bytes());
     h.extend_from_slice(&64u16.to_le_bytes());
     h.extend_from_slice(&56u16.to_le_bytes());
     h.extend_from_slice(&4u16.to_le_bytes());
-    h.extend_from_slice(&64u16.to_le_bytes());
-    h.extend_from_slice(&0u16.to_le_bytes());
-    h.extend_from_slice(&0u16.to_le_bytes());
+    h.extend_from_slice(&(SECTION_HEADER_SIZE as u16).to_le_bytes());
+    h.extend_from_slice(&sections.count.to_le_bytes());
+    h.extend_from_slice(&sections.names_index.to_le_bytes());
     let mut program_header = |kind: u32, flags: u32, start: u64, file_end: u64, memory_end: u64| {
         h.extend_from_slice(&kind.to_le_bytes());
         h.extend_from_slice(&flags.to_le_bytes());

@@ -1,6 +1,7 @@
 //! Linking: merging per-function objects into link units, and the final link through
 //! the system toolchain.
 
+mod debug;
 pub mod image;
 mod merge;
 
@@ -36,27 +37,27 @@ impl Linker {
     }
 
     /// Links `inputs` into a static executable at `output`, atomically: the executable
-    /// appears complete or not at all.
-    pub fn link_executable(&self, inputs: &[PathBuf], output: &Path) -> Result<()> {
-        let temp = temp_sibling(output);
+    /// appears complete or not at all. With `comp_dir`, its debug information says the
+    /// sources are there (see `debug`).
+    pub fn link_executable(&self, inputs: &[PathBuf], output: &Path, comp_dir: Option<&Path>) -> Result<()> {
+        // Removed on every path that does not rename it into place.
+        let temp = crate::output::Temp::for_output(output)?;
         let mut command = Command::new(&self.program);
-        command.args(["-static", "-e", "_start", "-z", "noexecstack", "-o"]).arg(&temp).args(inputs);
+        command.args(["-static", "-e", "_start", "-z", "noexecstack", "-o"]).arg(temp.path()).args(inputs);
         tracing::debug!(?command, "linking");
         let result = command.output().with_context(|| format!("running {}", self.program.display()))?;
         if !result.status.success() {
-            let _ = std::fs::remove_file(&temp);
             bail!("the linker failed ({}):\n{}", result.status, String::from_utf8_lossy(&result.stderr).trim_end());
         }
-        std::fs::rename(&temp, output).with_context(|| format!("writing {}", output.display()))?;
-        Ok(())
+        if let Some(dir) = comp_dir {
+            // Debug information that does not say where the sources are still works from
+            // that directory: a warning, not a failed build.
+            if let Err(e) = debug::set_comp_dir(temp.path(), dir) {
+                tracing::warn!("cannot record the sources' directory in {}: {e:#}", output.display());
+            }
+        }
+        temp.persist()
     }
-}
-
-/// A temporary path next to `path`, unique to this process.
-pub fn temp_sibling(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(format!(".tmp{}", std::process::id()));
-    path.with_file_name(name)
 }
 
 fn find_in_path(program: &str) -> Option<PathBuf> {

@@ -58,7 +58,7 @@ impl Project {
 
     #[track_caller]
     fn run(&self) -> String {
-        let out = Command::new(self.file("main")).output().expect("the program runs");
+        let out = mini::process::output(&mut Command::new(self.file("main"))).expect("the program runs");
         assert_eq!(out.status.code(), Some(7));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
@@ -95,14 +95,10 @@ fn compiled(event: &Value) -> Vec<String> {
     event["compiled"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
 }
 
-/// Makes every file's timestamp safely older than the index, as if the last build
-/// ran a while after the files were written, so that stamps alone prove them unchanged.
+/// Waits until every file last changed safely before the next build, as if it ran a
+/// while after the files were written, so that stamps alone prove them unchanged.
 fn age_files(project: &Project) {
-    for (path, _) in PROGRAM {
-        let file = std::fs::File::options().write(true).open(project.file(path)).unwrap();
-        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-        file.set_modified(old).unwrap();
-    }
+    crate::support::settle(project.path());
 }
 
 #[test]
@@ -200,6 +196,27 @@ fn an_error_after_a_cached_build_is_reported_and_the_fix_builds() {
     assert_eq!(project.run(), "5\n19\n65\n");
 }
 
+/// A misspelled parameter type in one file, while another file that calls it has an
+/// unrelated edit: the caller has no errors of its own, but its call cannot be typed, so
+/// it has no code. The new process must report the error (status 1), not record a
+/// summary of the caller and crash, and the fix must build the right program.
+#[test]
+fn an_error_in_a_callee_with_an_edited_caller_is_reported_and_the_fix_builds() {
+    let project = Project::new();
+    project.build(&[]);
+    project.edit("lib/math.mini", "pub fn add(a: i32, b: i32)", "pub fn add(a: i32, b: bool6)");
+    project.edit("main.mini", "@print(math.mul(4, 5));", "@print(math.mul(4, 6));");
+    for _ in 0..2 {
+        let broken = mini(project.path(), &["build"]);
+        assert_eq!(broken.status.code(), Some(1), "{}", stderr(&broken));
+        assert!(stderr(&broken).contains("lib/math.mini:1:23: error: unknown type 'bool6'"), "{}", stderr(&broken));
+    }
+    project.edit("lib/math.mini", "b: bool6", "b: i32");
+    let fixed = project.build(&[]);
+    assert_eq!(compiled(&fixed), ["main.main"]);
+    assert_eq!(project.run(), "5\n24\n65\n");
+}
+
 #[test]
 fn a_signature_change_recompiles_its_callers_in_other_files() {
     let project = Project::new();
@@ -234,7 +251,7 @@ fn moving_the_project_keeps_every_hit() {
     assert!(out.status.success(), "{}", stderr(&out));
     let event = last_event(&stdout(&out));
     assert_eq!(compiled(&event), Vec::<String>::new());
-    let run = Command::new(target.join("main")).output().unwrap();
+    let run = mini::process::output(&mut Command::new(target.join("main"))).unwrap();
     assert_eq!(String::from_utf8_lossy(&run.stdout), OUTPUT);
     // The temporary directory is gone; put something back for its cleanup.
     std::fs::create_dir_all(project.path()).unwrap();
@@ -371,7 +388,7 @@ fn a_killed_build_leaves_a_usable_cache() {
     }
     let out = mini(dir.path(), &["build"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let run = Command::new(dir.path().join("main")).output().unwrap();
+    let run = mini::process::output(&mut Command::new(dir.path().join("main"))).unwrap();
     assert_eq!(String::from_utf8_lossy(&run.stdout), format!("{expected}\n"));
     let verify = mini(dir.path(), &["cache", "verify"]);
     assert!(stderr(&verify).contains(" 0 bad"), "{}", stderr(&verify));
@@ -426,7 +443,7 @@ fn the_size_cap_evicts_old_entries() {
     }
     let bytes: u64 = project.entries().iter().map(|e| std::fs::metadata(e).unwrap().len()).sum();
     assert!(bytes <= 6 * 1024 + 4096, "{bytes} bytes after eviction");
-    let out = Command::new(project.file("main")).output().unwrap();
+    let out = mini::process::output(&mut Command::new(project.file("main"))).unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "5\n20\n70\n");
 }
 
@@ -484,4 +501,186 @@ fn llvm_ir_is_one_valid_module_assembled_from_cached_sections() {
     let clean = mini(project.path(), &["build", "--emit", "llvm-ir", "--no-cache", "-o", "clean.ll"]);
     assert!(clean.status.success());
     assert_eq!(incremental, std::fs::read(project.file("clean.ll")).unwrap());
+}
+
+/// Runs `mini` with `args` (and `env`) in `dir`, failing the test if it has not exited
+/// within a minute: what these tests guard against is a command that blocks forever.
+fn mini_within_a_minute(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mini"));
+    command.args(args).current_dir(dir).env_remove("MINI_LOG").stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("the mini binary runs");
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mini {args:?} blocked for a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn mkfifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo {}", path.display());
+}
+
+/// A FIFO where mini expects a file — the cache's lock, an index, an entry, a source —
+/// never makes a command wait forever: the lock is an error that names it, an index or
+/// an entry is a miss, and a source is an error at its import.
+#[test]
+fn a_fifo_in_the_cache_or_the_sources_never_blocks() {
+    let project = Project::new();
+    project.build(&[]);
+    let lock = project.file(".mini_cache/lock");
+    mkfifo(&lock);
+    for args in [&["build"][..], &["cache", "verify"], &["cache", "gc"], &["cache", "stats"]] {
+        let out = mini_within_a_minute(project.path(), args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("opening the cache lock .mini_cache/lock: is a FIFO (named pipe)"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    std::fs::remove_file(&lock).unwrap();
+
+    for index in project.index_files() {
+        mkfifo(&index);
+    }
+    for entry in project.entries() {
+        mkfifo(&entry);
+    }
+    std::fs::remove_file(project.file("main")).unwrap();
+    let out = mini_within_a_minute(project.path(), &["build"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is a FIFO (named pipe); building without it"), "{}", stderr(&out));
+    assert_eq!(project.run(), OUTPUT);
+
+    mkfifo(&project.file("lib/text.mini"));
+    let out = mini_within_a_minute(project.path(), &["build"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read imported file \"lib/text.mini\": is a FIFO (named pipe)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Why an index is not used is said as it is: unreadable, damaged, or (quietly) from
+/// another version — never one for another.
+#[test]
+fn an_unusable_index_says_why() {
+    let project = Project::new();
+    project.build(&[]);
+    let index = project.index_files().pop().expect("an index");
+    let good = std::fs::read(&index).unwrap();
+
+    let relative = index.strip_prefix(project.path()).unwrap().display().to_string();
+    mkfifo(&index);
+    let unreadable = mini_within_a_minute(project.path(), &["build"], &[]);
+    let log = stderr(&unreadable);
+    assert!(log.contains(&format!("cannot read the cache index {relative}: is a FIFO")), "{log}");
+    assert!(!log.contains("damaged"), "{log}");
+
+    std::fs::write(&index, &good[..good.len() / 2]).unwrap();
+    let damaged = mini(project.path(), &["build"]);
+    assert!(stderr(&damaged).contains(&format!("the cache index {relative} is damaged")), "{}", stderr(&damaged));
+
+    let mut other = std::fs::read(&index).unwrap();
+    other[10] = other[10].wrapping_add(1);
+    std::fs::write(&index, &other).unwrap();
+    let other_version = mini(project.path(), &["build"]);
+    assert!(other_version.status.success());
+    assert!(!stderr(&other_version).contains("index"), "{}", stderr(&other_version));
+    assert_eq!(project.run(), OUTPUT);
+}
+
+/// `tmp/`, removed while a build runs, is made again when the build next writes.
+#[test]
+fn tmp_removed_during_a_build_is_made_again() {
+    use mini::fault::{Action, Point};
+    let project = Project::new();
+    let mut session = mini::driver::Session::new(&project.file("main.mini")).unwrap();
+    let tmp = project.file(".mini_cache/tmp");
+    session.faults().arm(Point::AfterScan, Action::Run(Box::new(move || std::fs::remove_dir_all(&tmp).unwrap())));
+    let request = mini::driver::BuildRequest {
+        emit: mini::driver::Emit::Exe,
+        output: Some(project.file("main")),
+        settings: mini_queries::source::Settings::host(),
+        jobs: 1,
+        log_queries: false,
+        deny_warnings: false,
+    };
+    let report = session.build(&request).expect("the build runs");
+    assert!(report.success());
+    assert!(session.faults().is_empty(), "tmp/ was removed");
+    assert_eq!(project.run(), OUTPUT);
+}
+
+/// On a full disk, a build evicts older entries (as the size cap does, sparing what its
+/// index lists) and writes again; no temporary file stays behind.
+#[test]
+fn a_full_disk_evicts_older_entries_and_the_build_goes_on() {
+    let project = Project::new();
+    project.build(&[]);
+    // Older versions of a unit, which no index lists any more.
+    for n in 0..3 {
+        project.edit("lib/text.mini", &format!("return {};", 65 + n), &format!("return {};", 66 + n));
+        project.build(&[]);
+    }
+    let before = project.entries().len();
+    project.edit("lib/math.mini", "return a * b;", "return a * b + 2;");
+    let out = mini_within_a_minute(
+        project.path(),
+        &["build", "--message-format", "json"],
+        &[("MINI_TEST_FAULT", "store-write:no-space")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the disk was full: evicted"), "{}", stderr(&out));
+    assert_eq!(compiled(&last_event(&stdout(&out))), ["lib/math.mul"]);
+    assert_eq!(project.run(), "5\n22\n68\n");
+    assert!(project.entries().len() < before + 2, "older entries were evicted");
+    assert_eq!(std::fs::read_dir(project.file(".mini_cache/tmp")).unwrap().count(), 0, "no temporary file is left");
+    let verify = mini(project.path(), &["cache", "verify"]);
+    assert!(stderr(&verify).contains(" 0 bad"), "{}", stderr(&verify));
+}
+
+/// With nothing to evict, a full disk fails the build with the reason, and leaves no
+/// temporary file behind.
+#[test]
+fn a_full_disk_with_nothing_to_evict_fails_cleanly() {
+    let project = Project::new();
+    let out = mini_within_a_minute(project.path(), &["build"], &[("MINI_TEST_FAULT", "store-write:no-space")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("No space left on device"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nothing it could evict"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(project.file(".mini_cache/tmp")).unwrap().count(), 0, "no temporary file is left");
+    project.build(&[]);
+    assert_eq!(project.run(), OUTPUT);
+}
+
+/// `mini cache verify`, `gc` and `stats` say what they could not read, and verify and
+/// gc fail: a check that could not look is not a success.
+#[test]
+fn cache_commands_say_what_they_could_not_read() {
+    let project = Project::new();
+    project.build(&[]);
+    // A file where a directory of entries belongs.
+    std::fs::write(project.file(".mini_cache/objects/zz"), "not a directory").unwrap();
+    let reason = ".mini_cache/objects/zz: Not a directory".to_string();
+    for command in ["verify", "gc"] {
+        let out = mini(project.path(), &["cache", command]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&reason), "{command}: {}", stderr(&out));
+    }
+    let stats = mini(project.path(), &["cache", "stats"]);
+    let stats: Value = serde_json::from_str(&stdout(&stats)).expect("JSON stats");
+    assert_eq!(stats["unreadable"], serde_json::json!([reason]));
 }

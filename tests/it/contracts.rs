@@ -57,7 +57,7 @@ impl Project {
 
     #[track_caller]
     fn run(&self) -> (String, Option<i32>) {
-        let out = Command::new(self.file("main")).output().expect("the program runs");
+        let out = mini::process::output(&mut Command::new(self.file("main"))).expect("the program runs");
         (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
     }
 

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use mini::cli::Emit;
+use mini::driver::Emit;
 use mini::driver::{BuildReport, BuildRequest, Session};
 use mini_queries::source::Settings;
 
@@ -41,6 +41,20 @@ struct Func {
     /// Contract clauses, each (form, constant); every form holds for the values the
     /// program passes (see `Model::clause`).
     contracts: Vec<(usize, i32)>,
+    /// An error the function has, if any (see `Model::edit_with_errors`).
+    error: Option<Breakage>,
+}
+
+/// Errors a random edit may introduce, each later fixed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Breakage {
+    /// A misspelled parameter type (`x: bool6`): the signature itself has an error, so
+    /// every call of the function is untyped without an error of the caller's own.
+    ParamType,
+    /// A type error in the body.
+    Body,
+    /// A call of a name that does not exist.
+    UnknownName,
 }
 
 /// What a random edit changed.
@@ -57,6 +71,12 @@ enum EditKind {
     Contract,
     /// Contracts switched on or off.
     Contracts,
+    /// An error introduced into a function (`edit_with_errors` only).
+    Break,
+    /// An error fixed.
+    Fix,
+    /// A constant in `main` changed: the entry file, first in program order, is edited.
+    MainBody,
 }
 
 /// The program as data; edits change the model, the files are rendered from it, so
@@ -68,6 +88,8 @@ struct Model {
     opt_level: u8,
     contracts: bool,
     next_name: usize,
+    /// Added to `main`'s total.
+    main_base: i32,
 }
 
 impl Model {
@@ -78,6 +100,7 @@ impl Model {
             opt_level: 0,
             contracts: true,
             next_name: 0,
+            main_base: 0,
         };
         for lib in 0..3 {
             for _ in 0..3 {
@@ -92,7 +115,16 @@ impl Model {
         self.next_name += 1;
         let n = self.next_name as i32;
         let contracts = if n % 3 == 0 { vec![(n as usize % 4, n)] } else { Vec::new() };
-        self.libs[lib].push(Func { name, wide_param: n % 2 == 0, a: n, b: 100 - n, callee, comment: None, contracts });
+        self.libs[lib].push(Func {
+            name,
+            wide_param: n % 2 == 0,
+            a: n,
+            b: 100 - n,
+            callee,
+            comment: None,
+            contracts,
+            error: None,
+        });
     }
 
     fn settings(&self) -> Settings {
@@ -136,7 +168,11 @@ impl Model {
             if let Some(comment) = &f.comment {
                 let _ = writeln!(out, "// {comment}");
             }
-            let param = if f.wide_param { "i64" } else { "i32" };
+            let param = match f.error {
+                Some(Breakage::ParamType) => "bool6",
+                _ if f.wide_param => "i64",
+                _ => "i32",
+            };
             let _ = write!(out, "pub fn {}(x: {param}) i32", f.name);
             for &clause in &f.contracts {
                 let _ = write!(out, "\n    {}", self.clause(lib, f, clause));
@@ -144,7 +180,12 @@ impl Model {
             let _ = writeln!(out, "{}{{", if f.contracts.is_empty() { " " } else { "\n" });
             let _ = writeln!(out, "    const v: i32 = @as(i32, x);");
             let call = f.callee.map(|c| format!(" + {}", self.call(lib, c, "v"))).unwrap_or_default();
-            let _ = writeln!(out, "    return v * {} + {}{call};\n}}\n", f.a, f.b);
+            let error = match f.error {
+                Some(Breakage::Body) => " + true",
+                Some(Breakage::UnknownName) => " + no_such_name(v)",
+                _ => "",
+            };
+            let _ = writeln!(out, "    return v * {} + {}{call}{error};\n}}\n", f.a, f.b);
         }
         out
     }
@@ -154,7 +195,7 @@ impl Model {
         for lib in 0..self.libs.len() {
             let _ = writeln!(out, "import \"lib/lib{lib}.mini\" as l{lib};");
         }
-        out.push_str("\nfn main() i32 {\n    var total: i32 = 0;\n");
+        let _ = write!(out, "\nfn main() i32 {{\n    var total: i32 = {};\n", self.main_base);
         for (lib, funcs) in self.libs.iter().enumerate() {
             for index in 0..funcs.len() {
                 let call = self.call(usize::MAX, (lib, index), "3");
@@ -237,11 +278,55 @@ impl Model {
             }
         }
     }
+
+    /// The broken functions.
+    fn broken(&self) -> Vec<(usize, usize)> {
+        let all = self.libs.iter().enumerate().flat_map(|(lib, funcs)| (0..funcs.len()).map(move |i| (lib, i)));
+        all.filter(|&(lib, i)| self.libs[lib][i].error.is_some()).collect()
+    }
+
+    /// Like `edit`, but some edits introduce an error, and some fix one; while errors
+    /// stay, the other edits go on, and `main` (which calls every function, and comes
+    /// first in program order) is edited too.
+    fn edit_with_errors(&mut self, rng: &mut Rng) -> (EditKind, String) {
+        let broken = self.broken();
+        match rng.below(8) {
+            0..=2 if !broken.is_empty() => {
+                let (lib, index) = broken[rng.below(broken.len())];
+                self.libs[lib][index].error = None;
+                (EditKind::Fix, format!("fix lib{lib}.{}", self.libs[lib][index].name))
+            }
+            3 => {
+                let (lib, index) = self.random_function(rng);
+                let error =
+                    [Breakage::ParamType, Breakage::ParamType, Breakage::Body, Breakage::UnknownName][rng.below(4)];
+                self.libs[lib][index].error = Some(error);
+                (EditKind::Break, format!("{error:?} error in lib{lib}.{}", self.libs[lib][index].name))
+            }
+            4 => {
+                self.main_base = rng.below(100) as i32;
+                (EditKind::MainBody, format!("main's base {}", self.main_base))
+            }
+            _ => self.edit(rng),
+        }
+    }
 }
 
 /// A build in a new session, as a new process would run it, into `output`; with
 /// `cache`, over that cache instead of the project's `.mini_cache`.
 fn one_shot_build(project: &Project, cache: Option<&Path>, settings: Settings, output: &str) -> (Session, BuildReport) {
+    let (session, report) = one_shot_attempt(project, cache, settings, output);
+    assert!(report.success(), "{:#?}", report.diagnostics);
+    (session, report)
+}
+
+/// A build in a new session that may report errors (but must not fail otherwise).
+fn one_shot_attempt(
+    project: &Project,
+    cache: Option<&Path>,
+    settings: Settings,
+    output: &str,
+) -> (Session, BuildReport) {
     let mut session = Session::new(&project.path("main.mini")).expect("session");
     if let Some(cache) = cache {
         session.set_cache_dir(cache.to_path_buf());
@@ -255,7 +340,6 @@ fn one_shot_build(project: &Project, cache: Option<&Path>, settings: Settings, o
         deny_warnings: false,
     };
     let report = session.build(&request).expect("the build runs");
-    assert!(report.success(), "{:#?}", report.diagnostics);
     (session, report)
 }
 
@@ -267,7 +351,7 @@ fn clean_build(project: &Project, settings: Settings) -> (Session, tempfile::Tem
 }
 
 fn run(path: &std::path::Path) -> (String, Option<i32>) {
-    let out = std::process::Command::new(path).output().expect("program runs");
+    let out = mini::process::output(&mut std::process::Command::new(path)).expect("program runs");
     (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
 }
 
@@ -347,7 +431,8 @@ fn fresh_sessions_match_clean_builds_after_random_edits() {
                 EditKind::Signature | EditKind::NewFunction => {
                     assert!(planned, "{context}: expected a full build, executed {:?}", report.executed)
                 }
-                EditKind::OptLevel | EditKind::Contracts => {}
+                // `edit` never makes the others.
+                EditKind::OptLevel | EditKind::Contracts | EditKind::Break | EditKind::Fix | EditKind::MainBody => {}
             }
             if kind == EditKind::Contract {
                 check_contract_edit(&report, &what, model.contracts, &before, &project, &context);
@@ -359,6 +444,49 @@ fn fresh_sessions_match_clean_builds_after_random_edits() {
             assert!(incremental == fresh, "executables differ: {context}");
         }
         assert!(patched >= 5, "seed {seed:#x}: only {patched} patched builds");
+    }
+}
+
+/// One-shot builds over a persistent cache, as in the test above, through edits that
+/// introduce errors — a misspelled parameter type among them — and later fix them while
+/// other files (`main`, first in program order, too) keep changing. While the program
+/// has errors, each build must report exactly the errors a clean build reports (and not
+/// crash: the patch path once summarized a caller of a function whose signature had an
+/// error); once they are fixed, it must link the clean build's executable, byte for byte.
+#[test]
+fn fresh_sessions_match_clean_builds_through_errors_and_fixes() {
+    for seed in [0xbad5eed_u64, 0xf1ced] {
+        let mut rng = Rng(seed);
+        let mut model = Model::new();
+        let project = Project::new("//- main.mini\n");
+        model.write(&project);
+        one_shot_build(&project, None, model.settings(), "main");
+        let mut history = Vec::new();
+        let (mut broken_builds, mut fixed_builds) = (0, 0);
+        for _ in 0..24 {
+            history.push(model.edit_with_errors(&mut rng).1);
+            model.write(&project);
+            let context = format!("seed {seed:#x}, edits: {history:?}");
+            let (_, report) = one_shot_attempt(&project, None, model.settings(), "main");
+            let cache = tempfile::tempdir().expect("temporary directory");
+            let (_, clean) = one_shot_attempt(&project, Some(cache.path()), model.settings(), "clean");
+            assert_eq!(report.diagnostics, clean.diagnostics, "{context}");
+            if model.broken().is_empty() {
+                assert!(report.success(), "{context}: {:#?}", report.diagnostics);
+                assert_eq!(run(&project.path("main")), run(&project.path("clean")), "{context}");
+                let incremental = std::fs::read(project.path("main")).unwrap();
+                let fresh = std::fs::read(project.path("clean")).unwrap();
+                assert!(incremental == fresh, "executables differ: {context}");
+                fixed_builds += 1;
+            } else {
+                assert!(!report.success(), "{context}: a broken program built");
+                broken_builds += 1;
+            }
+        }
+        assert!(
+            broken_builds >= 4 && fixed_builds >= 4,
+            "seed {seed:#x}: {broken_builds} broken, {fixed_builds} fixed"
+        );
     }
 }
 

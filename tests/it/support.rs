@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mini::cli::Emit;
+use mini::driver::Emit;
 use mini::driver::{BuildReport, BuildRequest, Session};
 use mini_queries::source::Settings;
 
@@ -65,7 +65,7 @@ impl Project {
 
     /// Runs the last built executable: (stdout, exit status).
     pub fn run(&self) -> (String, i32) {
-        let out = Command::new(self.path("main")).output().expect("the program runs");
+        let out = mini::process::output(&mut Command::new(self.path("main"))).expect("the program runs");
         (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code().unwrap_or(-1))
     }
 }
@@ -82,6 +82,8 @@ pub fn mini(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env_remove("MINI_LOG")
+        .env_remove("MINI_REMOTE_CACHE")
+        .env_remove("MINI_REMOTE_CACHE_READ_ONLY")
         .output()
         .expect("the mini binary runs")
 }
@@ -92,4 +94,30 @@ pub fn stdout(out: &Output) -> String {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Waits until every `.mini` file under `dir` (recursively) last changed — written,
+/// renamed, or its times set — more than the racy window (a second) ago, so that a
+/// build's stamps prove them unchanged. A stamp includes the inode change time, which
+/// nothing can set back: only time makes a new file's stamp trustworthy, and this waits
+/// exactly until it does.
+pub fn settle(dir: &Path) {
+    fn newest_change(dir: &Path) -> i64 {
+        let mut newest = i64::MIN;
+        for entry in std::fs::read_dir(dir).expect("readable directory").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                newest = newest.max(newest_change(&path));
+            } else if path.extension().is_some_and(|e| e == "mini") {
+                let stamp = mini::fs::FileStamp::of(&path).expect("a stamp");
+                newest = newest.max(stamp.changed_ns());
+            }
+        }
+        newest
+    }
+    let until = newest_change(dir).saturating_add(mini::fs::RACY_WINDOW_NS + 20_000_000);
+    let now = mini::fs::now_ns();
+    if until > now {
+        std::thread::sleep(std::time::Duration::from_nanos((until - now) as u64));
+    }
 }

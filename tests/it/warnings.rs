@@ -7,8 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use expect_test::{Expect, expect};
-use mini::cli::Emit;
-use mini::driver::{BuildReport, BuildRequest, Session};
+use mini::driver::{BuildReport, BuildRequest, Emit, Session};
 use mini::watch::Watcher;
 use mini_queries::source::Settings;
 use serde_json::Value;
@@ -34,13 +33,10 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
-/// Makes every file's timestamp safely older than the next build, so that stamps alone
-/// prove them unchanged (the racy-clean rule would re-read them otherwise).
+/// Waits until every file last changed safely before the next build, so that stamps
+/// alone prove them unchanged (the racy-clean rule would re-read them otherwise).
 fn age_files(dir: &Path) {
-    for (path, _) in PROGRAM {
-        let file = std::fs::File::options().write(true).open(dir.join(path)).unwrap();
-        file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60)).unwrap();
-    }
+    crate::support::settle(dir);
 }
 
 #[track_caller]

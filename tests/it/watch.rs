@@ -8,9 +8,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use expect_test::expect;
-use mini::cli::Emit;
+use mini::driver::Emit;
 use mini::driver::{BuildReport, BuildRequest, Session};
-use mini::watch::Watcher;
+use mini::fault::{Action, Point};
+use mini::watch::{Outcome, Watcher};
 use mini_queries::source::Settings;
 
 use crate::support::write;
@@ -29,7 +30,7 @@ fn watcher(dir: &Path) -> Watcher {
 }
 
 fn run(dir: &Path) -> String {
-    let out = Command::new(dir.join("main")).output().expect("runs");
+    let out = mini::process::output(&mut Command::new(dir.join("main"))).expect("runs");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -226,39 +227,545 @@ fn a_cancellation_between_builds_does_not_cancel_the_next_build() {
     assert_eq!(run(d), "3\n");
 }
 
+/// An edit the watcher reports is read unless the file's stamp proves it unchanged: one
+/// that keeps the size and puts the old modification time back does not.
+#[test]
+fn a_reported_edit_that_restores_the_mtime_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "main.mini", "import \"lib.mini\";\n\nfn main() i32 {\n    @print(lib.f(1));\n    return 0;\n}\n");
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n");
+    let lib = d.join("lib.mini");
+    let old = std::time::SystemTime::now() - Duration::from_secs(60);
+    std::fs::File::options().write(true).open(&lib).unwrap().set_modified(old).unwrap();
+    let mut w = watcher(d);
+    assert!(w.rebuild(None).expect("builds").success());
+    std::fs::write(&lib, "pub fn f(x: i32) i32 {\n    return x + 7;\n}\n").unwrap();
+    std::fs::File::options().write(true).open(&lib).unwrap().set_modified(old).unwrap();
+    let report = w.rebuild(Some(std::slice::from_ref(&lib))).expect("builds");
+    assert_eq!(summary(&report), "compiled [lib.f], linked true");
+    assert_eq!(run(d), "8\n");
+}
+
+/// A running `mini watch`, killed if a failing test leaves it running.
+struct WatchProcess(std::process::Child);
+
+impl Drop for WatchProcess {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// `mini watch` in `dir`, with the faults `MINI_TEST_FAULT` arms (see `mini::fault`).
+fn spawn_watch(dir: &Path, fault: Option<&str>) -> WatchProcess {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mini"));
+    command.args(["watch"]).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::piped()).env_remove("MINI_LOG");
+    if let Some(fault) = fault {
+        command.env("MINI_TEST_FAULT", fault);
+    }
+    WatchProcess(command.spawn().unwrap())
+}
+
+/// Polls until `what` holds; fails after a minute.
+#[track_caller]
+fn wait_for(mut what: impl FnMut() -> bool, doing: &str) {
+    let start = Instant::now();
+    while !what() {
+        assert!(start.elapsed() < Duration::from_secs(60), "{doing}: not in a minute");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The program's output, or nothing while there is no executable.
+fn output(dir: &Path) -> String {
+    if dir.join("main").exists() { run(dir) } else { String::new() }
+}
+
+/// Stops `mini watch` with Ctrl-C; its exit status and what it printed.
+fn interrupt(mut watch: WatchProcess) -> (Option<i32>, String) {
+    let child = &mut watch.0;
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    let mut log = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    (exit.code(), log)
+}
+
 #[test]
 fn mini_watch_rebuilds_real_files_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write(d, "main.mini", "import \"lib.mini\";\n\nfn main() i32 {\n    @print(lib.f(1));\n    return 0;\n}\n");
     write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mini"))
-        .args(["watch"])
-        .current_dir(d)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-
-    let wait_for = |what: &dyn Fn() -> bool| {
-        let start = Instant::now();
-        while !what() {
-            assert!(start.elapsed() < Duration::from_secs(60), "watch did not rebuild in time");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
-    wait_for(&|| d.join("main").exists() && run(d) == "2\n");
+    let child = spawn_watch(d, None);
+    wait_for(|| output(d) == "2\n", "the first build");
     // Save the way many editors do: a temporary file renamed over the original.
     write(d, "lib.mini.swp", "pub fn f(x: i32) i32 {\n    return x + 41;\n}\n");
     std::fs::rename(d.join("lib.mini.swp"), d.join("lib.mini")).unwrap();
-    wait_for(&|| run(d) == "42\n");
+    wait_for(|| output(d) == "42\n", "the rebuild");
 
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    let mut log = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
-    assert_eq!(exit.code(), Some(130), "{log}");
+    let (code, log) = interrupt(child);
+    assert_eq!(code, Some(130), "{log}");
+    let root = d.canonicalize().unwrap();
+    let banner =
+        format!("Watching main.mini and the files it imports: .mini files under {} (Ctrl-C to stop)\n", root.display());
+    assert!(log.starts_with(&banner), "{log}");
     assert!(log.contains("Rebuilt in"), "{log}");
     assert!(log.contains("1 of 2 functions compiled (lib.f)"), "{log}");
+}
+
+/// A cancellation that lands in the index write after a build (a newer edit arriving
+/// while it linked) used to end the compiler thread silently: the watcher stayed alive
+/// and never built again. It must go on building.
+#[test]
+fn mini_watch_keeps_building_after_a_cancelled_index_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "main.mini", "import \"lib.mini\";\n\nfn main() i32 {\n    @print(lib.f(1));\n    return 0;\n}\n");
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n");
+    let child = spawn_watch(d, Some("index-write:cancel"));
+    wait_for(|| output(d) == "2\n", "the first build");
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 41;\n}\n");
+    wait_for(|| output(d) == "42\n", "the rebuild after a cancelled index write");
+    let (code, log) = interrupt(child);
+    assert_eq!(code, Some(130), "{log}");
+    assert!(!log.contains("internal compiler error"), "{log}");
+}
+
+/// A panic in the compiler thread — here while writing the index, after the build was
+/// reported — is a bug said out loud: status 101 and a message, not a watcher that
+/// silently stops building.
+#[test]
+fn mini_watch_exits_with_101_when_its_compiler_thread_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "main.mini", "fn main() i32 {\n    @print(1);\n    return 0;\n}\n");
+    let mut watch = spawn_watch(d, Some("index-write:panic"));
+    let child = &mut watch.0;
+    wait_for(|| child.try_wait().unwrap().is_some(), "mini watch exits");
+    let mut log = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(101), "{log}");
+    assert!(log.contains("mini: internal compiler error: injected fault at index-write"), "{log}");
+}
+
+/// A directory swapped for another (`mv lib lib_old; mv lib_v2 lib`) changes the files
+/// under it without an event for any of them: the watcher must look at everything.
+#[test]
+fn mini_watch_sees_a_directory_swapped_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "main.mini", "import \"lib/a.mini\";\n\nfn main() i32 {\n    @print(a.f());\n    return 0;\n}\n");
+    write(d, "lib/a.mini", "pub fn f() i32 {\n    return 1;\n}\n");
+    write(d, "lib_v2/a.mini", "pub fn f() i32 {\n    return 2;\n}\n");
+    let child = spawn_watch(d, None);
+    wait_for(|| output(d) == "1\n", "the first build");
+    std::fs::rename(d.join("lib"), d.join("lib_old")).unwrap();
+    std::fs::rename(d.join("lib_v2"), d.join("lib")).unwrap();
+    wait_for(|| output(d) == "2\n", "the rebuild after the swap");
+    let (code, log) = interrupt(child);
+    assert_eq!(code, Some(130), "{log}");
+}
+
+/// What `mini watch`'s compiler thread does with a round's outcome, condensed.
+fn outcome_summary(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Built(report) => summary(report),
+        Outcome::Failed(error) => format!("failed: {error:#}"),
+        Outcome::Cancelled => "cancelled".to_string(),
+    }
+}
+
+/// Runs rounds as `mini watch` does — a cancelled build is built again with the same
+/// changes — until one is not cancelled; returns each round's outcome.
+fn rounds(w: &mut Watcher, changed: &[PathBuf]) -> Vec<String> {
+    let mut log = Vec::new();
+    loop {
+        let mut cancelled = false;
+        w.round(Some(changed), |_, outcome| {
+            cancelled = matches!(outcome, Outcome::Cancelled);
+            log.push(outcome_summary(&outcome));
+        })
+        .expect("no crash");
+        if !cancelled {
+            return log;
+        }
+        assert!(log.len() < 5, "cancelled again and again: {log:?}");
+    }
+}
+
+/// The executable of a clean build of the program in `dir` (a new session, no cache).
+fn clean_executable(dir: &Path) -> Vec<u8> {
+    let mut session = Session::new(&dir.join("main.mini")).expect("session");
+    session.disable_cache();
+    let request = BuildRequest {
+        emit: Emit::Exe,
+        output: Some(dir.join("clean")),
+        settings: Settings::host(),
+        jobs: 1,
+        log_queries: false,
+        deny_warnings: false,
+    };
+    let report = session.build(&request).expect("the clean build runs");
+    assert!(report.success(), "{:#?}", report.diagnostics);
+    std::fs::read(dir.join("clean")).unwrap()
+}
+
+/// After the watcher's builds, a new process (here a new session) over the same cache
+/// must find the index current: nothing to compile, the same executable.
+#[track_caller]
+fn assert_index_is_current(dir: &Path) {
+    let before = std::fs::read(dir.join("main")).unwrap();
+    let mut session = Session::new(&dir.join("main.mini")).expect("session");
+    let request = BuildRequest {
+        emit: Emit::Exe,
+        output: Some(dir.join("main")),
+        settings: Settings::host(),
+        jobs: 1,
+        log_queries: false,
+        deny_warnings: false,
+    };
+    let report = session.build(&request).expect("builds");
+    assert_eq!(summary(&report), "compiled [], linked false", "the index is the last build's");
+    assert!(std::fs::read(dir.join("main")).unwrap() == before);
+}
+
+/// A newer edit cancels whatever the compiler thread is running. At every point of a
+/// round — reading, checking, generating code, just before the link (the cancellation
+/// then lands in the index write), writing the index, starting over from the disk
+/// cache — the watcher recovers: the next build has every change, its executable is a
+/// clean build's, and the disk index ends up current.
+#[test]
+fn a_cancellation_at_any_point_of_a_round_is_recovered() {
+    let points = [
+        (Point::AfterStat, "cancelled, compiled [lib.f], linked true"),
+        (Point::AfterScan, "cancelled, compiled [lib.f], linked true"),
+        (Point::AfterDiagnostics, "cancelled, compiled [lib.f], linked true"),
+        (Point::Codegen, "cancelled, compiled [lib.f], linked true"),
+        (Point::BeforeLink, "compiled [lib.f], linked true"),
+        (Point::IndexWrite, "compiled [lib.f], linked true"),
+        (Point::Rebase, "compiled [lib.f], linked true"),
+    ];
+    for (point, expected) in points {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(
+            d,
+            "main.mini",
+            "import \"lib.mini\";\nimport \"other.mini\";\n\nfn main() i32 {\n    @print(lib.f(other.g()));\n    return 0;\n}\n",
+        );
+        write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n");
+        write(d, "other.mini", "pub fn g() i32 {\n    return 10;\n}\n");
+        let lib = d.join("lib.mini");
+        let mut w = watcher(d);
+        // Start over from the disk cache after every build, so that rounds rebase.
+        w.set_rebase_at(0);
+        assert_eq!(rounds(&mut w, &[]), ["compiled [main.main, lib.f, other.g], linked true"]);
+
+        write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 2;\n}\n");
+        w.session().faults().arm(point, Action::Cancel);
+        let log = rounds(&mut w, std::slice::from_ref(&lib));
+        assert_eq!(log.join(", "), expected, "{point:?}");
+        assert!(w.session().faults().is_empty(), "{point:?}: the fault fired");
+        assert_eq!(run(d), "12\n", "{point:?}");
+
+        // The watcher goes on, and a new process finds what it left consistent.
+        write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 3;\n}\n");
+        assert_eq!(rounds(&mut w, std::slice::from_ref(&lib)), ["compiled [lib.f], linked true"], "{point:?}");
+        assert_eq!(run(d), "13\n", "{point:?}");
+        assert!(std::fs::read(d.join("main")).unwrap() == clean_executable(d), "{point:?}");
+        assert_index_is_current(d);
+    }
+}
+
+/// A bug in the compiler thread is reported as one, wherever it happens in a round —
+/// in particular after the build was reported, while writing the index or rebasing.
+#[test]
+fn a_panic_at_any_point_of_a_round_is_a_crash_not_silence() {
+    for point in [Point::AfterScan, Point::Codegen, Point::IndexWrite, Point::Rebase] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(d, "main.mini", "import \"lib.mini\";\n\nfn main() i32 {\n    @print(lib.f(1));\n    return 0;\n}\n");
+        write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n");
+        let mut w = watcher(d);
+        w.set_rebase_at(0);
+        w.session().faults().arm(point, Action::Panic);
+        let crash = w.round(None, |_, _| {}).expect_err("a crash");
+        assert_eq!(crash.0, format!("injected fault at {}", point.name()));
+    }
+}
+
+/// A tiny deterministic generator (xorshift), so failures reproduce from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// Bursts of deleting and recreating imported files — ten operations over five files,
+/// a rebuild after one to three of them, a newer edit cancelling some rounds at a
+/// random point — never stop the watcher, and once the files are back its executable
+/// is a clean build's and the disk index is current.
+#[test]
+fn bursts_of_deleting_and_recreating_imports_end_at_a_clean_build() {
+    let points = [
+        Point::AfterStat,
+        Point::AfterScan,
+        Point::AfterDiagnostics,
+        Point::Codegen,
+        Point::BeforeLink,
+        Point::IndexWrite,
+        Point::Rebase,
+    ];
+    for seed in [0x5eed_u64, 0xb0057, 0xdead_10cc] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mut main = String::new();
+        for i in 0..5 {
+            main.push_str(&format!("import \"m{i}.mini\";\n"));
+            write(d, &format!("m{i}.mini"), &format!("pub fn f(x: i32) i32 {{\n    return x + {i};\n}}\n"));
+        }
+        main.push_str(
+            "\nfn main() i32 {\n    @print(m0.f(1) + m1.f(1) + m2.f(1) + m3.f(1) + m4.f(1));\n    return 0;\n}\n",
+        );
+        write(d, "main.mini", &main);
+        let mut w = watcher(d);
+        w.set_rebase_at(2);
+        assert_eq!(
+            rounds(&mut w, &[]).last().map(String::as_str),
+            Some("compiled [main.main, m0.f, m1.f, m2.f, m3.f, m4.f], linked true")
+        );
+
+        let mut rng = Rng(seed);
+        let mut values = [0, 1, 2, 3, 4];
+        let mut changed = Vec::new();
+        let mut log = Vec::new();
+        for op in 0..10 {
+            let i = rng.below(5);
+            let path = d.join(format!("m{i}.mini"));
+            if path.exists() {
+                std::fs::remove_file(&path).unwrap();
+            } else {
+                values[i] = rng.below(100);
+                write(
+                    d,
+                    &format!("m{i}.mini"),
+                    &format!("pub fn f(x: i32) i32 {{\n    return x + {};\n}}\n", values[i]),
+                );
+            }
+            changed.push(path);
+            if rng.below(2) == 0 || op == 9 {
+                if rng.below(2) == 0 && w.session().faults().is_empty() {
+                    w.session().faults().arm(points[rng.below(points.len())], Action::Cancel);
+                }
+                log.extend(rounds(&mut w, &std::mem::take(&mut changed)));
+            }
+        }
+        // Every file back.
+        for (i, value) in values.iter().enumerate() {
+            let path = d.join(format!("m{i}.mini"));
+            if !path.exists() {
+                write(d, &format!("m{i}.mini"), &format!("pub fn f(x: i32) i32 {{\n    return x + {value};\n}}\n"));
+                changed.push(path);
+            }
+        }
+        let last = rounds(&mut w, &changed);
+        let context = format!("seed {seed:#x}: {log:?} then {last:?}");
+        assert!(last.last().is_some_and(|l| l.starts_with("compiled")), "{context}");
+        let expected: usize = values.iter().map(|v| v + 1).sum();
+        assert_eq!(run(d), format!("{expected}\n"), "{context}");
+        assert!(std::fs::read(d.join("main")).unwrap() == clean_executable(d), "{context}");
+        // A fault armed for a point the broken builds never reached may still be
+        // armed; an index whose writing was cancelled is written by the next build.
+        w.session().faults().clear();
+        assert_eq!(rounds(&mut w, &[]), ["compiled [], linked false"], "{context}");
+        assert_index_is_current(d);
+    }
+}
+
+/// A directory renamed, with the imports that named it retargeted: whether the watcher
+/// hears of every file or only that something moved (`Change::Everything`), the next
+/// build is a clean build's, and so is the one after renaming it back.
+#[test]
+fn a_renamed_directory_with_retargeted_imports_builds_like_a_clean_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let main = |lib: &str| {
+        format!(
+            "import \"{lib}/a.mini\";\nimport \"{lib}/b.mini\";\n\nfn main() i32 {{\n    @print(a.f() + b.g());\n    return 0;\n}}\n"
+        )
+    };
+    write(d, "main.mini", &main("lib"));
+    write(d, "lib/a.mini", "pub fn f() i32 {\n    return 1;\n}\n");
+    write(d, "lib/b.mini", "import \"a.mini\";\n\npub fn g() i32 {\n    return a.f() + 10;\n}\n");
+    let mut w = watcher(d);
+    assert_eq!(rounds(&mut w, &[]), ["compiled [main.main, lib/a.f, lib/b.g], linked true"]);
+    assert_eq!(run(d), "12\n");
+
+    // Every file reported.
+    std::fs::rename(d.join("lib"), d.join("pkg")).unwrap();
+    write(d, "main.mini", &main("pkg"));
+    let files: Vec<PathBuf> =
+        ["main.mini", "lib/a.mini", "lib/b.mini", "pkg/a.mini", "pkg/b.mini"].iter().map(|f| d.join(f)).collect();
+    assert_eq!(rounds(&mut w, &files), ["compiled [main.main, pkg/a.f, pkg/b.g], linked true"]);
+    assert_eq!(run(d), "12\n");
+    assert!(std::fs::read(d.join("main")).unwrap() == clean_executable(d));
+
+    // An edit in the renamed directory.
+    write(d, "pkg/a.mini", "pub fn f() i32 {\n    return 2;\n}\n");
+    assert_eq!(rounds(&mut w, &[d.join("pkg/a.mini")]), ["compiled [pkg/a.f], linked true"]);
+    assert_eq!(run(d), "14\n");
+
+    // Renamed back: first without the imports (an error), then with them; the watcher
+    // only heard that something moved.
+    std::fs::rename(d.join("pkg"), d.join("lib")).unwrap();
+    let mut log = Vec::new();
+    w.round(None, |_, outcome| log.push(outcome_summary(&outcome))).expect("no crash");
+    assert!(log[0].starts_with("errors: cannot read imported file \"pkg/a.mini\""), "{log:?}");
+    write(d, "main.mini", &main("lib"));
+    w.round(None, |_, outcome| log.push(outcome_summary(&outcome))).expect("no crash");
+    assert_eq!(log[1], "compiled [lib/a.f], linked true", "the others are in the cache");
+    assert_eq!(run(d), "14\n");
+    assert!(std::fs::read(d.join("main")).unwrap() == clean_executable(d));
+    assert_index_is_current(d);
+}
+
+/// An index whose writing a cancellation stopped is written when the watcher ends
+/// (Ctrl-C), if no build came after to write it: a later one-shot build finds it current.
+#[test]
+fn an_index_write_cancelled_before_the_watcher_ends_is_written_when_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "main.mini", "import \"lib.mini\";\n\nfn main() i32 {\n    @print(lib.f(1));\n    return 0;\n}\n");
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n");
+    let mut w = watcher(d);
+    assert_eq!(rounds(&mut w, &[]), ["compiled [main.main, lib.f], linked true"]);
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 2;\n}\n");
+    w.session().faults().arm(Point::IndexWrite, Action::Cancel);
+    assert_eq!(rounds(&mut w, &[d.join("lib.mini")]), ["compiled [lib.f], linked true"]);
+    // As at Ctrl-C: the main loop cancels whatever runs, then lets go.
+    w.canceller().cancel();
+    w.finish().expect("no crash");
+    assert_index_is_current(d);
+}
+
+/// `mini watch` with its stderr collected line by line as it comes.
+struct Watching {
+    child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Watching {
+    fn start(dir: &Path, args: &[&str]) -> Watching {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mini"))
+            .arg("watch")
+            .args(args)
+            .current_dir(dir)
+            .env_remove("MINI_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 1024];
+            while let Ok(n @ 1..) = stderr.read(&mut buffer) {
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        Watching { child, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `text` `times` times.
+    #[track_caller]
+    fn wait_for(&self, text: &str, times: usize) {
+        let start = Instant::now();
+        while self.log().matches(text).count() < times {
+            assert!(start.elapsed() < Duration::from_secs(60), "no {text:?} in:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Ctrl-C, and the whole log.
+    fn stop(mut self) -> String {
+        let status = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        assert_eq!(self.child.wait().unwrap().code(), Some(130), "{}", self.log());
+        self.log()
+    }
+}
+
+#[test]
+fn watch_run_says_when_it_stops_a_run_that_is_still_going() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Runs until stopped.
+    write(d, "main.mini", "fn main() void {\n    while (true) {\n    }\n}\n");
+    let watching = Watching::start(d, &["--run"]);
+    // The run starts right after the summary line of its build.
+    watching.wait_for("Rebuilt in", 1);
+    write(d, "main.mini", "fn main() i32 {\n    return 7;\n}\n");
+    watching.wait_for("[program exited with status 7]", 1);
+    let log = watching.stop();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.starts_with("Rebuilt in")).collect();
+    assert_eq!(
+        lines[1..],
+        ["[stopped the previous run: the program was rebuilt]", "[program exited with status 7]"],
+        "{log}"
+    );
+}
+
+#[test]
+fn watch_sees_and_names_directories_of_imports_outside_the_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "app/main.mini", "import \"../shared/lib.mini\";\n\nfn main() i32 {\n    return lib.f();\n}\n");
+    write(d, "shared/lib.mini", "pub fn f() i32 {\n    return 1;\n}\n");
+    let watching = Watching::start(&d.join("app"), &["-o", "prog", "--run"]);
+    watching.wait_for("[program exited with status 1]", 1);
+    // An edit there is seen, and is an edit of the module `../shared/lib`.
+    write(d, "shared/lib.mini", "pub fn f() i32 {\n    return 2;\n}\n");
+    watching.wait_for("[program exited with status 2]", 1);
+    let log = watching.stop();
+    assert!(log.contains("Rebuilt in") && log.contains("1 of 2 functions compiled (../shared/lib.f)"), "{log}");
+    let root = d.canonicalize().unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.starts_with("Rebuilt in") && !l.starts_with("[program")).collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "Watching main.mini and the files it imports: .mini files under {} (Ctrl-C to stop)",
+                root.join("app").display()
+            ),
+            format!("Watching also {} (imported files outside the entry's directory)", root.join("shared").display()),
+        ],
+        "{log}"
+    );
+}
+
+#[test]
+fn quiet_watch_says_only_what_went_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "main.mini", "fn main() i32 {\n    return 0;\n}\n");
+    let watching = Watching::start(d, &["-q", "--run"]);
+    // A program that fails is reported; one that succeeds, before it, was not.
+    write(d, "main.mini", "fn main() i32 {\n    return 7;\n}\n");
+    watching.wait_for("[program exited with status 7]", 1);
+    assert_eq!(watching.stop(), "[program exited with status 7]\n");
 }

@@ -84,6 +84,7 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
 
     let Checker { diagnostics, poisoned, locals, callees, exprs, stmts, lines, used_aliases, .. } = checker;
     let params: Option<Vec<Type>> = params.into_iter().collect();
+    let local_types: Arc<[Option<Type>]> = locals.iter().map(|l| l.ty).collect();
     let locals: Option<Vec<Type>> = locals.iter().map(|l| l.ty).collect();
     let ok = !diagnostics.iter().any(|d| d.severity == Severity::Error) && !poisoned;
     let contract_lines = zir.contracts.iter().map(|c| c.line).collect();
@@ -103,7 +104,7 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
         _ => None,
     };
     let used_aliases = used_aliases.into_iter().collect();
-    CheckedFn { air, lines: lines.into(), contracts, contract_lines, diagnostics, used_aliases }
+    CheckedFn { air, lines: lines.into(), contracts, contract_lines, diagnostics, used_aliases, local_types }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -58,6 +58,11 @@ pub struct CheckedFn {
     /// The import aliases the function (body and contracts) calls through, sorted: a
     /// file's unused imports are those no function uses.
     pub used_aliases: Vec<Name>,
+    /// The type of every local, parameters first, then each `const`/`var` in the order the
+    /// checker meets them (a preorder walk of the body); `None` where the type is an
+    /// error. No positions, so that moving code keeps this equal. Read by the IDE layer
+    /// (`ide::names` numbers locals the same way), never by code generation.
+    pub local_types: Arc<[Option<Type>]>,
 }
 
 /// Type-checks one function.

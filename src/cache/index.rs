@@ -1,6 +1,7 @@
 //! The persisted file index: what the last successful build of one program, with one
-//! set of settings, saw — each file's size, modification time, inode, content hash,
-//! imports, interface, function hashes and warnings — and what it linked.
+//! set of settings, saw — each file's stamp (size, modification and inode change times,
+//! inode), content hash, imports, interface, function hashes and warnings — and what it
+//! linked.
 //!
 //! A fresh process uses it to skip unchanged files entirely: a file whose `stat` matches
 //! is not read (unless its timestamp is too close to the build that recorded it to be
@@ -16,19 +17,15 @@ use std::sync::{Arc, OnceLock};
 use mini_queries::base::{COMPILER_ID, Hash, Import, ModulePath, Note, Signature, Span, Type};
 use mini_queries::source::{CodegenSettings, FileSummary, Settings, SummaryFunction, SummaryWarning};
 
-use crate::driver::FileStamp;
-use crate::store::Blob;
+use super::store::Blob;
+use crate::fs::FileStamp;
 
 const MAGIC: &[u8; 10] = b"mini-index";
 /// The index's own format version (the compiler's identity is checked as well).
 /// 3: the contracts setting, and each function's contracts hash.
-/// 4: each file's warnings (in its summary, and their number with its stamp).
-const INDEX_VERSION: u32 = 4;
-
-/// A file whose modification time is within this window of the recording build's start
-/// is "racy": its stamp cannot prove it unchanged, because another write within the
-/// same timestamp tick would look the same. Such files are re-hashed.
-pub const RACY_WINDOW_NS: i64 = 1_000_000_000;
+/// 4: stamps with the inode change time; the header names `_start`'s key.
+/// 5: each file's warnings (in its summary, and their number with its stamp).
+const INDEX_VERSION: u32 = 5;
 
 /// The index as read from disk. The part every build needs — stamps and what was
 /// linked — is decoded at once; the summaries only when a build gets past the no-op
@@ -64,8 +61,9 @@ pub struct FileEntry {
 
 impl FileEntry {
     /// Whether the stamp alone proves the file unchanged since the index was recorded.
+    /// `index_started_at_ns` is the header's: no later than any recorded stamp was taken.
     pub fn stamp_proves_unchanged(&self, now: Option<FileStamp>, index_started_at_ns: i64) -> bool {
-        now == Some(self.stamp) && self.stamp.mtime_ns + RACY_WINDOW_NS < index_started_at_ns
+        self.stamp.proves_unchanged(now, index_started_at_ns)
     }
 }
 
@@ -83,13 +81,16 @@ pub struct Header {
     /// The program's entry and the settings it was built with.
     pub entry_path: String,
     pub settings: Settings,
-    /// When the recording build started (ns since the epoch).
+    /// When the recording build started (ns since the epoch) — or, in watch mode, the
+    /// earliest start of the builds whose stats are recorded: no later than any stamp
+    /// below was taken, which is what the racy-clean rule needs.
     pub started_at_ns: i64,
     pub functions: u32,
     pub link_key: Hash,
-    /// Keys of the runtime's and the entry wrapper's objects.
+    /// Keys of the runtime's, the entry wrapper's and `_start`'s objects.
     pub runtime: Hash,
     pub entry: Hash,
+    pub start: Hash,
     /// Each link unit's key, by unit index.
     pub units: Vec<(u32, Hash)>,
     /// The executable this program was last linked into, and its stamp right after.
@@ -179,27 +180,53 @@ impl Index {
         (out.0, &self.bytes[self.summaries.clone()])
     }
 
+    /// This index without what only this machine knows — stamps (times, inodes), when
+    /// it was recorded, the output's absolute path — for a remote cache to share
+    /// (`remote`). Its stamps prove nothing, so whoever uses it re-hashes every file:
+    /// a summary is taken only for a file whose content hash matches. The summaries are
+    /// copied verbatim. `None` if they are damaged.
+    pub fn portable(&self) -> Option<Vec<u8>> {
+        // Checks the summaries' checksum, which is copied as it is.
+        self.summary_bytes(0)?;
+        let header = Header { started_at_ns: 0, output: None, ..self.header.clone() };
+        let entries: Vec<FileEntry> =
+            self.files.iter().map(|f| FileEntry { stamp: FileStamp::NONE, ..f.clone() }).collect();
+        let (head, summaries) = self.encode_restamped(&header, &entries);
+        Some([head.as_slice(), summaries].concat())
+    }
+
     /// Reads the index at `path` (mapped: it is only ever replaced, never rewritten).
-    pub fn read(path: &std::path::Path) -> Option<Index> {
-        let file = std::fs::File::open(path).ok()?;
+    pub fn read(path: &std::path::Path) -> Result<Index, IndexError> {
+        let file = super::store::open_regular(std::fs::File::options().read(true), path)
+            .map_err(|e| IndexError::Unreadable(crate::fs::io_reason(&e)))?;
         // SAFETY: index files are written to a temporary name and renamed into place;
         // a mapped one is never truncated or changed under us.
-        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok()?;
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+            .map_err(|e| IndexError::Unreadable(crate::fs::io_reason(&e)))?;
         let len = map.len();
         Index::from_bytes(Blob::Mapped(map, len))
     }
 
-    /// Decodes an index; `None` for anything damaged, foreign or from another compiler.
-    /// The summaries are checked when first used (see `records`).
-    pub fn decode(bytes: &[u8]) -> Option<Index> {
+    /// Decodes an index. The summaries are checked when first used (see `records`).
+    pub fn decode(bytes: &[u8]) -> Result<Index, IndexError> {
         Index::from_bytes(Blob::Owned(bytes.to_vec()))
     }
 
-    fn from_bytes(bytes: Blob) -> Option<Index> {
+    fn from_bytes(bytes: Blob) -> Result<Index, IndexError> {
         let mut r = Reader { bytes: &bytes, pos: 0 };
-        if r.take(MAGIC.len())? != MAGIC || r.u32()? != INDEX_VERSION || r.str()? != COMPILER_ID {
-            return None;
+        if r.take(MAGIC.len()) != Some(MAGIC) {
+            return Err(IndexError::Damaged);
         }
+        if r.u32() != Some(INDEX_VERSION) || r.str().as_deref() != Some(COMPILER_ID) {
+            return Err(IndexError::OtherVersion);
+        }
+        let start = r.pos;
+        Index::decode_head(bytes, start).ok_or(IndexError::Damaged)
+    }
+
+    /// The rest of `from_bytes`, from `start`, after the magic and the versions.
+    fn decode_head(bytes: Blob, start: usize) -> Option<Index> {
+        let mut r = Reader { bytes: &bytes, pos: start };
         let a = r.section()?;
         let summaries = r.pos..bytes.len();
 
@@ -212,6 +239,7 @@ impl Index {
         let link_key = r.hash()?;
         let runtime = r.hash()?;
         let entry = r.hash()?;
+        let start = r.hash()?;
         let units = (0..r.u32()?).map(|_| Some((r.u32()?, r.hash()?))).collect::<Option<Vec<_>>>()?;
         let output = match r.u8()? {
             0 => None,
@@ -236,7 +264,8 @@ impl Index {
             summary_ends.push(end);
         }
         let done = r.pos == r.bytes.len();
-        let header = Header { entry_path, settings, started_at_ns, functions, link_key, runtime, entry, units, output };
+        let header =
+            Header { entry_path, settings, started_at_ns, functions, link_key, runtime, entry, start, units, output };
         done.then_some(Index {
             header,
             files,
@@ -247,6 +276,17 @@ impl Index {
             decoded: OnceLock::new(),
         })
     }
+}
+
+/// Why an index could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IndexError {
+    /// It could not be read (the reason): permissions, an I/O error, not a file.
+    Unreadable(String),
+    /// It is truncated or corrupt.
+    Damaged,
+    /// Another index format version or another compiler wrote it.
+    OtherVersion,
 }
 
 /// The magic, versions and the checksummed section of header and stamps.
@@ -262,6 +302,7 @@ fn write_head(out: &mut Writer, header: &Header, entries: &[&FileEntry], summary
     a.hash(header.link_key);
     a.hash(header.runtime);
     a.hash(header.entry);
+    a.hash(header.start);
     a.u32(header.units.len() as u32);
     for (index, key) in &header.units {
         a.u32(*index);
@@ -416,6 +457,7 @@ impl Writer {
     fn stamp(&mut self, s: FileStamp) {
         self.u64(s.len);
         self.i64(s.mtime_ns);
+        self.i64(s.ctime_ns);
         self.u64(s.inode);
     }
     fn span(&mut self, span: Span) {
@@ -472,7 +514,7 @@ impl<'a> Reader<'a> {
     }
 
     fn stamp(&mut self) -> Option<FileStamp> {
-        Some(FileStamp { len: self.u64()?, mtime_ns: self.i64()?, inode: self.u64()? })
+        Some(FileStamp { len: self.u64()?, mtime_ns: self.i64()?, ctime_ns: self.i64()?, inode: self.u64()? })
     }
 
     fn span(&mut self) -> Option<Span> {
@@ -494,13 +536,14 @@ mod tests {
             link_key: Hash([7; 32]),
             runtime: Hash([8; 32]),
             entry: Hash([9; 32]),
+            start: Hash([10; 32]),
             units: vec![(3, Hash([1; 32]))],
-            output: Some((PathBuf::from("/tmp/x/main"), FileStamp { len: 10, mtime_ns: 5, inode: 9 })),
+            output: Some((PathBuf::from("/tmp/x/main"), FileStamp { len: 10, mtime_ns: 5, ctime_ns: 6, inode: 9 })),
         };
         let files = vec![FileRecord {
             entry: FileEntry {
                 path: ModulePath::new("lib/m.mini").unwrap(),
-                stamp: FileStamp { len: 100, mtime_ns: 42, inode: 77 },
+                stamp: FileStamp { len: 100, mtime_ns: 42, ctime_ns: 43, inode: 77 },
                 content: Hash([2; 32]),
                 interface: Hash([3; 32]),
                 warnings: 1,
@@ -536,19 +579,40 @@ mod tests {
         assert_eq!(alone.summary(1), None);
     }
 
+    /// What a remote cache shares: the summaries, with no stamp, time or absolute path.
+    #[test]
+    fn a_portable_index_holds_nothing_only_this_machine_knows() {
+        let (header, files) = sample();
+        let index = Index::decode(&Index::encode(&header, &files)).expect("decodes");
+        let bytes = index.portable().expect("summaries intact");
+        assert!(!bytes.windows(b"/tmp/x/main".len()).any(|w| w == b"/tmp/x/main"), "no absolute output path");
+        let shared = Index::decode(&bytes).expect("a portable index is an index");
+        assert_eq!(shared.header, Header { started_at_ns: 0, output: None, ..header });
+        assert!(shared.files.iter().all(|f| f.stamp == FileStamp::NONE));
+        let records = shared.records().expect("summaries");
+        assert_eq!(
+            records.iter().map(|r| &r.summary).collect::<Vec<_>>(),
+            files.iter().map(|r| &r.summary).collect::<Vec<_>>()
+        );
+        assert!(!shared.files[0].stamp_proves_unchanged(Some(files[0].entry.stamp), i64::MAX), "stamps prove nothing");
+    }
+
     #[test]
     fn a_damaged_index_reads_as_none() {
         let (header, files) = sample();
         let bytes = Index::encode(&header, &files);
-        assert!(Index::decode(&bytes[..bytes.len() - 1]).is_none_or(|i| i.records().is_none()));
+        assert!(Index::decode(&bytes[..bytes.len() - 1]).map_or(true, |i| i.records().is_none()));
         let mut flipped = bytes.clone();
         flipped[40] ^= 0x40;
-        assert!(Index::decode(&flipped).is_none());
+        assert_eq!(Index::decode(&flipped).err(), Some(IndexError::Damaged));
         let mut late = bytes.clone();
         let at = late.len() - 40;
         late[at] ^= 0x40;
         assert!(Index::decode(&late).expect("the stamps are intact").records().is_none(), "damaged summaries");
-        assert!(Index::decode(b"garbage").is_none());
-        assert!(Index::decode(&[]).is_none());
+        assert_eq!(Index::decode(b"garbage").err(), Some(IndexError::Damaged));
+        assert_eq!(Index::decode(&[]).err(), Some(IndexError::Damaged));
+        let mut other = bytes.clone();
+        other[MAGIC.len()] ^= 1;
+        assert_eq!(Index::decode(&other).err(), Some(IndexError::OtherVersion), "another format version");
     }
 }
