@@ -25,6 +25,7 @@ fn lexical_errors_are_all_reported() {
         fn main() i32 {
             const a = 1 $ 2;
             const b = #;
+            @prnt(b);
             return @nope(a);
         }
         "#,
@@ -35,7 +36,10 @@ fn lexical_errors_are_all_reported() {
             main.mini:3:15: error: unexpected character '#'
                 const b = #;
                           ^
-            main.mini:4:12: error: unknown builtin '@nope'
+            main.mini:4:5: error: unknown builtin '@prnt'; did you mean '@print'?
+                @prnt(b);
+                ^~~~~
+            main.mini:5:12: error: unknown builtin '@nope'
                 return @nope(a);
                        ^~~~~
         "#]],
