@@ -76,6 +76,7 @@ fn request(dir: &Path) -> BuildRequest {
         settings: Settings::host(),
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         log_queries: false,
+        deny_warnings: false,
     }
 }
 

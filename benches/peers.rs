@@ -502,6 +502,7 @@ impl MiniWatch {
             settings: Settings::host(),
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             log_queries: false,
+            deny_warnings: false,
         }
     }
 }

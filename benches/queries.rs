@@ -104,6 +104,7 @@ fn build(session: &mut Session, dir: &Path) -> BuildReport {
         settings: Settings::host(),
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         log_queries: false,
+        deny_warnings: false,
     };
     let report = session.build(&request).expect("build runs");
     assert!(report.success(), "errors: {:?}", report.diagnostics);

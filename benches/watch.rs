@@ -101,6 +101,7 @@ fn main() {
         settings: Settings::host(),
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         log_queries: false,
+        deny_warnings: false,
     };
     let mut watcher = Watcher::new(session, request);
     let start = Instant::now();

@@ -61,8 +61,8 @@ pub struct NewArgs {
 /// How much a command says besides errors.
 #[derive(Clone, Copy, Debug, Args)]
 pub struct Verbosity {
-    /// Print nothing but errors (and the program's own output): no summary line, no
-    /// progress.
+    /// Print nothing but errors and warnings (and the program's own output): no summary
+    /// line, no progress.
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
 
@@ -147,6 +147,9 @@ pub struct BuildArgs {
 
     #[command(flatten)]
     pub verbosity: Verbosity,
+
+    #[command(flatten)]
+    pub warnings: WarningArgs,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +159,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub verbosity: Verbosity,
+
+    #[command(flatten)]
+    pub warnings: WarningArgs,
 
     /// Arguments passed to the program (after `--`).
     #[arg(last = true, value_name = "ARGS")]
@@ -177,6 +183,9 @@ pub struct WatchArgs {
 
     #[command(flatten)]
     pub verbosity: Verbosity,
+
+    #[command(flatten)]
+    pub warnings: WarningArgs,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +214,35 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub verbosity: Verbosity,
+
+    #[command(flatten)]
+    pub warnings: WarningArgs,
+}
+
+/// What to make of warnings, on the commands that check a program.
+#[derive(Debug, Args)]
+pub struct WarningArgs {
+    /// Treat warnings as errors: report them as errors, exit with status 1 and write no
+    /// output.
+    #[arg(long)]
+    pub deny_warnings: bool,
+
+    /// `-D warnings`: the same as --deny-warnings (the only lint group is `warnings`).
+    #[arg(short = 'D', value_name = "LINT", value_enum)]
+    pub deny: Vec<Lint>,
+}
+
+impl WarningArgs {
+    pub fn deny(&self) -> bool {
+        self.deny_warnings || !self.deny.is_empty()
+    }
+}
+
+/// What `-D` can deny.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Lint {
+    /// Every warning.
+    Warnings,
 }
 
 /// Options shared by every command that generates code.

@@ -85,7 +85,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 None => Some(default_output(&args.common.entry, args.emit)),
             };
-            let request = request(&args.common, args.emit, output)?;
+            let mut request = request(&args.common, args.emit, output)?;
+            request.deny_warnings = args.warnings.deny();
             let mut session = session(&args.common)?;
             let level = args.verbosity.level();
             let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false, level };
@@ -108,7 +109,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .no_cache
                 .then(|| std::env::temp_dir().join(format!("mini-run-{}-{}", std::process::id(), mini::fs::now_ns())));
             let output = own_dir.as_deref().unwrap_or(&session.cache_dir().join("bin")).join(stem);
-            let request = request(&args.common, Emit::Exe, Some(output.clone()))?;
+            let mut request = request(&args.common, Emit::Exe, Some(output.clone()))?;
+            request.deny_warnings = args.warnings.deny();
             // The program owns standard output; the compiler's messages go to stderr.
             let level = args.verbosity.level();
             let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: true, level };
@@ -135,7 +137,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 mini::output::prepare(path)?;
             }
             let output = args.output.clone().unwrap_or_else(|| default_output(&args.common.entry, Emit::Exe));
-            let request = request(&args.common, Emit::Exe, Some(output))?;
+            let mut request = request(&args.common, Emit::Exe, Some(output))?;
+            request.deny_warnings = args.warnings.deny();
             let session = session(&args.common)?;
             let level = args.verbosity.level();
             let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false, level };
@@ -144,7 +147,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Check(args) => {
             let mut session = Session::new(&args.entry)?;
-            let report = session.check(args.log_queries)?;
+            let mut report = session.check(args.log_queries)?;
+            if args.warnings.deny() {
+                report.deny_warnings();
+            }
             let level = args.verbosity.level();
             let reporter = Reporter { format: args.message_format, color, json_to_stderr: false, level };
             reporter.diagnostics(&report);
@@ -297,7 +303,14 @@ fn request(common: &CommonArgs, emit: Emit, output: Option<PathBuf>) -> Result<B
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    Ok(BuildRequest { emit: emit.into(), output, settings, jobs, log_queries: common.log_queries })
+    Ok(BuildRequest {
+        emit: emit.into(),
+        output,
+        settings,
+        jobs,
+        log_queries: common.log_queries,
+        deny_warnings: false,
+    })
 }
 
 fn file_stem(entry: &Path) -> String {

@@ -3,13 +3,14 @@
 
 use std::fmt::Write as _;
 
-use mini_queries::syntax::Span;
+use mini_queries::base::{Note, Severity, Span};
 
 /// A diagnostic located in its file, ready to print.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Located {
     /// The file as the user can open it: the entry's directory joined with the module path.
     pub path: String,
+    pub severity: Severity,
     /// 1-based.
     pub line: usize,
     /// 1-based, counting Unicode scalar values.
@@ -17,12 +18,53 @@ pub struct Located {
     pub message: String,
     pub source_line: String,
     pub caret: String,
+    /// Other positions in the same file the diagnostic points at ("first declared
+    /// here"), each shown under it with its own line and caret.
+    pub notes: Vec<LocatedNote>,
+}
+
+/// A note of a diagnostic, located in the diagnostic's file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocatedNote {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub source_line: String,
+    pub caret: String,
+}
+
+impl Located {
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
 }
 
 /// Lines longer than this are shown as a window around the span.
 const MAX_SHOWN: usize = 240;
 
-/// Finds a span's line and column in `text` and draws its caret.
+/// Locates a diagnostic and its notes in `text`, the text of the file at `path`.
+pub fn locate_diagnostic(
+    path: String,
+    text: &[u8],
+    severity: Severity,
+    span: Span,
+    message: String,
+    notes: &[Note],
+) -> Located {
+    let mut located = locate(path, text, span, message);
+    located.severity = severity;
+    located.notes = notes
+        .iter()
+        .map(|note| {
+            let Located { line, column, source_line, caret, .. } =
+                locate(String::new(), text, note.span, String::new());
+            LocatedNote { line, column, message: note.message.clone(), source_line, caret }
+        })
+        .collect();
+    located
+}
+
+/// Finds a span's line and column in `text` and draws its caret: an error without notes.
 pub fn locate(path: String, text: &[u8], span: Span, message: String) -> Located {
     let start = (span.start as usize).min(text.len());
     let line_start = text[..start].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
@@ -53,7 +95,7 @@ pub fn locate(path: String, text: &[u8], span: Span, message: String) -> Located
     caret.extend(before.chars().map(|c| if c == '\t' { '\t' } else { ' ' }));
     caret.push('^');
     caret.extend(std::iter::repeat_n('~', underlined - 1));
-    Located { path, line, column, message, source_line, caret }
+    Located { path, severity: Severity::Error, line, column, message, source_line, caret, notes: Vec::new() }
 }
 
 /// Characters in UTF-8 text (each invalid byte counts as one).
@@ -69,26 +111,44 @@ fn char_boundary(text: &[u8], mut index: usize) -> usize {
     index
 }
 
-/// `file:line:col: error: message`, the source line, and a caret under the span.
+/// `file:line:col: error: message` (or `warning:`), the source line, and a caret under
+/// the span; then each note the same way, as `file:line:col: note: message`.
 pub fn human(d: &Located, color: bool) -> String {
-    let (bold, red, reset) = if color { ("\x1b[1m", "\x1b[1;31m", "\x1b[0m") } else { ("", "", "") };
+    let (bold, accent, note, reset) = match (color, d.severity) {
+        (false, _) => ("", "", "", ""),
+        (true, Severity::Error) => ("\x1b[1m", "\x1b[1;31m", "\x1b[1;36m", "\x1b[0m"),
+        (true, Severity::Warning) => ("\x1b[1m", "\x1b[1;33m", "\x1b[1;36m", "\x1b[0m"),
+    };
+    let severity = d.severity.name();
     let mut out = String::new();
-    let _ =
-        writeln!(out, "{bold}{}:{}:{}:{reset} {red}error:{reset} {bold}{}{reset}", d.path, d.line, d.column, d.message);
+    let (path, line, column, message) = (&d.path, d.line, d.column, &d.message);
+    let _ = writeln!(out, "{bold}{path}:{line}:{column}:{reset} {accent}{severity}:{reset} {bold}{message}{reset}");
     let _ = writeln!(out, "{}", d.source_line);
-    let _ = writeln!(out, "{red}{}{reset}", d.caret);
+    let _ = writeln!(out, "{accent}{}{reset}", d.caret);
+    for n in &d.notes {
+        let _ = writeln!(out, "{bold}{path}:{}:{}:{reset} {note}note:{reset} {}", n.line, n.column, n.message);
+        let _ = writeln!(out, "{}", n.source_line);
+        let _ = writeln!(out, "{note}{}{reset}", n.caret);
+    }
     out
 }
 
-/// The diagnostic as a JSON event.
+/// The diagnostic as a JSON event: `severity` is `"error"` or `"warning"`, and `notes`
+/// lists the other positions it points at, in the same file.
 pub fn json(d: &Located) -> serde_json::Value {
+    let notes: Vec<serde_json::Value> = d
+        .notes
+        .iter()
+        .map(|n| serde_json::json!({"file": d.path, "line": n.line, "column": n.column, "message": n.message}))
+        .collect();
     serde_json::json!({
         "reason": "diagnostic",
-        "severity": "error",
+        "severity": d.severity.name(),
         "file": d.path,
         "line": d.line,
         "column": d.column,
         "message": d.message,
+        "notes": notes,
     })
 }
 

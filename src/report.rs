@@ -52,9 +52,15 @@ impl Reporter {
                 for d in &report.diagnostics {
                     let _ = write!(stderr, "{}", render::human(d, self.color));
                 }
-                if !report.success() {
-                    let count = report.diagnostics.len();
-                    let _ = writeln!(stderr, "mini: {count} error{} found; no output written", plural(count));
+                let (errors, warnings) = (report.errors(), report.warnings());
+                let warned = match warnings {
+                    0 => String::new(),
+                    n => format!(" and {n} warning{}", plural(n)),
+                };
+                if errors > 0 {
+                    let _ = writeln!(stderr, "mini: {errors} error{}{warned} found; no output written", plural(errors));
+                } else if warnings > 0 {
+                    let _ = writeln!(stderr, "mini: {warnings} warning{} found", plural(warnings));
                 }
             }
             MessageFormat::Json => {

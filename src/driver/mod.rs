@@ -9,6 +9,7 @@ mod objects;
 mod patch;
 mod plan;
 mod scan;
+mod warnings;
 
 pub use explain::{Explained, Explanation, Status};
 pub use scan::module_path_of;
@@ -25,7 +26,7 @@ use mini_queries::codegen;
 use mini_queries::diagnostics::program_diagnostics;
 use mini_queries::hash::fn_hash;
 use mini_queries::items::program_functions;
-use mini_queries::source::{BuildSettings, FileContents, Settings, SourceFile, Workspace};
+use mini_queries::source::{BuildSettings, Settings, SourceFile, Workspace};
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::Setter;
 
@@ -35,7 +36,7 @@ use crate::fault::{Action, Faults, Point};
 use crate::fs::{FileStamp, absolute, lexically_normal, now_ns, relative_to, stamps_of};
 use crate::link::Linker;
 use crate::progress::{Phase, Progress};
-use crate::render::{self, Located};
+use crate::render::Located;
 
 /// What a build produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,11 +60,14 @@ pub struct BuildRequest {
     pub settings: Settings,
     pub jobs: usize,
     pub log_queries: bool,
+    /// `--deny-warnings`: warnings are errors, and fail the build before any output.
+    pub deny_warnings: bool,
 }
 
 /// The outcome of one build.
 #[derive(Debug, Default)]
 pub struct BuildReport {
+    /// Errors and warnings, in program order.
     pub diagnostics: Vec<Located>,
     /// Functions in the program.
     pub functions: usize,
@@ -91,8 +95,24 @@ pub struct BuildReport {
 }
 
 impl BuildReport {
+    /// Whether the build has no errors (warnings do not fail it).
     pub fn success(&self) -> bool {
-        self.diagnostics.is_empty()
+        !self.diagnostics.iter().any(Located::is_error)
+    }
+
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+
+    /// Makes every warning an error (`--deny-warnings`).
+    pub fn deny_warnings(&mut self) {
+        for d in &mut self.diagnostics {
+            d.severity = mini_queries::base::Severity::Error;
+        }
     }
 }
 
@@ -399,17 +419,8 @@ impl Session {
     /// Every diagnostic of the program, located and in order.
     pub fn diagnostics(&self) -> Vec<Located> {
         let _span = tracing::info_span!("diagnostics").entered();
-        let db = &self.db;
-        program_diagnostics(db, self.workspace())
-            .iter()
-            .map(|d| {
-                let text = match d.file.contents(db) {
-                    FileContents::Text(text) => text.clone(),
-                    FileContents::Missing(_) | FileContents::Unread => Arc::from(&[][..]),
-                };
-                render::locate(self.display_path(d.file.path(db)), &text, d.span, d.message.clone())
-            })
-            .collect()
+        let mut texts = warnings::Texts::default();
+        program_diagnostics(&self.db, self.workspace()).iter().map(|d| self.locate(d, &mut texts)).collect()
     }
 
     /// A cancellation that arrived after the last build's final query (while it linked,
@@ -576,6 +587,9 @@ impl Session {
         self.fault(Point::AfterScan);
         report.diagnostics = self.diagnostics();
         self.fault(Point::AfterDiagnostics);
+        if request.deny_warnings {
+            report.deny_warnings();
+        }
         if report.success() {
             match request.emit {
                 Emit::Exe | Emit::Obj => {
@@ -668,15 +682,25 @@ impl Session {
         if !unchanged {
             return None;
         }
+        // Nothing is built, but the warnings of the last build are still there: say them
+        // again, as cargo does.
+        let diagnostics = self.replay_warnings(index, &mut FxHashMap::default())?;
         let functions = index.header.functions as usize;
-        Some(BuildReport {
+        let mut report = BuildReport {
+            diagnostics,
             functions,
             reused_from_disk: functions,
             link_units: index.header.units.len(),
             output: request.output.clone(),
             duration: start.elapsed(),
             ..BuildReport::default()
-        })
+        };
+        if request.deny_warnings && report.warnings() > 0 {
+            // The executable is the last build's; this build made nothing.
+            report.deny_warnings();
+            report.output = None;
+        }
+        Some(report)
     }
 
     /// Writes the index for this program and settings: each file's record and what was

@@ -17,11 +17,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use mini_queries::Db;
 use mini_queries::base::{Hash, ModulePath};
+use mini_queries::diagnostics::file_diagnostics;
 use mini_queries::hash::{fn_hash, text_hashes};
 use mini_queries::imports::{file_imports, imports_of};
 use mini_queries::items::file_functions;
 use mini_queries::sema::{file_interface, fn_signature};
-use mini_queries::source::{FileContents, FileSummary, SourceFile, SummaryFunction, Workspace};
+use mini_queries::source::{FileContents, FileSummary, SourceFile, SummaryFunction, SummaryWarning, Workspace};
 use mini_queries::zir::fn_zir;
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::{Durability, Setter};
@@ -458,7 +459,8 @@ impl std::fmt::Display for ChangedDuringBuild {
 
 impl std::error::Error for ChangedDuringBuild {}
 
-/// The index record of a file that has text; `None` if some function of it has no
+/// The index record of a file that has text — its warnings too, so that a build that
+/// does not check it again still reports them; `None` if some function of it has no
 /// signature, hash or ZIR — it has errors, or calls a function whose signature has.
 /// Callers record files only after checking that the program (or, when patching, every
 /// file in the database) has no errors, so `None` means "do not record", never a crash.
@@ -477,9 +479,22 @@ pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content
             })
         })
         .collect::<Option<_>>()?;
+    let warnings: Vec<SummaryWarning> = file_diagnostics(db, file)
+        .iter()
+        .map(|d| {
+            debug_assert!(!d.is_error(), "a file with errors has no record");
+            SummaryWarning { span: d.span, message: d.message.clone(), notes: d.notes.clone() }
+        })
+        .collect();
     Some(FileRecord {
-        entry: FileEntry { path: file.path(db).clone(), stamp, content, interface: file_interface(db, file).hash },
-        summary: Arc::new(FileSummary::new(file_imports(db, file).clone(), functions)),
+        entry: FileEntry {
+            path: file.path(db).clone(),
+            stamp,
+            content,
+            interface: file_interface(db, file).hash,
+            warnings: warnings.len() as u32,
+        },
+        summary: Arc::new(FileSummary::new(file_imports(db, file).clone(), functions, warnings)),
     })
 }
 

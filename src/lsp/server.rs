@@ -608,7 +608,8 @@ impl Server {
         let response = match outcome {
             Ok(Ok(explanation)) if explanation.report.success() => Response::new_ok(request.id, explanation.to_json()),
             Ok(Ok(explanation)) => {
-                let errors: Vec<Value> = explanation.report.diagnostics.iter().map(crate::render::json).collect();
+                let errors = explanation.report.diagnostics.iter().filter(|d| d.is_error());
+                let errors: Vec<Value> = errors.map(crate::render::json).collect();
                 Response::new_ok(request.id, json!({"reason": "explain", "errors": errors}))
             }
             Ok(Err(error)) => Response::new_err(request.id, ErrorCode::RequestFailed as i32, format!("{error:#}")),

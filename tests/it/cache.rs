@@ -616,6 +616,7 @@ fn tmp_removed_during_a_build_is_made_again() {
         settings: mini_queries::source::Settings::host(),
         jobs: 1,
         log_queries: false,
+        deny_warnings: false,
     };
     let report = session.build(&request).expect("the build runs");
     assert!(report.success());

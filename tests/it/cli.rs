@@ -99,7 +99,7 @@ fn json_messages_describe_diagnostics_and_the_build() {
         events[0],
         serde_json::json!({
             "reason": "diagnostic", "severity": "error", "file": "main.mini", "line": 2, "column": 12,
-            "message": "mismatched types: expected i32, found bool",
+            "message": "mismatched types: expected i32, found bool", "notes": [],
         })
     );
     assert_eq!(events[1]["reason"], "build-finished");

@@ -16,4 +16,5 @@ mod remote;
 mod stamps;
 mod support;
 mod tools;
+mod warnings;
 mod watch;

@@ -84,6 +84,7 @@ fn build(dir: &Path) -> Result<bool, String> {
         settings: Settings::host(),
         jobs: 1,
         log_queries: false,
+        deny_warnings: false,
     };
     let built = std::panic::catch_unwind(|| {
         let mut session = Session::new(&dir.join("main.mini")).expect("session");

@@ -331,8 +331,14 @@ fn one_shot_attempt(
     if let Some(cache) = cache {
         session.set_cache_dir(cache.to_path_buf());
     }
-    let request =
-        BuildRequest { emit: Emit::Exe, output: Some(project.path(output)), settings, jobs: 2, log_queries: true };
+    let request = BuildRequest {
+        emit: Emit::Exe,
+        output: Some(project.path(output)),
+        settings,
+        jobs: 2,
+        log_queries: true,
+        deny_warnings: false,
+    };
     let report = session.build(&request).expect("the build runs");
     (session, report)
 }

@@ -470,6 +470,7 @@ fn request(dir: &Path) -> BuildRequest {
         settings: Settings::host(),
         jobs: 1,
         log_queries: false,
+        deny_warnings: false,
     }
 }
 

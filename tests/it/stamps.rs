@@ -40,6 +40,7 @@ fn build_with(dir: &Path, session: &mut Session) -> BuildReport {
         settings: Settings::host(),
         jobs: 1,
         log_queries: false,
+        deny_warnings: false,
     };
     let report = session.build(&request).expect("the build runs");
     assert!(report.success(), "{:#?}", report.diagnostics);

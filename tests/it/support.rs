@@ -56,6 +56,7 @@ impl Project {
             settings: self.settings.clone(),
             jobs: 1,
             log_queries: true,
+            deny_warnings: false,
         };
         let report = self.session.build(&request).expect("build runs");
         assert!(report.success(), "unexpected errors: {:#?}", report.diagnostics);

@@ -24,6 +24,7 @@ fn watcher(dir: &Path) -> Watcher {
         settings: Settings::host(),
         jobs: 1,
         log_queries: true,
+        deny_warnings: false,
     };
     Watcher::new(session, request)
 }
@@ -407,6 +408,7 @@ fn clean_executable(dir: &Path) -> Vec<u8> {
         settings: Settings::host(),
         jobs: 1,
         log_queries: false,
+        deny_warnings: false,
     };
     let report = session.build(&request).expect("the clean build runs");
     assert!(report.success(), "{:#?}", report.diagnostics);
@@ -425,6 +427,7 @@ fn assert_index_is_current(dir: &Path) {
         settings: Settings::host(),
         jobs: 1,
         log_queries: false,
+        deny_warnings: false,
     };
     let report = session.build(&request).expect("builds");
     assert_eq!(summary(&report), "compiled [], linked false", "the index is the last build's");
