@@ -99,7 +99,8 @@ fn json_messages_describe_diagnostics_and_the_build() {
         events[0],
         serde_json::json!({
             "reason": "diagnostic", "severity": "error", "file": "main.mini", "line": 2, "column": 12,
-            "message": "mismatched types: expected i32, found bool", "notes": [],
+            "end_line": 2, "end_column": 16, "message": "mismatched types: expected i32, found bool", "notes": [],
+            "rendered": "main.mini:2:12: error: mismatched types: expected i32, found bool\n    return true;\n           ^~~~\n",
         })
     );
     assert_eq!(events[1]["reason"], "build-finished");
