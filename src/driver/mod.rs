@@ -11,7 +11,7 @@ mod plan;
 mod scan;
 mod warnings;
 
-pub use explain::{Explained, Explanation, Status};
+pub use explain::{Compared, Explained, Explanation, Found, Status};
 pub use scan::module_path_of;
 
 use std::collections::BTreeMap;

@@ -183,7 +183,7 @@ fn explain_reports_a_contract_only_edit_and_whether_it_compiles() {
     assert_eq!(
         json["functions"][1],
         serde_json::json!({
-            "name": "lib.root", "status": "contract", "compile": false,
+            "name": "lib.root", "status": "contract", "compile": false, "from": "disk",
             "because": "only its contracts changed; contracts are off, so nothing is compiled",
         })
     );
