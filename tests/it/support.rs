@@ -3,8 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mini::driver::Emit;
-use mini::driver::{BuildReport, BuildRequest, Session};
+use mini::driver::{BuildReport, BuildRequest, Emit, Session};
 use mini_queries::source::Settings;
 
 pub use mini_queries::fixture::parse_fixture;
@@ -119,5 +118,23 @@ pub fn settle(dir: &Path) {
     let now = mini::fs::now_ns();
     if until > now {
         std::thread::sleep(std::time::Duration::from_nanos((until - now) as u64));
+    }
+}
+
+/// A tiny deterministic generator (xorshift), so that a test's random choices, and its
+/// failures, reproduce from its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
     }
 }
