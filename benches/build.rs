@@ -18,8 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use generate::{Program, Shape};
-use mini::driver::Emit;
-use mini::driver::{BuildRequest, Session};
+use mini::driver::{BuildRequest, Emit, Session};
 use mini_queries::source::Settings;
 
 const RUNS: usize = 5;

@@ -34,8 +34,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use generate::{Lang, Program, Shape};
-use mini::driver::Emit;
-use mini::driver::{BuildRequest, Session};
+use mini::driver::{BuildRequest, Emit, Session};
 use mini::watch::Watcher;
 use mini_queries::source::Settings;
 use serde_json::json;

@@ -27,8 +27,7 @@ use std::process::Command;
 
 use divan::Bencher;
 use generate::{Lang, Program, Shape};
-use mini::driver::Emit;
-use mini::driver::{BuildReport, BuildRequest, Session};
+use mini::driver::{BuildReport, BuildRequest, Emit, Session};
 use mini_queries::source::Settings;
 
 /// About 1,000 and 10,000 functions, or the sizes in `MINI_BENCH_FUNCTIONS` (`300,3000`).

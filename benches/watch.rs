@@ -30,8 +30,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use generate::{Program, Shape};
-use mini::driver::Emit;
-use mini::driver::{BuildRequest, Session};
+use mini::driver::{BuildRequest, Emit, Session};
 use mini::watch::Watcher;
 use mini_queries::source::Settings;
 

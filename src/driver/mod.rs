@@ -64,6 +64,21 @@ pub struct BuildRequest {
     pub deny_warnings: bool,
 }
 
+impl BuildRequest {
+    /// An executable at `output`, for this machine, with the default settings, on one
+    /// thread: what a caller changes the odd field of (`..BuildRequest::executable(p)`).
+    pub fn executable(output: PathBuf) -> BuildRequest {
+        BuildRequest {
+            emit: Emit::Exe,
+            output: Some(output),
+            settings: Settings::host(),
+            jobs: 1,
+            log_queries: false,
+            deny_warnings: false,
+        }
+    }
+}
+
 /// The outcome of one build.
 #[derive(Debug, Default)]
 pub struct BuildReport {

@@ -19,7 +19,7 @@ use mini_queries::ide::{self, CompletionKind, FileNames, Role, Sources, TokenMod
 use mini_queries::source::{FileContents, SourceFile, Workspace};
 use serde_json::{Value, json};
 
-use super::convert::{Encoding, Lines, Position, normalize, path_of, uri_of};
+use super::convert::{Encoding, Lines, Position, path_of, uri_of};
 
 /// What a worker answers a request from: a database snapshot (a clone, dropped as soon
 /// as the answer is ready so that the main thread's next edit need not wait), and what is
@@ -125,7 +125,7 @@ impl Snapshot {
     }
 
     pub fn uri(&self, file: SourceFile) -> String {
-        uri_of(&normalize(&self.root.join(file.path(&self.db).as_str())))
+        uri_of(&crate::fs::lexically_normal(&self.root.join(file.path(&self.db).as_str())))
     }
 
     /// The file's text: the database's, or the disk's for a summary.

@@ -780,14 +780,7 @@ fn tmp_removed_during_a_build_is_made_again() {
     let mut session = mini::driver::Session::new(&project.file("main.mini")).unwrap();
     let tmp = project.file(".mini_cache/tmp");
     session.faults().arm(Point::AfterScan, Action::Run(Box::new(move || std::fs::remove_dir_all(&tmp).unwrap())));
-    let request = mini::driver::BuildRequest {
-        emit: mini::driver::Emit::Exe,
-        output: Some(project.file("main")),
-        settings: mini_queries::source::Settings::host(),
-        jobs: 1,
-        log_queries: false,
-        deny_warnings: false,
-    };
+    let request = mini::driver::BuildRequest::executable(project.file("main"));
     let report = session.build(&request).expect("the build runs");
     assert!(report.success());
     assert!(session.faults().is_empty(), "tmp/ was removed");

@@ -1195,14 +1195,7 @@ fn explain_answers_from_the_living_database_what_the_next_build_compiles() {
     assert_eq!(before["totals"]["new"], 4, "{before}");
     // A build elsewhere (`mini build`) fills the cache.
     let mut session = mini::driver::Session::new(&server.root().join("main.mini")).unwrap();
-    let request = mini::driver::BuildRequest {
-        emit: mini::driver::Emit::Exe,
-        output: Some(server.root().join("main")),
-        settings: mini_queries::source::Settings::host(),
-        jobs: 1,
-        log_queries: false,
-        deny_warnings: false,
-    };
+    let request = mini::driver::BuildRequest::executable(server.root().join("main"));
     assert!(session.build(&request).unwrap().success());
     drop(session);
     let built = server.request("mini/explain", params.clone());
@@ -1476,14 +1469,7 @@ fn with_a_warm_cache_unopened_files_are_summaries_read_from_disk_and_nothing_is_
         std::fs::write(dir.path().join(path), text).unwrap();
     }
     let mut session = mini::driver::Session::new(&dir.path().join("main.mini")).unwrap();
-    let request = mini::driver::BuildRequest {
-        emit: mini::driver::Emit::Exe,
-        output: Some(dir.path().join("main")),
-        settings: mini_queries::source::Settings::host(),
-        jobs: 1,
-        log_queries: false,
-        deny_warnings: false,
-    };
+    let request = mini::driver::BuildRequest::executable(dir.path().join("main"));
     assert!(session.build(&request).unwrap().success());
     drop(session);
     // Stamps within a second of the build cannot prove a file unchanged (the racy-clean

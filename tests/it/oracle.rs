@@ -6,27 +6,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use mini::driver::Emit;
-use mini::driver::{BuildReport, BuildRequest, Session};
+use mini::driver::{BuildReport, BuildRequest, Emit, Session};
 use mini_queries::source::Settings;
 
-use crate::support::Project;
-
-/// A tiny deterministic generator (xorshift), so failures reproduce from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use crate::support::{Project, Rng};
 
 #[derive(Clone)]
 struct Func {

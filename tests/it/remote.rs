@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mini::cache::remote::{Method, Remote, RemoteSettings};
-use mini::driver::Emit;
 use mini::driver::{BuildRequest, Session};
-use mini_queries::source::Settings;
 use serde_json::Value;
 
 use crate::nginx::{Auth, Nginx, free_port, valid_entry};
@@ -464,14 +462,7 @@ fn two_builds_uploading_at_once_leave_only_valid_entries() {
 }
 
 fn request(dir: &Path) -> BuildRequest {
-    BuildRequest {
-        emit: Emit::Exe,
-        output: Some(dir.join("main")),
-        settings: Settings::host(),
-        jobs: 1,
-        log_queries: false,
-        deny_warnings: false,
-    }
+    BuildRequest::executable(dir.join("main"))
 }
 
 /// A session for `checkout` whose remote runs `hook` after each request.

@@ -6,10 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use mini::driver::Emit;
 use mini::driver::{BuildReport, BuildRequest, Session};
 use mini::fault::{Action, Point};
-use mini_queries::source::Settings;
 
 use crate::support::{settle, write};
 
@@ -34,14 +32,7 @@ fn session(dir: &Path) -> Session {
 }
 
 fn build_with(dir: &Path, session: &mut Session) -> BuildReport {
-    let request = BuildRequest {
-        emit: Emit::Exe,
-        output: Some(dir.join("main")),
-        settings: Settings::host(),
-        jobs: 1,
-        log_queries: false,
-        deny_warnings: false,
-    };
+    let request = BuildRequest::executable(dir.join("main"));
     let report = session.build(&request).expect("the build runs");
     assert!(report.success(), "{:#?}", report.diagnostics);
     report

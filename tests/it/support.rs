@@ -3,8 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mini::driver::Emit;
-use mini::driver::{BuildReport, BuildRequest, Session};
+use mini::driver::{BuildReport, BuildRequest, Emit, Session};
 use mini_queries::source::Settings;
 
 pub use mini_queries::fixture::parse_fixture;
@@ -144,4 +143,22 @@ pub fn read_terminal(mut terminal: std::fs::File) -> String {
         shown.extend_from_slice(&buffer[..n]);
     }
     String::from_utf8_lossy(&shown).into_owned()
+}
+
+/// A tiny deterministic generator (xorshift), so that a test's random choices, and its
+/// failures, reproduce from its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
 }

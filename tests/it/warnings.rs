@@ -7,9 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use expect_test::{Expect, expect};
-use mini::driver::{BuildReport, BuildRequest, Emit, Session};
+use mini::driver::{BuildReport, BuildRequest, Session};
 use mini::watch::Watcher;
-use mini_queries::source::Settings;
 use serde_json::Value;
 
 use crate::support::{mini, stderr, stdout, write};
@@ -241,14 +240,7 @@ fn fixing_the_cause_removes_the_warning() {
 
 fn watcher(dir: &Path) -> Watcher {
     let session = Session::new(&dir.join("main.mini")).expect("session");
-    let request = BuildRequest {
-        emit: Emit::Exe,
-        output: Some(dir.join("prog")),
-        settings: Settings::host(),
-        jobs: 1,
-        log_queries: false,
-        deny_warnings: false,
-    };
+    let request = BuildRequest::executable(dir.join("prog"));
     Watcher::new(session, request)
 }
 

@@ -8,13 +8,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use expect_test::expect;
-use mini::driver::Emit;
-use mini::driver::{BuildReport, BuildRequest, Session};
+use mini::driver::{BuildReport, BuildRequest, Emit, Session};
 use mini::fault::{Action, Point};
 use mini::watch::{Outcome, Watcher};
 use mini_queries::source::Settings;
 
-use crate::support::write;
+use crate::support::{Rng, write};
 
 fn watcher(dir: &Path) -> Watcher {
     let session = Session::new(&dir.join("main.mini")).expect("session");
@@ -515,14 +514,7 @@ fn rounds(w: &mut Watcher, changed: &[PathBuf]) -> Vec<String> {
 fn clean_executable(dir: &Path) -> Vec<u8> {
     let mut session = Session::new(&dir.join("main.mini")).expect("session");
     session.disable_cache();
-    let request = BuildRequest {
-        emit: Emit::Exe,
-        output: Some(dir.join("clean")),
-        settings: Settings::host(),
-        jobs: 1,
-        log_queries: false,
-        deny_warnings: false,
-    };
+    let request = BuildRequest::executable(dir.join("clean"));
     let report = session.build(&request).expect("the clean build runs");
     assert!(report.success(), "{:#?}", report.diagnostics);
     std::fs::read(dir.join("clean")).unwrap()
@@ -534,14 +526,7 @@ fn clean_executable(dir: &Path) -> Vec<u8> {
 fn assert_index_is_current(dir: &Path) {
     let before = std::fs::read(dir.join("main")).unwrap();
     let mut session = Session::new(&dir.join("main.mini")).expect("session");
-    let request = BuildRequest {
-        emit: Emit::Exe,
-        output: Some(dir.join("main")),
-        settings: Settings::host(),
-        jobs: 1,
-        log_queries: false,
-        deny_warnings: false,
-    };
+    let request = BuildRequest::executable(dir.join("main"));
     let report = session.build(&request).expect("builds");
     assert_eq!(summary(&report), "compiled [], linked false", "the index is the last build's");
     assert!(std::fs::read(dir.join("main")).unwrap() == before);
@@ -609,18 +594,6 @@ fn a_panic_at_any_point_of_a_round_is_a_crash_not_silence() {
         w.session().faults().arm(point, Action::Panic);
         let crash = w.round(None, |_, _| {}).expect_err("a crash");
         assert_eq!(crash.0, format!("injected fault at {}", point.name()));
-    }
-}
-
-/// A tiny deterministic generator (xorshift), so failures reproduce from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
     }
 }
 
