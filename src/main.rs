@@ -391,7 +391,7 @@ fn cache_command(command: &CacheCommand) -> Result<ExitCode> {
             let verified = gc::verify(&root)?;
             let bad: Vec<String> = verified.bad.iter().map(|p| p.display().to_string()).collect();
             object.extend(json_fields(serde_json::json!({
-                "entries": verified.entries, "indexes": verified.indexes, "bytes": verified.bytes_after,
+                "entries": verified.entries_after, "indexes": verified.indexes_after, "bytes": verified.bytes_after,
                 "checked": verified.checked, "bad": bad,
             })));
             if !args.json {

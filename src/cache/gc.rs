@@ -436,7 +436,9 @@ pub struct Verified {
     pub checked: usize,
     /// Those that were bad, and were removed.
     pub bad: Vec<PathBuf>,
-    /// What the entries and indexes take after the bad ones went.
+    /// Entries and indexes left after the bad ones went, and what they take.
+    pub entries_after: usize,
+    pub indexes_after: usize,
     pub bytes_after: u64,
     /// What could not be read ("path: reason"): neither checked nor removed.
     pub unreadable: Vec<String>,
@@ -453,6 +455,8 @@ pub fn verify(root: &Path) -> Result<Verified> {
         indexes: listing.indexes.len(),
         checked: 0,
         bad: Vec::new(),
+        entries_after: listing.entries.len(),
+        indexes_after: listing.indexes.len(),
         bytes_after: listing.bytes(),
         unreadable: listing.unreadable,
     };
@@ -478,6 +482,11 @@ pub fn verify(root: &Path) -> Result<Verified> {
         match std::fs::remove_file(&item.path) {
             Ok(()) => {
                 verified.bytes_after -= item.len;
+                if is_entry {
+                    verified.entries_after -= 1;
+                } else {
+                    verified.indexes_after -= 1;
+                }
                 verified.bad.push(item.path);
             }
             Err(e) => verified.unreadable.push(format!(
