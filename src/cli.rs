@@ -224,12 +224,14 @@ impl CacheArgs {
     }
 }
 
-/// `--cache-dir`, for every command that uses the cache.
+/// `--cache-dir`, for every command that uses the cache (`MINI_CACHE_DIR` is read by
+/// `cache::directory`, with the default).
 #[derive(Debug, Args)]
 pub struct CacheDirArg {
-    /// Where compiled objects are kept between builds (default: `.mini_cache` in the
-    /// entry file's directory). The cache is capped at MINI_CACHE_MAX_SIZE (default 2G).
-    #[arg(long, value_name = "DIR", env = "MINI_CACHE_DIR")]
+    /// Where compiled objects are kept between builds (default: MINI_CACHE_DIR if set,
+    /// else `.mini_cache` in the entry file's directory). The cache is capped at
+    /// MINI_CACHE_MAX_SIZE (default 2G).
+    #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 }
 

@@ -509,6 +509,35 @@ fn cache_commands_use_the_cache_of_the_entry_they_are_given() {
     assert_eq!(measured(&dir.path().join("app/.mini_cache")).1, entries, "the other cache is untouched");
 }
 
+/// `MINI_CACHE_DIR` is a default: every command that uses the cache finds it, and
+/// `--cache-dir` and `--no-cache` override it (clap used to read it as `--cache-dir`
+/// given, and refuse `--no-cache` with it).
+#[test]
+fn the_cache_variable_is_a_default_that_the_flags_override() {
+    let project = Project::new();
+    let with_variable = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mini"))
+            .args(args)
+            .current_dir(project.path())
+            .env("MINI_CACHE_DIR", "shared")
+            .env_remove("MINI_LOG")
+            .output()
+            .unwrap()
+    };
+    let run = with_variable(&["run", "-q", "--no-cache"]);
+    assert_eq!((run.status.code(), stdout(&run).as_str()), (Some(7), OUTPUT), "{}", stderr(&run));
+    assert!(!project.file("shared").exists() && !project.file(".mini_cache").exists());
+    assert!(with_variable(&["build", "-q"]).status.success());
+    let (_, entries, _) = measured(&project.file("shared"));
+    let stats = with_variable(&["cache", "stats", "--json"]);
+    let stats: Value = serde_json::from_str(stdout(&stats).trim()).unwrap();
+    assert_eq!((&stats["directory"], &stats["entries"]), (&"shared".into(), &entries.into()));
+    let explain = with_variable(&["explain", "-q"]);
+    assert_eq!(stdout(&explain), "4 cached: the next build compiles 0 of 4 functions (contracts on)\n");
+    let other = with_variable(&["cache", "stats", "--cache-dir", "other"]);
+    assert_eq!((other.status.code(), stderr(&other).as_str()), (Some(2), "mini: error: no cache at other\n"));
+}
+
 /// A cache that is not there is said to be missing — never counted as empty, created,
 /// or "removed" — and a directory that is not a cache of mini's is left alone.
 #[test]
