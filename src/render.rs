@@ -15,6 +15,10 @@ pub struct Located {
     pub line: usize,
     /// 1-based, counting Unicode scalar values.
     pub column: usize,
+    /// Where the span ends: the position just after its last character (so a span of
+    /// one character at column 5 ends at column 6), 1-based like `line` and `column`.
+    pub end_line: usize,
+    pub end_column: usize,
     pub message: String,
     pub source_line: String,
     pub caret: String,
@@ -28,6 +32,8 @@ pub struct Located {
 pub struct LocatedNote {
     pub line: usize,
     pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
     pub message: String,
     pub source_line: String,
     pub caret: String,
@@ -56,9 +62,9 @@ pub fn locate_diagnostic(
     located.notes = notes
         .iter()
         .map(|note| {
-            let Located { line, column, source_line, caret, .. } =
+            let Located { line, column, end_line, end_column, source_line, caret, .. } =
                 locate(String::new(), text, note.span, String::new());
-            LocatedNote { line, column, message: note.message.clone(), source_line, caret }
+            LocatedNote { line, column, end_line, end_column, message: note.message.clone(), source_line, caret }
         })
         .collect();
     located
@@ -71,6 +77,13 @@ pub fn locate(path: String, text: &[u8], span: Span, message: String) -> Located
     let line_end = text[start..].iter().position(|&b| b == b'\n').map_or(text.len(), |i| start + i);
     let line = text[..start].iter().filter(|&&b| b == b'\n').count() + 1;
     let column = count_chars(&text[line_start..start]) + 1;
+    // The end, counted on from the start: a span may cover several lines.
+    let end = (span.end as usize).clamp(start, text.len());
+    let covered = &text[start..end];
+    let (end_line, end_column) = match covered.iter().rposition(|&b| b == b'\n') {
+        Some(last) => (line + covered.iter().filter(|&&b| b == b'\n').count(), count_chars(&covered[last + 1..]) + 1),
+        None => (line, column + count_chars(covered)),
+    };
 
     // Show the whole line, or a window of it around the span when it is very long.
     let (shown_start, shown_end) = if line_end - line_start <= MAX_SHOWN {
@@ -95,7 +108,18 @@ pub fn locate(path: String, text: &[u8], span: Span, message: String) -> Located
     caret.extend(before.chars().map(|c| if c == '\t' { '\t' } else { ' ' }));
     caret.push('^');
     caret.extend(std::iter::repeat_n('~', underlined - 1));
-    Located { path, severity: Severity::Error, line, column, message, source_line, caret, notes: Vec::new() }
+    Located {
+        path,
+        severity: Severity::Error,
+        line,
+        column,
+        end_line,
+        end_column,
+        message,
+        source_line,
+        caret,
+        notes: Vec::new(),
+    }
 }
 
 /// Characters in UTF-8 text (each invalid byte counts as one).
@@ -133,13 +157,24 @@ pub fn human(d: &Located, color: bool) -> String {
     out
 }
 
-/// The diagnostic as a JSON event: `severity` is `"error"` or `"warning"`, and `notes`
-/// lists the other positions it points at, in the same file.
+/// The diagnostic as a JSON event: `severity` is `"error"` or `"warning"`, the span
+/// runs from `line`:`column` to just before `end_line`:`end_column`, `notes` lists the
+/// other positions it points at (in the same file), and `rendered` is what people see
+/// — as cargo gives it, so that a tool can show the diagnostic without drawing it.
 pub fn json(d: &Located) -> serde_json::Value {
     let notes: Vec<serde_json::Value> = d
         .notes
         .iter()
-        .map(|n| serde_json::json!({"file": d.path, "line": n.line, "column": n.column, "message": n.message}))
+        .map(|n| {
+            serde_json::json!({
+                "file": d.path,
+                "line": n.line,
+                "column": n.column,
+                "end_line": n.end_line,
+                "end_column": n.end_column,
+                "message": n.message,
+            })
+        })
         .collect();
     serde_json::json!({
         "reason": "diagnostic",
@@ -147,8 +182,11 @@ pub fn json(d: &Located) -> serde_json::Value {
         "file": d.path,
         "line": d.line,
         "column": d.column,
+        "end_line": d.end_line,
+        "end_column": d.end_column,
         "message": d.message,
         "notes": notes,
+        "rendered": human(d, false),
     })
 }
 
@@ -163,6 +201,22 @@ pub fn thousands(n: usize) -> String {
         out.push(c);
     }
     out
+}
+
+/// A size for people, in binary units: `512 B`, `37.2 MiB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    // 1023.95 and more would print as 1024.0 of this unit: say 1.0 of the next.
+    while value >= 1023.95 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 pub fn plural(n: usize) -> &'static str {
@@ -193,8 +247,26 @@ mod tests {
     }
 
     #[test]
+    fn sizes_are_said_in_binary_units() {
+        let said: Vec<String> = [0, 1023, 1024, 39_007_232, (1 << 20) - 1, 2 << 30].map(size).into();
+        assert_eq!(said, ["0 B", "1023 B", "1.0 KiB", "37.2 MiB", "1.0 MiB", "2.0 GiB"]);
+    }
+
+    #[test]
     fn a_span_at_the_end_of_the_file_is_drawn() {
         let d = locate("m.mini".into(), b"fn", Span::new(2, 2), "eof".into());
         assert_eq!((d.line, d.column, d.caret.as_str()), (1, 3, "  ^"));
+        assert_eq!((d.end_line, d.end_column), (1, 3), "an empty span ends where it starts");
+    }
+
+    #[test]
+    fn a_span_ends_just_after_its_last_character_on_its_last_line() {
+        let text = "fn f() {\n\t\u{e9}x = 1;\n}\n".as_bytes();
+        // `éx`: two characters (three bytes) from line 2, column 2.
+        let d = locate("m.mini".into(), text, Span::new(10, 13), "bad".into());
+        assert_eq!((d.line, d.column, d.end_line, d.end_column), (2, 2, 2, 4));
+        // From `{` on line 1 to the `}` on line 3, inclusive.
+        let d = locate("m.mini".into(), text, Span::new(7, text.len() as u32 - 1), "bad".into());
+        assert_eq!((d.line, d.column, d.end_line, d.end_column), (1, 8, 3, 2));
     }
 }

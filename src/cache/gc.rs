@@ -101,10 +101,122 @@ pub fn after_build(root: &Path, counters: &Counters, build: &BuildSummary<'_>) {
     let _ = crate::output::write_atomically(&stats_path, stats.to_string().as_bytes(), false);
 }
 
+/// What the cache holds, as one listing that `stats`, `gc` and `verify` all count: every
+/// entry (`objects/`) and every index file (`index/`), with its size and modification
+/// time, and what could not be read ("path: reason").
+pub struct Listing {
+    pub entries: Vec<Item>,
+    pub indexes: Vec<Item>,
+    pub unreadable: Vec<String>,
+}
+
+/// A file of the cache.
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub path: PathBuf,
+    pub len: u64,
+    pub modified: SystemTime,
+}
+
+impl Listing {
+    /// Every entry and index of the store at `root` (the caller holds its lock).
+    pub fn of(store: &Store) -> Listing {
+        let mut unreadable = Vec::new();
+        let entries = store
+            .entries(&mut unreadable)
+            .into_iter()
+            .map(|(path, len, modified)| Item { path, len, modified })
+            .collect();
+        let indexes = list_indexes(store.root(), &mut unreadable);
+        Listing { entries, indexes, unreadable }
+    }
+
+    /// What the entries and indexes take: the size the cap limits.
+    pub fn bytes(&self) -> u64 {
+        self.entries.iter().chain(&self.indexes).map(|item| item.len).sum()
+    }
+}
+
+fn list_indexes(root: &Path, unreadable: &mut Vec<String>) -> Vec<Item> {
+    let dir = root.join("index");
+    let listing = match std::fs::read_dir(&dir) {
+        Ok(listing) => listing,
+        Err(e) => {
+            unreadable.push(format!("{}: {}", dir.display(), io_reason(&e)));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for entry in listing {
+        let item = entry.and_then(|entry| {
+            let metadata = entry.metadata()?;
+            Ok(Item { path: entry.path(), len: metadata.len(), modified: metadata.modified()? })
+        });
+        match item {
+            Ok(item) => out.push(item),
+            Err(e) => unreadable.push(format!("{}: {}", dir.display(), io_reason(&e))),
+        }
+    }
+    out
+}
+
+/// Whether a directory holds a cache of mini's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    /// It does: it has the CACHEDIR.TAG every store writes when it opens.
+    Cache,
+    /// Nothing is there.
+    Missing,
+    /// Something else is there (a directory without mini's tag, a file): the cache
+    /// commands must not create, count or remove anything in it.
+    Other,
+}
+
+/// What is at `root`.
+pub fn presence(root: &Path) -> Presence {
+    match std::fs::symlink_metadata(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Presence::Missing,
+        _ => {}
+    }
+    // The tag as `Store::open` writes it: the standard signature (which other tools'
+    // caches have too — cargo's `target/`) and mini's own line.
+    let tag = store::read_regular(&root.join("CACHEDIR.TAG")).unwrap_or_default();
+    let tag = String::from_utf8_lossy(&tag);
+    if tag.starts_with("Signature: 8a477f597d28d172789f06886806bc55") && tag.contains("mini's build cache") {
+        Presence::Cache
+    } else {
+        Presence::Other
+    }
+}
+
+/// Fails unless `root` holds a cache: "no cache at …", or "… is not a cache of mini's".
+pub fn require_cache(root: &Path) -> Result<()> {
+    match presence(root) {
+        Presence::Cache => Ok(()),
+        Presence::Missing => anyhow::bail!("{}", no_cache_at(root)),
+        Presence::Other => anyhow::bail!(
+            "{} is not a cache of mini's (it has no CACHEDIR.TAG written by mini), so it is left alone",
+            root.display()
+        ),
+    }
+}
+
+/// `no cache at .mini_cache`.
+pub fn no_cache_at(root: &Path) -> String {
+    format!("no cache at {}", root.display())
+}
+
 pub struct GcOutcome {
+    /// Entries removed.
     pub removed: usize,
+    /// Indexes removed: those that listed removed entries, and unusable ones.
+    pub removed_indexes: usize,
     pub bytes_before: u64,
+    /// What the entries and indexes left take, as measured while removing them.
     pub bytes_after: u64,
+    /// Entries and indexes left.
+    pub entries_after: usize,
+    pub indexes_after: usize,
     /// What could not be read or removed ("path: reason"): the sizes and the eviction
     /// are as good as what could be seen.
     pub problems: Vec<String>,
@@ -140,21 +252,34 @@ pub fn make_room(store: &Store, needed: u64) -> Result<GcOutcome> {
     Ok(outcome)
 }
 
+/// What eviction may remove, oldest first within each group.
+enum Victim {
+    /// An entry: whether an index references it, and when it was last used (the newest
+    /// referencing index's time, or its own).
+    Entry { item: Item, referenced: bool, used: SystemTime },
+    /// An index no build of this mini can use (damaged, or another version's): as
+    /// useless as an unreferenced entry, and it counts towards the size as much.
+    UnusableIndex(Item),
+}
+
 /// Evicts least recently used entries until the cache is at most `target(size)` bytes,
 /// sparing entries written at or after `spare_since`. The caller holds the lock
-/// exclusively.
+/// exclusively. Entries and indexes are counted alike (`Listing::bytes`), and every
+/// removal — an entry, or an index it takes with it — comes off the count, so it ends
+/// at or under the target unless what is left is spared or could not be removed.
 fn evict(store: &Store, target: impl FnOnce(u64) -> u64, spare_since: Option<SystemTime>) -> GcOutcome {
-    let root = store.root();
-    let mut problems = Vec::new();
-    let entries = store.entries(&mut problems);
-    let indexes = read_indexes(root, &mut problems);
-    let bytes_before: u64 = entries.iter().map(|(_, len, _)| len).sum::<u64>() + index_bytes(root);
+    let listing = Listing::of(store);
+    let bytes_before = listing.bytes();
     let max_size = target(bytes_before);
+    let Listing { entries, indexes, unreadable: mut problems } = listing;
+    let (entries_before, indexes_before) = (entries.len(), indexes.len());
+    let spared = |item: &Item| spare_since.is_some_and(|since| item.modified >= since);
 
     // Which index references each entry, and when each index was last used.
+    let (readable, unusable) = read_indexes(indexes, &mut problems);
     let mut last_use: HashMap<Hash, SystemTime> = HashMap::new();
     let mut kept: HashSet<Hash> = HashSet::new();
-    for (path, modified, index) in &indexes {
+    for (item, index) in &readable {
         // A unit is two entries under its key: the merged object and its members.
         let header = &index.header;
         let keys = header
@@ -166,129 +291,132 @@ fn evict(store: &Store, target: impl FnOnce(u64) -> u64, spare_since: Option<Sys
                 Store::key(Kind::Entry, header.entry),
                 Store::key(Kind::Start, header.start),
             ]);
-        let keep = store.kept_index() == Some(path.as_path());
+        let keep = store.kept_index() == Some(item.path.as_path());
         for key in keys {
             if keep {
                 kept.insert(key);
             }
-            let slot = last_use.entry(key).or_insert(*modified);
-            *slot = (*slot).max(*modified);
+            let slot = last_use.entry(key).or_insert(item.modified);
+            *slot = (*slot).max(item.modified);
         }
     }
-    // Oldest first: unreferenced entries by their own age, then referenced ones by the
-    // last use of the newest index that references them.
-    let mut order: Vec<(bool, SystemTime, PathBuf, u64)> = entries
+    // Oldest first: unreferenced entries and unusable indexes by their own age, then
+    // referenced entries by the last use of the newest index that references them.
+    let mut order: Vec<Victim> = entries
         .into_iter()
-        .filter(|(path, _, modified)| {
-            spare_since.is_none_or(|since| *modified < since)
-                && store::key_of_path(path).is_none_or(|key| !kept.contains(&key))
+        .filter(|item| !spared(item) && store::key_of_path(&item.path).is_none_or(|key| !kept.contains(&key)))
+        .map(|item| {
+            let used = store::key_of_path(&item.path).and_then(|k| last_use.get(&k).copied());
+            Victim::Entry { referenced: used.is_some(), used: used.unwrap_or(item.modified), item }
         })
-        .map(|(path, len, modified)| {
-            let used = store::key_of_path(&path).and_then(|k| last_use.get(&k).copied());
-            (used.is_some(), used.unwrap_or(modified), path, len)
-        })
+        .chain(unusable.into_iter().filter(|item| !spared(item)).map(Victim::UnusableIndex))
         .collect();
-    order.sort_by_key(|a| (a.0, a.1));
+    order.sort_by_key(|victim| match victim {
+        Victim::Entry { referenced, used, .. } => (*referenced, *used),
+        Victim::UnusableIndex(item) => (false, item.modified),
+    });
 
     let mut total = bytes_before;
-    let mut removed = 0;
-    for (referenced, used, path, len) in order {
+    let (mut removed, mut removed_indexes) = (0, 0);
+    let mut index_alive = vec![true; readable.len()];
+    let remove = |item: &Item, total: &mut u64, problems: &mut Vec<String>| match std::fs::remove_file(&item.path) {
+        Ok(()) => {
+            *total -= item.len;
+            true
+        }
+        Err(e) => {
+            problems.push(format!("cannot remove {}: {}", item.path.display(), io_reason(&e)));
+            false
+        }
+    };
+    for victim in order {
         if total <= max_size {
             break;
         }
-        match std::fs::remove_file(&path) {
-            Ok(()) => {
-                total -= len;
-                removed += 1;
-            }
-            Err(e) => problems.push(format!("cannot remove {}: {}", path.display(), io_reason(&e))),
-        }
-        if referenced {
-            // An index whose entries are going is no longer a reliable summary of them.
-            for (index_path, modified, _) in &indexes {
-                if *modified <= used
-                    && store.kept_index() != Some(index_path.as_path())
-                    && index_path.exists()
-                    && let Err(e) = std::fs::remove_file(index_path)
-                {
-                    problems.push(format!("cannot remove {}: {}", index_path.display(), io_reason(&e)));
+        match victim {
+            Victim::UnusableIndex(item) => removed_indexes += usize::from(remove(&item, &mut total, &mut problems)),
+            Victim::Entry { item, referenced, used } => {
+                removed += usize::from(remove(&item, &mut total, &mut problems));
+                if !referenced {
+                    continue;
+                }
+                // An index whose entries are going is no longer a reliable summary of them.
+                for ((index, _), alive) in readable.iter().zip(&mut index_alive) {
+                    if *alive && index.modified <= used && store.kept_index() != Some(index.path.as_path()) {
+                        *alive = false;
+                        removed_indexes += usize::from(remove(index, &mut total, &mut problems));
+                    }
                 }
             }
         }
     }
-    GcOutcome { removed, bytes_before, bytes_after: total, problems }
+    GcOutcome {
+        removed,
+        removed_indexes,
+        bytes_before,
+        bytes_after: total,
+        entries_after: entries_before - removed,
+        indexes_after: indexes_before - removed_indexes,
+        problems,
+    }
 }
 
-/// Every readable index with its modification time; what cannot be read is added to
-/// `problems`. An index that is damaged or from another version lists nothing.
-fn read_indexes(root: &Path, problems: &mut Vec<String>) -> Vec<(PathBuf, SystemTime, Index)> {
-    let dir = root.join("index");
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            problems.push(format!("{}: {}", dir.display(), io_reason(&e)));
-            return Vec::new();
-        }
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let path = match entry {
-            Ok(entry) => entry.path(),
-            Err(e) => {
-                problems.push(format!("{}: {}", dir.display(), io_reason(&e)));
-                continue;
-            }
-        };
-        let modified = match std::fs::metadata(&path).and_then(|m| m.modified()) {
-            Ok(modified) => modified,
-            Err(e) => {
-                problems.push(format!("{}: {}", path.display(), io_reason(&e)));
-                continue;
-            }
-        };
-        match Index::read(&path) {
-            Ok(index) => out.push((path, modified, index)),
-            Err(IndexError::Unreadable(reason)) => problems.push(format!("{}: {reason}", path.display())),
-            Err(IndexError::Damaged | IndexError::OtherVersion) => {}
+/// The indexes that can be read, decoded, and the unusable ones (damaged, or from
+/// another version); what cannot be read at all is added to `problems`.
+fn read_indexes(indexes: Vec<Item>, problems: &mut Vec<String>) -> (Vec<(Item, Index)>, Vec<Item>) {
+    let (mut readable, mut unusable) = (Vec::new(), Vec::new());
+    for item in indexes {
+        match Index::read(&item.path) {
+            Ok(index) => readable.push((item, index)),
+            Err(IndexError::Unreadable(reason)) => problems.push(format!("{}: {reason}", item.path.display())),
+            Err(IndexError::Damaged | IndexError::OtherVersion) => unusable.push(item),
         }
     }
-    out
+    (readable, unusable)
 }
 
-fn index_bytes(root: &Path) -> u64 {
-    std::fs::read_dir(root.join("index"))
-        .map(|dir| dir.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
-        .unwrap_or(0)
+/// What `mini cache stats` reports.
+pub struct Stats {
+    pub entries: usize,
+    pub indexes: usize,
+    pub bytes: u64,
+    pub max_bytes: u64,
+    /// What the last build hit and missed (its `stats.json`), if one was recorded.
+    pub last_build: serde_json::Value,
+    pub unreadable: Vec<String>,
 }
 
-/// `mini cache stats`.
-pub fn stats(root: &Path) -> Result<serde_json::Value> {
+/// `mini cache stats` of the cache at `root`, which must exist (`require_cache`).
+pub fn stats(root: &Path) -> Result<Stats> {
     let store = Store::open(root)?;
-    let mut unreadable = Vec::new();
-    let entries = store.entries(&mut unreadable);
-    let indexes = read_indexes(root, &mut unreadable);
-    let bytes: u64 = entries.iter().map(|(_, len, _)| len).sum::<u64>() + index_bytes(root);
-    let last: serde_json::Value = store::read_regular(&root.join("stats.json"))
+    let listing = Listing::of(&store);
+    let last_build: serde_json::Value = store::read_regular(&root.join("stats.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    Ok(json!({
-        "directory": root.display().to_string(),
-        "entries": entries.len(),
-        "indexes": indexes.len(),
-        "bytes": bytes,
-        "max_bytes": max_size(),
-        "last_build": last,
-        "unreadable": unreadable,
-    }))
+    Ok(Stats {
+        entries: listing.entries.len(),
+        indexes: listing.indexes.len(),
+        bytes: listing.bytes(),
+        max_bytes: max_size(),
+        last_build,
+        unreadable: listing.unreadable,
+    })
 }
 
-/// `mini cache clean`: removes everything, once no build is running.
-pub fn clean(root: &Path) -> Result<()> {
-    if !root.exists() {
-        return Ok(());
-    }
-    let _store = Store::open_exclusive(root)?;
+/// What `mini cache clean` removed.
+pub struct Cleaned {
+    pub entries: usize,
+    pub indexes: usize,
+    pub bytes: u64,
+}
+
+/// `mini cache clean`: removes everything, once no build is running. The cache at
+/// `root` must exist (`require_cache`).
+pub fn clean(root: &Path) -> Result<Cleaned> {
+    let store = Store::open_exclusive(root)?;
+    let listing = Listing::of(&store);
+    let cleaned = Cleaned { entries: listing.entries.len(), indexes: listing.indexes.len(), bytes: listing.bytes() };
     for dir in ["objects", "index", "bin", "tmp"] {
         let path = root.join(dir);
         if path.exists() {
@@ -296,64 +424,77 @@ pub fn clean(root: &Path) -> Result<()> {
         }
     }
     let _ = std::fs::remove_file(root.join("stats.json"));
-    Ok(())
+    Ok(cleaned)
 }
 
 /// What `mini cache verify` found.
 pub struct Verified {
-    /// Entries and indexes checked.
+    /// Entries and indexes in the cache before it removed the bad ones (`Listing`).
+    pub entries: usize,
+    pub indexes: usize,
+    /// Entries and indexes read and checked.
     pub checked: usize,
     /// Those that were bad, and were removed.
     pub bad: Vec<PathBuf>,
+    /// Entries and indexes left after the bad ones went, and what they take.
+    pub entries_after: usize,
+    pub indexes_after: usize,
+    pub bytes_after: u64,
     /// What could not be read ("path: reason"): neither checked nor removed.
     pub unreadable: Vec<String>,
 }
 
 /// `mini cache verify`: re-hashes every entry and index; removes and reports bad ones,
-/// and reports what it could not read.
+/// and reports what it could not read. The cache at `root` must exist
+/// (`require_cache`).
 pub fn verify(root: &Path) -> Result<Verified> {
     let store = Store::open_exclusive(root)?;
-    let mut verified = Verified { checked: 0, bad: Vec::new(), unreadable: Vec::new() };
-    let remove = |path: PathBuf, verified: &mut Verified| match std::fs::remove_file(&path) {
-        Ok(()) => verified.bad.push(path),
-        Err(e) => {
-            verified.unreadable.push(format!("{} is bad but cannot be removed: {}", path.display(), io_reason(&e)))
-        }
+    let listing = Listing::of(&store);
+    let mut verified = Verified {
+        entries: listing.entries.len(),
+        indexes: listing.indexes.len(),
+        checked: 0,
+        bad: Vec::new(),
+        entries_after: listing.entries.len(),
+        indexes_after: listing.indexes.len(),
+        bytes_after: listing.bytes(),
+        unreadable: listing.unreadable,
     };
-    for (path, _, _) in store.entries(&mut verified.unreadable) {
-        match store::read_regular(&path) {
-            Ok(bytes) => {
-                verified.checked += 1;
-                if store::verify(&bytes, None).is_none() || !store::entry_key_matches(&bytes, &path) {
-                    remove(path, &mut verified);
-                }
+    let checks =
+        listing.entries.into_iter().map(|item| (item, true)).chain(listing.indexes.into_iter().map(|i| (i, false)));
+    for (item, is_entry) in checks {
+        let bytes = match store::read_regular(&item.path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                verified.unreadable.push(format!("{}: {}", item.path.display(), io_reason(&e)));
+                continue;
             }
-            Err(e) => verified.unreadable.push(format!("{}: {}", path.display(), io_reason(&e))),
+        };
+        verified.checked += 1;
+        let good = if is_entry {
+            store::verify(&bytes, None).is_some() && store::entry_key_matches(&bytes, &item.path)
+        } else {
+            Index::decode(&bytes).is_ok()
+        };
+        if good {
+            continue;
         }
-    }
-    let dir = root.join("index");
-    match std::fs::read_dir(&dir) {
-        Ok(entries) => {
-            for entry in entries {
-                let path = match entry {
-                    Ok(entry) => entry.path(),
-                    Err(e) => {
-                        verified.unreadable.push(format!("{}: {}", dir.display(), io_reason(&e)));
-                        continue;
-                    }
-                };
-                match store::read_regular(&path) {
-                    Ok(bytes) => {
-                        verified.checked += 1;
-                        if Index::decode(&bytes).is_err() {
-                            remove(path, &mut verified);
-                        }
-                    }
-                    Err(e) => verified.unreadable.push(format!("{}: {}", path.display(), io_reason(&e))),
+        match std::fs::remove_file(&item.path) {
+            Ok(()) => {
+                verified.bytes_after -= item.len;
+                if is_entry {
+                    verified.entries_after -= 1;
+                } else {
+                    verified.indexes_after -= 1;
                 }
+                verified.bad.push(item.path);
             }
+            Err(e) => verified.unreadable.push(format!(
+                "{} is bad but cannot be removed: {}",
+                item.path.display(),
+                io_reason(&e)
+            )),
         }
-        Err(e) => verified.unreadable.push(format!("{}: {}", dir.display(), io_reason(&e))),
     }
     Ok(verified)
 }

@@ -10,3 +10,20 @@ pub mod identity;
 pub mod index;
 pub mod remote;
 pub mod store;
+
+use std::path::{Path, PathBuf};
+
+/// The cache directory of the program whose entry file is `entry`: `explicit` when
+/// given (`--cache-dir`), else `MINI_CACHE_DIR`, else `.mini_cache` in the entry file's
+/// directory. Every command asks here — builds, `explain` and the language server
+/// through `Session::new` and the command line, `mini cache` directly — so that
+/// `mini cache stats ENTRY` looks where `mini build ENTRY` wrote, and the editor reads
+/// the cache the build writes. (The variable is read here rather than by clap, which
+/// would count it as `--cache-dir` given, and refuse it with `--no-cache`.)
+pub fn directory(entry: &Path, explicit: Option<&Path>) -> PathBuf {
+    let from_env = || std::env::var_os("MINI_CACHE_DIR").map(PathBuf::from);
+    match explicit.map(Path::to_path_buf).or_else(from_env).filter(|dir| !dir.as_os_str().is_empty()) {
+        Some(dir) => dir,
+        None => entry.parent().unwrap_or(Path::new("")).join(".mini_cache"),
+    }
+}

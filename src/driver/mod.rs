@@ -11,7 +11,7 @@ mod plan;
 mod scan;
 mod warnings;
 
-pub use explain::{Explained, Explanation, Status};
+pub use explain::{Compared, Explained, Explanation, Found, Status};
 pub use scan::module_path_of;
 
 use std::collections::BTreeMap;
@@ -242,7 +242,7 @@ impl Session {
         let module =
             ModulePath::new(name).with_context(|| format!("'{}' is not a valid file name", entry.display()))?;
         let root = entry.parent().map(Path::to_path_buf).unwrap_or_default();
-        let cache = Cache::Dir(root.join(".mini_cache"));
+        let cache = Cache::Dir(crate::cache::directory(entry, None));
         Ok(Session {
             db: Database::default(),
             root,

@@ -40,6 +40,17 @@ pub enum Found {
     Remote,
 }
 
+impl Found {
+    /// `memory`, `disk` or `remote`, as `mini explain` says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Found::Memory => "memory",
+            Found::Disk => "disk",
+            Found::Remote => "remote",
+        }
+    }
+}
+
 /// Where a member of a rebuilt unit comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Member {

@@ -1213,30 +1213,35 @@ fn explain_answers_from_the_living_database_what_the_next_build_compiles() {
             {
               "because": null,
               "compile": false,
+              "from": "disk",
               "name": "main.main",
               "status": "cached"
             },
             {
               "because": null,
               "compile": true,
+              "from": null,
               "name": "geometry.square",
               "status": "changed"
             },
             {
               "because": null,
               "compile": false,
+              "from": "disk",
               "name": "geometry.cube",
               "status": "cached"
             },
             {
               "because": null,
               "compile": false,
+              "from": "disk",
               "name": "util.twice",
               "status": "cached"
             }
           ],
           "reason": "explain",
           "removed": [],
+          "success": true,
           "totals": {
             "cached": 3,
             "changed": 1,

@@ -171,7 +171,7 @@ fn a_second_checkout_compiles_nothing_and_links_the_same_executable() {
     assert_eq!(second.output(), chain_output(FILES));
 
     // `mini cache stats` reports the remote's counters of the last build.
-    let stats = second.run_mini(&["cache", "stats"], &[]);
+    let stats = second.run_mini(&["cache", "stats", "--json"], &[]);
     let stats: Value = serde_json::from_str(&stdout(&stats)).expect("JSON stats");
     let last = &stats["last_build"]["remote"];
     assert_eq!(last["server"], server.url());

@@ -121,6 +121,30 @@ pub fn settle(dir: &Path) {
     }
 }
 
+/// A pseudo-terminal: its reading end, and the end a child writes to as its terminal.
+pub fn pty() -> (std::fs::File, std::os::fd::OwnedFd) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills in two new descriptors, which are then owned here.
+    let rc =
+        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    (std::fs::File::from(master), slave)
+}
+
+/// Everything shown on `terminal` until the last process holding its other end exits
+/// (reading then fails with EIO).
+pub fn read_terminal(mut terminal: std::fs::File) -> String {
+    use std::io::Read;
+    let mut shown = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while let Ok(n @ 1..) = terminal.read(&mut buffer) {
+        shown.extend_from_slice(&buffer[..n]);
+    }
+    String::from_utf8_lossy(&shown).into_owned()
+}
+
 /// A tiny deterministic generator (xorshift), so that a test's random choices, and its
 /// failures, reproduce from its seed.
 pub struct Rng(pub u64);

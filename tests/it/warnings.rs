@@ -111,8 +111,12 @@ fn warnings_never_fail_a_build_and_deny_warnings_makes_them_errors() {
         second,
         serde_json::json!({
             "reason": "diagnostic", "severity": "warning", "file": "util.mini", "line": 4, "column": 5,
-            "message": "unreachable statement",
-            "notes": [{"file": "util.mini", "line": 3, "column": 5, "message": "any code after this 'return' never runs"}],
+            "end_line": 4, "end_column": 15, "message": "unreachable statement",
+            "notes": [{
+                "file": "util.mini", "line": 3, "column": 5, "end_line": 3, "end_column": 11,
+                "message": "any code after this 'return' never runs",
+            }],
+            "rendered": "util.mini:4:5: warning: unreachable statement\n    @print(0);\n    ^~~~~~~~~~\nutil.mini:3:5: note: any code after this 'return' never runs\n    return 3;\n    ^~~~~~\n",
         })
     );
 
