@@ -193,7 +193,7 @@ fn local_type(db: &dyn Db, file: SourceFile, item: u32, index: u32) -> Option<Ty
         return None;
     }
     let checked = fn_check(db, Function::new(db, file, decl.name.clone()));
-    checked.local_types.get(index as usize).copied().flatten()
+    checked.names.locals.get(index as usize).and_then(|l| l.ty)
 }
 
 /// The files that may mention `symbol`: for a function, its file and every file that

@@ -2,7 +2,7 @@
 //! and what it refers to. The compiler resolves names inside `fn_check` without keeping
 //! where they were written; the editor needs exactly that, so this walk follows the
 //! checker's scoping rules (sema/check.rs) over the syntax tree, and numbers locals the
-//! way the checker does so that `CheckedFn::local_types` gives their types.
+//! way the checker does so that `CheckedFn::names` gives their types.
 
 use std::sync::Arc;
 

@@ -15,6 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::air::{AExpr, AExprId, AExprKind, AStmt, AStmtId, Air, ArithOp, Callee, Clause, CmpOp, Contracts, Local};
+use super::names::{Access, BlockSite, FnNames, LocalDecl, LocalKind, NameSite, NameUse, Resolution, Scope};
 use super::{CheckedFn, FnDiagnostic, fn_signature};
 use crate::base::{ModulePath, Name, Note, Severity, Type, suggest};
 use crate::db::Db;
@@ -34,6 +35,9 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
         zir,
         locals: Vec::new(),
         scopes: vec![Vec::new()],
+        scope_ids: vec![0],
+        recorded_scopes: vec![Scope { block: None, parent: None }],
+        uses: Vec::new(),
         loops: Vec::new(),
         poisoned: false,
         diagnostics: Vec::new(),
@@ -49,7 +53,7 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
     };
 
     let mut params = Vec::new();
-    for param in &zir.params {
+    for (index, param) in zir.params.iter().enumerate() {
         let ty = match param.ty {
             Some(Type::Void) => {
                 checker.error(param.ty_span, format!("parameter '{}' cannot have type void", param.name));
@@ -61,11 +65,11 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
             let note = checker.first_declared(first, &param.name);
             checker.error_noted(param.span, format!("parameter '{}' is already declared", param.name), vec![note]);
         }
-        checker.declare(param.name.clone(), param.span, ty, LocalKind::Param);
+        checker.declare(param.name.clone(), NameSite::Param(index as u32), param.span, ty, LocalKind::Param);
         params.push(ty);
     }
 
-    let (body, completes) = checker.block(&zir.body);
+    let (body, completes) = checker.block(&zir.body, BlockSite::Body);
     // A body that failed to parse may have lost the very `return` this would ask for.
     if completes && zir.body_ok && zir.ret.is_some_and(|t| t != Type::Void) {
         let end = zir.body.span.end;
@@ -82,14 +86,33 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
     let contracts = checker.contracts();
     checker.unused_locals();
 
-    let Checker { diagnostics, poisoned, locals, callees, exprs, stmts, lines, used_aliases, .. } = checker;
+    let Checker {
+        diagnostics,
+        poisoned,
+        locals,
+        callees,
+        exprs,
+        stmts,
+        lines,
+        used_aliases,
+        uses,
+        recorded_scopes,
+        ..
+    } = checker;
     let params: Option<Vec<Type>> = params.into_iter().collect();
-    let local_types: Arc<[Option<Type>]> = locals.iter().map(|l| l.ty).collect();
-    let locals: Option<Vec<Type>> = locals.iter().map(|l| l.ty).collect();
+    let slots: Option<Vec<Type>> = locals.iter().map(|l| l.ty).collect();
+    let names = FnNames {
+        uses,
+        locals: locals
+            .into_iter()
+            .map(|l| LocalDecl { name: l.name, kind: l.kind, ty: l.ty, site: l.site, scope: l.scope })
+            .collect(),
+        scopes: recorded_scopes,
+    };
     let ok = !diagnostics.iter().any(|d| d.severity == Severity::Error) && !poisoned;
     let contract_lines = zir.contracts.iter().map(|c| c.line).collect();
     let contracts = contracts.filter(|_| ok).map(Arc::new);
-    let air = match (ok, params, locals, zir.ret) {
+    let air = match (ok, params, slots, zir.ret) {
         (true, Some(params), Some(locals), Some(ret)) => Some(Arc::new(Air {
             module: file.path(db).clone(),
             name: zir.name.clone(),
@@ -104,20 +127,17 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
         _ => None,
     };
     let used_aliases = used_aliases.into_iter().collect();
-    CheckedFn { air, lines: lines.into(), contracts, contract_lines, diagnostics, used_aliases, local_types }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum LocalKind {
-    Param,
-    Const,
-    Var,
+    CheckedFn { air, lines: lines.into(), contracts, contract_lines, diagnostics, used_aliases, names }
 }
 
 struct LocalInfo {
     name: Name,
-    /// The name in its declaration.
+    /// The name in its declaration, as a ZIR node (for the editor) and as a span (for
+    /// diagnostics).
+    site: NameSite,
     span: Span,
+    /// The scope it is declared in (an index into `Checker::recorded_scopes`).
+    scope: u32,
     ty: Option<Type>,
     kind: LocalKind,
     /// Whether its value is ever read, other than in its own assignment (`x = x + 1`).
@@ -143,6 +163,12 @@ struct Checker<'a> {
     locals: Vec<LocalInfo>,
     /// Names visible in each enclosing block, innermost last.
     scopes: Vec<Vec<(Name, Local)>>,
+    /// For each of `scopes`, its index in `recorded_scopes`.
+    scope_ids: Vec<u32>,
+    /// Every scope opened so far, for the editor (`FnNames::scopes`).
+    recorded_scopes: Vec<Scope>,
+    /// Every name resolved so far and what it resolved to, for the editor.
+    uses: Vec<NameUse>,
     /// For each enclosing loop, whether a `break` targets it.
     loops: Vec<bool>,
     /// Set when an already-reported error (a syntax error, a bad signature elsewhere)
@@ -250,10 +276,21 @@ impl<'a> Checker<'a> {
         self.scopes.iter().flatten().find(|(n, _)| &**n == name).map(|(_, l)| *l)
     }
 
-    fn declare(&mut self, name: Name, span: Span, ty: Option<Type>, kind: LocalKind) -> Local {
+    fn declare(&mut self, name: Name, site: NameSite, span: Span, ty: Option<Type>, kind: LocalKind) -> Local {
         let local = Local(self.locals.len() as u32);
         let dead = self.dead > 0;
-        self.locals.push(LocalInfo { name: name.clone(), span, ty, kind, read: false, assigned: false, dead });
+        let scope = *self.scope_ids.last().expect("a scope is always open");
+        self.locals.push(LocalInfo {
+            name: name.clone(),
+            site,
+            span,
+            scope,
+            ty,
+            kind,
+            read: false,
+            assigned: false,
+            dead,
+        });
         self.scopes.last_mut().expect("a scope is always open").push((name, local));
         local
     }
@@ -262,9 +299,27 @@ impl<'a> Checker<'a> {
         &self.locals[local.0 as usize]
     }
 
+    /// Records what the name written at `site` resolved to.
+    fn resolved(&mut self, site: NameSite, to: Resolution, access: Access) {
+        self.uses.push(NameUse { site, to, access });
+    }
+
+    /// Records that the name at `site` is the import alias `alias` of this file.
+    fn resolved_alias(&mut self, site: NameSite, alias: &str) {
+        if let Some((alias, _)) = self.scope.aliases.get_key_value(alias) {
+            self.resolved(site, Resolution::Alias(alias.clone()), Access::Read);
+        }
+    }
+
     /// Whether this file defines a function of that name.
     fn is_function(&self, name: &Name) -> bool {
-        fn_signature(self.db, Function::new(self.db, self.file, name.clone())).is_some()
+        self.own_function(name).is_some()
+    }
+
+    /// The function of this file of that name, if it defines one.
+    fn own_function(&self, name: &Name) -> Option<Function> {
+        let function = Function::new(self.db, self.file, name.clone());
+        fn_signature(self.db, function).is_some().then_some(function)
     }
 
     // ---- AIR building -----------------------------------------------------------------
@@ -330,7 +385,7 @@ impl<'a> Checker<'a> {
     /// `result` inside a contract clause: the returned value in `ensures` (an error when
     /// a parameter has that name, or the function returns void), a hint in `requires`.
     /// `None` where `result` is an ordinary name.
-    fn result(&mut self, span: Span, name: &Name) -> Option<Typed> {
+    fn result(&mut self, id: ExprId, span: Span, name: &Name) -> Option<Typed> {
         if &**name != "result" {
             return None;
         }
@@ -350,8 +405,14 @@ impl<'a> Checker<'a> {
                     self.error(span, format!("'{function}' returns void, so its 'ensures' has no 'result'"));
                     self.poison()
                 }
-                Some(ty) => self.push(AExprKind::Result, ty),
-                None => self.poison(),
+                Some(ty) => {
+                    self.resolved(NameSite::Name(id), Resolution::Result, Access::Read);
+                    self.push(AExprKind::Result, ty)
+                }
+                None => {
+                    self.resolved(NameSite::Name(id), Resolution::Result, Access::Read);
+                    self.poison()
+                }
             }),
             ContractKind::Requires if self.lookup(name).is_none() && !self.is_function(name) => {
                 self.error(span, "'result' is the returned value only in 'ensures', not in 'requires'".to_string());
@@ -365,8 +426,11 @@ impl<'a> Checker<'a> {
 
     /// Checks a block in a new scope. Returns its statements and whether control can
     /// reach its end.
-    fn block(&mut self, block: &Block) -> (Vec<AStmtId>, bool) {
+    fn block(&mut self, block: &Block, site: BlockSite) -> (Vec<AStmtId>, bool) {
         self.scopes.push(Vec::new());
+        let parent = self.scope_ids.last().copied();
+        self.scope_ids.push(self.recorded_scopes.len() as u32);
+        self.recorded_scopes.push(Scope { block: Some(site), parent });
         let mut completes = true;
         let mut stmts = Vec::with_capacity(block.stmts.len());
         // The statement after which control never goes on, once there is one.
@@ -391,6 +455,7 @@ impl<'a> Checker<'a> {
         }
         self.dead = dead;
         self.scopes.pop();
+        self.scope_ids.pop();
         (stmts, completes)
     }
 
@@ -456,21 +521,21 @@ impl<'a> Checker<'a> {
                     self.error_noted(*name_span, format!("'{name}' is already declared"), vec![note]);
                 }
                 let kind = if *mutable { LocalKind::Var } else { LocalKind::Const };
-                let local = self.declare(name.clone(), *name_span, local_ty, kind);
+                let local = self.declare(name.clone(), NameSite::Let(id), *name_span, local_ty, kind);
                 (Some(AStmt::Store { local, value: value.id }), true)
             }
-            StmtKind::Assign { name, name_span, op, value } => (self.assign(name, *name_span, *op, *value), true),
+            StmtKind::Assign { name, name_span, op, value } => (self.assign(id, name, *name_span, *op, *value), true),
             StmtKind::If { branches, else_block } => {
                 let mut completes = else_block.is_none();
                 let mut air_branches = Vec::with_capacity(branches.len());
-                for (cond, block) in branches {
+                for (n, (cond, block)) in branches.iter().enumerate() {
                     let cond = self.condition(*cond, "if");
-                    let (body, body_completes) = self.block(block);
+                    let (body, body_completes) = self.block(block, BlockSite::Branch(id, n as u32));
                     completes |= body_completes;
                     air_branches.push((cond, body));
                 }
                 let air_else = else_block.as_ref().map(|block| {
-                    let (body, body_completes) = self.block(block);
+                    let (body, body_completes) = self.block(block, BlockSite::Else(id));
                     completes |= body_completes;
                     body
                 });
@@ -480,7 +545,7 @@ impl<'a> Checker<'a> {
                 let infinite = self.is_literal_true(*cond);
                 let cond = self.condition(*cond, "while");
                 self.loops.push(false);
-                let (body, _) = self.block(body);
+                let (body, _) = self.block(body, BlockSite::Loop(id));
                 let has_break = self.loops.pop().expect("pushed above");
                 (Some(AStmt::While { cond, body }), !infinite || has_break)
             }
@@ -503,7 +568,7 @@ impl<'a> Checker<'a> {
             }
             StmtKind::Return(value) => (Some(self.ret(stmt.span, stmt.line, *value)), false),
             StmtKind::Block(block) => {
-                let (body, completes) = self.block(block);
+                let (body, completes) = self.block(block, BlockSite::Nested(id));
                 (Some(AStmt::Block(body)), completes)
             }
             StmtKind::Expr(expr) => {
@@ -518,9 +583,10 @@ impl<'a> Checker<'a> {
         (air.map(|air| self.push_stmt(air, stmt.line)), completes)
     }
 
-    fn assign(&mut self, name: &Name, name_span: Span, op: Option<BinOp>, value: ExprId) -> Option<AStmt> {
+    fn assign(&mut self, id: StmtId, name: &Name, name_span: Span, op: Option<BinOp>, value: ExprId) -> Option<AStmt> {
         let Some(local) = self.lookup(name) else {
-            if self.is_function(name) {
+            if let Some(function) = self.own_function(name) {
+                self.resolved(NameSite::Assign(id), Resolution::Function(function), Access::Write);
                 self.error(name_span, format!("cannot assign to function '{name}'"));
             } else if !self.zir.params_ok {
                 // Perhaps one of the parameters the parser could not read.
@@ -532,6 +598,7 @@ impl<'a> Checker<'a> {
             self.expr(value, None);
             return None;
         };
+        self.resolved(NameSite::Assign(id), Resolution::Local(local), Access::Write);
         let (ty, kind, declared) = {
             let info = self.local(local);
             (info.ty, info.kind, info.span)
@@ -686,8 +753,8 @@ impl<'a> Checker<'a> {
         match &expr.kind {
             ExprKind::Int(value) => self.int_literal(expr.span, *value, false, int_hint),
             ExprKind::Bool(value) => self.push(AExprKind::Bool(*value), Type::Bool),
-            ExprKind::Name(name) => self.name(expr.span, name),
-            ExprKind::Call { ns, name, name_span, args } => self.call(ns.as_ref(), name, *name_span, args),
+            ExprKind::Name(name) => self.name(id, expr.span, name),
+            ExprKind::Call { ns, name, name_span, args } => self.call(id, ns.as_ref(), name, *name_span, args),
             ExprKind::Unary { op: UnOp::Neg, operand } => {
                 if let ExprKind::Int(value) = zir.expr(*operand).kind {
                     return self.int_literal(expr.span, value, true, int_hint);
@@ -760,11 +827,12 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn name(&mut self, span: Span, name: &Name) -> Typed {
-        if let Some(result) = self.result(span, name) {
+    fn name(&mut self, id: ExprId, span: Span, name: &Name) -> Typed {
+        if let Some(result) = self.result(id, span, name) {
             return result;
         }
         if let Some(local) = self.lookup(name) {
+            self.resolved(NameSite::Name(id), Resolution::Local(local), Access::Read);
             if self.assigning != Some(local) {
                 self.locals[local.0 as usize].read = true;
             }
@@ -773,7 +841,8 @@ impl<'a> Checker<'a> {
                 None => self.poison(),
             };
         }
-        let message = if self.is_function(name) {
+        let message = if let Some(function) = self.own_function(name) {
+            self.resolved(NameSite::Name(id), Resolution::Function(function), Access::Read);
             format!("'{name}' is a function; call it with '{name}(...)'")
         } else if !self.zir.params_ok {
             // Perhaps one of the parameters the parser could not read.
@@ -883,8 +952,8 @@ impl<'a> Checker<'a> {
         self.push(AExprKind::Cast(typed.id), target)
     }
 
-    fn call(&mut self, ns: Option<&(Name, Span)>, name: &Name, name_span: Span, args: &[ExprId]) -> Typed {
-        let Some((target, callee_name)) = self.resolve_call(ns, name, name_span) else {
+    fn call(&mut self, id: ExprId, ns: Option<&(Name, Span)>, name: &Name, name_span: Span, args: &[ExprId]) -> Typed {
+        let Some((target, callee_name)) = self.resolve_call(id, ns, name, name_span) else {
             for &arg in args {
                 self.expr(arg, None);
             }
@@ -939,15 +1008,24 @@ impl<'a> Checker<'a> {
 
     /// Finds the file and name a call refers to; reports and returns `None` if nothing
     /// matches (or quietly, if the import it goes through is already reported).
-    fn resolve_call(&mut self, ns: Option<&(Name, Span)>, name: &Name, name_span: Span) -> Option<(SourceFile, Name)> {
+    fn resolve_call(
+        &mut self,
+        id: ExprId,
+        ns: Option<&(Name, Span)>,
+        name: &Name,
+        name_span: Span,
+    ) -> Option<(SourceFile, Name)> {
         if let Some((ns, ns_span)) = ns {
             if self.scope.aliases.contains_key(ns) {
                 self.used_aliases.insert(ns.clone());
+                self.resolved(NameSite::Namespace(id), Resolution::Alias(ns.clone()), Access::Read);
             }
             return match self.scope.aliases.get(ns) {
                 Some(Some(target)) => {
                     let target = *target;
-                    if fn_signature(self.db, Function::new(self.db, target, name.clone())).is_some() {
+                    let function = Function::new(self.db, target, name.clone());
+                    if fn_signature(self.db, function).is_some() {
+                        self.resolved(NameSite::Callee(id), Resolution::Function(function), Access::Read);
                         Some((target, name.clone()))
                     } else {
                         let module = target.path(self.db).clone();
@@ -966,6 +1044,7 @@ impl<'a> Checker<'a> {
                 }
                 None => {
                     if let Some(local) = self.lookup(ns) {
+                        self.resolved(NameSite::Namespace(id), Resolution::Local(local), Access::Read);
                         let declared = self.local(local).span;
                         self.error_noted(
                             *ns_span,
@@ -981,6 +1060,7 @@ impl<'a> Checker<'a> {
             };
         }
         if let Some(local) = self.lookup(name) {
+            self.resolved(NameSite::Callee(id), Resolution::Local(local), Access::Read);
             let declared = self.local(local).span;
             self.error_noted(
                 name_span,
@@ -989,7 +1069,8 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        if self.is_function(name) {
+        if let Some(function) = self.own_function(name) {
+            self.resolved(NameSite::Callee(id), Resolution::Function(function), Access::Read);
             return Some((self.file, name.clone()));
         }
         // The tutorial's spelling: `ns_f(…)` for `ns.f(…)`.
@@ -1002,8 +1083,13 @@ impl<'a> Checker<'a> {
                 Some(Some(target)) => {
                     let target = *target;
                     let rest: Name = rest.into();
-                    if fn_signature(self.db, Function::new(self.db, target, rest.clone())).is_some() {
+                    let function = Function::new(self.db, target, rest.clone());
+                    if fn_signature(self.db, function).is_some() {
                         self.used_aliases.insert(alias.into());
+                        // Two names side by side, so that renaming either edits only its part.
+                        self.resolved_alias(NameSite::AliasPrefix(id, split as u32), alias);
+                        let suffix = NameSite::FunctionSuffix(id, split as u32 + 1);
+                        self.resolved(suffix, Resolution::Function(function), Access::Read);
                         return Some((target, rest));
                     }
                 }
