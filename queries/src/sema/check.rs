@@ -28,15 +28,18 @@ use crate::zir::{Block, ExprId, ExprKind, StmtId, StmtKind, Zir};
 
 pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> CheckedFn {
     let file = function.file(db);
+    // Sized once: recording names must not make a cold build slower by growing vectors.
+    let (locals, most_uses, scopes) = name_capacity(zir);
     let mut checker = Checker {
         db,
         file,
         scope: file_scope(db, file),
         zir,
-        locals: Vec::new(),
+        locals: Vec::with_capacity(locals),
+        usage: Vec::with_capacity(locals),
         scopes: vec![Vec::new()],
-        scope_ids: vec![0],
-        recorded_scopes: vec![Scope { block: None, parent: None }],
+        current_scope: 0,
+        recorded_scopes: Vec::new(),
         uses: Vec::new(),
         loops: Vec::new(),
         poisoned: false,
@@ -51,6 +54,9 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
         dead: 0,
         used_aliases: BTreeSet::new(),
     };
+    checker.uses.reserve_exact(most_uses);
+    checker.recorded_scopes.reserve_exact(scopes);
+    checker.recorded_scopes.push(Scope { block: None, parent: None });
 
     let mut params = Vec::new();
     for (index, param) in zir.params.iter().enumerate() {
@@ -101,14 +107,7 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
     } = checker;
     let params: Option<Vec<Type>> = params.into_iter().collect();
     let slots: Option<Vec<Type>> = locals.iter().map(|l| l.ty).collect();
-    let names = FnNames {
-        uses,
-        locals: locals
-            .into_iter()
-            .map(|l| LocalDecl { name: l.name, kind: l.kind, ty: l.ty, site: l.site, scope: l.scope })
-            .collect(),
-        scopes: recorded_scopes,
-    };
+    let names = FnNames { uses, locals, scopes: recorded_scopes };
     let ok = !diagnostics.iter().any(|d| d.severity == Severity::Error) && !poisoned;
     let contract_lines = zir.contracts.iter().map(|c| c.line).collect();
     let contracts = contracts.filter(|_| ok).map(Arc::new);
@@ -130,16 +129,10 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
     CheckedFn { air, lines: lines.into(), contracts, contract_lines, diagnostics, used_aliases, names }
 }
 
-struct LocalInfo {
-    name: Name,
-    /// The name in its declaration, as a ZIR node (for the editor) and as a span (for
-    /// diagnostics).
-    site: NameSite,
+/// What the checker alone needs to know of a local, beside its record (`LocalDecl`).
+struct LocalUsage {
+    /// The name in its declaration, for diagnostics.
     span: Span,
-    /// The scope it is declared in (an index into `Checker::recorded_scopes`).
-    scope: u32,
-    ty: Option<Type>,
-    kind: LocalKind,
     /// Whether its value is ever read, other than in its own assignment (`x = x + 1`).
     read: bool,
     /// Whether it is ever assigned to after its declaration.
@@ -160,11 +153,14 @@ struct Checker<'a> {
     file: SourceFile,
     scope: &'a FileScope,
     zir: &'a Zir,
-    locals: Vec<LocalInfo>,
+    /// Every local as the editor sees it (`FnNames::locals`), by slot.
+    locals: Vec<LocalDecl>,
+    /// How each local is used, by slot, for diagnostics.
+    usage: Vec<LocalUsage>,
     /// Names visible in each enclosing block, innermost last.
     scopes: Vec<Vec<(Name, Local)>>,
-    /// For each of `scopes`, its index in `recorded_scopes`.
-    scope_ids: Vec<u32>,
+    /// The innermost open scope (an index into `recorded_scopes`).
+    current_scope: u32,
     /// Every scope opened so far, for the editor (`FnNames::scopes`).
     recorded_scopes: Vec<Scope>,
     /// Every name resolved so far and what it resolved to, for the editor.
@@ -212,9 +208,8 @@ impl<'a> Checker<'a> {
 
     /// The note that points at the first declaration of a name declared again.
     fn first_declared(&self, first: Local, name: &Name) -> Note {
-        let info = self.local(first);
-        let what = if info.kind == LocalKind::Param { "parameter" } else { "local" };
-        Note::new(info.span, format!("the {what} '{name}' is first declared here"))
+        let what = if self.local(first).kind == LocalKind::Param { "parameter" } else { "local" };
+        Note::new(self.declared_at(first), format!("the {what} '{name}' is first declared here"))
     }
 
     /// ", did you mean 'x'?" when one of `candidates` is close to `name`; else nothing.
@@ -243,18 +238,18 @@ impl<'a> Checker<'a> {
             return;
         }
         let mut unused = Vec::new();
-        for info in &self.locals {
-            if info.kind == LocalKind::Param || info.read || info.dead {
+        for (info, usage) in self.locals.iter().zip(&self.usage) {
+            if info.kind == LocalKind::Param || usage.read || usage.dead {
                 continue;
             }
-            let message = match (info.kind, info.assigned) {
+            let message = match (info.kind, usage.assigned) {
                 (LocalKind::Var, true) => {
                     format!("variable '{}' is assigned to, but its value is never read", info.name)
                 }
                 (LocalKind::Var, false) => format!("unused variable '{}'", info.name),
                 _ => format!("unused constant '{}'", info.name),
             };
-            unused.push((info.span, message));
+            unused.push((usage.span, message));
         }
         for (span, message) in unused {
             self.warning(span, message, Vec::new());
@@ -279,24 +274,20 @@ impl<'a> Checker<'a> {
     fn declare(&mut self, name: Name, site: NameSite, span: Span, ty: Option<Type>, kind: LocalKind) -> Local {
         let local = Local(self.locals.len() as u32);
         let dead = self.dead > 0;
-        let scope = *self.scope_ids.last().expect("a scope is always open");
-        self.locals.push(LocalInfo {
-            name: name.clone(),
-            site,
-            span,
-            scope,
-            ty,
-            kind,
-            read: false,
-            assigned: false,
-            dead,
-        });
+        let scope = self.current_scope;
+        self.locals.push(LocalDecl { name: name.clone(), kind, ty, site, scope });
+        self.usage.push(LocalUsage { span, read: false, assigned: false, dead });
         self.scopes.last_mut().expect("a scope is always open").push((name, local));
         local
     }
 
-    fn local(&self, local: Local) -> &LocalInfo {
+    fn local(&self, local: Local) -> &LocalDecl {
         &self.locals[local.0 as usize]
+    }
+
+    /// The local's name in its declaration.
+    fn declared_at(&self, local: Local) -> Span {
+        self.usage[local.0 as usize].span
     }
 
     /// Records what the name written at `site` resolved to.
@@ -428,9 +419,9 @@ impl<'a> Checker<'a> {
     /// reach its end.
     fn block(&mut self, block: &Block, site: BlockSite) -> (Vec<AStmtId>, bool) {
         self.scopes.push(Vec::new());
-        let parent = self.scope_ids.last().copied();
-        self.scope_ids.push(self.recorded_scopes.len() as u32);
-        self.recorded_scopes.push(Scope { block: Some(site), parent });
+        let parent = self.current_scope;
+        self.current_scope = self.recorded_scopes.len() as u32;
+        self.recorded_scopes.push(Scope { block: Some(site), parent: Some(parent) });
         let mut completes = true;
         let mut stmts = Vec::with_capacity(block.stmts.len());
         // The statement after which control never goes on, once there is one.
@@ -455,7 +446,7 @@ impl<'a> Checker<'a> {
         }
         self.dead = dead;
         self.scopes.pop();
-        self.scope_ids.pop();
+        self.current_scope = parent;
         (stmts, completes)
     }
 
@@ -601,7 +592,7 @@ impl<'a> Checker<'a> {
         self.resolved(NameSite::Assign(id), Resolution::Local(local), Access::Write);
         let (ty, kind, declared) = {
             let info = self.local(local);
-            (info.ty, info.kind, info.span)
+            (info.ty, info.kind, self.declared_at(local))
         };
         match kind {
             LocalKind::Param => self.error_noted(
@@ -619,7 +610,7 @@ impl<'a> Checker<'a> {
             ),
             LocalKind::Var => {}
         }
-        self.locals[local.0 as usize].assigned = true;
+        self.usage[local.0 as usize].assigned = true;
         if let Some(op @ (BinOp::Div | BinOp::Rem)) = op {
             self.division_by_zero(name_span.to(self.span(value)), op, value, ty);
         }
@@ -834,7 +825,7 @@ impl<'a> Checker<'a> {
         if let Some(local) = self.lookup(name) {
             self.resolved(NameSite::Name(id), Resolution::Local(local), Access::Read);
             if self.assigning != Some(local) {
-                self.locals[local.0 as usize].read = true;
+                self.usage[local.0 as usize].read = true;
             }
             return match self.local(local).ty {
                 Some(ty) => self.push(AExprKind::Local(local), ty),
@@ -1045,7 +1036,7 @@ impl<'a> Checker<'a> {
                 None => {
                     if let Some(local) = self.lookup(ns) {
                         self.resolved(NameSite::Namespace(id), Resolution::Local(local), Access::Read);
-                        let declared = self.local(local).span;
+                        let declared = self.declared_at(local);
                         self.error_noted(
                             *ns_span,
                             format!("'{ns}' is a local variable, not an import alias"),
@@ -1061,7 +1052,7 @@ impl<'a> Checker<'a> {
         }
         if let Some(local) = self.lookup(name) {
             self.resolved(NameSite::Callee(id), Resolution::Local(local), Access::Read);
-            let declared = self.local(local).span;
+            let declared = self.declared_at(local);
             self.error_noted(
                 name_span,
                 format!("'{name}' is a local variable, not a function"),
@@ -1156,6 +1147,32 @@ impl<'a> Checker<'a> {
             _ => None,
         })
     }
+}
+
+/// How many locals the checker declares for `zir`, how many names it may record (a name
+/// expression, an assignment: one; a call: two, `ns` and `f`) and how many scopes it
+/// opens (the parameters', one per block).
+fn name_capacity(zir: &Zir) -> (usize, usize, usize) {
+    let uses = zir
+        .exprs
+        .iter()
+        .map(|e| match e.kind {
+            ExprKind::Name(_) => 1,
+            ExprKind::Call { .. } => 2,
+            _ => 0,
+        })
+        .sum::<usize>();
+    let (mut lets, mut assigns, mut blocks) = (0, 0, 2);
+    for stmt in &zir.stmts {
+        match &stmt.kind {
+            StmtKind::Let { .. } => lets += 1,
+            StmtKind::Assign { .. } => assigns += 1,
+            StmtKind::If { branches, else_block } => blocks += branches.len() + usize::from(else_block.is_some()),
+            StmtKind::While { .. } | StmtKind::Block(_) => blocks += 1,
+            _ => {}
+        }
+    }
+    (zir.params.len() + lets, uses + assigns, blocks)
 }
 
 fn arith_op(op: BinOp) -> ArithOp {
