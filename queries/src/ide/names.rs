@@ -247,14 +247,14 @@ fn place(file: SourceFile, item: u32, base: u32, zir: &Zir, checked: &CheckedFn,
     }
 
     for (index, local) in names.locals.iter().enumerate() {
-        let Some(span) = local.site.span(zir) else { continue };
+        let (Some(span), Some(name)) = (local.site.span(zir), local.site.text(zir)) else { continue };
         let from = match local.site {
             NameSite::Let(stmt) => zir.stmt(stmt).span.end,
             _ => params_start,
         };
         let index = index as u32;
         out.locals.push(LocalDecl {
-            name: local.name.clone(),
+            name: Name::from(name),
             span: at(span),
             kind: local.kind,
             ty: local.ty,
@@ -276,7 +276,10 @@ fn place(file: SourceFile, item: u32, base: u32, zir: &Zir, checked: &CheckedFn,
             Resolution::Local(local) => Symbol::Local { file, item, index: local.0 },
             Resolution::Result => Symbol::Result { file, item },
             Resolution::Function(function) => Symbol::Function(*function),
-            Resolution::Alias(alias) => Symbol::Alias { file, name: alias.clone() },
+            Resolution::Alias => match name.site.text(zir) {
+                Some(alias) => Symbol::Alias { file, name: Name::from(alias) },
+                None => continue,
+            },
         };
         let role = match name.access {
             Access::Read => Role::Read,

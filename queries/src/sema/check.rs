@@ -131,6 +131,7 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
 
 /// What the checker alone needs to know of a local, beside its record (`LocalDecl`).
 struct LocalUsage {
+    name: Name,
     /// The name in its declaration, for diagnostics.
     span: Span,
     /// Whether its value is ever read, other than in its own assignment (`x = x + 1`).
@@ -239,15 +240,16 @@ impl<'a> Checker<'a> {
         }
         let mut unused = Vec::new();
         for (info, usage) in self.locals.iter().zip(&self.usage) {
+            let name = &usage.name;
             if info.kind == LocalKind::Param || usage.read || usage.dead {
                 continue;
             }
             let message = match (info.kind, usage.assigned) {
                 (LocalKind::Var, true) => {
-                    format!("variable '{}' is assigned to, but its value is never read", info.name)
+                    format!("variable '{name}' is assigned to, but its value is never read")
                 }
-                (LocalKind::Var, false) => format!("unused variable '{}'", info.name),
-                _ => format!("unused constant '{}'", info.name),
+                (LocalKind::Var, false) => format!("unused variable '{name}'"),
+                _ => format!("unused constant '{name}'"),
             };
             unused.push((usage.span, message));
         }
@@ -275,8 +277,8 @@ impl<'a> Checker<'a> {
         let local = Local(self.locals.len() as u32);
         let dead = self.dead > 0;
         let scope = self.current_scope;
-        self.locals.push(LocalDecl { name: name.clone(), kind, ty, site, scope });
-        self.usage.push(LocalUsage { span, read: false, assigned: false, dead });
+        self.locals.push(LocalDecl { kind, ty, site, scope });
+        self.usage.push(LocalUsage { name: name.clone(), span, read: false, assigned: false, dead });
         self.scopes.last_mut().expect("a scope is always open").push((name, local));
         local
     }
@@ -293,13 +295,6 @@ impl<'a> Checker<'a> {
     /// Records what the name written at `site` resolved to.
     fn resolved(&mut self, site: NameSite, to: Resolution, access: Access) {
         self.uses.push(NameUse { site, to, access });
-    }
-
-    /// Records that the name at `site` is the import alias `alias` of this file.
-    fn resolved_alias(&mut self, site: NameSite, alias: &str) {
-        if let Some((alias, _)) = self.scope.aliases.get_key_value(alias) {
-            self.resolved(site, Resolution::Alias(alias.clone()), Access::Read);
-        }
     }
 
     /// Whether this file defines a function of that name.
@@ -1009,7 +1004,7 @@ impl<'a> Checker<'a> {
         if let Some((ns, ns_span)) = ns {
             if self.scope.aliases.contains_key(ns) {
                 self.used_aliases.insert(ns.clone());
-                self.resolved(NameSite::Namespace(id), Resolution::Alias(ns.clone()), Access::Read);
+                self.resolved(NameSite::Namespace(id), Resolution::Alias, Access::Read);
             }
             return match self.scope.aliases.get(ns) {
                 Some(Some(target)) => {
@@ -1078,7 +1073,7 @@ impl<'a> Checker<'a> {
                     if fn_signature(self.db, function).is_some() {
                         self.used_aliases.insert(alias.into());
                         // Two names side by side, so that renaming either edits only its part.
-                        self.resolved_alias(NameSite::AliasPrefix(id, split as u32), alias);
+                        self.resolved(NameSite::AliasPrefix(id, split as u32), Resolution::Alias, Access::Read);
                         let suffix = NameSite::FunctionSuffix(id, split as u32 + 1);
                         self.resolved(suffix, Resolution::Function(function), Access::Read);
                         return Some((target, rest));

@@ -9,7 +9,7 @@
 //! here would make such an edit re-run `fn_air`, `fn_contracts` and, with `-g`, more).
 
 use super::air::Local;
-use crate::base::{Name, Type};
+use crate::base::Type;
 use crate::items::Function;
 use crate::syntax::Span;
 use crate::zir::{Block, ExprId, ExprKind, StmtId, StmtKind, Zir};
@@ -36,6 +36,35 @@ pub enum NameSite {
 }
 
 impl NameSite {
+    /// The name as written at the site.
+    /// `None` only if `zir` is not the ZIR the site was recorded from.
+    pub fn text(self, zir: &Zir) -> Option<&str> {
+        let stmt = |id: StmtId| zir.stmts.get(id.0 as usize).map(|s| &s.kind);
+        let call = |id: ExprId| match &zir.exprs.get(id.0 as usize)?.kind {
+            ExprKind::Call { ns, name, .. } => Some((ns.as_ref().map(|(n, _)| n), name)),
+            _ => None,
+        };
+        match self {
+            NameSite::Param(n) => zir.params.get(n as usize).map(|p| &*p.name),
+            NameSite::Let(id) => match stmt(id)? {
+                StmtKind::Let { name, .. } => Some(name),
+                _ => None,
+            },
+            NameSite::Assign(id) => match stmt(id)? {
+                StmtKind::Assign { name, .. } => Some(name),
+                _ => None,
+            },
+            NameSite::Name(id) => match &zir.exprs.get(id.0 as usize)?.kind {
+                ExprKind::Name(name) => Some(name),
+                _ => None,
+            },
+            NameSite::Callee(id) => call(id).map(|(_, name)| &**name),
+            NameSite::Namespace(id) => call(id)?.0.map(|ns| &**ns),
+            NameSite::AliasPrefix(id, len) => call(id)?.1.get(..len as usize),
+            NameSite::FunctionSuffix(id, skip) => call(id)?.1.get(skip as usize..),
+        }
+    }
+
     /// The span of the name, relative to the function like every span of its ZIR.
     /// `None` only if `zir` is not the ZIR the site was recorded from.
     pub fn span(self, zir: &Zir) -> Option<Span> {
@@ -79,8 +108,8 @@ pub enum Resolution {
     Result,
     /// A function of this file or, through an import alias, of an imported one.
     Function(Function),
-    /// An import alias of this file.
-    Alias(Name),
+    /// An import alias of this file: the name written at the site.
+    Alias,
 }
 
 /// Whether a use of a name reads it or writes it.
@@ -105,10 +134,10 @@ pub enum LocalKind {
     Var,
 }
 
-/// A parameter or local, as the checker declared it.
+/// A parameter or local, as the checker declared it; its name is the one written at
+/// `site`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LocalDecl {
-    pub name: Name,
     pub kind: LocalKind,
     /// `None` where the type is an error.
     pub ty: Option<Type>,
