@@ -154,3 +154,37 @@ fn names_come_from_the_compilers_checks_and_follow_a_respaced_body() {
     .assert_eq(&db.executed().join("\n"));
     assert!(names.contains("7:15-16 r read local 0#1\n"), "{names}");
 }
+
+/// A second definition of a name is reported and never compiled, yet its names are the
+/// checker's too (checked outside the query system), its locals apart from the first's.
+#[test]
+fn a_second_definition_of_a_name_has_its_names_placed_too() {
+    let db = TestDb::new(
+        r#"
+//- main.mini
+fn main() i32 {
+    const a = 1;
+    return a;
+}
+
+fn main() i32 {
+    var b: i64 = 2;
+    b += 1;
+    return main();
+}
+"#,
+    );
+    expect![[r#"
+        1:4-8 main def fn main.main
+        2:11-12 a def local 0#0
+        3:12-13 a read local 0#0
+        6:4-8 main def fn main.main
+        7:9-10 b def local 1#0
+        8:5-6 b write local 1#0
+        9:12-16 main read fn main.main
+        local 0#0 a Const: i32
+        local 1#0 b Var: i64
+        in scope at "return |main()": b
+    "#]]
+    .assert_eq(&db.names("main.mini", &["return |main()"]));
+}
