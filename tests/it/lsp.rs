@@ -859,23 +859,150 @@ fn rename_edits_every_caller_across_files_and_refuses_keywords_and_invalid_names
     assert_eq!(server.shutdown(), 0);
 }
 
+const CONTRACTS: &str = r#"
+    //- main.mini
+    import "lib.mini" as lib;
+
+    fn main() i32 {
+        return lib.root(17);
+    }
+    //- lib.mini
+    // The integer square root.
+    pub fn root(n: i32) i32
+        requires(n >= 0)
+        ensures(result * result <= n and fits(result))
+    {
+        var r: i32 = 0;
+        while ((r + 1) * (r + 1) <= n) { r += 1; }
+        return r;
+    }
+
+    fn fits(x: i32) bool {
+        return x < 46341;
+    }
+"#;
+
+/// Names inside `requires` and `ensures` are the checker's like any other: a parameter
+/// renamed from a clause is renamed everywhere, `result` hovers as the return type and
+/// leads to it (and refuses a rename), a function called only in a clause has that
+/// reference, and completion in a clause offers the parameters.
 #[test]
-fn semantic_tokens_classify_every_token() {
-    let mut server = TestServer::new(
-        r#"
-        //- main.mini
-        import "lib.mini" as lib;
-        // The entry.
-        fn main() i32 {
-            const x = lib.f(1);
-            return x;
-        }
-        //- lib.mini
-        pub fn f(a: i32) i32 { return a; }
-        "#,
+fn names_in_contract_clauses_rename_hover_and_reference_like_any_other() {
+    let mut server = TestServer::new(CONTRACTS);
+    let mut parameter = server.find("lib.mini", "n >= 0", 0, 0);
+    parameter["newName"] = "value".into();
+    check(
+        &mut server,
+        "textDocument/rename",
+        parameter,
+        expect![[r#"
+            {
+              "changes": {
+                "lib.mini": [
+                  {
+                    "newText": "value",
+                    "range": "1:12-1:13"
+                  },
+                  {
+                    "newText": "value",
+                    "range": "2:13-2:14"
+                  },
+                  {
+                    "newText": "value",
+                    "range": "3:31-3:32"
+                  },
+                  {
+                    "newText": "value",
+                    "range": "6:32-6:33"
+                  }
+                ]
+              }
+            }"#]],
     );
-    let tokens =
-        server.request("textDocument/semanticTokens/full", json!({"textDocument": {"uri": server.uri("main.mini")}}));
+    let result = server.find("lib.mini", "result *", 0, 2);
+    check(
+        &mut server,
+        "textDocument/hover",
+        result.clone(),
+        expect![[r#"
+        {
+          "contents": {
+            "kind": "markdown",
+            "value": "```mini\nresult: i32\n```\n\nthe value `root` returns"
+          },
+          "range": "3:12-3:18"
+        }"#]],
+    );
+    check(
+        &mut server,
+        "textDocument/definition",
+        result.clone(),
+        expect![[r#"
+        {
+          "range": "1:20-1:23",
+          "uri": "lib.mini"
+        }"#]],
+    );
+    check(
+        &mut server,
+        "textDocument/documentHighlight",
+        result.clone(),
+        expect![[r#"
+        [
+          {
+            "kind": 2,
+            "range": "3:12-3:18"
+          },
+          {
+            "kind": 2,
+            "range": "3:21-3:27"
+          },
+          {
+            "kind": 2,
+            "range": "3:42-3:48"
+          }
+        ]"#]],
+    );
+    let id = server.send_request("textDocument/prepareRename", result);
+    let refused = server.response(&id).response_result.expect_err("a refusal");
+    assert!(refused.message.contains("'result'"), "{}", refused.message);
+    let mut fits = server.find("lib.mini", "fn fits", 0, 3);
+    fits["context"] = json!({"includeDeclaration": false});
+    check(
+        &mut server,
+        "textDocument/references",
+        fits,
+        expect![[r#"
+        [
+          {
+            "range": "3:37-3:41",
+            "uri": "lib.mini"
+          }
+        ]"#]],
+    );
+    let in_clause = server.request("textDocument/completion", server.find("lib.mini", "n >= 0", 0, 0));
+    expect!["n parameter"].assert_eq(labels(&in_clause).lines().next().unwrap());
+    // The clauses' names, classified: a parameter (read-only), `result`, a function.
+    let clauses: Vec<String> = semantic_tokens(&mut server, "lib.mini")
+        .lines()
+        .filter(|t| (t.starts_with("2:") || t.starts_with("3:")) && !t.contains("operator") && !t.contains("number"))
+        .map(str::to_string)
+        .collect();
+    expect![[r#"
+        2:13 len 1 parameter mods 2
+        3:12 len 6 variable mods 2
+        3:21 len 6 variable mods 2
+        3:31 len 1 parameter mods 2
+        3:33 len 3 keyword mods 0
+        3:37 len 4 function mods 0
+        3:42 len 6 variable mods 2"#]]
+    .assert_eq(&clauses.join("\n"));
+    assert_eq!(server.shutdown(), 0);
+}
+
+/// The semantic tokens of `path`, one a line: `line:column len n type mods bits`.
+fn semantic_tokens(server: &mut TestServer, path: &str) -> String {
+    let tokens = server.request("textDocument/semanticTokens/full", json!({"textDocument": {"uri": server.uri(path)}}));
     let data: Vec<u64> = serde_json::from_value(tokens["data"].clone()).unwrap();
     let legend = [
         "namespace",
@@ -899,6 +1026,25 @@ fn semantic_tokens_classify_every_token() {
         column += token[1];
         shown.push_str(&format!("{line}:{column} len {} {} mods {}\n", token[2], legend[token[3] as usize], token[4]));
     }
+    shown
+}
+
+#[test]
+fn semantic_tokens_classify_every_token() {
+    let mut server = TestServer::new(
+        r#"
+        //- main.mini
+        import "lib.mini" as lib;
+        // The entry.
+        fn main() i32 {
+            const x = lib.f(1);
+            return x;
+        }
+        //- lib.mini
+        pub fn f(a: i32) i32 { return a; }
+        "#,
+    );
+    let shown = semantic_tokens(&mut server, "main.mini");
     expect![[r#"
         0:0 len 6 keyword mods 0
         0:7 len 10 string mods 0

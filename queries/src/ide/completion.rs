@@ -89,12 +89,10 @@ pub fn completions(
     }
 
     let mut out: Vec<Completion> = Vec::new();
-    // Locals in scope; an inner declaration hides an outer one of the same name.
-    let mut visible: Vec<&super::names::LocalDecl> =
-        names.locals.iter().filter(|l| l.visible.start <= offset && offset <= l.visible.end).collect();
-    visible.sort_by_key(|l| std::cmp::Reverse(l.visible.start));
+    // Locals in scope, as the checker's scopes say; an inner declaration hides an outer
+    // one of the same name.
     let mut seen = std::collections::HashSet::new();
-    for local in visible {
+    for local in names.in_scope(offset) {
         if seen.insert(local.name.clone()) {
             let kind = match local.kind {
                 LocalKind::Param => "parameter",

@@ -19,9 +19,7 @@ pub use tokens::{TokenModifier, TokenType, semantic_tokens};
 use crate::base::{Name, Type};
 use crate::db::Db;
 use crate::imports::imports_of;
-use crate::items::{Function, file_functions};
 use crate::parsed::{ParsedFile, parse_file};
-use crate::sema::fn_check;
 use crate::source::{FileContents, SourceFile, Workspace};
 use crate::syntax::ast;
 use crate::syntax::{self, LineIndex, Span};
@@ -69,7 +67,7 @@ pub fn names(db: &dyn Db, sources: &dyn Sources, file: SourceFile) -> Option<Arc
         FileContents::Missing(_) => None,
         FileContents::Unread => {
             let source = source(db, sources, file)?;
-            Some(Arc::new(names::resolve(db, file, &source.parsed.ast)))
+            Some(Arc::new(names::resolve(db, file, &source.parsed, false)))
         }
     }
 }
@@ -100,6 +98,8 @@ pub fn definition(db: &dyn Db, sources: &dyn Sources, from: &FileNames, symbol: 
             Some(Target { file, span: decl.name_span })
         }
         Symbol::Local { file, item, index } => Some(Target { file: *file, span: from.local(*item, *index)?.span }),
+        // What `result` stands for is written in one place: the return type.
+        Symbol::Result { file, item } => Some(Target { file: *file, span: from.returns(*item)?.span }),
         Symbol::Alias { file, name } => {
             let import = from.imports.iter().find(|i| i.alias == *name)?;
             match import.target {
@@ -164,15 +164,20 @@ pub fn hover(db: &dyn Db, sources: &dyn Sources, from: &FileNames, symbol: &Symb
             }
             Some(out)
         }
-        Symbol::Local { file, item, index } => {
+        Symbol::Local { item, index, .. } => {
             let local = from.local(*item, *index)?;
-            let ty = local_type(db, *file, *item, *index).map_or("?", Type::name);
+            let ty = type_name(local.ty);
             let text = match local.kind {
                 LocalKind::Param => format!("{}: {ty}", local.name),
                 LocalKind::Const => format!("const {}: {ty}", local.name),
                 LocalKind::Var => format!("var {}: {ty}", local.name),
             };
             Some(code(&text))
+        }
+        Symbol::Result { item, .. } => {
+            let returns = from.returns(*item)?;
+            let ty = type_name(returns.ty);
+            Some(format!("{}\n\nthe value `{}` returns", code(&format!("result: {ty}")), returns.function))
         }
         Symbol::Alias { name, .. } => {
             let import = from.imports.iter().find(|i| i.alias == *name)?;
@@ -182,18 +187,6 @@ pub fn hover(db: &dyn Db, sources: &dyn Sources, from: &FileNames, symbol: &Symb
         }
         Symbol::Module(target) => Some(format!("module `{}`", target.path(db))),
     }
-}
-
-/// The type the checker gave a local, if its function is checked (the first definition of
-/// its name) and the type is not an error.
-fn local_type(db: &dyn Db, file: SourceFile, item: u32, index: u32) -> Option<Type> {
-    let parsed = parse_file(db, file);
-    let ast::Item::Fn(decl) = parsed.ast.items.get(item as usize)? else { return None };
-    if file_functions(db, file).item_index(&decl.name) != Some(item as usize) {
-        return None;
-    }
-    let checked = fn_check(db, Function::new(db, file, decl.name.clone()));
-    checked.local_types.get(index as usize).copied().flatten()
 }
 
 /// The files that may mention `symbol`: for a function, its file and every file that
@@ -214,7 +207,7 @@ fn files_mentioning(db: &dyn Db, symbol: &Symbol) -> Vec<SourceFile> {
             }
             files
         }
-        Symbol::Local { file, .. } | Symbol::Alias { file, .. } => vec![*file],
+        Symbol::Local { file, .. } | Symbol::Result { file, .. } | Symbol::Alias { file, .. } => vec![*file],
         Symbol::Module(_) => Vec::new(),
     }
 }
@@ -309,9 +302,18 @@ pub fn invalid_name(name: &str) -> Option<String> {
 /// The span to rename at `offset`, or why there is nothing to rename there.
 pub fn prepare_rename(from: &FileNames, offset: u32) -> Result<Occurrence, String> {
     let occurrence = from.at(offset).ok_or_else(|| "there is no name here to rename".to_string())?;
-    match occurrence.symbol {
-        Symbol::Module(_) => Err("an import's path names a file; rename the file instead".to_string()),
-        _ => Ok(occurrence.clone()),
+    match refusal(&occurrence.symbol) {
+        Some(why) => Err(why),
+        None => Ok(occurrence.clone()),
+    }
+}
+
+/// Why `symbol` cannot be renamed, or `None` if it can.
+fn refusal(symbol: &Symbol) -> Option<String> {
+    match symbol {
+        Symbol::Module(_) => Some("an import's path names a file; rename the file instead".to_string()),
+        Symbol::Result { .. } => Some("'result' is the language's name for the value a function returns".to_string()),
+        _ => None,
     }
 }
 
@@ -327,8 +329,8 @@ pub fn rename(
     if let Some(why) = invalid_name(new_name) {
         return Err(why);
     }
-    if matches!(symbol, Symbol::Module(_)) {
-        return Err("an import's path names a file; rename the file instead".to_string());
+    if let Some(why) = refusal(symbol) {
+        return Err(why);
     }
     let mut edits: Vec<(SourceFile, Span, String)> = references(db, sources, symbol, true)
         .into_iter()

@@ -1,20 +1,25 @@
 //! Name resolution with positions: every name written in a file — definitions and uses —
-//! and what it refers to. The compiler resolves names inside `fn_check` without keeping
-//! where they were written; the editor needs exactly that, so this walk follows the
-//! checker's scoping rules (sema/check.rs) over the syntax tree, and numbers locals the
-//! way the checker does so that `CheckedFn::local_types` gives their types.
+//! and what it refers to. Nothing here resolves a name: inside functions, every answer
+//! is what the checker recorded as it resolved the name (`CheckedFn::names`, addressed
+//! by ZIR node), placed at its absolute position; the file-level facts — import
+//! declarations and their aliases, function definitions — come from the syntax tree.
+//! So the language's scoping rules live in one place, `sema/check.rs`.
 
 use std::sync::Arc;
 
-use crate::base::Name;
+use crate::base::{Name, Type};
 use crate::db::Db;
-use crate::imports::{FileScope, file_scope, import_of};
-use crate::items::Function;
-use crate::parsed::parse_file;
-use crate::sema::fn_signature;
+use crate::imports::import_of;
+use crate::items::{Function, file_functions};
+use crate::parsed::{ParsedFile, parse_file};
+use crate::sema::names::{Access, NameSite, Resolution};
+use crate::sema::{CheckedFn, check_unmemoized, fn_check};
 use crate::source::{SourceFile, Workspace};
 use crate::syntax::Span;
 use crate::syntax::ast;
+use crate::zir::{self, Zir, fn_zir};
+
+pub use crate::sema::LocalKind;
 
 /// What a name refers to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -22,9 +27,10 @@ pub enum Symbol {
     /// A function that exists (in this file or an imported one).
     Function(Function),
     /// A parameter or local variable of the function that is item `item` of `file`;
-    /// `index` numbers them as the checker does: parameters first, then each
-    /// declaration in the order of a preorder walk of the body.
+    /// `index` is its slot in the checker (parameters first).
     Local { file: SourceFile, item: u32, index: u32 },
+    /// `result` in an `ensures` clause of the function that is item `item` of `file`.
+    Result { file: SourceFile, item: u32 },
     /// An import alias of `file`.
     Alias { file: SourceFile, name: Name },
     /// A file, named by an import's path.
@@ -47,13 +53,6 @@ pub struct Occurrence {
     pub role: Role,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum LocalKind {
-    Param,
-    Const,
-    Var,
-}
-
 /// A parameter or local declaration.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LocalDecl {
@@ -61,11 +60,36 @@ pub struct LocalDecl {
     /// The name where it is declared.
     pub span: Span,
     pub kind: LocalKind,
+    /// The checker's type for it; `None` where that is an error.
+    pub ty: Option<Type>,
     pub item: u32,
     pub index: u32,
-    /// Where the name is visible: from the end of its declaration to the end of its block
-    /// (for a parameter, the whole body).
-    pub visible: Span,
+    /// The scope it is declared in (an index into `FileNames::scopes`).
+    pub scope: u32,
+    /// Where it becomes visible in its scope: the end of its declaration (a parameter:
+    /// the start of the scope).
+    pub from: u32,
+}
+
+/// A scope the checker opened, placed in the file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ScopeRange {
+    pub item: u32,
+    /// A block from `{` to `}`; the parameters' scope runs from the first contract
+    /// clause (or the body) to the end of the body.
+    pub span: Span,
+    /// The enclosing scope (an index into `FileNames::scopes`).
+    pub parent: Option<u32>,
+}
+
+/// What `result` is in a function's `ensures`: its return type.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ReturnDecl {
+    pub item: u32,
+    pub function: Name,
+    /// The written return type.
+    pub span: Span,
+    pub ty: Option<Type>,
 }
 
 /// One import declaration of the file.
@@ -84,7 +108,12 @@ pub struct ImportDecl {
 pub struct FileNames {
     /// Sorted by start; spans never overlap.
     pub occurrences: Vec<Occurrence>,
+    /// Sorted by item, then index.
     pub locals: Vec<LocalDecl>,
+    /// Each function's, its parameters' scope first; a parent before its children.
+    pub scopes: Vec<ScopeRange>,
+    /// One for each function.
+    pub returns: Vec<ReturnDecl>,
     pub imports: Vec<ImportDecl>,
 }
 
@@ -99,29 +128,56 @@ impl FileNames {
     }
 
     pub fn local(&self, item: u32, index: u32) -> Option<&LocalDecl> {
-        self.locals.iter().find(|l| l.item == item && l.index == index)
+        let at = self.locals.binary_search_by_key(&(item, index), |l| (l.item, l.index)).ok()?;
+        Some(&self.locals[at])
+    }
+
+    pub fn returns(&self, item: u32) -> Option<&ReturnDecl> {
+        self.returns.iter().find(|r| r.item == item)
+    }
+
+    /// The parameters and locals visible at `offset`, by the scopes the checker
+    /// recorded: those of the innermost scope around it and of the scopes enclosing that
+    /// one, each once it is declared. The latest declared first, so an inner name comes
+    /// before an outer one of the same name it hides.
+    pub fn in_scope(&self, offset: u32) -> Vec<&LocalDecl> {
+        let contains = |s: &ScopeRange| s.span.start <= offset && offset <= s.span.end;
+        // Scopes nest, and a child comes after its parent: the last one around `offset`
+        // is the innermost.
+        let Some(innermost) = self.scopes.iter().rposition(contains) else { return Vec::new() };
+        let mut chain = Vec::new();
+        let mut scope = Some(innermost as u32);
+        while let Some(s) = scope {
+            chain.push(s);
+            scope = self.scopes[s as usize].parent;
+        }
+        let mut visible: Vec<&LocalDecl> =
+            self.locals.iter().filter(|l| chain.contains(&l.scope) && l.from <= offset).collect();
+        visible.sort_by_key(|l| std::cmp::Reverse(l.from));
+        visible
     }
 }
 
 /// The names of a file held as text.
 ///
-/// Reads: the file's parse, its import scope, and the signatures of the names it calls
-/// (as `fn_check` does). Nothing in the compiler reads it, so it invalidates nothing.
+/// Reads: the file's parse and function index, and each function's `fn_zir` and
+/// `fn_check` (a second definition of a name, which no query checks, is checked here).
+/// Nothing in the compiler reads it, so it invalidates nothing.
 #[salsa::tracked(returns(ref))]
 pub fn file_names(db: &dyn Db, file: SourceFile) -> Arc<FileNames> {
     let _span = tracing::debug_span!("file_names", path = %file.path(db)).entered();
-    Arc::new(resolve(db, file, &parse_file(db, file).ast))
+    Arc::new(resolve(db, file, parse_file(db, file), true))
 }
 
-/// Resolves every name of `file`, whose syntax tree is `tree`. A pure function of the
-/// tree and the queries it calls, for files whose tree is not in the database (a file
-/// the shell holds as a summary).
-pub fn resolve(db: &dyn Db, file: SourceFile, tree: &ast::File) -> FileNames {
+/// Places every name of `file`, parsed as `parsed`. With `in_database`, the file's text
+/// is the database's and its functions' checks are the memoized `fn_check`; without, the
+/// file is held as a summary (its text read from disk by the shell) and each function
+/// is lowered and checked here, by the same checker.
+pub fn resolve(db: &dyn Db, file: SourceFile, parsed: &ParsedFile, in_database: bool) -> FileNames {
     let mut out = FileNames::default();
-    let scope = file_scope(db, file);
     let files = Workspace::get(db).files(db);
     let path = file.path(db);
-    for (item, decl) in tree.items.iter().enumerate() {
+    for (item, decl) in parsed.ast.items.iter().enumerate() {
         match decl {
             ast::Item::Import(import) => {
                 let resolved = import_of(path, import);
@@ -148,181 +204,87 @@ pub fn resolve(db: &dyn Db, file: SourceFile, tree: &ast::File) -> FileNames {
                 });
             }
             ast::Item::Fn(decl) => {
+                let function = Function::new(db, file, decl.name.clone());
                 out.occurrences.push(Occurrence {
                     span: decl.name_span,
-                    symbol: Symbol::Function(Function::new(db, file, decl.name.clone())),
+                    symbol: Symbol::Function(function),
                     role: Role::Definition,
                 });
-                let mut walk =
-                    Walk { db, file, scope, item: item as u32, scopes: vec![Vec::new()], next: 0, out: &mut out };
-                for param in &decl.params {
-                    walk.declare(param.name.clone(), param.name_span, LocalKind::Param, decl.body.span);
+                let memoized = in_database && file_functions(db, file).item_index(&decl.name) == Some(item);
+                match memoized.then(|| fn_zir(db, function).as_ref()).flatten() {
+                    Some(zir) => place(file, item as u32, decl.span.start, zir, fn_check(db, function), &mut out),
+                    None => {
+                        let zir = zir::lower(decl, &parsed.lines);
+                        let checked = check_unmemoized(db, function, &zir);
+                        place(file, item as u32, decl.span.start, &zir, &checked, &mut out);
+                    }
                 }
-                walk.block(&decl.body);
             }
         }
     }
     out.occurrences.sort_by_key(|o| (o.span.start, o.span.end));
+    out.occurrences.dedup();
     out
 }
 
-struct Walk<'a> {
-    db: &'a dyn Db,
-    file: SourceFile,
-    scope: &'a FileScope,
-    item: u32,
-    /// Names visible in each enclosing block, innermost last, as in the checker.
-    scopes: Vec<Vec<(Name, u32)>>,
-    next: u32,
-    out: &'a mut FileNames,
-}
+/// Adds the names the checker recorded for the function that is item `item`, whose ZIR
+/// is `zir` and which starts at byte `base`.
+fn place(file: SourceFile, item: u32, base: u32, zir: &Zir, checked: &CheckedFn, out: &mut FileNames) {
+    let names = &checked.names;
+    let at = |span: Span| span.shifted(base);
+    out.returns.push(ReturnDecl { item, function: zir.name.clone(), span: at(zir.ret_span), ty: zir.ret });
 
-impl Walk<'_> {
-    fn lookup(&self, name: &str) -> Option<u32> {
-        self.scopes.iter().rev().flat_map(|s| s.iter().rev()).find(|(n, _)| &**n == name).map(|(_, i)| *i)
+    // Scopes, renumbered into the file's list.
+    let first_scope = out.scopes.len() as u32;
+    let clauses = zir.contracts.iter().map(|c| c.span.start);
+    let params_start = clauses.chain([zir.body.span.start]).min().unwrap_or(zir.body.span.start);
+    for scope in &names.scopes {
+        let span = match scope.block {
+            None => Span::new(params_start, zir.body.span.end),
+            Some(block) => block.block(zir).map_or(Span::default(), |b| b.span),
+        };
+        out.scopes.push(ScopeRange { item, span: at(span), parent: scope.parent.map(|p| first_scope + p) });
     }
 
-    fn declare(&mut self, name: Name, span: Span, kind: LocalKind, visible: Span) {
-        let index = self.next;
-        self.next += 1;
-        self.scopes.last_mut().expect("a scope is always open").push((name.clone(), index));
-        self.out.locals.push(LocalDecl { name, span, kind, item: self.item, index, visible });
-        self.push(span, self.local(index), Role::Definition);
+    for (index, local) in names.locals.iter().enumerate() {
+        let (Some(span), Some(name)) = (local.site.span(zir), local.site.text(zir)) else { continue };
+        let from = match local.site {
+            NameSite::Let(stmt) => zir.stmt(stmt).span.end,
+            _ => params_start,
+        };
+        let index = index as u32;
+        out.locals.push(LocalDecl {
+            name: Name::from(name),
+            span: at(span),
+            kind: local.kind,
+            ty: local.ty,
+            item,
+            index,
+            scope: first_scope + local.scope,
+            from: from + base,
+        });
+        out.occurrences.push(Occurrence {
+            span: at(span),
+            symbol: Symbol::Local { file, item, index },
+            role: Role::Definition,
+        });
     }
 
-    fn local(&self, index: u32) -> Symbol {
-        Symbol::Local { file: self.file, item: self.item, index }
-    }
-
-    fn push(&mut self, span: Span, symbol: Symbol, role: Role) {
-        self.out.occurrences.push(Occurrence { span, symbol, role });
-    }
-
-    /// The function `name` of `file`, if it exists.
-    fn function(&self, file: SourceFile, name: &str) -> Option<Function> {
-        let function = Function::new(self.db, file, Name::from(name));
-        fn_signature(self.db, function).is_some().then_some(function)
-    }
-
-    fn block(&mut self, block: &ast::Block) {
-        self.scopes.push(Vec::new());
-        for stmt in &block.stmts {
-            crate::with_stack(|| self.stmt(stmt, block.span));
-        }
-        self.scopes.pop();
-    }
-
-    fn stmt(&mut self, stmt: &ast::Stmt, block: Span) {
-        match &stmt.kind {
-            ast::StmtKind::Let { mutable, name, name_span, init, .. } => {
-                self.expr(init);
-                let kind = if *mutable { LocalKind::Var } else { LocalKind::Const };
-                self.declare(name.clone(), *name_span, kind, Span::new(stmt.span.end, block.end));
-            }
-            ast::StmtKind::Assign { name, name_span, value, op } => {
-                self.expr(value);
-                if let Some(index) = self.lookup(name) {
-                    let symbol = self.local(index);
-                    // `x += 1` reads `x` as well; the write is what a highlight shows.
-                    let _ = op;
-                    self.push(*name_span, symbol, Role::Write);
-                }
-            }
-            ast::StmtKind::If { branches, else_block } => {
-                for (cond, body) in branches {
-                    self.expr(cond);
-                    self.block(body);
-                }
-                if let Some(body) = else_block {
-                    self.block(body);
-                }
-            }
-            ast::StmtKind::While { cond, body } => {
-                self.expr(cond);
-                self.block(body);
-            }
-            ast::StmtKind::Return(Some(value)) | ast::StmtKind::Expr(value) => self.expr(value),
-            ast::StmtKind::Block(body) => self.block(body),
-            ast::StmtKind::Return(None) | ast::StmtKind::Break | ast::StmtKind::Continue | ast::StmtKind::Error => {}
-        }
-    }
-
-    fn expr(&mut self, expr: &ast::Expr) {
-        crate::with_stack(|| self.expr_inner(expr));
-    }
-
-    fn expr_inner(&mut self, expr: &ast::Expr) {
-        match &expr.kind {
-            ast::ExprKind::Name(name) => {
-                if let Some(index) = self.lookup(name) {
-                    self.push(expr.span, self.local(index), Role::Read);
-                } else if let Some(function) = self.function(self.file, name) {
-                    self.push(expr.span, Symbol::Function(function), Role::Read);
-                }
-            }
-            ast::ExprKind::Call { ns, name, name_span, args } => {
-                self.call(ns.as_ref(), name, *name_span);
-                for arg in args {
-                    self.expr(arg);
-                }
-            }
-            ast::ExprKind::Unary { operand, .. } => self.expr(operand),
-            ast::ExprKind::Binary { lhs, rhs, .. } => {
-                self.expr(lhs);
-                self.expr(rhs);
-            }
-            ast::ExprKind::Paren(inner) | ast::ExprKind::Print(inner) => self.expr(inner),
-            ast::ExprKind::As { value, .. } => self.expr(value),
-            ast::ExprKind::Int(_) | ast::ExprKind::Bool(_) | ast::ExprKind::Error => {}
-        }
-    }
-
-    /// A call's names, resolved as `Checker::resolve_call` does.
-    fn call(&mut self, ns: Option<&(Name, Span)>, name: &Name, name_span: Span) {
-        if let Some((ns, ns_span)) = ns {
-            match self.scope.aliases.get(ns) {
-                Some(target) => {
-                    self.push(*ns_span, Symbol::Alias { file: self.file, name: ns.clone() }, Role::Read);
-                    if let Some(function) = target.and_then(|t| self.function(t, name)) {
-                        self.push(name_span, Symbol::Function(function), Role::Read);
-                    }
-                }
-                None => {
-                    if let Some(index) = self.lookup(ns) {
-                        self.push(*ns_span, self.local(index), Role::Read);
-                    }
-                }
-            }
-            return;
-        }
-        if let Some(index) = self.lookup(name) {
-            self.push(name_span, self.local(index), Role::Read);
-            return;
-        }
-        if let Some(function) = self.function(self.file, name) {
-            self.push(name_span, Symbol::Function(function), Role::Read);
-            return;
-        }
-        // The tutorial's spelling `ns_f(…)`: an alias occurrence and a function occurrence
-        // side by side, so that renaming either edits only its part.
-        for (split, _) in name.match_indices('_') {
-            let (alias, rest) = (&name[..split], &name[split + 1..]);
-            if rest.is_empty() {
-                continue;
-            }
-            match self.scope.aliases.get(alias) {
-                Some(Some(target)) => {
-                    if let Some(function) = self.function(*target, rest) {
-                        let split = name_span.start + split as u32;
-                        let alias_symbol = Symbol::Alias { file: self.file, name: Name::from(alias) };
-                        self.push(Span::new(name_span.start, split), alias_symbol, Role::Read);
-                        self.push(Span::new(split + 1, name_span.end), Symbol::Function(function), Role::Read);
-                        return;
-                    }
-                }
-                Some(None) => return,
-                None => {}
-            }
-        }
+    for name in &names.uses {
+        let Some(span) = name.site.span(zir) else { continue };
+        let symbol = match &name.to {
+            Resolution::Local(local) => Symbol::Local { file, item, index: local.0 },
+            Resolution::Result => Symbol::Result { file, item },
+            Resolution::Function(function) => Symbol::Function(*function),
+            Resolution::Alias => match name.site.text(zir) {
+                Some(alias) => Symbol::Alias { file, name: Name::from(alias) },
+                None => continue,
+            },
+        };
+        let role = match name.access {
+            Access::Read => Role::Read,
+            Access::Write => Role::Write,
+        };
+        out.occurrences.push(Occurrence { span: at(span), symbol, role });
     }
 }

@@ -83,6 +83,7 @@ pub fn semantic_tokens(text: &[u8], names: &FileNames) -> Vec<(Span, TokenType, 
                 match &o.symbol {
                     Symbol::Function(_) => (TokenType::Function, declaration),
                     Symbol::Alias { .. } | Symbol::Module(_) => (TokenType::Namespace, declaration),
+                    Symbol::Result { .. } => (TokenType::Variable, TokenModifier::Readonly as u32),
                     Symbol::Local { item, index, .. } => match names.local(*item, *index).map(|l| l.kind) {
                         Some(LocalKind::Param) => (TokenType::Parameter, declaration | TokenModifier::Readonly as u32),
                         Some(LocalKind::Const) => (TokenType::Variable, declaration | TokenModifier::Readonly as u32),

@@ -15,6 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::air::{AExpr, AExprId, AExprKind, AStmt, AStmtId, Air, ArithOp, Callee, Clause, CmpOp, Contracts, Local};
+use super::names::{Access, BlockSite, FnNames, LocalDecl, LocalKind, NameSite, NameUse, Resolution, Scope};
 use super::{CheckedFn, FnDiagnostic, fn_signature};
 use crate::base::{ModulePath, Name, Note, Severity, Type, suggest};
 use crate::db::Db;
@@ -27,13 +28,19 @@ use crate::zir::{Block, ExprId, ExprKind, StmtId, StmtKind, Zir};
 
 pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> CheckedFn {
     let file = function.file(db);
+    // Sized once: recording names must not make a cold build slower by growing vectors.
+    let (locals, most_uses, scopes) = name_capacity(zir);
     let mut checker = Checker {
         db,
         file,
         scope: file_scope(db, file),
         zir,
-        locals: Vec::new(),
+        locals: Vec::with_capacity(locals),
+        usage: Vec::with_capacity(locals),
         scopes: vec![Vec::new()],
+        current_scope: 0,
+        recorded_scopes: Vec::new(),
+        uses: Vec::new(),
         loops: Vec::new(),
         poisoned: false,
         diagnostics: Vec::new(),
@@ -47,9 +54,12 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
         dead: 0,
         used_aliases: BTreeSet::new(),
     };
+    checker.uses.reserve_exact(most_uses);
+    checker.recorded_scopes.reserve_exact(scopes);
+    checker.recorded_scopes.push(Scope { block: None, parent: None });
 
     let mut params = Vec::new();
-    for param in &zir.params {
+    for (index, param) in zir.params.iter().enumerate() {
         let ty = match param.ty {
             Some(Type::Void) => {
                 checker.error(param.ty_span, format!("parameter '{}' cannot have type void", param.name));
@@ -61,11 +71,11 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
             let note = checker.first_declared(first, &param.name);
             checker.error_noted(param.span, format!("parameter '{}' is already declared", param.name), vec![note]);
         }
-        checker.declare(param.name.clone(), param.span, ty, LocalKind::Param);
+        checker.declare(param.name.clone(), NameSite::Param(index as u32), param.span, ty, LocalKind::Param);
         params.push(ty);
     }
 
-    let (body, completes) = checker.block(&zir.body);
+    let (body, completes) = checker.block(&zir.body, BlockSite::Body);
     // A body that failed to parse may have lost the very `return` this would ask for.
     if completes && zir.body_ok && zir.ret.is_some_and(|t| t != Type::Void) {
         let end = zir.body.span.end;
@@ -82,14 +92,26 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
     let contracts = checker.contracts();
     checker.unused_locals();
 
-    let Checker { diagnostics, poisoned, locals, callees, exprs, stmts, lines, used_aliases, .. } = checker;
+    let Checker {
+        diagnostics,
+        poisoned,
+        locals,
+        callees,
+        exprs,
+        stmts,
+        lines,
+        used_aliases,
+        uses,
+        recorded_scopes,
+        ..
+    } = checker;
     let params: Option<Vec<Type>> = params.into_iter().collect();
-    let local_types: Arc<[Option<Type>]> = locals.iter().map(|l| l.ty).collect();
-    let locals: Option<Vec<Type>> = locals.iter().map(|l| l.ty).collect();
+    let slots: Option<Vec<Type>> = locals.iter().map(|l| l.ty).collect();
+    let names = FnNames { uses, locals, scopes: recorded_scopes };
     let ok = !diagnostics.iter().any(|d| d.severity == Severity::Error) && !poisoned;
     let contract_lines = zir.contracts.iter().map(|c| c.line).collect();
     let contracts = contracts.filter(|_| ok).map(Arc::new);
-    let air = match (ok, params, locals, zir.ret) {
+    let air = match (ok, params, slots, zir.ret) {
         (true, Some(params), Some(locals), Some(ret)) => Some(Arc::new(Air {
             module: file.path(db).clone(),
             name: zir.name.clone(),
@@ -104,22 +126,14 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
         _ => None,
     };
     let used_aliases = used_aliases.into_iter().collect();
-    CheckedFn { air, lines: lines.into(), contracts, contract_lines, diagnostics, used_aliases, local_types }
+    CheckedFn { air, lines: lines.into(), contracts, contract_lines, diagnostics, used_aliases, names }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum LocalKind {
-    Param,
-    Const,
-    Var,
-}
-
-struct LocalInfo {
+/// What the checker alone needs to know of a local, beside its record (`LocalDecl`).
+struct LocalUsage {
     name: Name,
-    /// The name in its declaration.
+    /// The name in its declaration, for diagnostics.
     span: Span,
-    ty: Option<Type>,
-    kind: LocalKind,
     /// Whether its value is ever read, other than in its own assignment (`x = x + 1`).
     read: bool,
     /// Whether it is ever assigned to after its declaration.
@@ -140,9 +154,18 @@ struct Checker<'a> {
     file: SourceFile,
     scope: &'a FileScope,
     zir: &'a Zir,
-    locals: Vec<LocalInfo>,
+    /// Every local as the editor sees it (`FnNames::locals`), by slot.
+    locals: Vec<LocalDecl>,
+    /// How each local is used, by slot, for diagnostics.
+    usage: Vec<LocalUsage>,
     /// Names visible in each enclosing block, innermost last.
     scopes: Vec<Vec<(Name, Local)>>,
+    /// The innermost open scope (an index into `recorded_scopes`).
+    current_scope: u32,
+    /// Every scope opened so far, for the editor (`FnNames::scopes`).
+    recorded_scopes: Vec<Scope>,
+    /// Every name resolved so far and what it resolved to, for the editor.
+    uses: Vec<NameUse>,
     /// For each enclosing loop, whether a `break` targets it.
     loops: Vec<bool>,
     /// Set when an already-reported error (a syntax error, a bad signature elsewhere)
@@ -186,9 +209,8 @@ impl<'a> Checker<'a> {
 
     /// The note that points at the first declaration of a name declared again.
     fn first_declared(&self, first: Local, name: &Name) -> Note {
-        let info = self.local(first);
-        let what = if info.kind == LocalKind::Param { "parameter" } else { "local" };
-        Note::new(info.span, format!("the {what} '{name}' is first declared here"))
+        let what = if self.local(first).kind == LocalKind::Param { "parameter" } else { "local" };
+        Note::new(self.declared_at(first), format!("the {what} '{name}' is first declared here"))
     }
 
     /// ", did you mean 'x'?" when one of `candidates` is close to `name`; else nothing.
@@ -217,18 +239,19 @@ impl<'a> Checker<'a> {
             return;
         }
         let mut unused = Vec::new();
-        for info in &self.locals {
-            if info.kind == LocalKind::Param || info.read || info.dead {
+        for (info, usage) in self.locals.iter().zip(&self.usage) {
+            let name = &usage.name;
+            if info.kind == LocalKind::Param || usage.read || usage.dead {
                 continue;
             }
-            let message = match (info.kind, info.assigned) {
+            let message = match (info.kind, usage.assigned) {
                 (LocalKind::Var, true) => {
-                    format!("variable '{}' is assigned to, but its value is never read", info.name)
+                    format!("variable '{name}' is assigned to, but its value is never read")
                 }
-                (LocalKind::Var, false) => format!("unused variable '{}'", info.name),
-                _ => format!("unused constant '{}'", info.name),
+                (LocalKind::Var, false) => format!("unused variable '{name}'"),
+                _ => format!("unused constant '{name}'"),
             };
-            unused.push((info.span, message));
+            unused.push((usage.span, message));
         }
         for (span, message) in unused {
             self.warning(span, message, Vec::new());
@@ -250,21 +273,39 @@ impl<'a> Checker<'a> {
         self.scopes.iter().flatten().find(|(n, _)| &**n == name).map(|(_, l)| *l)
     }
 
-    fn declare(&mut self, name: Name, span: Span, ty: Option<Type>, kind: LocalKind) -> Local {
+    fn declare(&mut self, name: Name, site: NameSite, span: Span, ty: Option<Type>, kind: LocalKind) -> Local {
         let local = Local(self.locals.len() as u32);
         let dead = self.dead > 0;
-        self.locals.push(LocalInfo { name: name.clone(), span, ty, kind, read: false, assigned: false, dead });
+        let scope = self.current_scope;
+        self.locals.push(LocalDecl { kind, ty, site, scope });
+        self.usage.push(LocalUsage { name: name.clone(), span, read: false, assigned: false, dead });
         self.scopes.last_mut().expect("a scope is always open").push((name, local));
         local
     }
 
-    fn local(&self, local: Local) -> &LocalInfo {
+    fn local(&self, local: Local) -> &LocalDecl {
         &self.locals[local.0 as usize]
+    }
+
+    /// The local's name in its declaration.
+    fn declared_at(&self, local: Local) -> Span {
+        self.usage[local.0 as usize].span
+    }
+
+    /// Records what the name written at `site` resolved to.
+    fn resolved(&mut self, site: NameSite, to: Resolution, access: Access) {
+        self.uses.push(NameUse { site, to, access });
     }
 
     /// Whether this file defines a function of that name.
     fn is_function(&self, name: &Name) -> bool {
-        fn_signature(self.db, Function::new(self.db, self.file, name.clone())).is_some()
+        self.own_function(name).is_some()
+    }
+
+    /// The function of this file of that name, if it defines one.
+    fn own_function(&self, name: &Name) -> Option<Function> {
+        let function = Function::new(self.db, self.file, name.clone());
+        fn_signature(self.db, function).is_some().then_some(function)
     }
 
     // ---- AIR building -----------------------------------------------------------------
@@ -330,7 +371,7 @@ impl<'a> Checker<'a> {
     /// `result` inside a contract clause: the returned value in `ensures` (an error when
     /// a parameter has that name, or the function returns void), a hint in `requires`.
     /// `None` where `result` is an ordinary name.
-    fn result(&mut self, span: Span, name: &Name) -> Option<Typed> {
+    fn result(&mut self, id: ExprId, span: Span, name: &Name) -> Option<Typed> {
         if &**name != "result" {
             return None;
         }
@@ -350,8 +391,14 @@ impl<'a> Checker<'a> {
                     self.error(span, format!("'{function}' returns void, so its 'ensures' has no 'result'"));
                     self.poison()
                 }
-                Some(ty) => self.push(AExprKind::Result, ty),
-                None => self.poison(),
+                Some(ty) => {
+                    self.resolved(NameSite::Name(id), Resolution::Result, Access::Read);
+                    self.push(AExprKind::Result, ty)
+                }
+                None => {
+                    self.resolved(NameSite::Name(id), Resolution::Result, Access::Read);
+                    self.poison()
+                }
             }),
             ContractKind::Requires if self.lookup(name).is_none() && !self.is_function(name) => {
                 self.error(span, "'result' is the returned value only in 'ensures', not in 'requires'".to_string());
@@ -365,8 +412,11 @@ impl<'a> Checker<'a> {
 
     /// Checks a block in a new scope. Returns its statements and whether control can
     /// reach its end.
-    fn block(&mut self, block: &Block) -> (Vec<AStmtId>, bool) {
+    fn block(&mut self, block: &Block, site: BlockSite) -> (Vec<AStmtId>, bool) {
         self.scopes.push(Vec::new());
+        let parent = self.current_scope;
+        self.current_scope = self.recorded_scopes.len() as u32;
+        self.recorded_scopes.push(Scope { block: Some(site), parent: Some(parent) });
         let mut completes = true;
         let mut stmts = Vec::with_capacity(block.stmts.len());
         // The statement after which control never goes on, once there is one.
@@ -391,6 +441,7 @@ impl<'a> Checker<'a> {
         }
         self.dead = dead;
         self.scopes.pop();
+        self.current_scope = parent;
         (stmts, completes)
     }
 
@@ -456,21 +507,21 @@ impl<'a> Checker<'a> {
                     self.error_noted(*name_span, format!("'{name}' is already declared"), vec![note]);
                 }
                 let kind = if *mutable { LocalKind::Var } else { LocalKind::Const };
-                let local = self.declare(name.clone(), *name_span, local_ty, kind);
+                let local = self.declare(name.clone(), NameSite::Let(id), *name_span, local_ty, kind);
                 (Some(AStmt::Store { local, value: value.id }), true)
             }
-            StmtKind::Assign { name, name_span, op, value } => (self.assign(name, *name_span, *op, *value), true),
+            StmtKind::Assign { name, name_span, op, value } => (self.assign(id, name, *name_span, *op, *value), true),
             StmtKind::If { branches, else_block } => {
                 let mut completes = else_block.is_none();
                 let mut air_branches = Vec::with_capacity(branches.len());
-                for (cond, block) in branches {
+                for (n, (cond, block)) in branches.iter().enumerate() {
                     let cond = self.condition(*cond, "if");
-                    let (body, body_completes) = self.block(block);
+                    let (body, body_completes) = self.block(block, BlockSite::Branch(id, n as u32));
                     completes |= body_completes;
                     air_branches.push((cond, body));
                 }
                 let air_else = else_block.as_ref().map(|block| {
-                    let (body, body_completes) = self.block(block);
+                    let (body, body_completes) = self.block(block, BlockSite::Else(id));
                     completes |= body_completes;
                     body
                 });
@@ -480,7 +531,7 @@ impl<'a> Checker<'a> {
                 let infinite = self.is_literal_true(*cond);
                 let cond = self.condition(*cond, "while");
                 self.loops.push(false);
-                let (body, _) = self.block(body);
+                let (body, _) = self.block(body, BlockSite::Loop(id));
                 let has_break = self.loops.pop().expect("pushed above");
                 (Some(AStmt::While { cond, body }), !infinite || has_break)
             }
@@ -503,7 +554,7 @@ impl<'a> Checker<'a> {
             }
             StmtKind::Return(value) => (Some(self.ret(stmt.span, stmt.line, *value)), false),
             StmtKind::Block(block) => {
-                let (body, completes) = self.block(block);
+                let (body, completes) = self.block(block, BlockSite::Nested(id));
                 (Some(AStmt::Block(body)), completes)
             }
             StmtKind::Expr(expr) => {
@@ -518,9 +569,10 @@ impl<'a> Checker<'a> {
         (air.map(|air| self.push_stmt(air, stmt.line)), completes)
     }
 
-    fn assign(&mut self, name: &Name, name_span: Span, op: Option<BinOp>, value: ExprId) -> Option<AStmt> {
+    fn assign(&mut self, id: StmtId, name: &Name, name_span: Span, op: Option<BinOp>, value: ExprId) -> Option<AStmt> {
         let Some(local) = self.lookup(name) else {
-            if self.is_function(name) {
+            if let Some(function) = self.own_function(name) {
+                self.resolved(NameSite::Assign(id), Resolution::Function(function), Access::Write);
                 self.error(name_span, format!("cannot assign to function '{name}'"));
             } else if !self.zir.params_ok {
                 // Perhaps one of the parameters the parser could not read.
@@ -532,9 +584,10 @@ impl<'a> Checker<'a> {
             self.expr(value, None);
             return None;
         };
+        self.resolved(NameSite::Assign(id), Resolution::Local(local), Access::Write);
         let (ty, kind, declared) = {
             let info = self.local(local);
-            (info.ty, info.kind, info.span)
+            (info.ty, info.kind, self.declared_at(local))
         };
         match kind {
             LocalKind::Param => self.error_noted(
@@ -552,7 +605,7 @@ impl<'a> Checker<'a> {
             ),
             LocalKind::Var => {}
         }
-        self.locals[local.0 as usize].assigned = true;
+        self.usage[local.0 as usize].assigned = true;
         if let Some(op @ (BinOp::Div | BinOp::Rem)) = op {
             self.division_by_zero(name_span.to(self.span(value)), op, value, ty);
         }
@@ -686,8 +739,8 @@ impl<'a> Checker<'a> {
         match &expr.kind {
             ExprKind::Int(value) => self.int_literal(expr.span, *value, false, int_hint),
             ExprKind::Bool(value) => self.push(AExprKind::Bool(*value), Type::Bool),
-            ExprKind::Name(name) => self.name(expr.span, name),
-            ExprKind::Call { ns, name, name_span, args } => self.call(ns.as_ref(), name, *name_span, args),
+            ExprKind::Name(name) => self.name(id, expr.span, name),
+            ExprKind::Call { ns, name, name_span, args } => self.call(id, ns.as_ref(), name, *name_span, args),
             ExprKind::Unary { op: UnOp::Neg, operand } => {
                 if let ExprKind::Int(value) = zir.expr(*operand).kind {
                     return self.int_literal(expr.span, value, true, int_hint);
@@ -760,20 +813,22 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn name(&mut self, span: Span, name: &Name) -> Typed {
-        if let Some(result) = self.result(span, name) {
+    fn name(&mut self, id: ExprId, span: Span, name: &Name) -> Typed {
+        if let Some(result) = self.result(id, span, name) {
             return result;
         }
         if let Some(local) = self.lookup(name) {
+            self.resolved(NameSite::Name(id), Resolution::Local(local), Access::Read);
             if self.assigning != Some(local) {
-                self.locals[local.0 as usize].read = true;
+                self.usage[local.0 as usize].read = true;
             }
             return match self.local(local).ty {
                 Some(ty) => self.push(AExprKind::Local(local), ty),
                 None => self.poison(),
             };
         }
-        let message = if self.is_function(name) {
+        let message = if let Some(function) = self.own_function(name) {
+            self.resolved(NameSite::Name(id), Resolution::Function(function), Access::Read);
             format!("'{name}' is a function; call it with '{name}(...)'")
         } else if !self.zir.params_ok {
             // Perhaps one of the parameters the parser could not read.
@@ -883,8 +938,8 @@ impl<'a> Checker<'a> {
         self.push(AExprKind::Cast(typed.id), target)
     }
 
-    fn call(&mut self, ns: Option<&(Name, Span)>, name: &Name, name_span: Span, args: &[ExprId]) -> Typed {
-        let Some((target, callee_name)) = self.resolve_call(ns, name, name_span) else {
+    fn call(&mut self, id: ExprId, ns: Option<&(Name, Span)>, name: &Name, name_span: Span, args: &[ExprId]) -> Typed {
+        let Some((target, callee_name)) = self.resolve_call(id, ns, name, name_span) else {
             for &arg in args {
                 self.expr(arg, None);
             }
@@ -939,15 +994,24 @@ impl<'a> Checker<'a> {
 
     /// Finds the file and name a call refers to; reports and returns `None` if nothing
     /// matches (or quietly, if the import it goes through is already reported).
-    fn resolve_call(&mut self, ns: Option<&(Name, Span)>, name: &Name, name_span: Span) -> Option<(SourceFile, Name)> {
+    fn resolve_call(
+        &mut self,
+        id: ExprId,
+        ns: Option<&(Name, Span)>,
+        name: &Name,
+        name_span: Span,
+    ) -> Option<(SourceFile, Name)> {
         if let Some((ns, ns_span)) = ns {
             if self.scope.aliases.contains_key(ns) {
                 self.used_aliases.insert(ns.clone());
+                self.resolved(NameSite::Namespace(id), Resolution::Alias, Access::Read);
             }
             return match self.scope.aliases.get(ns) {
                 Some(Some(target)) => {
                     let target = *target;
-                    if fn_signature(self.db, Function::new(self.db, target, name.clone())).is_some() {
+                    let function = Function::new(self.db, target, name.clone());
+                    if fn_signature(self.db, function).is_some() {
+                        self.resolved(NameSite::Callee(id), Resolution::Function(function), Access::Read);
                         Some((target, name.clone()))
                     } else {
                         let module = target.path(self.db).clone();
@@ -966,7 +1030,8 @@ impl<'a> Checker<'a> {
                 }
                 None => {
                     if let Some(local) = self.lookup(ns) {
-                        let declared = self.local(local).span;
+                        self.resolved(NameSite::Namespace(id), Resolution::Local(local), Access::Read);
+                        let declared = self.declared_at(local);
                         self.error_noted(
                             *ns_span,
                             format!("'{ns}' is a local variable, not an import alias"),
@@ -981,7 +1046,8 @@ impl<'a> Checker<'a> {
             };
         }
         if let Some(local) = self.lookup(name) {
-            let declared = self.local(local).span;
+            self.resolved(NameSite::Callee(id), Resolution::Local(local), Access::Read);
+            let declared = self.declared_at(local);
             self.error_noted(
                 name_span,
                 format!("'{name}' is a local variable, not a function"),
@@ -989,7 +1055,8 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        if self.is_function(name) {
+        if let Some(function) = self.own_function(name) {
+            self.resolved(NameSite::Callee(id), Resolution::Function(function), Access::Read);
             return Some((self.file, name.clone()));
         }
         // The tutorial's spelling: `ns_f(…)` for `ns.f(…)`.
@@ -1002,8 +1069,13 @@ impl<'a> Checker<'a> {
                 Some(Some(target)) => {
                     let target = *target;
                     let rest: Name = rest.into();
-                    if fn_signature(self.db, Function::new(self.db, target, rest.clone())).is_some() {
+                    let function = Function::new(self.db, target, rest.clone());
+                    if fn_signature(self.db, function).is_some() {
                         self.used_aliases.insert(alias.into());
+                        // Two names side by side, so that renaming either edits only its part.
+                        self.resolved(NameSite::AliasPrefix(id, split as u32), Resolution::Alias, Access::Read);
+                        let suffix = NameSite::FunctionSuffix(id, split as u32 + 1);
+                        self.resolved(suffix, Resolution::Function(function), Access::Read);
                         return Some((target, rest));
                     }
                 }
@@ -1070,6 +1142,32 @@ impl<'a> Checker<'a> {
             _ => None,
         })
     }
+}
+
+/// How many locals the checker declares for `zir`, how many names it may record (a name
+/// expression, an assignment: one; a call: two, `ns` and `f`) and how many scopes it
+/// opens (the parameters', one per block).
+fn name_capacity(zir: &Zir) -> (usize, usize, usize) {
+    let uses = zir
+        .exprs
+        .iter()
+        .map(|e| match e.kind {
+            ExprKind::Name(_) => 1,
+            ExprKind::Call { .. } => 2,
+            _ => 0,
+        })
+        .sum::<usize>();
+    let (mut lets, mut assigns, mut blocks) = (0, 0, 2);
+    for stmt in &zir.stmts {
+        match &stmt.kind {
+            StmtKind::Let { .. } => lets += 1,
+            StmtKind::Assign { .. } => assigns += 1,
+            StmtKind::If { branches, else_block } => blocks += branches.len() + usize::from(else_block.is_some()),
+            StmtKind::While { .. } | StmtKind::Block(_) => blocks += 1,
+            _ => {}
+        }
+    }
+    (zir.params.len() + lets, uses + assigns, blocks)
 }
 
 fn arith_op(op: BinOp) -> ArithOp {

@@ -3,6 +3,7 @@
 
 pub mod air;
 mod check;
+pub mod names;
 
 use std::sync::Arc;
 
@@ -11,9 +12,10 @@ use crate::db::Db;
 use crate::items::{Function, file_functions};
 use crate::source::SourceFile;
 use crate::syntax::Span;
-use crate::zir::fn_zir;
+use crate::zir::{Zir, fn_zir};
 
 pub use air::{Air, Contracts};
+pub use names::{FnNames, LocalKind};
 
 /// The function's signature, or `None` if no such function exists.
 ///
@@ -58,11 +60,10 @@ pub struct CheckedFn {
     /// The import aliases the function (body and contracts) calls through, sorted: a
     /// file's unused imports are those no function uses.
     pub used_aliases: Vec<Name>,
-    /// The type of every local, parameters first, then each `const`/`var` in the order the
-    /// checker meets them (a preorder walk of the body); `None` where the type is an
-    /// error. No positions, so that moving code keeps this equal. Read by the IDE layer
-    /// (`ide::names` numbers locals the same way), never by code generation.
-    pub local_types: Arc<[Option<Type>]>,
+    /// What each written name resolved to, every local and every scope, as the checker
+    /// found them (see `names`). Addressed by ZIR node, so that an edit that only moves
+    /// text keeps this equal. Read by the editor (`ide`), never by code generation.
+    pub names: FnNames,
 }
 
 /// Type-checks one function.
@@ -76,6 +77,14 @@ pub fn fn_check(db: &dyn Db, function: Function) -> Arc<CheckedFn> {
         Some(zir) => Arc::new(check::check_function(db, function, zir)),
         None => Arc::default(),
     }
+}
+
+/// Checks a function's ZIR outside the query system, with the same checker: for what
+/// `fn_check` does not cover — a second definition of a name (reported, never compiled)
+/// or a function of a file the database holds as a summary, whose text the editor reads
+/// from disk. Reads what `fn_check` reads; memoizes nothing.
+pub fn check_unmemoized(db: &dyn Db, function: Function, zir: &Zir) -> CheckedFn {
+    check::check_function(db, function, zir)
 }
 
 /// The function's AIR alone: a firewall in front of hashing and code generation, so

@@ -5,6 +5,7 @@
 
 mod contracts;
 mod diagnostics;
+mod names;
 mod reexecution;
 
 use std::collections::{BTreeMap, HashSet};
