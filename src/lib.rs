@@ -2,6 +2,7 @@
 //! compiler's stages are queries in `mini-queries`.
 
 pub mod cli;
+pub mod codegen;
 pub mod driver;
 pub mod fault;
 pub mod gc;

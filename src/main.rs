@@ -276,7 +276,7 @@ fn request(common: &CommonArgs, emit: Emit, output: Option<PathBuf>) -> Result<B
     codegen.opt_level = common.opt_level;
     codegen.debug_info = common.debug_info;
     if let Some(target) = &common.target {
-        if let Err(reason) = mini_queries::codegen::validate_target(target) {
+        if let Err(reason) = mini_queries::base::validate_target(target) {
             anyhow::bail!("unsupported target '{target}': {reason}\n{}", mini::cli::supported_targets());
         }
         codegen.target = target.as_str().into();

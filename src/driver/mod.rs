@@ -20,7 +20,6 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use mini_queries::Database;
 use mini_queries::base::{Encoder, Hash, ModulePath};
-use mini_queries::codegen;
 use mini_queries::diagnostics::program_diagnostics;
 use mini_queries::hash::fn_hash;
 use mini_queries::items::program_functions;
@@ -287,7 +286,7 @@ impl Session {
         let root = entry.parent().map(Path::to_path_buf).unwrap_or_default();
         let cache = Cache::Dir(root.join(".mini_cache"));
         Ok(Session {
-            db: Database::default(),
+            db: Database::new(crate::codegen::shared()),
             root,
             entry: module,
             files: BTreeMap::new(),
@@ -500,7 +499,7 @@ impl Session {
     /// Starts over with an empty database, keeping what does not depend on it: the
     /// settings of the session, objects by hash, what was linked.
     fn reset_database(&mut self) {
-        self.db = Database::default();
+        self.db = Database::new(crate::codegen::shared());
         self.files.clear();
         self.workspace = None;
         self.settings = None;
@@ -603,7 +602,8 @@ impl Session {
         }
         self.db.record_executions();
         let target = &request.settings.codegen.target;
-        codegen::validate_target(target).map_err(|e| anyhow::anyhow!("unsupported target '{target}': {e}"))?;
+        mini_queries::base::validate_target(target)
+            .map_err(|e| anyhow::anyhow!("unsupported target '{target}': {e}"))?;
         if request.emit == Emit::Exe && **target != *mini_queries::base::host_triple() {
             anyhow::bail!("cannot link an executable for '{target}' on this machine; use --emit obj");
         }

@@ -304,7 +304,7 @@ impl Session {
                 }
             }
         }
-        let compiled = self.generate(&needed, request.jobs);
+        let compiled = self.generate(&needed, request.jobs)?;
         // Program order: the index's file order, then each file's.
         let mut names: Vec<(usize, usize, String)> = Vec::new();
         for e in edited {

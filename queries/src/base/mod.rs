@@ -8,7 +8,7 @@ mod identity;
 mod names;
 mod path;
 
-pub use encoding::{Encode, Encoder, Hash};
-pub use identity::{COMPILER_ID, host_triple, llvm_version};
+pub use encoding::{Decode, DecodeError, Decoder, Encode, Encoder, Hash};
+pub use identity::{COMPILER_ID, host_triple, llvm_version, validate_target};
 pub use names::{Import, Name, Signature, Type};
 pub use path::ModulePath;
