@@ -52,6 +52,19 @@ pub fn start() -> Result<()> {
     shared().connection().map(drop)
 }
 
+/// Starts the code generator in the background, for a build that now knows it will
+/// generate code but has other work to do first (reading link units, say): LLVM starts
+/// on the other core meanwhile. A failure is not reported here; `start` reports it.
+pub fn prestart() {
+    let helper = shared();
+    if helper.running.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|c| c.failed().is_none()) {
+        return;
+    }
+    let _ = std::thread::Builder::new().name("codegen-start".into()).spawn(move || {
+        let _ = helper.connection();
+    });
+}
+
 /// A client of the `mini-codegen` process (see the module's comment).
 pub struct Helper {
     running: Mutex<Option<Arc<Connection>>>,

@@ -138,6 +138,7 @@ fn evict(store: &Store, target: impl FnOnce(u64) -> u64, spare_since: Option<Sys
     let mut problems = Vec::new();
     let entries = store.entries(&mut problems);
     let indexes = read_indexes(root, &mut problems);
+    remove_orphan_summaries(store, &mut problems);
     let bytes_before: u64 = entries.iter().map(|(_, len, _)| len).sum::<u64>() + index_bytes(root);
     let max_size = target(bytes_before);
 
@@ -196,12 +197,8 @@ fn evict(store: &Store, target: impl FnOnce(u64) -> u64, spare_since: Option<Sys
         if referenced {
             // An index whose entries are going is no longer a reliable summary of them.
             for (index_path, modified, _) in &indexes {
-                if *modified <= used
-                    && store.kept_index() != Some(index_path.as_path())
-                    && index_path.exists()
-                    && let Err(e) = std::fs::remove_file(index_path)
-                {
-                    problems.push(format!("cannot remove {}: {}", index_path.display(), io_reason(&e)));
+                if *modified <= used && store.kept_index() != Some(index_path.as_path()) && index_path.exists() {
+                    remove_index(index_path, &mut problems);
                 }
             }
         }
@@ -245,10 +242,45 @@ fn read_indexes(root: &Path, problems: &mut Vec<String>) -> Vec<(PathBuf, System
     out
 }
 
+/// The bytes of every index: heads and their summaries.
 fn index_bytes(root: &Path) -> u64 {
-    std::fs::read_dir(root.join("index"))
-        .map(|dir| dir.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
-        .unwrap_or(0)
+    ["index", "summaries"]
+        .iter()
+        .map(|dir| {
+            std::fs::read_dir(root.join(dir))
+                .map(|dir| dir.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum::<u64>())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// Removes an index: its head, then its summaries.
+fn remove_index(head: &Path, problems: &mut Vec<String>) {
+    for path in [head.to_path_buf(), crate::index::summaries_path(head)] {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                problems.push(format!("cannot remove {}: {}", path.display(), io_reason(&e)))
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Removes summaries whose head is gone (it was removed, or a build died between
+/// writing the two), except the build's own, whose head may be being written.
+fn remove_orphan_summaries(store: &Store, problems: &mut Vec<String>) {
+    let root = store.root();
+    let Ok(dir) = std::fs::read_dir(root.join("summaries")) else { return };
+    let kept = store.kept_index().map(crate::index::summaries_path);
+    for entry in dir.flatten() {
+        let path = entry.path();
+        if root.join("index").join(entry.file_name()).exists() || kept.as_deref() == Some(path.as_path()) {
+            continue;
+        }
+        if let Err(e) = std::fs::remove_file(&path) {
+            problems.push(format!("cannot remove {}: {}", path.display(), io_reason(&e)));
+        }
+    }
 }
 
 /// `mini cache stats`.
@@ -279,7 +311,7 @@ pub fn clean(root: &Path) -> Result<()> {
         return Ok(());
     }
     let _store = Store::open_exclusive(root)?;
-    for dir in ["objects", "index", "bin", "tmp"] {
+    for dir in ["objects", "index", "summaries", "bin", "tmp"] {
         let path = root.join(dir);
         if path.exists() {
             std::fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
@@ -332,14 +364,23 @@ pub fn verify(root: &Path) -> Result<Verified> {
                         continue;
                     }
                 };
-                match store::read_regular(&path) {
-                    Ok(bytes) => {
+                // The head and every summary it points to.
+                match Index::read(&path) {
+                    Ok(index) => {
                         verified.checked += 1;
-                        if Index::decode(&bytes).is_err() {
+                        if index.records().is_none() {
+                            let _ = std::fs::remove_file(crate::index::summaries_path(&path));
                             remove(path, &mut verified);
                         }
                     }
-                    Err(e) => verified.unreadable.push(format!("{}: {}", path.display(), io_reason(&e))),
+                    Err(IndexError::Unreadable(reason)) => {
+                        verified.unreadable.push(format!("{}: {reason}", path.display()))
+                    }
+                    Err(IndexError::Damaged | IndexError::OtherVersion) => {
+                        verified.checked += 1;
+                        let _ = std::fs::remove_file(crate::index::summaries_path(&path));
+                        remove(path, &mut verified);
+                    }
                 }
             }
         }

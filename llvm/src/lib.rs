@@ -112,6 +112,12 @@ pub fn llvm_accepts_target(triple: &str) -> Result<(), String> {
     Target::from_triple(&TargetTriple::create(triple)).map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// Prepares this thread for the most common request: LLVM's targets, and a target
+/// machine for this machine at `-O0`.
+pub(crate) fn warm_up() {
+    with_target_machine(&CodegenSettings::host(), |_| ());
+}
+
 fn initialize_llvm() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {

@@ -22,6 +22,8 @@ struct Queue {
     requests: VecDeque<(u64, Vec<u8>)>,
     /// Workers waiting for a request.
     idle: usize,
+    /// Workers getting ready, soon idle: no other is started for a request meanwhile.
+    warming: usize,
     workers: usize,
     /// Standard input is closed: workers finish what is queued, then leave.
     closed: bool,
@@ -50,7 +52,15 @@ pub fn serve() -> i32 {
         return 1;
     }
     let mut input = BufReader::with_capacity(1 << 16, &*input);
+    // The first worker starts now and makes the target machine most builds use while the
+    // shell prepares its first request: it was started because code is wanted.
     let mut workers = Vec::new();
+    {
+        let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue.workers += 1;
+        queue.warming += 1;
+    }
+    workers.push(spawn_worker(&shared, true));
     let status = loop {
         let mut header = [0u8; FRAME_HEADER];
         match read_full(&mut input, &mut header) {
@@ -69,12 +79,10 @@ pub fn serve() -> i32 {
         }
         let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
         queue.requests.push_back((id, request));
-        if queue.requests.len() > queue.idle && queue.workers < MAX_WORKERS {
+        if queue.requests.len() > queue.idle + queue.warming && queue.workers < MAX_WORKERS {
             queue.workers += 1;
-            let shared = Arc::clone(&shared);
-            // AIR is walked recursively (bounded by the parser's nesting limit).
-            let worker = std::thread::Builder::new().name("codegen".into()).stack_size(16 << 20);
-            workers.push(worker.spawn(move || work(&shared)).expect("spawning a code generation thread"));
+            drop(queue);
+            workers.push(spawn_worker(&shared, false));
         } else {
             shared.ready.notify_one();
         }
@@ -106,6 +114,21 @@ fn write_frame(shared: &Shared, id: u64, payload: &[u8]) -> std::io::Result<()> 
     let frame = wire::frame(id, payload);
     let mut output = shared.output.lock().unwrap_or_else(|e| e.into_inner());
     output.write_all(&frame)
+}
+
+fn spawn_worker(shared: &Arc<Shared>, warm_up: bool) -> std::thread::JoinHandle<()> {
+    let shared = Arc::clone(shared);
+    // AIR is walked recursively (bounded by the parser's nesting limit).
+    let worker = std::thread::Builder::new().name("codegen".into()).stack_size(16 << 20);
+    worker
+        .spawn(move || {
+            if warm_up {
+                crate::warm_up();
+                shared.queue.lock().unwrap_or_else(|e| e.into_inner()).warming -= 1;
+            }
+            work(&shared)
+        })
+        .expect("spawning a code generation thread")
 }
 
 /// A worker: answers requests until the queue is closed and empty.

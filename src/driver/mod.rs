@@ -5,6 +5,7 @@
 
 mod emit;
 mod explain;
+mod importers;
 mod objects;
 mod patch;
 mod scan;
@@ -786,7 +787,7 @@ impl Session {
         } else {
             self.fault(Point::IndexWrite);
             match self.file_records(&mut header) {
-                Some(files) => store.write_index(&path, &[&Index::encode(&header, &files)]),
+                Some(files) => Index::write(store, &path, &header, &files),
                 None => Ok(()),
             }
         }
@@ -869,7 +870,7 @@ impl Session {
         let Some(files) = files else { return Ok(()) };
         let mut store = self.open_store()?;
         store.keep_index(path.clone());
-        store.write_file(&path, &Index::encode(&header, &files))
+        Index::write(&store, &path, &header, &files)
     }
 
     /// Each program file's index record, reusing last build's where the file's input is

@@ -157,6 +157,9 @@ impl Session {
             return Ok(keyed(inputs));
         }
         report.link_units_relinked = missing.len();
+        // Some unit is made now, most likely with new code: LLVM can start while the
+        // previous members are read.
+        crate::codegen::prestart();
 
         // Members of the previous version of each missing unit, from disk.
         for &i in &missing {

@@ -140,8 +140,12 @@ fn trusted_stamps_still_see_edits_that_restore_the_mtime_between_and_during_buil
     assert_eq!(build(d).compiled, ["c.f"]);
     assert_eq!(output(d), "11\n12\n13\n20\n");
 
-    // After the reads of an ordinary build (a new function: the patch path declines).
-    write(d, "d.mini", "pub fn f() i32 {\n    return 20;\n}\n\npub fn g() i32 {\n    return 1;\n}\n");
+    // After the reads of an ordinary build (an import added: the patch path declines).
+    write(
+        d,
+        "d.mini",
+        "import \"a.mini\" as a;\n\npub fn f() i32 {\n    return 20;\n}\n\npub fn g() i32 {\n    return a.f();\n}\n",
+    );
     let mut during = session(d);
     let c = d.join("c.mini");
     during.faults().arm(
