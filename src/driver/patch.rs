@@ -122,6 +122,7 @@ impl Session {
         // The changed files as text, what they import as summaries.
         let mut edited: Vec<Edited> = Vec::new();
         if !texts.is_empty() {
+            let _span = tracing::info_span!("check", files = texts.len()).entered();
             let position: FxHashMap<&ModulePath, usize> =
                 index.files.iter().enumerate().map(|(at, entry)| (&entry.path, at)).collect();
             let mut files: BTreeMap<ModulePath, SourceFile> = BTreeMap::new();
@@ -299,7 +300,11 @@ impl Session {
         let keys: Vec<Hash> = header.units.iter().map(|&(_, key)| key).collect();
         let mut inputs: Vec<Option<LinkInput>> = Vec::with_capacity(keys.len() + 3);
         let mut fetched: Vec<usize> = Vec::new();
-        for (slot, found) in read_units(store, &keys, request.jobs).into_iter().enumerate() {
+        let units = {
+            let _span = tracing::info_span!("read_units", units = keys.len()).entered();
+            read_units(store, &keys, request.jobs)
+        };
+        for (slot, found) in units.into_iter().enumerate() {
             if found.as_ref().is_some_and(|(_, bytes)| bytes.fetched()) {
                 fetched.push(slot);
             }
