@@ -65,6 +65,15 @@ pub fn prestart() {
     });
 }
 
+/// The process id of this process's code generator, if one runs: for benchmarks, which
+/// count its memory with this process's.
+pub fn helper_pid() -> Option<u32> {
+    let helper = shared();
+    let running = helper.running.lock().unwrap_or_else(|e| e.into_inner());
+    let connection = running.as_ref().filter(|c| c.failed().is_none())?;
+    Some(connection.child.lock().unwrap_or_else(|e| e.into_inner()).id())
+}
+
 /// A client of the `mini-codegen` process (see the module's comment).
 pub struct Helper {
     running: Mutex<Option<Arc<Connection>>>,
