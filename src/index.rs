@@ -273,7 +273,9 @@ impl Index {
     /// summaries file in one write, the others are left where they are, and the head is
     /// written last. When the summaries are not in a file of their own (a shared index),
     /// the file cannot be appended to, or dead bytes would outweigh live ones, every
-    /// summary is written anew instead — copied as it is.
+    /// summary is written anew instead — copied as it is. Returns false, writing nothing,
+    /// if an unchanged summary needed for that is damaged: the caller builds the ordinary
+    /// way, which writes a whole new index.
     pub fn write_patched(
         &self,
         store: &Store,
@@ -281,7 +283,7 @@ impl Index {
         header: &Header,
         entries: &[FileEntry],
         changed: &FxHashMap<usize, Vec<u8>>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         assert_eq!(entries.len(), self.files.len(), "a patched index lists the same files");
         let path = summaries_path(head);
         let beside = matches!(&self.summaries, Summaries::Beside { path: own, .. } if *own == path);
@@ -306,11 +308,9 @@ impl Index {
                 // Everything anew: the unchanged summaries copied as they are.
                 let mut parts: Vec<&[u8]> = Vec::with_capacity(entries.len());
                 for i in 0..entries.len() {
-                    match changed.get(&i) {
+                    match changed.get(&i).map(Vec::as_slice).or_else(|| self.summary_bytes(i)) {
                         Some(bytes) => parts.push(bytes),
-                        None => parts.push(self.summary_bytes(i).ok_or_else(|| {
-                            anyhow::anyhow!("a summary of the cache index {} is damaged", head.display())
-                        })?),
+                        None => return Ok(false),
                     }
                 }
                 let (refs, section) = pack(parts.into_iter());
@@ -321,7 +321,8 @@ impl Index {
         let entries: Vec<&FileEntry> = entries.iter().collect();
         let mut out = Writer(Vec::with_capacity(entries.len() * 160));
         write_head(&mut out, header, &entries, &refs, SUMMARIES_BESIDE, &self.bytes[self.graph.clone()]);
-        store.write_index(head, &[&out.0])
+        store.write_index(head, &[&out.0])?;
+        Ok(true)
     }
 
     /// This index without what only this machine knows — stamps (times, inodes), when
@@ -834,7 +835,7 @@ mod tests {
         let changed: FxHashMap<usize, Vec<u8>> = [(7, encode_summary(&edited))].into_iter().collect();
         let mut entries = index.files.clone();
         entries[7].content = Hash([0xcc; 32]);
-        index.write_patched(&store, &head, &header, &entries, &changed).unwrap();
+        assert!(index.write_patched(&store, &head, &header, &entries, &changed).unwrap());
 
         let after = std::fs::read(&log).unwrap();
         assert_eq!(&after[..before.len()], &before[..], "what was there is untouched");
@@ -868,7 +869,7 @@ mod tests {
             let edited = grown(&files[3].summary, 1000, round);
             let mut changed: FxHashMap<usize, Vec<u8>> = FxHashMap::default();
             changed.insert(3, encode_summary(&edited));
-            index.write_patched(&store, &head, &header, &index.files, &changed).unwrap();
+            assert!(index.write_patched(&store, &head, &header, &index.files, &changed).unwrap());
             largest = largest.max(std::fs::metadata(summaries_path(&head)).unwrap().len());
             assert_eq!(*Index::read(&head).unwrap().summary(3).unwrap(), edited);
         }
@@ -894,6 +895,15 @@ mod tests {
         let index = Index::read(&head).unwrap();
         assert!(index.summary(4).is_none() && index.records().is_none(), "a flipped byte");
         assert_eq!(index.summary(0), Some(files[0].summary.clone()), "the others still read");
+        // A patch that must copy every summary (dead bytes outweigh live ones) cannot, and
+        // says so rather than write an index that lacks one.
+        let garbage = vec![0u8; 2 * DEAD_BYTES_ALLOWED as usize];
+        std::fs::write(&log, [bytes.as_slice(), &garbage].concat()).unwrap();
+        let index = Index::read(&head).unwrap();
+        let changed: FxHashMap<usize, Vec<u8>> = [(0, encode_summary(&files[1].summary))].into_iter().collect();
+        let before = std::fs::read(&head).unwrap();
+        assert!(!index.write_patched(&store, &head, &header, &index.files, &changed).unwrap());
+        assert_eq!(std::fs::read(&head).unwrap(), before, "nothing written");
         std::fs::remove_file(&log).unwrap();
         let index = Index::read(&head).unwrap();
         assert_eq!(index.header, header, "the head alone still reads");

@@ -271,7 +271,10 @@ impl Session {
         {
             let _span = tracing::info_span!("write_index", summaries = summaries.len()).entered();
             self.fault(crate::fault::Point::IndexWrite);
-            index.write_patched(store, &self.index_path(store, &request.settings), &header, &entries, &summaries)?;
+            let path = self.index_path(store, &request.settings);
+            if !index.write_patched(store, &path, &header, &entries, &summaries)? {
+                return declined("a summary to copy is damaged");
+            }
         }
 
         report.functions = header.functions as usize;
