@@ -181,6 +181,9 @@ pub fn stamps_of(paths: &[PathBuf]) -> Vec<Option<FileStamp>> {
     })
 }
 
+/// Directories `stamps_in_directories` keeps open at once, per thread.
+const MAX_OPEN_DIRECTORIES: usize = 64;
+
 /// Stamps of `paths`, each taken in its directory, which is opened once (`O_PATH`) for
 /// all its files: the kernel then looks up one name per file, not every component of
 /// its path — a fifth of a no-op build's time went to looking up `src/` ten thousand
@@ -203,6 +206,11 @@ fn stamps_in_directories(paths: &[PathBuf]) -> Vec<Option<FileStamp>> {
             .iter()
             .map(|path| match (path.parent(), path.file_name()) {
                 (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => {
+                    // A few dozen open at most: a program spread over thousands of
+                    // directories must not run the process out of descriptors.
+                    if directories.len() >= MAX_OPEN_DIRECTORIES && !directories.contains_key(dir) {
+                        directories.clear();
+                    }
                     match directories.entry(dir).or_insert_with(|| open(dir)) {
                         Some(fd) => FileStamp::at(fd.as_raw_fd(), Path::new(name), path),
                         None => FileStamp::of(path),
