@@ -30,8 +30,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use generate::{Program, Shape};
-use mini::cli::Emit;
-use mini::driver::{BuildRequest, Session};
+use mini::driver::{BuildRequest, Emit, Session};
 use mini::watch::Watcher;
 use mini_queries::source::Settings;
 
@@ -101,6 +100,7 @@ fn main() {
         settings: Settings::host(),
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         log_queries: false,
+        deny_warnings: false,
     };
     let mut watcher = Watcher::new(session, request);
     let start = Instant::now();

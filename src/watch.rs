@@ -34,9 +34,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use notify::{RecursiveMode, Watcher as _};
 
-use crate::cli::Level;
 use crate::driver::{BuildReport, BuildRequest, Session};
-use crate::report::{Reporter, ms, plural, thousands};
+use crate::progress::Terminal;
+use crate::render::{plural, thousands};
+use crate::report::{ErrorEvent, Level, MessageFormat, Reporter, ms};
 
 /// How long the file system must be quiet before a rebuild starts.
 const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -180,10 +181,10 @@ impl Watcher {
     /// The directories whose `.mini` files matter: the entry's, recursively, and those
     /// of imported files elsewhere.
     pub fn directories(&self) -> BTreeSet<(PathBuf, bool)> {
-        let root = crate::driver::lexically_normal(&self.session.absolute_root());
+        let root = crate::fs::lexically_normal(&self.session.absolute_root());
         let mut dirs = BTreeSet::from([(root.clone(), true)]);
         for file in self.session.known_files() {
-            let file = crate::driver::lexically_normal(&crate::driver::absolute(&file));
+            let file = crate::fs::lexically_normal(&crate::fs::absolute(&file));
             let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
             if !dir.starts_with(&root) && dir.is_dir() {
                 dirs.insert((dir, false));
@@ -288,7 +289,20 @@ impl Drop for Farewell {
 }
 
 /// `mini watch`: build, then rebuild on every change until Ctrl-C (status 130).
-pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<ExitCode> {
+/// `first_build` is the progress display the session reports to, if any: it shows the
+/// first (cold) build, and is finished before anything about it is printed.
+pub fn run(
+    watcher: Watcher,
+    reporter: Reporter,
+    run_program: bool,
+    first_build: Option<Arc<Terminal<std::io::Stderr>>>,
+) -> Result<ExitCode> {
+    let mut first_build = first_build;
+    let mut first_build_done = move || {
+        if let Some(progress) = first_build.take() {
+            progress.finish();
+        }
+    };
     let (tx, rx) = mpsc::channel::<Message>();
     {
         let tx = tx.clone();
@@ -297,8 +311,8 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
         })
         .context("installing the Ctrl-C handler")?;
     }
-    let cache_dir = crate::driver::absolute(watcher.session().cache_dir());
-    let watcher_root = crate::driver::lexically_normal(&watcher.session().absolute_root());
+    let cache_dir = crate::fs::absolute(watcher.session().cache_dir());
+    let watcher_root = crate::fs::lexically_normal(&watcher.session().absolute_root());
     let entry = watcher.session().entry_path();
     let output = watcher.request.output.clone();
     let canceller = watcher.canceller();
@@ -355,7 +369,7 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
     let mut state =
         Loop { build_tx, pending: Vec::new(), rescan: false, first_event: None, in_flight: None, running: None };
     if !state.start(None, Instant::now()) {
-        return Ok(compiler_gone(&mut state));
+        return Ok(compiler_gone(&mut state, &reporter));
     }
     let mut deadline: Option<Instant> = None;
     loop {
@@ -370,6 +384,11 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                 Err(_) => break,
             },
         };
+        // Whatever comes but file events and cancelled builds is said after the first
+        // build's progress line is gone.
+        if !matches!(message, None | Some(Message::Files(..)) | Some(Message::Built(Outcome::Cancelled, _))) {
+            first_build_done();
+        }
         match message {
             None => {
                 deadline = None;
@@ -378,7 +397,7 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                     state.rescan = false;
                     state.pending.clear();
                     if !state.start(changed, state.first_event.unwrap_or_else(Instant::now)) {
-                        return Ok(compiler_gone(&mut state));
+                        return Ok(compiler_gone(&mut state, &reporter));
                     }
                 }
             }
@@ -425,7 +444,7 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                             state.run(output, &tx);
                         }
                     }
-                    Outcome::Failed(error) => eprintln!("mini: error: {error:#}"),
+                    Outcome::Failed(error) => reporter.error("rebuild-finished", &format!("{error:#}")),
                     Outcome::Cancelled => {
                         // A newer edit cancelled this build: rebuild with everything.
                         match in_flight.0 {
@@ -441,11 +460,11 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                 }
             }
             Some(Message::Crashed(Crash(message))) => {
-                eprintln!("mini: internal compiler error: {message} (this is a bug in mini; please report it)");
+                internal_error(&reporter, &message);
                 state.stop_program();
                 return Ok(ExitCode::from(101));
             }
-            Some(Message::CompilerGone) => return Ok(compiler_gone(&mut state)),
+            Some(Message::CompilerGone) => return Ok(compiler_gone(&mut state, &reporter)),
             Some(Message::Exited(status)) => {
                 use std::os::unix::process::ExitStatusExt;
                 // With -q only a failure is worth a line.
@@ -470,10 +489,18 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
 }
 
 /// The compiler thread ended without a word: a bug, said as one.
-fn compiler_gone(state: &mut Loop) -> ExitCode {
-    eprintln!("mini: internal compiler error: the compiler thread stopped (this is a bug in mini; please report it)");
+fn compiler_gone(state: &mut Loop, reporter: &Reporter) -> ExitCode {
+    internal_error(reporter, "the compiler thread stopped");
     state.stop_program();
     ExitCode::from(101)
+}
+
+/// Says that the compiler failed, a bug: a line, and under JSON output the failure event.
+fn internal_error(reporter: &Reporter, what: &str) {
+    let error = format!("internal compiler error: {what} (this is a bug in mini; please report it)");
+    let event = (reporter.format == MessageFormat::Json)
+        .then_some(ErrorEvent { reason: "rebuild-finished", to_stderr: reporter.json_to_stderr });
+    crate::report::fail(event, &format!("mini: {error}"), &error);
 }
 
 struct Loop {
@@ -499,8 +526,8 @@ impl Loop {
     /// Runs the program (the caller stops a previous run first).
     fn run(&mut self, program: &Path, tx: &Sender<Message>) {
         self.stop_program();
-        let path = crate::driver::absolute(program);
-        let mut child = match Command::new(&path).spawn() {
+        let path = crate::fs::absolute(program);
+        let mut child = match crate::process::spawn(&mut Command::new(&path)) {
             Ok(child) => child,
             Err(e) => {
                 eprintln!("mini: cannot run {}: {e}", path.display());
@@ -547,8 +574,8 @@ fn report_rebuild(reporter: &Reporter, report: &BuildReport, latency: Option<Dur
     reporter.remote_warning(report);
     let latency_ms = latency.map_or(ms(report.duration), ms);
     match reporter.format {
-        crate::cli::MessageFormat::Human if reporter.level == Level::Quiet => {}
-        crate::cli::MessageFormat::Human if report.success() => {
+        MessageFormat::Human if reporter.level == Level::Quiet => {}
+        MessageFormat::Human if report.success() => {
             let compiled = report.compiled.len();
             let names =
                 if (1..=5).contains(&compiled) { format!(" ({})", report.compiled.join(", ")) } else { String::new() };
@@ -562,8 +589,8 @@ fn report_rebuild(reporter: &Reporter, report: &BuildReport, latency: Option<Dur
                 crate::report::remote_summary(report),
             );
         }
-        crate::cli::MessageFormat::Human => eprintln!("Watching for changes…"),
-        crate::cli::MessageFormat::Json => reporter.event(serde_json::json!({
+        MessageFormat::Human => eprintln!("Watching for changes…"),
+        MessageFormat::Json => reporter.event(serde_json::json!({
             "reason": "rebuild-finished",
             "success": report.success(),
             "functions": report.functions,

@@ -21,14 +21,15 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use mini_queries::base::{Hash, ModulePath};
-use mini_queries::diagnostics::file_diagnostics;
+use mini_queries::diagnostics::{Diagnostic, file_diagnostics};
 use mini_queries::source::{FileContents, SourceFile};
 use rustc_hash::FxHashMap;
 use salsa::Setter;
 
 use super::patch::{Edited, declined};
-use super::{BuildReport, FileStamp, Session};
-use crate::index::Index;
+use super::{BuildReport, Session};
+use crate::cache::index::Index;
+use crate::fs::FileStamp;
 
 /// More files to check again than this (changed files and their importers), and the
 /// ordinary build is the better plan.
@@ -67,7 +68,7 @@ impl Session {
         for &at in &wanted {
             let entry = &index.files[at];
             let path = self.disk_path(&entry.path);
-            let (Some(stamp), Ok(bytes)) = (FileStamp::of(&path), crate::store::read_regular(&path)) else {
+            let (Some(stamp), Ok(bytes)) = (FileStamp::of(&path), crate::cache::store::read_regular(&path)) else {
                 return declined("an importer cannot be read");
             };
             report.files_read += 1;
@@ -106,7 +107,7 @@ impl Session {
 
         // Checked before any is summarized, as the changed files are (see `patch`).
         let files: Vec<SourceFile> = wanted.iter().map(|&at| self.files[&index.files[at].path]).collect();
-        if files.iter().any(|&file| !file_diagnostics(&self.db, file).is_empty()) {
+        if files.iter().any(|&file| file_diagnostics(&self.db, file).iter().any(Diagnostic::is_error)) {
             return declined("an importer has errors");
         }
         for ((at, stamp, old), file) in olds.into_iter().zip(files) {
