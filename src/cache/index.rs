@@ -71,6 +71,8 @@ pub struct Index {
     summary_refs: Vec<SummaryRef>,
     /// The head as read (mapped, usually).
     bytes: Blob,
+    /// Where the files' entries start in `bytes` (they end where `graph` starts).
+    entries_at: usize,
     /// The import graph and the files' link units, as `graph` encodes them, in `bytes`
     /// (decoded by `importers` and `file_units`).
     graph: Range<usize>,
@@ -316,9 +318,25 @@ impl Index {
                 refs
             }
         };
-        let entries: Vec<&FileEntry> = entries.iter().collect();
-        let mut out = Writer(Vec::with_capacity(entries.len() * 160));
-        write_head(&mut out, header, &entries, &refs, SUMMARIES_BESIDE, &self.bytes[self.graph.clone()]);
+        // The entries and the graph as they were, copied, with the few that changed
+        // written over (an entry's path, and so its place, is the same).
+        let mut out = Writer(Vec::with_capacity(self.graph.end - self.entries_at + 512));
+        write_section(&mut out, header, SUMMARIES_BESIDE, entries.len(), |a| {
+            let base = a.0.len();
+            a.0.extend_from_slice(&self.bytes[self.entries_at..self.graph.end]);
+            let mut at = base;
+            for (i, (entry, r)) in entries.iter().zip(&refs).enumerate() {
+                let path_len = u32::from_le_bytes(a.0[at..at + 4].try_into().expect("4 bytes")) as usize;
+                let fields = at + 4 + path_len;
+                debug_assert_eq!(&a.0[at + 4..fields], entry.path.as_str().as_bytes(), "the same files");
+                if *entry != self.files[i] || *r != self.summary_refs[i] {
+                    let mut patched = Writer(Vec::with_capacity(ENTRY_FIELDS));
+                    write_entry(&mut patched, entry, r);
+                    a.0[fields..fields + ENTRY_FIELDS].copy_from_slice(&patched.0);
+                }
+                at = fields + ENTRY_FIELDS;
+            }
+        });
         store.write_index(head, &[&out.0])?;
         Ok(true)
     }
@@ -397,6 +415,7 @@ impl Index {
         };
         let place = r.u8()?;
         let file_count = r.u32()? as usize;
+        let entries_at = a_start + r.pos;
         let mut files = Vec::with_capacity(file_count.min(1 << 20));
         let mut summary_refs = Vec::with_capacity(file_count.min(1 << 20));
         for _ in 0..file_count {
@@ -426,7 +445,7 @@ impl Index {
         };
         let header =
             Header { entry_path, settings, started_at_ns, functions, link_key, runtime, entry, start, units, output };
-        Some(Index { header, files, summary_refs, bytes, graph, summaries, decoded: OnceLock::new() })
+        Some(Index { header, files, summary_refs, bytes, entries_at, graph, summaries, decoded: OnceLock::new() })
     }
 }
 
@@ -504,15 +523,26 @@ pub enum IndexError {
 
 /// The magic, versions and the checksummed section: the header, each file's entry and
 /// summary reference, and the import graph and link units (`graph`'s bytes).
-fn write_head(
-    out: &mut Writer,
-    header: &Header,
-    entries: &[&FileEntry],
-    refs: &[SummaryRef],
-    place: u8,
-    imports: &[u8],
-) {
-    let mut a = Writer(Vec::with_capacity(256 + entries.len() * 150 + imports.len()));
+fn write_head(out: &mut Writer, header: &Header, entries: &[&FileEntry], refs: &[SummaryRef], place: u8, graph: &[u8]) {
+    write_section(out, header, place, entries.len(), |a| {
+        for (entry, r) in entries.iter().zip(refs) {
+            a.str(entry.path.as_str());
+            write_entry(a, entry, r);
+        }
+        a.bytes_raw(graph);
+    });
+}
+
+/// The magic, versions and the checksummed section, whose header `write_section` writes
+/// and whose files' entries and graph `body` does, right into `out`.
+fn write_section(out: &mut Writer, header: &Header, place: u8, files: usize, body: impl FnOnce(&mut Writer)) {
+    out.bytes_raw(MAGIC);
+    out.u32(INDEX_VERSION);
+    out.str(COMPILER_ID);
+    let length_at = out.0.len();
+    out.u64(0);
+    let start = out.0.len();
+    let a = out;
     a.str(&header.entry_path);
     a.u8(header.settings.codegen.opt_level);
     a.str(&header.settings.codegen.target);
@@ -538,25 +568,28 @@ fn write_head(
         None => a.u8(0),
     }
     a.u8(place);
-    a.u32(entries.len() as u32);
-    for (entry, r) in entries.iter().zip(refs) {
-        a.str(entry.path.as_str());
-        a.stamp(entry.stamp);
-        a.hash(entry.content);
-        a.hash(entry.interface);
-        a.u32(entry.warnings);
-        a.u64(r.offset);
-        a.u32(r.len);
-        a.u64(r.check);
-    }
-    a.bytes_raw(imports);
-    out.bytes_raw(MAGIC);
-    out.u32(INDEX_VERSION);
-    out.str(COMPILER_ID);
-    out.u64(a.0.len() as u64);
-    out.bytes_raw(&a.0);
-    out.bytes_raw(blake3::hash(&a.0).as_bytes());
+    a.u32(files as u32);
+    body(a);
+    let len = (a.0.len() - start) as u64;
+    a.0[length_at..start].copy_from_slice(&len.to_le_bytes());
+    let checksum = blake3::hash(&a.0[start..]);
+    a.bytes_raw(checksum.as_bytes());
 }
+
+/// A file's entry after its path: a fixed `ENTRY_FIELDS` bytes.
+fn write_entry(a: &mut Writer, entry: &FileEntry, r: &SummaryRef) {
+    a.stamp(entry.stamp);
+    a.hash(entry.content);
+    a.hash(entry.interface);
+    a.u32(entry.warnings);
+    a.u64(r.offset);
+    a.u32(r.len);
+    a.u64(r.check);
+}
+
+/// The size of `write_entry`'s fields: a stamp, three hashes, the warnings' count, and
+/// where the summary is.
+const ENTRY_FIELDS: usize = 32 + 32 + 32 + 4 + 8 + 4 + 8;
 
 /// One file's summary in the index's encoding.
 pub fn encode_summary(summary: &FileSummary) -> Vec<u8> {
