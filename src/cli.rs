@@ -147,8 +147,8 @@ impl Verbosity {
     }
 }
 
-/// The architectures mini generates code for: LLVM is built into mini with these
-/// backends only (`codegen::validate_target` accepts their triples).
+/// The architectures mini generates code for: its code generator links LLVM with these
+/// backends only, and `base::validate_target` accepts their (ELF) triples.
 pub const ARCHITECTURES: [&str; 2] = ["x86_64", "aarch64"];
 
 /// What `--target` accepts, for an error message: the architectures, with this machine's

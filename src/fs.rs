@@ -36,28 +36,40 @@ impl FileStamp {
     /// The stamp of the file at `path` (following links); `None` if there is none.
     pub fn of(path: &Path) -> Option<FileStamp> {
         #[cfg(target_os = "linux")]
-        {
-            // statx asking for just these fields: a no-op build is mostly stat calls,
-            // and this is about 15% cheaper than std's full metadata.
-            use std::os::unix::ffi::OsStrExt;
-            let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-            let mask = libc::STATX_SIZE | libc::STATX_MTIME | libc::STATX_CTIME | libc::STATX_INO;
-            // SAFETY: a valid C string and a zeroed statx buffer the call fills in.
-            let mut st: libc::statx = unsafe { std::mem::zeroed() };
-            let rc = unsafe { libc::statx(libc::AT_FDCWD, path.as_ptr(), libc::AT_STATX_SYNC_AS_STAT, mask, &mut st) };
-            if rc == 0 && st.stx_mask & mask == mask {
-                let ns = |t: libc::statx_timestamp| t.tv_sec * 1_000_000_000 + i64::from(t.tv_nsec);
-                return Some(FileStamp {
-                    len: st.stx_size,
-                    mtime_ns: ns(st.stx_mtime),
-                    ctime_ns: ns(st.stx_ctime),
-                    inode: st.stx_ino,
-                });
-            }
-            if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
-                return None;
-            }
+        return FileStamp::at(libc::AT_FDCWD, path, path);
+        #[cfg(not(target_os = "linux"))]
+        FileStamp::of_metadata(path)
+    }
+
+    /// The stamp of `name` in the open directory `dir` (`AT_FDCWD`: the current one),
+    /// the file at `path`: with a directory opened once, looking up each of its files
+    /// walks one path component instead of all of them.
+    #[cfg(target_os = "linux")]
+    fn at(dir: std::os::fd::RawFd, name: &Path, path: &Path) -> Option<FileStamp> {
+        // statx asking for just these fields: a no-op build is mostly stat calls,
+        // and this is about 15% cheaper than std's full metadata.
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::CString::new(name.as_os_str().as_bytes()).ok()?;
+        let mask = libc::STATX_SIZE | libc::STATX_MTIME | libc::STATX_CTIME | libc::STATX_INO;
+        // SAFETY: a valid C string and a zeroed statx buffer the call fills in.
+        let mut st: libc::statx = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::statx(dir, name.as_ptr(), libc::AT_STATX_SYNC_AS_STAT, mask, &mut st) };
+        if rc == 0 && st.stx_mask & mask == mask {
+            let ns = |t: libc::statx_timestamp| t.tv_sec * 1_000_000_000 + i64::from(t.tv_nsec);
+            return Some(FileStamp {
+                len: st.stx_size,
+                mtime_ns: ns(st.stx_mtime),
+                ctime_ns: ns(st.stx_ctime),
+                inode: st.stx_ino,
+            });
         }
+        if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
+            return None;
+        }
+        FileStamp::of_metadata(path)
+    }
+
+    fn of_metadata(path: &Path) -> Option<FileStamp> {
         use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(path).ok()?;
         Some(FileStamp {
@@ -88,15 +100,58 @@ impl FileStamp {
 /// large program is mostly this).
 pub fn stamps_of(paths: &[PathBuf]) -> Vec<Option<FileStamp>> {
     if paths.len() < 2048 {
-        return paths.iter().map(|p| FileStamp::of(p)).collect();
+        return stamps_in_directories(paths);
     }
     let (first, second) = paths.split_at(paths.len() / 2);
     std::thread::scope(|scope| {
-        let other = scope.spawn(|| second.iter().map(|p| FileStamp::of(p)).collect::<Vec<_>>());
-        let mut stamps: Vec<Option<FileStamp>> = first.iter().map(|p| FileStamp::of(p)).collect();
+        let other = scope.spawn(|| stamps_in_directories(second));
+        let mut stamps: Vec<Option<FileStamp>> = stamps_in_directories(first);
         stamps.extend(other.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         stamps
     })
+}
+
+/// Directories `stamps_in_directories` keeps open at once, per thread.
+const MAX_OPEN_DIRECTORIES: usize = 64;
+
+/// Stamps of `paths`, each taken in its directory, which is opened once (`O_PATH`) for
+/// all its files: the kernel then looks up one name per file, not every component of
+/// its path — a fifth of a no-op build's time went to looking up `src/` ten thousand
+/// times. A stamp so taken is of the file that had the path when its directory was
+/// opened, unchanged since: as good a proof as one taken through the whole path then.
+fn stamps_in_directories(paths: &[PathBuf]) -> Vec<Option<FileStamp>> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        use std::os::unix::ffi::OsStrExt;
+        let mut directories: rustc_hash::FxHashMap<&Path, Option<OwnedFd>> = Default::default();
+        let open = |dir: &Path| -> Option<OwnedFd> {
+            let dir = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+            // SAFETY: a valid C string; the descriptor returned is owned from here on.
+            let fd = unsafe { libc::open(dir.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+            // SAFETY: a descriptor just opened, owned by nothing else.
+            (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+        };
+        paths
+            .iter()
+            .map(|path| match (path.parent(), path.file_name()) {
+                (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => {
+                    // A few dozen open at most: a program spread over thousands of
+                    // directories must not run the process out of descriptors.
+                    if directories.len() >= MAX_OPEN_DIRECTORIES && !directories.contains_key(dir) {
+                        directories.clear();
+                    }
+                    match directories.entry(dir).or_insert_with(|| open(dir)) {
+                        Some(fd) => FileStamp::at(fd.as_raw_fd(), Path::new(name), path),
+                        None => FileStamp::of(path),
+                    }
+                }
+                _ => FileStamp::of(path),
+            })
+            .collect()
+    }
+    #[cfg(not(target_os = "linux"))]
+    paths.iter().map(|p| FileStamp::of(p)).collect()
 }
 
 /// Nanoseconds since the epoch.

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod codegen;
 pub mod driver;
 pub mod fault;
 pub mod fs;

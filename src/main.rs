@@ -488,7 +488,7 @@ fn settings(args: &SettingsArgs) -> Result<Settings> {
     codegen.opt_level = args.opt_level;
     codegen.debug_info = args.debug_info;
     if let Some(target) = &args.target {
-        if let Err(reason) = mini_queries::codegen::validate_target(target) {
+        if let Err(reason) = mini_queries::base::validate_target(target) {
             anyhow::bail!("unsupported target '{target}': {reason}\n{}", mini::cli::supported_targets());
         }
         codegen.target = target.as_str().into();

@@ -1,14 +1,39 @@
-//! The salsa database, and the record of which queries executed (described, with
-//! their keys, in `executed`).
+//! The salsa database, the code generator it calls (`Backend`), and the record of which
+//! queries executed (described, with their keys, in `executed`).
 
 use std::sync::{Arc, Mutex};
 
 use salsa::{Database as _, DatabaseKeyIndex, EventKind};
 
-/// The database trait every query takes. It adds nothing to `salsa::Database`; it exists
-/// so that the query signatures name this compiler's database rather than any database.
+/// The database trait every query takes: this compiler's database rather than any
+/// database, and the code generator it was given.
 #[salsa::db]
-pub trait Db: salsa::Database {}
+pub trait Db: salsa::Database {
+    /// The code generator the code-generation queries call (see `Backend`).
+    fn backend(&self) -> &dyn Backend;
+}
+
+/// The code generator, as the queries see it: a request's bytes in (`codegen::wire`),
+/// its outputs out. LLVM is not part of this crate: the shell installs a backend in the
+/// database — a helper process that links LLVM, started on first need — as
+/// rust-analyzer installs its proc-macro server. The queries stay pure functions of
+/// their inputs because a backend's answer is a function of the request's bytes alone;
+/// it is a service, not an input, and salsa does not track it.
+pub trait Backend: Send + Sync {
+    /// The outputs for one encoded request, in order; `Err` with the reason when the
+    /// code generator failed (a bug, or a helper that died), which the queries report
+    /// by panicking: it is never the user's input.
+    fn generate(&self, request: &[u8]) -> Result<Vec<Vec<u8>>, String>;
+}
+
+/// The backend of a database nobody gave one: asking it for code is a bug in the caller.
+struct NoBackend;
+
+impl Backend for NoBackend {
+    fn generate(&self, _: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+        Err("this database was made without a code generator (`Database::new`)".to_string())
+    }
+}
 
 /// The one database implementation. Cheap to clone: clones share storage, which is how
 /// code generation fans out over threads (one clone per thread).
@@ -17,10 +42,19 @@ pub trait Db: salsa::Database {}
 pub struct Database {
     storage: salsa::Storage<Self>,
     executed: Arc<Mutex<Option<Vec<DatabaseKeyIndex>>>>,
+    backend: Arc<dyn Backend>,
 }
 
 impl Default for Database {
+    /// A database without a code generator: for everything but generating code.
     fn default() -> Self {
+        Database::new(Arc::new(NoBackend))
+    }
+}
+
+impl Database {
+    /// A database whose code-generation queries call `backend`.
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
         let executed: Arc<Mutex<Option<Vec<DatabaseKeyIndex>>>> = Arc::default();
         let hook = {
             let executed = Arc::clone(&executed);
@@ -33,7 +67,7 @@ impl Default for Database {
                 }
             }
         };
-        Database { storage: salsa::Storage::new(Some(Box::new(hook))), executed }
+        Database { storage: salsa::Storage::new(Some(Box::new(hook))), executed, backend }
     }
 }
 
@@ -41,7 +75,11 @@ impl Default for Database {
 impl salsa::Database for Database {}
 
 #[salsa::db]
-impl Db for Database {}
+impl Db for Database {
+    fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+}
 
 impl Database {
     /// Starts (or restarts) recording which queries execute.

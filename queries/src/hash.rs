@@ -171,7 +171,15 @@ pub fn fn_hash(db: &dyn Db, function: Function) -> Option<Hash> {
         return hash;
     }
     let input = fn_codegen_input(db, function)?;
-    Some(Encoder::new("mini function object").encode(&input).finish())
+    Some(Encoder::new("mini function object").raw(&input_bytes(&input)).finish())
+}
+
+/// The canonical encoding of a function's code-generation input: what its hash covers,
+/// and — byte for byte — what the code generator is sent to compile it (`codegen::wire`).
+pub fn input_bytes(input: &CodegenInput<'_>) -> Vec<u8> {
+    let mut e = Encoder::wire();
+    e.encode(input);
+    e.into_bytes()
 }
 
 /// The key of the runtime's object: it depends on the settings alone.

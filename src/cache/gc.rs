@@ -102,8 +102,9 @@ pub fn after_build(root: &Path, counters: &Counters, build: &BuildSummary<'_>) {
 }
 
 /// What the cache holds, as one listing that `stats`, `gc` and `verify` all count: every
-/// entry (`objects/`) and every index file (`index/`), with its size and modification
-/// time, and what could not be read ("path: reason").
+/// entry (`objects/`) and every index (`index/`, its size counting its summaries in
+/// `summaries/`), with its size and modification time, and what could not be read
+/// ("path: reason").
 pub struct Listing {
     pub entries: Vec<Item>,
     pub indexes: Vec<Item>,
@@ -150,7 +151,9 @@ fn list_indexes(root: &Path, unreadable: &mut Vec<String>) -> Vec<Item> {
     for entry in listing {
         let item = entry.and_then(|entry| {
             let metadata = entry.metadata()?;
-            Ok(Item { path: entry.path(), len: metadata.len(), modified: metadata.modified()? })
+            let path = entry.path();
+            let summaries = std::fs::metadata(super::index::summaries_path(&path)).map_or(0, |m| m.len());
+            Ok(Item { path, len: metadata.len() + summaries, modified: metadata.modified()? })
         });
         match item {
             Ok(item) => out.push(item),
@@ -268,10 +271,13 @@ enum Victim {
 /// removal — an entry, or an index it takes with it — comes off the count, so it ends
 /// at or under the target unless what is left is spared or could not be removed.
 fn evict(store: &Store, target: impl FnOnce(u64) -> u64, spare_since: Option<SystemTime>) -> GcOutcome {
+    let mut orphans = Vec::new();
+    remove_orphan_summaries(store, &mut orphans);
     let listing = Listing::of(store);
     let bytes_before = listing.bytes();
     let max_size = target(bytes_before);
     let Listing { entries, indexes, unreadable: mut problems } = listing;
+    problems.extend(orphans);
     let (entries_before, indexes_before) = (entries.len(), indexes.len());
     let spared = |item: &Item| spare_since.is_some_and(|since| item.modified >= since);
 
@@ -319,7 +325,7 @@ fn evict(store: &Store, target: impl FnOnce(u64) -> u64, spare_since: Option<Sys
     let mut total = bytes_before;
     let (mut removed, mut removed_indexes) = (0, 0);
     let mut index_alive = vec![true; readable.len()];
-    let remove = |item: &Item, total: &mut u64, problems: &mut Vec<String>| match std::fs::remove_file(&item.path) {
+    let remove = |item: &Item, total: &mut u64, problems: &mut Vec<String>| match remove_item(&item.path) {
         Ok(()) => {
             *total -= item.len;
             true
@@ -358,6 +364,35 @@ fn evict(store: &Store, target: impl FnOnce(u64) -> u64, spare_since: Option<Sys
         entries_after: entries_before - removed,
         indexes_after: indexes_before - removed_indexes,
         problems,
+    }
+}
+
+/// Removes an entry, or an index: its head, then its summaries.
+fn remove_item(path: &Path) -> std::io::Result<()> {
+    std::fs::remove_file(path)?;
+    if path.parent().and_then(Path::file_name).is_some_and(|dir| dir == "index") {
+        match std::fs::remove_file(super::index::summaries_path(path)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Removes summaries whose head is gone (it was removed, or a build died between
+/// writing the two), except the build's own, whose head may be being written.
+fn remove_orphan_summaries(store: &Store, problems: &mut Vec<String>) {
+    let root = store.root();
+    let Ok(dir) = std::fs::read_dir(root.join("summaries")) else { return };
+    let kept = store.kept_index().map(super::index::summaries_path);
+    for entry in dir.flatten() {
+        let path = entry.path();
+        if root.join("index").join(entry.file_name()).exists() || kept.as_deref() == Some(path.as_path()) {
+            continue;
+        }
+        if let Err(e) = std::fs::remove_file(&path) {
+            problems.push(format!("cannot remove {}: {}", path.display(), io_reason(&e)));
+        }
     }
 }
 
@@ -417,7 +452,7 @@ pub fn clean(root: &Path) -> Result<Cleaned> {
     let store = Store::open_exclusive(root)?;
     let listing = Listing::of(&store);
     let cleaned = Cleaned { entries: listing.entries.len(), indexes: listing.indexes.len(), bytes: listing.bytes() };
-    for dir in ["objects", "index", "bin", "tmp"] {
+    for dir in ["objects", "index", "summaries", "bin", "tmp"] {
         let path = root.join(dir);
         if path.exists() {
             std::fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
@@ -474,12 +509,13 @@ pub fn verify(root: &Path) -> Result<Verified> {
         let good = if is_entry {
             store::verify(&bytes, None).is_some() && store::entry_key_matches(&bytes, &item.path)
         } else {
-            Index::decode(&bytes).is_ok()
+            // The head, and every summary it points to.
+            Index::read(&item.path).is_ok_and(|index| index.records().is_some())
         };
         if good {
             continue;
         }
-        match std::fs::remove_file(&item.path) {
+        match remove_item(&item.path) {
             Ok(()) => {
                 verified.bytes_after -= item.len;
                 if is_entry {

@@ -1,11 +1,11 @@
 //! The shell's part of the compiler's identity: a hash of the shell sources that shape
 //! bytes kept in the cache.
 //!
-//! `COMPILER_ID` hashes `queries/src`, which makes every object; but a link unit's bytes
-//! are made here, by `link/merge.rs` (with the `object` crate's writer), and the store's
-//! and the index's layouts live in `store.rs` and `index.rs`. Two builds of mini that
-//! differ in any of them must not share entry keys, locally or through a remote cache,
-//! so the store mixes this hash into every key (`store::Store::key`).
+//! `COMPILER_ID` hashes `queries/src` and `llvm/src`, which make every object; but a link
+//! unit's bytes are made here, by `link/merge.rs` (with the `object` crate's writer), and
+//! the store's and the index's layouts live in `store.rs` and `index.rs`. Two builds of
+//! mini that differ in any of them must not share entry keys, locally or through a remote
+//! cache, so the store mixes this hash into every key (`store::Store::key`).
 //!
 //! This file is also compiled into the build script (`build.rs`), which computes the
 //! hash and passes it as `MINI_SHELL_HASH`; so it uses nothing but `std` and `blake3`.

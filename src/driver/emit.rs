@@ -26,6 +26,8 @@ const MODULE_SEPARATOR: &str = "\n; ---- module ----\n";
 impl Session {
     /// The program's LLVM IR as one module.
     pub(super) fn llvm_ir_text(&mut self, store: &Store, report: &mut BuildReport) -> Result<String> {
+        // The runtime's and the entry's IR are always generated.
+        crate::codegen::start()?;
         let db = &self.db;
         let files = program_files(db, self.workspace()).to_vec();
         // Which sections are cached; files of the others may need their text.

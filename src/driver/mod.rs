@@ -5,6 +5,7 @@
 
 mod emit;
 mod explain;
+mod importers;
 mod objects;
 mod patch;
 mod plan;
@@ -22,7 +23,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use mini_queries::Database;
 use mini_queries::base::{Encoder, Hash, ModulePath};
-use mini_queries::codegen;
 use mini_queries::diagnostics::program_diagnostics;
 use mini_queries::hash::fn_hash;
 use mini_queries::items::program_functions;
@@ -244,7 +244,7 @@ impl Session {
         let root = entry.parent().map(Path::to_path_buf).unwrap_or_default();
         let cache = Cache::Dir(crate::cache::directory(entry, None));
         Ok(Session {
-            db: Database::default(),
+            db: Database::new(crate::codegen::shared()),
             root,
             entry: module,
             files: BTreeMap::new(),
@@ -448,7 +448,7 @@ impl Session {
     /// Starts over with an empty database, keeping what does not depend on it: the
     /// settings of the session, objects by hash, what was linked.
     fn reset_database(&mut self) {
-        self.db = Database::default();
+        self.db = Database::new(crate::codegen::shared());
         self.files.clear();
         self.workspace = None;
         self.settings = None;
@@ -551,7 +551,8 @@ impl Session {
         }
         self.db.record_executions();
         let target = &request.settings.codegen.target;
-        codegen::validate_target(target).map_err(|e| anyhow::anyhow!("unsupported target '{target}': {e}"))?;
+        mini_queries::base::validate_target(target)
+            .map_err(|e| anyhow::anyhow!("unsupported target '{target}': {e}"))?;
         if request.emit == Emit::Exe && **target != *mini_queries::base::host_triple() {
             anyhow::bail!("cannot link an executable for '{target}' on this machine; use --emit obj");
         }
@@ -755,7 +756,7 @@ impl Session {
         } else {
             self.fault(Point::IndexWrite);
             match self.file_records(&mut header) {
-                Some(files) => store.write_index(&path, &[&Index::encode(&header, &files)]),
+                Some(files) => Index::write(store, &path, &header, &files),
                 None => Ok(()),
             }
         }
@@ -838,7 +839,7 @@ impl Session {
         let Some(files) = files else { return Ok(()) };
         let mut store = self.open_store()?;
         store.keep_index(path.clone());
-        store.write_file(&path, &Index::encode(&header, &files))
+        Index::write(&store, &path, &header, &files)
     }
 
     /// Each program file's index record, reusing last build's where the file's input is

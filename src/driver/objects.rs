@@ -189,6 +189,8 @@ impl Session {
 
         // Generate what must be built; their files may have to be read first.
         if !needed.is_empty() {
+            // LLVM starts on the other core while summarized files are read.
+            crate::codegen::prestart();
             let summarized: FxHashSet<ModulePath> = needed
                 .iter()
                 .map(|(f, _)| f.file(&self.db))
@@ -198,7 +200,7 @@ impl Session {
             for path in &summarized {
                 self.hydrate_unchanged(path, report)?;
             }
-            let compiled = self.generate(&needed, jobs);
+            let compiled = self.generate(&needed, jobs)?;
             report.compiled = self.in_program_order(&compiled);
             self.report_phase(Phase::Linking);
         }
@@ -283,12 +285,14 @@ impl Session {
 
     /// Generates the objects of `functions` on `jobs` threads, in program order; returns
     /// which were generated. Many functions are compiled in batches (see
-    /// `batch_objects`); a few, one by one.
-    pub(super) fn generate(&mut self, functions: &[(Function, Hash)], jobs: usize) -> HashSet<Function> {
+    /// `batch_objects`); a few, one by one. The code generator is started first (see
+    /// `codegen`): only a build that generates code starts it.
+    pub(super) fn generate(&mut self, functions: &[(Function, Hash)], jobs: usize) -> Result<HashSet<Function>> {
         let _span = tracing::info_span!("codegen", functions = functions.len()).entered();
         if functions.is_empty() {
-            return HashSet::new();
+            return Ok(HashSet::new());
         }
+        crate::codegen::start()?;
         // Several batches per thread keep the threads busy to the end.
         let batch_size = functions.len().div_ceil(jobs * 4).clamp(1, 64);
         let batches: Vec<&[(Function, Hash)]> = functions.chunks(batch_size).collect();
@@ -354,7 +358,7 @@ impl Session {
             self.objects.insert(functions[index].1, object);
             compiled.insert(functions[index].0);
         }
-        compiled
+        Ok(compiled)
     }
 }
 
@@ -413,6 +417,7 @@ fn entry_input(
     if let Some((path, bytes)) = store.read_with_path(kind, key) {
         return Ok(LinkInput::new(path, bytes));
     }
+    crate::codegen::start()?;
     let bytes = make();
     let path = store.write(kind, key, &bytes)?;
     Ok(LinkInput::new(path, Blob::Owned(bytes)))

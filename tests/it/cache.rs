@@ -180,6 +180,55 @@ fn a_body_edit_in_a_new_process_checks_only_the_edited_file() {
     assert_eq!(project.run(), "5\n21\n65\n");
 }
 
+/// A new process after an edit that changes a file's interface — a function added,
+/// then removed again — checks that file and the files that import it, and nothing
+/// else; the link plan is still the index's (`driver/importers.rs`).
+#[test]
+fn an_interface_edit_in_a_new_process_checks_the_file_and_its_importers_only() {
+    let project = Project::new();
+    project.build(&[]);
+    let added = "\npub fn sub(a: i32, b: i32) i32 {\n    return a - b;\n}\n";
+    let math = std::fs::read_to_string(project.file("lib/math.mini")).unwrap();
+    std::fs::write(project.file("lib/math.mini"), format!("{math}{added}")).unwrap();
+    let out = mini(project.path(), &["build", "--message-format", "json", "--log-queries"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let queries = executed_queries(&stdout(&out));
+    let parsed: Vec<&String> = queries.iter().filter(|q| q.starts_with("parse_file")).collect();
+    assert_eq!(parsed, ["parse_file(lib/math.mini)", "parse_file(main.mini)"], "the file and its importer");
+    let planned = queries.iter().filter(|q| q.starts_with("link_plan") || q.starts_with("unit_plan"));
+    assert_eq!(planned.count(), 0, "{queries:?}");
+    assert_eq!(compiled(&last_event(&stdout(&out))), ["lib/math.sub"]);
+    assert_eq!(project.run(), OUTPUT);
+
+    // Reverting: the unit it had before is in the store.
+    std::fs::write(project.file("lib/math.mini"), &math).unwrap();
+    let out = mini(project.path(), &["build", "--message-format", "json", "--log-queries"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let queries = executed_queries(&stdout(&out));
+    assert!(!queries.iter().any(|q| q.starts_with("link_plan")), "{queries:?}");
+    let event = last_event(&stdout(&out));
+    assert_eq!((compiled(&event), event["linked"].as_bool()), (vec![], Some(true)));
+    assert_eq!(project.run(), OUTPUT);
+}
+
+/// Removing a function that an unchanged file calls makes that file wrong: the new
+/// process reports the error there (the importer is checked, not trusted), and putting
+/// the function back builds the program it was.
+#[test]
+fn removing_a_function_an_unchanged_importer_calls_is_reported_there() {
+    let project = Project::new();
+    project.build(&[]);
+    let mul = "\npub fn mul(a: i32, b: i32) i32 {\n    return a * b;\n}\n";
+    project.edit("lib/math.mini", mul, "\n");
+    let broken = mini(project.path(), &["build"]);
+    assert_eq!(broken.status.code(), Some(1), "{}", stderr(&broken));
+    assert!(stderr(&broken).contains("main.mini:6:"), "{}", stderr(&broken));
+    project.edit("lib/math.mini", "}\n\n", &format!("}}\n{mul}"));
+    let fixed = project.build(&[]);
+    assert_eq!(compiled(&fixed), Vec::<String>::new());
+    assert_eq!(project.run(), OUTPUT);
+}
+
 /// An error after a cached build is reported like any other, and fixing it builds the
 /// fixed program.
 #[test]
@@ -339,6 +388,44 @@ fn an_index_from_another_version_is_ignored() {
     });
 }
 
+/// Summaries live beside the index's head, checked one by one against it: a damaged
+/// one is a summary the build does not have — the file is read instead — never a wrong
+/// one; `mini cache verify` finds it and removes that index.
+#[test]
+fn damaged_summaries_are_a_miss_and_verify_removes_their_index() {
+    let project = Project::new();
+    project.build(&[]);
+    let summaries: Vec<PathBuf> =
+        std::fs::read_dir(project.file(".mini_cache/summaries")).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(summaries.len(), 1, "one summaries file per index");
+    let damage = || {
+        let mut bytes = std::fs::read(&summaries[0]).unwrap();
+        for byte in bytes.iter_mut() {
+            *byte ^= 0x20;
+        }
+        std::fs::write(&summaries[0], &bytes).unwrap();
+    };
+    damage();
+    // An edit whose build needs the summaries of the files it did not change.
+    project.edit("lib/text.mini", "return 65;", "return 66;");
+    let event = project.build(&[]);
+    assert_eq!(compiled(&event), ["lib/text.code"]);
+    assert_eq!(project.run(), "5\n20\n66\n");
+
+    damage();
+    let verify = mini(project.path(), &["cache", "verify"]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    assert!(stderr(&verify).contains(" 1 bad"), "{}", stderr(&verify));
+    assert_eq!(project.index_files().len(), 0, "the index is gone");
+    assert!(!summaries[0].exists(), "and its summaries");
+    std::fs::remove_file(project.file("main")).unwrap();
+    let event = project.build(&[]);
+    assert_eq!(compiled(&event), Vec::<String>::new(), "every object is still in the store");
+    assert_eq!(project.run(), "5\n20\n66\n");
+    let verify = mini(project.path(), &["cache", "verify"]);
+    assert!(stderr(&verify).contains(" 0 bad"), "{}", stderr(&verify));
+}
+
 #[test]
 fn two_builds_at_once_both_succeed() {
     let project = Project::new();
@@ -414,7 +501,8 @@ fn cache_json(dir: &Path, args: &[&str]) -> (Option<i32>, Value) {
     (out.status.code(), value)
 }
 
-/// What the entries and indexes of the cache at `root` take on disk, and how many each.
+/// What the entries and indexes (with their summaries) of the cache at `root` take on
+/// disk, and how many each.
 fn measured(root: &Path) -> (u64, usize, usize) {
     let mut files = Vec::new();
     for dir in std::fs::read_dir(root.join("objects")).unwrap().flatten() {
@@ -424,6 +512,10 @@ fn measured(root: &Path) -> (u64, usize, usize) {
     let indexes: Vec<PathBuf> = std::fs::read_dir(root.join("index")).unwrap().flatten().map(|e| e.path()).collect();
     let count = indexes.len();
     files.extend(indexes);
+    // An index's summaries are counted with it.
+    if let Ok(summaries) = std::fs::read_dir(root.join("summaries")) {
+        files.extend(summaries.flatten().map(|e| e.path()));
+    }
     (files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum(), entries, count)
 }
 
@@ -460,6 +552,7 @@ fn cache_commands_report_and_clean() {
     );
     assert_eq!(project.entries().len(), 0, "a zero limit evicts everything");
     assert_eq!(project.index_files().len(), 0, "and the indexes that listed it");
+    assert_eq!(std::fs::read_dir(project.file(".mini_cache/summaries")).unwrap().count(), 0, "with their summaries");
     let rebuilt = project.build(&[]);
     assert_eq!(compiled(&rebuilt).len(), 4, "evicted objects are rebuilt");
     assert_eq!(project.run(), OUTPUT);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// The shell's layers, bottom first. A module may import modules of lower layers.
 const SHELL_LAYERS: &[&[&str]] = &[
     &["fs", "output", "fault", "process", "render", "version"],
-    &["cache", "link", "progress"],
+    &["cache", "link", "progress", "codegen"],
     &["driver"],
     &["report"],
     &["watch", "lsp", "scaffold"],
@@ -85,9 +85,10 @@ fn the_shells_layers_import_downward_only() {
         .enumerate()
         .flat_map(|(layer, modules)| modules.iter().map(move |m| (m.to_string(), layer)))
         .collect();
-    // Every module of the shell is in the table (main.rs and lib.rs stand above it).
+    // Every module of the shell is in the table (main.rs, lib.rs and the executables in
+    // bin/, which use the library as any crate does, stand above it).
     for (module, path) in sources(&root) {
-        if module != "main" && module != "lib" {
+        if module != "main" && module != "lib" && module != "bin" {
             assert!(rank.contains_key(&module), "{} is in no layer of SHELL_LAYERS", path.display());
         }
     }

@@ -1,7 +1,9 @@
-//! The one integration-test binary (every test binary links LLVM, so there is one).
+//! The one integration-test binary (each test binary is linked on its own, and the
+//! shell's code is large).
 
 mod cache;
 mod cli;
+mod codegen;
 mod contracts;
 mod diagnostics;
 mod docs;

@@ -132,8 +132,12 @@ fn trusted_stamps_still_see_edits_that_restore_the_mtime_between_and_during_buil
     assert_eq!(build(d).compiled, ["c.f"]);
     assert_eq!(output(d), "11\n12\n13\n20\n");
 
-    // After the reads of an ordinary build (a new function: the patch path declines).
-    write(d, "d.mini", "pub fn f() i32 {\n    return 20;\n}\n\npub fn g() i32 {\n    return 1;\n}\n");
+    // After the reads of an ordinary build (an import added: the patch path declines).
+    write(
+        d,
+        "d.mini",
+        "import \"a.mini\" as a;\n\npub fn f() i32 {\n    return 20;\n}\n\npub fn g() i32 {\n    return a.f();\n}\n",
+    );
     let mut during = session(d);
     let c = d.join("c.mini");
     during.faults().arm(
@@ -189,4 +193,39 @@ fn a_file_edited_during_a_build_never_lands_under_its_old_key() {
     write(d, "c.mini", "pub fn f() i32 {\n    return 10;\n}\n");
     build(d);
     assert_eq!(output(d), "10\n10\n10\n10\n", "the old text gives the old program");
+}
+
+/// Stamps of many files are taken in each file's directory, opened once; they must be
+/// the stamps of the files at those paths, exactly: across more directories than are
+/// kept open at once, through links, for missing files and for paths relative to the
+/// current directory.
+#[test]
+fn stamps_taken_per_directory_are_the_files_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut paths = Vec::new();
+    for k in 0..150 {
+        std::fs::create_dir(d.join(format!("d{k}"))).unwrap();
+    }
+    for i in 0..300 {
+        std::fs::write(d.join(format!("d{}/m{i}.mini", i % 150)), "x".repeat(i % 7)).unwrap();
+    }
+    // Over 2,048 paths (each file seven times): two threads, each with its directories.
+    for i in 0..2100 {
+        paths.push(d.join(format!("d{}/m{}.mini", i % 150, i % 300)));
+    }
+    std::os::unix::fs::symlink(d.join("d3"), d.join("linked")).unwrap();
+    std::os::unix::fs::symlink(d.join("d4/m154.mini"), d.join("d5/link.mini")).unwrap();
+    paths.push(d.join("linked/m153.mini"));
+    paths.push(d.join("d5/link.mini"));
+    paths.push(d.join("d6/missing.mini"));
+    paths.push(d.join("nowhere/missing.mini"));
+    paths.push(d.join("d7/../d8/m158.mini"));
+    // Tests run in the package's directory.
+    paths.push(std::path::PathBuf::from("src/lib.rs"));
+    let one_by_one: Vec<_> = paths.iter().map(|p| mini::fs::FileStamp::of(p)).collect();
+    assert_eq!(mini::fs::stamps_of(&paths), one_by_one);
+    assert!(one_by_one[2100].is_some() && one_by_one[2100] == one_by_one[153]);
+    assert!(one_by_one[2102].is_none() && one_by_one[2103].is_none());
+    assert!(one_by_one[2104].is_some() && one_by_one.last().unwrap().is_some());
 }

@@ -31,41 +31,74 @@ impl fmt::Debug for Hash {
     }
 }
 
-/// A canonical encoder feeding blake3. Every variable-length item is length-prefixed and
-/// every enum variant tagged, so distinct values can never encode to the same bytes.
+/// A canonical encoder: every variable-length item is length-prefixed and every enum
+/// variant tagged, so distinct values can never encode to the same bytes — and so an
+/// encoding can be decoded again (`Decoder`). It feeds blake3 (a key: `new`) or a buffer
+/// (bytes for the code generator: `wire`), through the same `Encode` impls, so what a
+/// key covers and what the code generator receives are one encoding.
 pub struct Encoder {
-    hasher: blake3::Hasher,
+    sink: Sink,
+}
+
+#[allow(
+    clippy::large_enum_variant,
+    reason = "keys are made on the stack, many per build, as before there were wire encoders"
+)]
+enum Sink {
+    Hash(blake3::Hasher),
+    Bytes(Vec<u8>),
 }
 
 impl Encoder {
     /// An encoder for one kind of key; `domain` keeps different kinds apart, and the
     /// compiler's identity and LLVM's version keep different compilers apart.
     pub fn new(domain: &str) -> Encoder {
-        let mut encoder = Encoder { hasher: blake3::Hasher::new() };
+        let mut encoder = Encoder { sink: Sink::Hash(blake3::Hasher::new()) };
         encoder.str(domain);
         encoder.str(COMPILER_ID);
         encoder.str(llvm_version());
         encoder
     }
 
+    /// An encoder into bytes, with nothing in front: `into_bytes` returns the encoding.
+    pub fn wire() -> Encoder {
+        Encoder { sink: Sink::Bytes(Vec::new()) }
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        match &mut self.sink {
+            Sink::Hash(hasher) => {
+                hasher.update(bytes);
+            }
+            Sink::Bytes(buffer) => buffer.extend_from_slice(bytes),
+        }
+    }
+
     pub fn u8(&mut self, value: u8) -> &mut Self {
-        self.hasher.update(&[value]);
+        self.put(&[value]);
         self
     }
 
     pub fn u32(&mut self, value: u32) -> &mut Self {
-        self.hasher.update(&value.to_le_bytes());
+        self.put(&value.to_le_bytes());
         self
     }
 
     pub fn u64(&mut self, value: u64) -> &mut Self {
-        self.hasher.update(&value.to_le_bytes());
+        self.put(&value.to_le_bytes());
         self
     }
 
     pub fn bytes(&mut self, value: &[u8]) -> &mut Self {
         self.u64(value.len() as u64);
-        self.hasher.update(value);
+        self.put(value);
+        self
+    }
+
+    /// Bytes already encoded (`wire`), appended as they are: a key over an encoding
+    /// covers exactly its bytes.
+    pub fn raw(&mut self, value: &[u8]) -> &mut Self {
+        self.put(value);
         self
     }
 
@@ -78,8 +111,149 @@ impl Encoder {
         self
     }
 
+    /// The key. Only for an encoder made by `new`.
     pub fn finish(&self) -> Hash {
-        Hash(*self.hasher.finalize().as_bytes())
+        match &self.sink {
+            Sink::Hash(hasher) => Hash(*hasher.finalize().as_bytes()),
+            Sink::Bytes(_) => panic!("a wire encoder has no key: use `into_bytes`"),
+        }
+    }
+
+    /// The encoding. Only for an encoder made by `wire`.
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self.sink {
+            Sink::Bytes(buffer) => buffer,
+            Sink::Hash(_) => panic!("a key's encoder keeps no bytes: use `finish`"),
+        }
+    }
+}
+
+/// Why bytes did not decode: they are not an encoding of the expected value (a bug in
+/// one of the two ends, or bytes from another build of the compiler).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed encoding: {}", self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Reads back what an `Encoder::wire` wrote, item by item, in the same order.
+pub struct Decoder<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Decoder<'a> {
+    pub fn new(bytes: &'a [u8]) -> Decoder<'a> {
+        Decoder { bytes, pos: 0 }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(n).filter(|&end| end <= self.bytes.len());
+        let end =
+            end.ok_or_else(|| DecodeError(format!("{n} bytes wanted at {}, {} there", self.pos, self.bytes.len())))?;
+        let slice = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(slice)
+    }
+
+    pub fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    pub fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+
+    pub fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+
+    /// A length, checked against what is left, so that a bad one cannot ask for a huge
+    /// allocation.
+    pub fn len(&mut self) -> Result<usize, DecodeError> {
+        let len = self.u64()?;
+        usize::try_from(len)
+            .ok()
+            .filter(|&len| len <= self.bytes.len() - self.pos)
+            .ok_or_else(|| DecodeError(format!("a length of {len} at {}", self.pos)))
+    }
+
+    pub fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let len = self.len()?;
+        self.take(len)
+    }
+
+    pub fn str(&mut self) -> Result<&'a str, DecodeError> {
+        let at = self.pos;
+        std::str::from_utf8(self.bytes()?).map_err(|_| DecodeError(format!("a string that is not UTF-8 at {at}")))
+    }
+
+    pub fn decode<T: Decode>(&mut self) -> Result<T, DecodeError> {
+        T::decode(self)
+    }
+
+    /// Whether every byte has been read.
+    pub fn is_empty(&self) -> bool {
+        self.pos == self.bytes.len()
+    }
+
+    /// Fails unless every byte has been read.
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        match self.is_empty() {
+            true => Ok(()),
+            false => Err(DecodeError(format!("{} bytes left over", self.bytes.len() - self.pos))),
+        }
+    }
+
+    /// An error naming what was wrong at the current position.
+    pub fn error(&self, what: &str) -> DecodeError {
+        DecodeError(format!("{what} at {}", self.pos))
+    }
+}
+
+/// The inverse of `Encode`: `T::decode` reads exactly what `T::encode` wrote.
+pub trait Decode: Sized {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError>;
+}
+
+impl<T: Decode> Decode for Vec<T> {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        // Every item takes at least a byte, which bounds the allocation.
+        let len = d.len()?;
+        (0..len).map(|_| T::decode(d)).collect()
+    }
+}
+
+impl<T: Decode> Decode for Option<T> {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        match d.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(T::decode(d)?)),
+            _ => Err(d.error("an option tag")),
+        }
+    }
+}
+
+impl Decode for u32 {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.u32()
+    }
+}
+
+impl Decode for Type {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        Ok(match d.u8()? {
+            1 => Type::I32,
+            2 => Type::I64,
+            3 => Type::Bool,
+            4 => Type::Void,
+            _ => return Err(d.error("a type")),
+        })
     }
 }
 

@@ -12,7 +12,7 @@ mod path;
 pub mod suggest;
 
 pub use diagnostic::{Note, Severity, Span};
-pub use encoding::{Encode, Encoder, Hash};
-pub use identity::{COMPILER_ID, host_triple, llvm_version};
+pub use encoding::{Decode, DecodeError, Decoder, Encode, Encoder, Hash};
+pub use identity::{COMPILER_ID, host_triple, llvm_version, validate_target};
 pub use names::{Import, Name, Signature, Type};
 pub use path::ModulePath;

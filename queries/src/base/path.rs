@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::encoding::{Encode, Encoder};
+use super::encoding::{Decode, DecodeError, Decoder, Encode, Encoder};
 
 /// A module's identity: its normalized path relative to the entry file's directory,
 /// with `/` separators (`lib/math.mini`, `../shared/util.mini`). It is the same whoever
@@ -80,6 +80,14 @@ impl fmt::Debug for ModulePath {
 impl Encode for ModulePath {
     fn encode(&self, e: &mut Encoder) {
         e.str(self.as_str());
+    }
+}
+
+impl Decode for ModulePath {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let text = d.str()?;
+        // Only a normalized path was encoded; anything else names no module.
+        ModulePath::new(text).filter(|path| path.as_str() == text).ok_or_else(|| d.error("a module path"))
     }
 }
 

@@ -16,10 +16,10 @@ use super::{
     RT_DIV_OVERFLOW, RT_DIV_ZERO, RT_POSTCONDITION, RT_PRECONDITION, RT_PRINT_BOOL, RT_PRINT_I32, RT_PRINT_I64,
     symbol_name,
 };
-use crate::base::Type;
-use crate::codegen_input::{CodegenInput, ContractInput, DebugInfo};
-use crate::sema::air::{AExpr, AExprId, AExprKind, AStmt, AStmtId, Air, ArithOp, Callee, CmpOp, Local};
-use crate::syntax::ast::ContractKind;
+use mini_queries::base::Type;
+use mini_queries::codegen_input::{CodegenInput, ContractInput, DebugInfo};
+use mini_queries::sema::air::{AExpr, AExprId, AExprKind, AStmt, AStmtId, Air, ArithOp, Callee, CmpOp, Local};
+use mini_queries::syntax::ast::ContractKind;
 
 type Result<T> = std::result::Result<T, BuilderError>;
 

@@ -2,39 +2,18 @@
 //! wrapper. None of them needs a C library: the runtime makes system calls itself (see
 //! `runtime.ll`), so executables are static and any linker can link them.
 
-use std::sync::Arc;
-
 use inkwell::AddressSpace;
 use inkwell::builder::BuilderError;
 use inkwell::context::Context;
 use inkwell::memory_buffer::MemoryBuffer;
 use inkwell::module::{Linkage, Module};
+use mini_queries::base::Type;
+use mini_queries::codegen::wire::Output;
+use mini_queries::source::CodegenSettings;
 
-use super::{Output, finish_module, symbol_name};
-use crate::base::Type;
-use crate::db::Db;
-use crate::items::Function;
-use crate::sema::fn_signature;
-use crate::source::{BuildSettings, CodegenSettings, Workspace};
+use super::finish_module;
 
 const RUNTIME_IR: &str = include_str!("runtime.ll");
-
-/// The runtime's object: buffered output, `@print` for each type, the runtime error
-/// handlers (flush standard output, print `runtime error: <what> in <module>.<function>`
-/// on standard error, exit with status 101) and `mini_rt_start`.
-///
-/// Reads: the build settings only.
-#[salsa::tracked(returns(ref))]
-pub fn runtime_object(db: &dyn Db, settings: BuildSettings) -> Arc<[u8]> {
-    let _span = tracing::debug_span!("runtime_object").entered();
-    runtime_output(settings.codegen(db), Output::Object).into()
-}
-
-/// The runtime as LLVM IR text (`--emit llvm-ir`).
-#[salsa::tracked(returns(ref))]
-pub fn runtime_llvm_ir(db: &dyn Db, settings: BuildSettings) -> Arc<str> {
-    String::from_utf8_lossy(&runtime_output(settings.codegen(db), Output::Ir)).into()
-}
 
 /// The system call instruction, its operand constraints and the numbers the runtime
 /// uses (write, exit_group, ioctl), for the target's architecture.
@@ -58,7 +37,9 @@ fn system_calls(target: &str) -> [(&'static str, &'static str); 5] {
     }
 }
 
-fn runtime_output(settings: &CodegenSettings, output: Output) -> Vec<u8> {
+/// The runtime (`mini_queries::codegen::runtime_object`): buffered output, `@print` for
+/// each type, the runtime error handlers and `mini_rt_start`.
+pub(super) fn runtime(settings: &CodegenSettings, output: Output) -> Vec<u8> {
     let mut text = RUNTIME_IR.to_string();
     for (placeholder, value) in system_calls(&settings.target) {
         text = text.replace(placeholder, value);
@@ -71,12 +52,8 @@ fn runtime_output(settings: &CodegenSettings, output: Output) -> Vec<u8> {
     finish_module(&module, settings, output)
 }
 
-/// The program's first instructions (`_start`): align the stack, call
-/// `mini_rt_start`. Only executables get it — an object from `--emit obj` is linked
-/// with a C library's start instead.
-#[salsa::tracked(returns(ref))]
-pub fn start_object(db: &dyn Db, settings: BuildSettings) -> Arc<[u8]> {
-    let settings = settings.codegen(db);
+/// The program's first instructions (`_start`): align the stack, call `mini_rt_start`.
+pub(super) fn start(settings: &CodegenSettings) -> Vec<u8> {
     let assembly = if settings.target.starts_with("aarch64") || settings.target.starts_with("arm64") {
         ".text\n.globl _start\n.type _start,@function\n_start:\n  mov x29, #0\n  bl mini_rt_start\n  brk #0\n"
     } else {
@@ -85,36 +62,17 @@ pub fn start_object(db: &dyn Db, settings: BuildSettings) -> Arc<[u8]> {
     let context = Context::create();
     let module = context.create_module("mini_start");
     module.set_inline_assembly(assembly);
-    finish_module(&module, settings, Output::Object).into()
+    finish_module(&module, settings, Output::Object)
 }
 
-/// The entry wrapper: C's `main`, which calls the entry file's `main`, flushes the
-/// output buffer, and returns `main`'s result (the kernel keeps it modulo 256), or 0 for
-/// `fn main() void`. `None` when the entry file has no valid `main` (already reported).
-///
-/// Reads: the entry file's path, its `main` signature and the build settings.
-#[salsa::tracked(returns(ref))]
-pub fn entry_object(db: &dyn Db, workspace: Workspace) -> Option<Arc<[u8]>> {
-    let _span = tracing::debug_span!("entry_object").entered();
-    entry_output(db, workspace, Output::Object).map(Arc::from)
-}
-
-/// The entry wrapper as LLVM IR text (`--emit llvm-ir`).
-#[salsa::tracked(returns(ref))]
-pub fn entry_llvm_ir(db: &dyn Db, workspace: Workspace) -> Option<Arc<str>> {
-    entry_output(db, workspace, Output::Ir).map(|text| String::from_utf8_lossy(&text).into())
-}
-
-fn entry_output(db: &dyn Db, workspace: Workspace, output: Output) -> Option<Vec<u8>> {
-    let entry = workspace.entry(db);
-    let main = Function::new(db, entry, crate::base::Name::from("main"));
-    let ret = fn_signature(db, main).as_ref()?.ret?;
-    let settings = BuildSettings::get(db);
+/// The entry wrapper: C's `main`, which calls the entry file's `main` (`target`, which
+/// returns `ret`), flushes the output buffer, and returns `main`'s result, or 0.
+pub(super) fn entry(settings: &CodegenSettings, target: &str, ret: Type, output: Output) -> Vec<u8> {
     let context = Context::create();
     let module = context.create_module("mini_entry");
-    build_entry(&context, &module, &symbol_name(entry.path(db), "main"), ret)
+    build_entry(&context, &module, target, ret)
         .unwrap_or_else(|e| panic!("LLVM builder failed for the entry wrapper: {e}"));
-    Some(finish_module(&module, settings.codegen(db), output))
+    finish_module(&module, settings, output)
 }
 
 fn build_entry<'ctx>(
