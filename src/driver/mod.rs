@@ -32,6 +32,7 @@ use crate::cli::Emit;
 use crate::fault::{Action, Faults, Point};
 use crate::index::{FileRecord, Header, Index, IndexError};
 use crate::link::Linker;
+use crate::link::incremental::IncrementalLinker;
 use crate::progress::{Phase, Progress};
 use crate::render::{self, Located};
 use crate::store::Store;
@@ -232,6 +233,9 @@ pub struct Session {
     progress: Option<Arc<dyn Progress>>,
     /// The shared remote cache, if any: a tier under the store in every build.
     remote: Option<Arc<crate::remote::Remote>>,
+    /// Watch mode's linker, which patches the last executable (see `link::incremental`);
+    /// shared with the session a rebase moves to.
+    incremental: Option<Arc<std::sync::Mutex<IncrementalLinker>>>,
 }
 
 /// The last link of this program with some settings.
@@ -311,6 +315,7 @@ impl Session {
             faults: Faults::default(),
             progress: None,
             remote: None,
+            incremental: None,
         })
     }
 
@@ -797,6 +802,12 @@ impl Session {
     pub fn for_watching(&mut self) {
         self.defer_index = true;
         self.durable_inputs = true;
+        self.incremental = Some(Arc::default());
+    }
+
+    /// Watch mode's incremental linker, for tests and benchmarks to ask how it linked.
+    pub fn incremental_linker(&self) -> Option<Arc<std::sync::Mutex<IncrementalLinker>>> {
+        self.incremental.clone()
     }
 
     /// Files held as text — parsed and checked, every query's result in memory — rather
@@ -823,6 +834,7 @@ impl Session {
         fresh.faults = self.faults.clone();
         fresh.progress = self.progress.clone();
         fresh.remote = self.remote.clone();
+        fresh.incremental = self.incremental.clone();
         Ok(Some(fresh))
     }
 

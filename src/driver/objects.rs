@@ -86,6 +86,7 @@ impl Session {
         }
         // Keep exactly this link's inputs for the next one.
         self.linked = inputs.iter().map(|(kind, key, input)| ((*kind, *key), input.clone())).collect();
+        let keys: Vec<Hash> = inputs.iter().map(|(_, key, _)| *key).collect();
         let inputs: Vec<LinkInput> = inputs.into_iter().map(|(_, _, input)| input).collect();
 
         self.report_phase(Phase::Linking);
@@ -93,7 +94,7 @@ impl Session {
             Emit::Exe => {
                 let _span = tracing::info_span!("link", inputs = inputs.len()).entered();
                 self.fault(crate::fault::Point::BeforeLink);
-                self.link_executable(&inputs, &output, &request.settings.codegen)?;
+                self.link_executable(&inputs, Some(&keys), &output, &request.settings.codegen)?;
                 report.linked = true;
                 self.link_state = Some(LinkState {
                     settings: request.settings.clone(),
@@ -236,9 +237,12 @@ impl Session {
     /// debug info), else — or if it refuses the input — with the system linker.
     /// `MINI_LINKER=system` always uses the system linker, `MINI_LINKER=own` never does
     /// (a refusal is then an error: that is how the tests know the own linker ran).
+    /// `keys`, where known, identify the inputs' bytes: watch mode's incremental linker
+    /// needs them.
     pub(super) fn link_executable(
         &mut self,
         inputs: &[LinkInput],
+        keys: Option<&[Hash]>,
         output: &Path,
         settings: &CodegenSettings,
     ) -> Result<()> {
@@ -249,8 +253,19 @@ impl Session {
         }
         if applies && choice != "system" {
             let objects: Vec<&[u8]> = inputs.iter().map(|input| &**input.bytes).collect();
-            match image::link(&objects, "_start") {
-                Ok(image) => return write_executable(output, &image),
+            // The outer result is the linker's (a refusal falls back), the inner one the
+            // writing's.
+            let linked = match (&self.incremental, keys) {
+                // Watch mode: patch the last executable where only some inputs changed.
+                (Some(linker), Some(keys)) => {
+                    let mut linker = linker.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let scratch = self.cache_dir().join("tmp");
+                    linker.link(keys, &objects, "_start").map(|()| linker.publish(output, &scratch))
+                }
+                _ => image::link(&objects, "_start").map(|image| write_executable(output, &image)),
+            };
+            match linked {
+                Ok(written) => return written,
                 Err(e) if choice == "own" => return Err(e.context("MINI_LINKER=own: mini's linker failed")),
                 Err(e) => tracing::warn!("mini's linker cannot link this ({e:#}); using the system linker"),
             }

@@ -1,0 +1,217 @@
+//! Publishing an executable that changes by small patches, without ever writing the
+//! output in place: two files take turns as the output.
+//!
+//! The output may be running (`mini watch --run`, or the user started it): Linux
+//! refuses to open a running executable for writing (`ETXTBSY`), and anyone reading it
+//! must never see half a patch. Writing the whole image to a new file and renaming it
+//! over the output is safe, but costs a write of the whole executable per edit (a few
+//! megabytes, milliseconds). So the image goes to one of two private copies in a
+//! scratch directory — the other copy is the current output — by writing only the
+//! bytes that changed since that copy was last written, then the copy gets the
+//! output's name: a hard link next to the output, renamed over it. The output is always
+//! one complete image or the next. The copy written each time is the one that was the
+//! output before the current one; whatever ran from it was stopped (`--run` stops the
+//! last run before starting the next) — if it still runs, or anything else is wrong with
+//! the copy, it is written whole, as a new file.
+//!
+//! A copy is patched in place only if it is as this process left it: the same inode,
+//! size, modification time and mode (someone may have written or `chmod`ed the output
+//! while it was that copy). Where hard links do not work (the scratch directory on
+//! another file system), the whole image is written next to the output each time.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::ops::Range;
+use std::os::unix::fs::{FileExt as _, MetadataExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// The two copies and what each lacks.
+#[derive(Default)]
+pub(super) struct Copies {
+    files: [Option<CopyFile>; 2],
+    /// What changed in the image since each copy was written; `None`: anything.
+    dirty: [Option<Vec<Range<usize>>>; 2],
+    /// The copy the next publication writes.
+    next: usize,
+    /// Write the whole image next to the output every time (no hard links here, or a
+    /// benchmark asked).
+    whole: bool,
+}
+
+struct CopyFile {
+    path: PathBuf,
+    stamp: Stamp,
+}
+
+/// What shows that a copy is as this process left it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Stamp {
+    inode: u64,
+    len: u64,
+    mtime_ns: i64,
+    mode: u32,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            inode: meta.ino(),
+            len: meta.len(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            mode: meta.mode(),
+        }
+    }
+}
+
+/// What a publication wrote.
+pub(super) struct Published {
+    pub written: usize,
+    pub in_place: bool,
+}
+
+/// Above this share of the image, a copy is written whole rather than range by range.
+const MOSTLY_DIRTY: usize = 2;
+
+impl Copies {
+    pub fn set_whole(&mut self, whole: bool) {
+        self.whole = whole;
+    }
+
+    /// The image changed everywhere (a full link).
+    pub fn changed_all(&mut self) {
+        self.dirty = [None, None];
+    }
+
+    /// The image changed in `ranges`.
+    pub fn changed(&mut self, ranges: &[Range<usize>]) {
+        for dirty in self.dirty.iter_mut().flatten() {
+            dirty.extend_from_slice(ranges);
+        }
+    }
+
+    /// Makes `image` the file at `output`, through the copy whose turn it is, kept in
+    /// `scratch`.
+    pub fn publish(&mut self, image: &[u8], output: &Path, scratch: &Path) -> Result<Published> {
+        if self.whole {
+            crate::output::write_atomically(output, image, true)?;
+            return Ok(Published { written: image.len(), in_place: false });
+        }
+        let turn = self.next;
+        let path = scratch.join(copy_name(output, turn));
+        let patched = match (&self.files[turn], &mut self.dirty[turn]) {
+            (Some(copy), Some(ranges)) if copy.path == path && copy.stamp.len == image.len() as u64 => {
+                patch_in_place(copy, image, ranges)
+            }
+            _ => None,
+        };
+        let (stamp, written, in_place) = match patched {
+            Some((stamp, written)) => (stamp, written, true),
+            None => (write_whole(&path, image)?, image.len(), false),
+        };
+        self.files[turn] = Some(CopyFile { path: path.clone(), stamp });
+        self.dirty[turn] = Some(Vec::new());
+
+        // The output's name, through a hard link renamed over it.
+        let temp = crate::output::Temp::for_output(output)?;
+        let _ = std::fs::remove_file(temp.path());
+        if let Err(e) = std::fs::hard_link(&path, temp.path()) {
+            // Another file system, or one without hard links: write the output whole
+            // from now on. Anything else (the copy removed under us), this time.
+            tracing::info!("cannot link {} to the output ({e}); writing it whole", path.display());
+            self.whole = matches!(e.raw_os_error(), Some(libc::EXDEV | libc::EPERM | libc::EOPNOTSUPP | libc::EMLINK));
+            self.files[turn] = None;
+            crate::output::write_atomically(output, image, true)?;
+            return Ok(Published { written: image.len(), in_place: false });
+        }
+        temp.persist()?;
+        self.next = 1 - turn;
+        Ok(Published { written, in_place })
+    }
+}
+
+/// The name of copy `turn` for `output`: the process's number first, so that the
+/// store's clean-up of temporary files (`Store::remove_stale_temp_files`) leaves it alone
+/// while this process lives and removes it after.
+fn copy_name(output: &Path, turn: usize) -> String {
+    let absolute = std::path::absolute(output).unwrap_or_else(|_| output.to_path_buf());
+    let hash = blake3::hash(absolute.as_os_str().as_encoded_bytes());
+    format!("{}-exe-{}-{}", std::process::id(), &hash.to_hex()[..16], ["a", "b"][turn])
+}
+
+/// Writes `ranges` of `image` into the copy, if it is as it was left and can be opened
+/// for writing (it is not running); returns its new stamp and the bytes written.
+fn patch_in_place(copy: &CopyFile, image: &[u8], ranges: &mut [Range<usize>]) -> Option<(Stamp, usize)> {
+    let file = std::fs::OpenOptions::new().write(true).open(&copy.path).ok()?;
+    let meta = file.metadata().ok()?;
+    if Stamp::of(&meta) != copy.stamp || !meta.is_file() {
+        return None;
+    }
+    let ranges = coalesce(ranges);
+    let written: usize = ranges.iter().map(|r| r.len()).sum();
+    if written > image.len() / MOSTLY_DIRTY {
+        return None;
+    }
+    let _span = tracing::debug_span!("patch_copy", ranges = ranges.len(), bytes = written).entered();
+    for range in &ranges {
+        // A failure here leaves the copy half patched; it is written whole instead.
+        file.write_all_at(&image[range.clone()], range.start as u64).ok()?;
+    }
+    Some((Stamp::of(&file.metadata().ok()?), written))
+}
+
+/// Sorts and merges overlapping and adjacent ranges.
+fn coalesce(ranges: &mut [Range<usize>]) -> Vec<Range<usize>> {
+    ranges.sort_unstable_by_key(|r| r.start);
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for range in ranges.iter() {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range.clone()),
+        }
+    }
+    merged
+}
+
+/// Writes the whole image as a new file at `path` (so that a process running the old
+/// one keeps it); returns its stamp.
+fn write_whole(path: &Path, image: &[u8]) -> Result<Stamp> {
+    let _span = tracing::debug_span!("write_copy", bytes = image.len()).entered();
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".new");
+    let temp = PathBuf::from(temp);
+    let create = || std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o755).open(&temp);
+    let mut file: File = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            create()
+        }
+        file => file,
+    }
+    .with_context(|| format!("writing {}", temp.display()))?;
+    let written = file.write_all(image).and_then(|()| file.metadata()).and_then(|meta| {
+        std::fs::rename(&temp, path)?;
+        Ok(meta)
+    });
+    match written {
+        Ok(meta) => Ok(Stamp::of(&meta)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(e).with_context(|| format!("writing {}", path.display()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::coalesce;
+
+    #[test]
+    fn overlapping_and_adjacent_ranges_are_written_once() {
+        let mut ranges = vec![10..20, 0..4, 18..30, 30..31, 40..48, 4..6];
+        assert_eq!(coalesce(&mut ranges), vec![0..6, 10..31, 40..48]);
+    }
+}

@@ -1,0 +1,318 @@
+//! Watch mode's linker: keeps the last executable's image and layout in memory and, when
+//! only some inputs changed, patches them into it instead of linking again — as Zig's
+//! incremental linker does.
+//!
+//! The full link (`image`) gives every input a region with slack in each segment, whose
+//! size depends on that input alone. A changed input that still fits its regions (same
+//! size class, same alignment) and defines the same symbols (same names, kinds and
+//! order: its *shape*) goes where the old one was: its regions are rewritten with its
+//! bytes and its relocations; every global that moved within them has the relocations
+//! of other inputs that point at it rewritten, from a reverse index the full link
+//! recorded; and the symbol table entries of its symbols get their new addresses and
+//! sizes. Nothing else changes, and the result is byte for byte what a full link of the
+//! same inputs gives — the layout is a function of the inputs, not of the history, so a
+//! one-shot build and a watcher agree. Anything else — an input that outgrew its
+//! regions, gained or lost a symbol, a different number of inputs, a GOT relocation,
+//! any error — is a full link, which records a new layout.
+//!
+//! The image is then published through two files that take turns as the output
+//! (`copies`): the executable may be running, so it is never written in place.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use mini_queries::base::Hash;
+use object::Object as _;
+use rustc_hash::FxHashSet;
+
+use super::copies::Copies;
+use super::image::{self, Input, Layout, SYM_SIZE, Site, Target};
+
+/// How many changed inputs a patch takes on; more is a full link (a new file shifts
+/// every unit after it, say).
+const MAX_PATCHED: usize = 16;
+
+/// The incremental linker's state: the last image, what it was made of, and the files
+/// it is published through.
+#[derive(Default)]
+pub struct IncrementalLinker {
+    state: Option<State>,
+    copies: Copies,
+    last: Option<LastLink>,
+}
+
+struct State {
+    /// The inputs' keys, in order: equal keys mean equal bytes.
+    keys: Vec<Hash>,
+    entry: String,
+    image: Vec<u8>,
+    layout: Layout,
+}
+
+/// How the last link went, for tests and benchmarks.
+#[derive(Clone, Debug)]
+pub struct LastLink {
+    pub how: How,
+    /// Patching or linking the image in memory.
+    pub link: Duration,
+    /// Writing it to disk and giving it the output's name.
+    pub publish: Duration,
+    /// The bytes written to disk.
+    pub written: usize,
+    /// Whether a copy was patched in place, rather than written whole.
+    pub in_place: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum How {
+    /// The same inputs as the last link.
+    Same,
+    /// `inputs` changed inputs patched into the image; `relocations` relocations of the
+    /// others rewritten because a global they point at moved.
+    Patched { inputs: usize, relocations: usize },
+    /// Linked whole, and why.
+    Full(Why),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// No image yet.
+    First,
+    /// Another entry point, another number of inputs, or too many changed.
+    Inputs,
+    /// A changed input does not fit its regions any more.
+    Outgrew,
+    /// A changed input defines other symbols.
+    Symbols,
+    /// The image uses GOT slots, which patches do not track.
+    Got,
+    /// The patch failed (an undefined symbol, a relocation out of range…); the full
+    /// link says what is wrong, if anything is.
+    Failed(String),
+}
+
+impl Why {
+    fn failed(error: anyhow::Error) -> Why {
+        Why::Failed(format!("{error:#}"))
+    }
+}
+
+impl IncrementalLinker {
+    pub fn new() -> IncrementalLinker {
+        IncrementalLinker::default()
+    }
+
+    /// Links `objects` (each with the key that identifies its bytes) into the image,
+    /// with `entry` as the entry point: by patching the last image where that gives
+    /// what a full link would, else by a full link. An error is the full link's: the
+    /// inputs are not something mini's linker links.
+    pub fn link(&mut self, keys: &[Hash], objects: &[&[u8]], entry: &str) -> Result<()> {
+        let start = Instant::now();
+        let how = match self.patch(keys, objects, entry) {
+            Ok(how) => how,
+            Err(why) => {
+                tracing::debug!(?why, "linking whole");
+                self.state = None;
+                let (image, layout) = image::link_recording(objects, entry, true)?;
+                let layout = layout.expect("recorded");
+                self.state = Some(State { keys: keys.to_vec(), entry: entry.to_string(), image, layout });
+                self.copies.changed_all();
+                How::Full(why)
+            }
+        };
+        tracing::info!(?how, "incremental link");
+        self.last = Some(LastLink { how, link: start.elapsed(), publish: Duration::ZERO, written: 0, in_place: false });
+        Ok(())
+    }
+
+    /// Writes the image to `output` so that it appears whole, never half written and
+    /// never written in place (see `copies`); `scratch` is a directory for the two
+    /// copies, best on the output's file system.
+    pub fn publish(&mut self, output: &Path, scratch: &Path) -> Result<()> {
+        let start = Instant::now();
+        let state = self.state.as_ref().expect("publish follows a successful link");
+        let published = self.copies.publish(&state.image, output, scratch)?;
+        if let Some(last) = &mut self.last {
+            last.publish = start.elapsed();
+            last.written = published.written;
+            last.in_place = published.in_place;
+        }
+        Ok(())
+    }
+
+    /// The image of the last link.
+    pub fn image(&self) -> Option<&[u8]> {
+        self.state.as_ref().map(|state| &state.image[..])
+    }
+
+    /// How the last link went.
+    pub fn last(&self) -> Option<&LastLink> {
+        self.last.as_ref()
+    }
+
+    /// Publishes by writing the whole executable to a new file each time instead of
+    /// patching a copy in place — the slower way, kept for comparison in benchmarks.
+    pub fn set_publish_whole(&mut self, whole: bool) {
+        self.copies.set_whole(whole);
+    }
+
+    /// Patches the image, or says why a full link is needed.
+    fn patch(&mut self, keys: &[Hash], objects: &[&[u8]], entry: &str) -> Result<How, Why> {
+        let Some(state) = &mut self.state else { return Err(Why::First) };
+        if state.entry != entry || state.keys.len() != keys.len() {
+            return Err(Why::Inputs);
+        }
+        let changed: Vec<usize> = (0..keys.len()).filter(|&i| state.keys[i] != keys[i]).collect();
+        if changed.is_empty() {
+            return Ok(How::Same);
+        }
+        if changed.len() > MAX_PATCHED {
+            return Err(Why::Inputs);
+        }
+        if state.layout.uses_got {
+            return Err(Why::Got);
+        }
+        let inputs: Vec<(usize, &[u8])> = changed.iter().map(|&i| (i, objects[i])).collect();
+        let _span = tracing::info_span!("patch", inputs = inputs.len()).entered();
+        // A refusal may come after part of the image was patched: the caller then drops
+        // the state and links whole.
+        let (relocations, dirty) = patch(&mut state.layout, &mut state.image, &inputs)?;
+        state.keys.copy_from_slice(keys);
+        self.copies.changed(&dirty);
+        Ok(How::Patched { inputs: changed.len(), relocations })
+    }
+}
+
+/// Puts the new versions of some inputs (by index) into `image` where the old ones
+/// were; returns how many relocations of other inputs were rewritten, and the byte
+/// ranges of the image that changed. On `Err` the image and layout are partly patched
+/// and must be dropped.
+fn patch(
+    layout: &mut Layout,
+    image: &mut [u8],
+    changed: &[(usize, &[u8])],
+) -> Result<(usize, Vec<std::ops::Range<usize>>), Why> {
+    // Each changed input where the old one was, if it fits there.
+    let mut inputs: Vec<(usize, Input)> = Vec::with_capacity(changed.len());
+    for &(i, bytes) in changed {
+        let mut input = Input::read(i, bytes).map_err(Why::failed)?;
+        let old = &layout.inputs[i];
+        if !input.regions.iter().zip(&old.regions).all(|(new, old)| new.same_room(old)) {
+            return Err(Why::Outgrew);
+        }
+        input.place(old.regions.map(|region| region.start));
+        inputs.push((i, input));
+    }
+
+    // Its symbols: the same ones, perhaps elsewhere. Every global's new address first,
+    // so that the relocations below see them all.
+    let mut moved: Vec<u32> = Vec::new();
+    // Symbol table entries to rewrite: index, address, size.
+    let mut entries: Vec<(u32, u64, u64)> = Vec::new();
+    for (i, input) in &inputs {
+        let old = &layout.inputs[*i];
+        let mut shape = blake3::Hasher::new();
+        let (mut local, mut global) = (old.first_local, layout.first_global + old.first_listed_global);
+        let mut addresses = Vec::with_capacity(old.defines.len());
+        input
+            .for_each_defined(|symbol| {
+                symbol.shape(&mut shape);
+                if symbol.global {
+                    addresses.push(symbol.address);
+                }
+                if symbol.listed {
+                    let index = if symbol.global { &mut global } else { &mut local };
+                    entries.push((*index, symbol.address, symbol.size));
+                    *index += 1;
+                }
+                Ok(())
+            })
+            .map_err(Why::failed)?;
+        if *shape.finalize().as_bytes() != old.shape || addresses.len() != old.defines.len() {
+            return Err(Why::Symbols);
+        }
+        for (&id, address) in old.defines.iter().zip(addresses) {
+            let global = &mut layout.globals[id as usize];
+            if global.address != address {
+                global.address = address;
+                moved.push(id);
+            }
+        }
+    }
+
+    // Their bytes and relocations, and the index of their relocations into others.
+    let patched: FxHashSet<u32> = inputs.iter().map(|&(i, _)| i as u32).collect();
+    let mut dirty = Vec::new();
+    for (i, input) in &inputs {
+        let owner = *i as u32;
+        input.copy_into(image).map_err(Why::failed)?;
+        dirty.extend(input.file_ranges());
+        for &id in &layout.inputs[*i].refers {
+            layout.globals[id as usize].sites.retain(|site| site.owner != owner);
+        }
+        let mut refers = Vec::new();
+        let mut targets: Vec<Option<(u64, Option<u32>)>> = vec![None; input.file.symbols().count() + 1];
+        let mut got = false;
+        input
+            .for_each_relocation(|place, r_type, index, addend| {
+                if image::is_got(r_type) {
+                    got = true;
+                    anyhow::bail!("a GOT relocation");
+                }
+                let (target, id) = match targets[index.0] {
+                    Some(resolved) => resolved,
+                    None => {
+                        let resolved = match input.target(index)? {
+                            Target::Address(address) => (address, None),
+                            Target::Global(name) => {
+                                let Some(&id) = layout.names.get(name) else {
+                                    anyhow::bail!("undefined symbol '{}'", String::from_utf8_lossy(name));
+                                };
+                                (layout.globals[id as usize].address, Some(id))
+                            }
+                        };
+                        targets[index.0] = Some(resolved);
+                        resolved
+                    }
+                };
+                image::write_field(image, r_type, place, target, addend)?;
+                if let Some(id) = id
+                    && layout.globals[id as usize].owner != owner
+                {
+                    layout.globals[id as usize].sites.push(Site { place, addend, r_type, owner });
+                    refers.push(id);
+                }
+                Ok(())
+            })
+            .map_err(|e| if got { Why::Got } else { Why::failed(e) })?;
+        refers.sort_unstable();
+        refers.dedup();
+        layout.inputs[*i].refers = refers;
+    }
+
+    // Other inputs' relocations into what moved.
+    let mut rewritten = 0;
+    for &id in &moved {
+        let global = &layout.globals[id as usize];
+        for site in global.sites.iter().filter(|site| !patched.contains(&site.owner)) {
+            let range =
+                image::write_field(image, site.r_type, site.place, global.address, site.addend).map_err(Why::failed)?;
+            dirty.push(range);
+            rewritten += 1;
+        }
+    }
+
+    // The symbol table's entries, and the entry point.
+    for (index, address, size) in entries {
+        let at = layout.symtab_offset as usize + index as usize * SYM_SIZE;
+        image::rewrite_symbol(&mut image[at..at + SYM_SIZE], &layout.bounds, address, size);
+        dirty.push(at..at + SYM_SIZE);
+    }
+    if moved.contains(&layout.entry) {
+        let address = layout.globals[layout.entry as usize].address;
+        image[24..32].copy_from_slice(&address.to_le_bytes());
+        dirty.push(24..32);
+    }
+    Ok((rewritten, dirty))
+}
