@@ -207,11 +207,90 @@ fn write_whole(path: &Path, image: &[u8]) -> Result<Stamp> {
 
 #[cfg(test)]
 mod tests {
-    use super::coalesce;
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::path::Path;
+
+    use super::*;
 
     #[test]
     fn overlapping_and_adjacent_ranges_are_written_once() {
         let mut ranges = vec![10..20, 0..4, 18..30, 30..31, 40..48, 4..6];
         assert_eq!(coalesce(&mut ranges), vec![0..6, 10..31, 40..48]);
+    }
+
+    /// A static executable that spins until it is killed, padded to `len` bytes.
+    fn spinning_executable(len: usize) -> Vec<u8> {
+        use object::write::{Object, Symbol, SymbolSection};
+        let mut obj = Object::new(object::BinaryFormat::Elf, object::Architecture::X86_64, object::Endianness::Little);
+        let text = obj.add_section(Vec::new(), b".text".to_vec(), object::SectionKind::Text);
+        // jmp . — then zeros.
+        let mut code = vec![0xeb, 0xfe];
+        code.resize(len, 0);
+        obj.append_section_data(text, &code, 16);
+        obj.add_symbol(Symbol {
+            name: b"_start".to_vec(),
+            value: 0,
+            size: 2,
+            kind: object::SymbolKind::Text,
+            scope: object::SymbolScope::Dynamic,
+            weak: false,
+            section: SymbolSection::Section(text),
+            flags: object::SymbolFlags::None,
+        });
+        super::super::image::link(&[&obj.write().unwrap()], "_start").unwrap()
+    }
+
+    /// Publishes `image` after a change of `range`, and checks the output.
+    fn publish(copies: &mut Copies, image: &[u8], range: Range<usize>, output: &Path, scratch: &Path) -> Published {
+        copies.changed(&[range]);
+        let published = copies.publish(image, output, scratch).unwrap();
+        assert!(std::fs::read(output).unwrap() == image);
+        assert_ne!(std::fs::metadata(output).unwrap().permissions().mode() & 0o111, 0, "executable");
+        published
+    }
+
+    /// The copies are patched in place once both exist — unless one is running, was
+    /// changed through the output, or is gone: then it is written whole, and a running
+    /// program keeps running what it started.
+    #[test]
+    fn a_copy_is_patched_in_place_only_when_it_is_as_it_was_left_and_not_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let (output, scratch) = (dir.path().join("out"), dir.path().join("scratch"));
+        let mut image = spinning_executable(8192);
+        let at = image.len() - 100;
+        let mut copies = Copies::default();
+        let version = |copies: &mut Copies, image: &mut Vec<u8>, n: u8| {
+            image[at] = n;
+            publish(copies, image, at..at + 1, &output, &scratch)
+        };
+        copies.changed_all();
+        assert!(!copies.publish(&image, &output, &scratch).unwrap().in_place, "the first copy is new");
+        assert!(!version(&mut copies, &mut image, 1).in_place, "so is the second");
+        let patched = version(&mut copies, &mut image, 2);
+        assert!(patched.in_place && patched.written == 1, "both changes are one byte");
+        assert!(version(&mut copies, &mut image, 3).in_place);
+
+        // Running: the copy cannot be written (ETXTBSY) and is replaced.
+        let mut running = std::process::Command::new(&output).spawn().unwrap();
+        assert!(version(&mut copies, &mut image, 4).in_place, "the other copy does not run");
+        assert!(!version(&mut copies, &mut image, 5).in_place, "this one runs");
+        assert!(running.try_wait().unwrap().is_none(), "the program runs on");
+        running.kill().unwrap();
+        running.wait().unwrap();
+        assert!(version(&mut copies, &mut image, 6).in_place);
+
+        // Changed through the output: its mode, then its bytes.
+        std::fs::set_permissions(&output, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(version(&mut copies, &mut image, 7).in_place);
+        assert!(!version(&mut copies, &mut image, 8).in_place, "chmod'ed while it was the output");
+        std::fs::OpenOptions::new().write(true).open(&output).unwrap().write_all_at(b"x", 0).unwrap();
+        assert!(version(&mut copies, &mut image, 9).in_place);
+        assert!(!version(&mut copies, &mut image, 10).in_place, "written while it was the output");
+
+        // The scratch directory removed (`mini cache clean`).
+        std::fs::remove_dir_all(&scratch).unwrap();
+        assert!(!version(&mut copies, &mut image, 11).in_place);
+        assert!(!version(&mut copies, &mut image, 12).in_place);
+        assert!(version(&mut copies, &mut image, 13).in_place);
     }
 }

@@ -316,3 +316,240 @@ fn patch(
     }
     Ok((rewritten, dirty))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The patch's oracle without a compiler: synthetic objects shaped like mini's (code
+    //! with calls across inputs, read-only data with addresses in it, data, bss, local
+    //! and global functions), edited at random with fixed seeds; after every edit the
+    //! patched image must be byte for byte a full link's, and the published output the
+    //! image.
+
+    use object::write::{self, Relocation, Symbol, SymbolId, SymbolSection};
+    use object::{
+        Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind, SymbolScope, elf,
+    };
+
+    use rustc_hash::FxHashMap;
+
+    use super::*;
+
+    /// A tiny deterministic generator (xorshift), so failures reproduce from the seed.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        fn bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    /// One function: its size, whether it is global, and the functions it calls (input,
+    /// function).
+    #[derive(Clone)]
+    struct Function {
+        size: usize,
+        global: bool,
+        calls: Vec<(usize, usize)>,
+        /// A seed for its bytes.
+        fill: u64,
+    }
+
+    /// One input: functions, read-only data holding the address of some of them, data
+    /// and bss sizes.
+    #[derive(Clone)]
+    struct Spec {
+        functions: Vec<Function>,
+        table: Vec<(usize, usize)>,
+        data: usize,
+        bss: usize,
+    }
+
+    fn name(input: usize, function: usize) -> Vec<u8> {
+        if input == 0 && function == 0 { b"_start".to_vec() } else { format!("f{input}_{function}").into_bytes() }
+    }
+
+    fn random_function(rng: &mut Rng, inputs: usize) -> Function {
+        let size = 8 + rng.below(120);
+        let calls = (0..rng.below(4)).map(|_| (rng.below(inputs), rng.below(2))).collect();
+        Function { size, global: rng.below(4) != 0, calls, fill: rng.next() }
+    }
+
+    fn random_spec(rng: &mut Rng, inputs: usize) -> Spec {
+        let mut functions: Vec<Function> = (0..2 + rng.below(5)).map(|_| random_function(rng, inputs)).collect();
+        // The first two functions of every input are global, and stay: the others call
+        // them.
+        functions[0].global = true;
+        functions[1].global = true;
+        let table = (0..rng.below(3)).map(|_| (rng.below(inputs), 0)).collect();
+        let data = if rng.below(3) == 0 { 8 * (1 + rng.below(8)) } else { 0 };
+        let bss = if rng.below(3) == 0 { 8 * (1 + rng.below(64)) } else { 0 };
+        Spec { functions, table, data, bss }
+    }
+
+    /// The object of input `index`.
+    fn object(index: usize, spec: &Spec) -> Vec<u8> {
+        let mut obj = write::Object::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little);
+        let text = obj.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text);
+        let rodata = obj.add_section(Vec::new(), b".rodata".to_vec(), SectionKind::ReadOnlyData);
+        let mut undefined: FxHashMap<Vec<u8>, SymbolId> = FxHashMap::default();
+        let mut target = |obj: &mut write::Object, (input, function): (usize, usize)| -> SymbolId {
+            let name = name(input, function);
+            *undefined.entry(name.clone()).or_insert_with(|| {
+                obj.add_symbol(Symbol {
+                    name,
+                    value: 0,
+                    size: 0,
+                    kind: SymbolKind::Text,
+                    scope: SymbolScope::Dynamic,
+                    weak: false,
+                    section: SymbolSection::Undefined,
+                    flags: SymbolFlags::None,
+                })
+            })
+        };
+        let mut defined = Vec::new();
+        for (k, function) in spec.functions.iter().enumerate() {
+            let offset = obj.append_section_data(text, &Rng(function.fill | 1).bytes(function.size), 16);
+            let scope = if function.global { SymbolScope::Dynamic } else { SymbolScope::Compilation };
+            let symbol = obj.add_symbol(Symbol {
+                name: name(index, k),
+                value: offset,
+                size: function.size as u64,
+                kind: SymbolKind::Text,
+                scope,
+                weak: false,
+                section: SymbolSection::Section(text),
+                flags: SymbolFlags::None,
+            });
+            defined.push((offset, symbol));
+        }
+        for (k, function) in spec.functions.iter().enumerate() {
+            let (offset, _) = defined[k];
+            // Fields do not overlap: the read-only data's at 0, calls from 4 on.
+            for (c, &call) in function.calls.iter().enumerate().take((function.size - 4) / 4) {
+                let at = offset + 4 + 4 * c as u64;
+                let symbol = if call.0 == index { defined[call.1].1 } else { target(&mut obj, call) };
+                let flags = RelocationFlags::Elf { r_type: elf::R_X86_64_PLT32 };
+                obj.add_relocation(text, Relocation { offset: at, symbol, addend: -4, flags }).unwrap();
+            }
+            // The code refers to the input's read-only data.
+            if !spec.table.is_empty() {
+                let symbol = obj.section_symbol(rodata);
+                let flags = RelocationFlags::Elf { r_type: elf::R_X86_64_PC32 };
+                obj.add_relocation(text, Relocation { offset, symbol, addend: -4, flags }).unwrap();
+            }
+        }
+        for &entry in &spec.table {
+            let at = obj.append_section_data(rodata, &[0; 8], 8);
+            let symbol = if entry.0 == index { defined[0].1 } else { target(&mut obj, entry) };
+            let flags = RelocationFlags::Elf { r_type: elf::R_X86_64_64 };
+            obj.add_relocation(rodata, Relocation { offset: at, symbol, addend: 0, flags }).unwrap();
+        }
+        if spec.data > 0 {
+            let data = obj.add_section(Vec::new(), b".data".to_vec(), SectionKind::Data);
+            let offset = obj.append_section_data(data, &vec![7; spec.data], 8);
+            obj.add_symbol(Symbol {
+                name: format!("d{index}").into_bytes(),
+                value: offset,
+                size: spec.data as u64,
+                kind: SymbolKind::Data,
+                scope: SymbolScope::Compilation,
+                weak: false,
+                section: SymbolSection::Section(data),
+                flags: SymbolFlags::None,
+            });
+        }
+        if spec.bss > 0 {
+            let bss = obj.add_section(Vec::new(), b".bss".to_vec(), SectionKind::UninitializedData);
+            obj.append_section_bss(bss, spec.bss as u64, 8);
+        }
+        obj.write().unwrap()
+    }
+
+    /// Edits one input at random: its bytes, sizes a little or a lot, its calls, or its
+    /// symbols. Calls go to each input's first two functions, which every input keeps.
+    fn edit(rng: &mut Rng, spec: &mut Spec, inputs: usize) {
+        let k = rng.below(spec.functions.len());
+        match rng.below(10) {
+            0..=2 => spec.functions[k].fill = rng.next(),
+            3..=5 => {
+                let size = spec.functions[k].size as i64 + rng.below(33) as i64 - 16;
+                spec.functions[k].size = size.clamp(8, 4000) as usize;
+            }
+            6 => spec.functions[k].size = 8 + rng.below(3000),
+            7 => spec.functions[k].calls = random_function(rng, inputs).calls,
+            8 if spec.functions.len() > 2 && rng.below(2) == 0 => {
+                spec.functions.pop();
+            }
+            8 => spec.functions.push(random_function(rng, inputs)),
+            _ if rng.below(2) == 0 => spec.data = 8 * rng.below(4),
+            _ => spec.bss = 8 * rng.below(100),
+        }
+    }
+
+    /// Random edits to random programs: every link is byte for byte a full link's, the
+    /// output is the image, and patches (moving globals that others call, published by
+    /// patching a copy in place), inputs that outgrew their room and inputs with other
+    /// symbols all happen.
+    #[test]
+    fn a_patched_image_is_a_full_links_byte_for_byte() {
+        let mut hows: FxHashMap<&'static str, usize> = FxHashMap::default();
+        let (mut rewritten, mut in_place) = (0, 0);
+        for seed in [0x5eed_u64, 0xfeed_beef, 0x1234_5678_9abc] {
+            let dir = tempfile::tempdir().unwrap();
+            let (output, scratch) = (dir.path().join("out"), dir.path().join("scratch"));
+            let mut rng = Rng(seed);
+            let inputs = 12;
+            let mut specs: Vec<Spec> = (0..inputs).map(|_| random_spec(&mut rng, inputs)).collect();
+            let mut linker = IncrementalLinker::new();
+            for step in 0..150 {
+                if step > 0 {
+                    for _ in 0..1 + rng.below(2) {
+                        let i = rng.below(inputs);
+                        edit(&mut rng, &mut specs[i], inputs);
+                    }
+                }
+                let objects: Vec<Vec<u8>> = specs.iter().enumerate().map(|(i, s)| object(i, s)).collect();
+                let objects: Vec<&[u8]> = objects.iter().map(Vec::as_slice).collect();
+                let keys: Vec<Hash> = objects.iter().map(|o| Hash(*blake3::hash(o).as_bytes())).collect();
+                linker.link(&keys, &objects, "_start").unwrap();
+                let full = image::link(&objects, "_start").unwrap();
+                let context = format!("seed {seed:#x}, step {step}: {:?}", linker.last().unwrap().how);
+                let image = linker.image().unwrap();
+                let first_difference = image.iter().zip(&full).position(|(a, b)| a != b);
+                assert!(image == &full[..], "{context}: first difference at {first_difference:?}");
+                linker.publish(&output, &scratch).unwrap();
+                assert!(std::fs::read(&output).unwrap() == full, "{context}");
+                in_place += usize::from(linker.last().unwrap().in_place);
+                let kind = match &linker.last().unwrap().how {
+                    How::Same => "same",
+                    How::Patched { relocations, .. } => {
+                        rewritten += relocations;
+                        "patched"
+                    }
+                    How::Full(Why::First) => "first",
+                    How::Full(Why::Outgrew) => "outgrew",
+                    How::Full(Why::Symbols) => "symbols",
+                    How::Full(why) => panic!("{context}: an unexpected full link: {why:?}"),
+                };
+                *hows.entry(kind).or_default() += 1;
+            }
+        }
+        for kind in ["patched", "outgrew", "symbols"] {
+            assert!(hows.get(kind).is_some_and(|&n| n >= 10), "too few links {kind}: {hows:?}");
+        }
+        assert!(rewritten > 0, "no patch moved a global that another input calls: {hows:?}");
+        assert!(in_place >= hows["patched"] / 2, "{in_place} copies patched in place: {hows:?}");
+    }
+}

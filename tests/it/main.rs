@@ -5,6 +5,7 @@ mod cli;
 mod contracts;
 mod diagnostics;
 mod docs;
+mod incremental;
 mod lsp;
 mod mutation;
 mod nginx;
