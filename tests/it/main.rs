@@ -12,6 +12,7 @@ mod nginx;
 mod oracle;
 mod programs;
 mod reexecution;
+mod saving;
 mod remote;
 mod stamps;
 mod support;
