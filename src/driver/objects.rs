@@ -198,14 +198,30 @@ impl Session {
         self.report_phase(Phase::Linking);
 
         let _span = tracing::info_span!("merge", units = missing.len()).entered();
+        // Watch mode writes an edit's few new units to the store after the rebuild is
+        // reported (see `Deferred`), when what reads them reads their bytes, not their
+        // files: mini's linker, or the merge of `--emit obj`. A cold build's are written
+        // now, rather than kept in memory.
+        let settings = self.settings.expect("set before linking");
+        let defer = self.defer_index
+            && self.remote.is_none()
+            && missing.len() <= 16
+            && own_linker_applies(settings.codegen(&self.db));
         for &i in &missing {
             let unit: &UnitPlan = &plan.units[i];
             let objects: Vec<(Hash, &[u8])> = unit.hashes.iter().map(|&hash| (hash, &*self.objects[&hash])).collect();
             let merged = link::merge_objects(objects.iter().map(|&(_, object)| object))
                 .with_context(|| format!("merging link unit {}", unit.index))?;
             // Members first: a unit entry without its members could not be rebuilt.
-            store.write(Kind::UnitMembers, unit.key, &Unit::encode_members(&objects))?;
-            let path = store.write(Kind::Unit, unit.key, &merged)?;
+            let members = Unit::encode_members(&objects);
+            let path = if defer {
+                self.deferred.entries.push((Kind::UnitMembers, unit.key, members));
+                self.deferred.entries.push((Kind::Unit, unit.key, merged.clone()));
+                store.path(Store::key(Kind::Unit, unit.key))
+            } else {
+                store.write(Kind::UnitMembers, unit.key, &members)?;
+                store.write(Kind::Unit, unit.key, &merged)?
+            };
             inputs[i] = Some(LinkInput::new(path, Blob::Owned(merged)));
         }
         Ok(keyed(inputs))
@@ -247,7 +263,7 @@ impl Session {
         settings: &CodegenSettings,
     ) -> Result<()> {
         let choice = std::env::var("MINI_LINKER").unwrap_or_default();
-        let applies = settings.target.starts_with("x86_64") && !settings.debug_info;
+        let applies = own_linker_can_link(settings);
         if choice == "own" && !applies {
             bail!("MINI_LINKER=own: mini's linker links x86-64 executables without debug info only");
         }
@@ -270,6 +286,8 @@ impl Session {
                 Err(e) => tracing::warn!("mini's linker cannot link this ({e:#}); using the system linker"),
             }
         }
+        // The system linker reads files: entries this build deferred must be there.
+        self.write_deferred()?;
         if self.linker.is_none() {
             self.linker = Some(Linker::detect()?);
         }
@@ -288,10 +306,13 @@ impl Session {
         if functions.is_empty() {
             return HashSet::new();
         }
+        self.fault(crate::fault::Point::Codegen);
+        if let [(function, hash)] = functions {
+            return self.generate_here(*function, *hash);
+        }
         // Several batches per thread keep the threads busy to the end.
         let batch_size = functions.len().div_ceil(jobs * 4).clamp(1, 64);
         let batches: Vec<&[(Function, Hash)]> = functions.chunks(batch_size).collect();
-        self.fault(crate::fault::Point::Codegen);
         let next = AtomicUsize::new(0);
         let threads = jobs.clamp(1, batches.len());
         let (done, total, progress) = (AtomicUsize::new(0), functions.len(), self.progress.clone());
@@ -357,12 +378,49 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Generates one function's object on this thread: the edit of watch mode or of a
+    /// one-shot build. A thread of its own costs little on an idle machine, but on a busy
+    /// one waiting for it to be scheduled (and then for this one) can cost more than the
+    /// compilation; and this thread keeps its target machine from one build to the next.
+    /// LLVM may recurse deeply on a deeply nested expression: where this thread's stack
+    /// is small (a test's), the compilation runs on a stack as big as a codegen thread's.
+    fn generate_here(&mut self, function: Function, hash: Hash) -> HashSet<Function> {
+        if let Some(progress) = &self.progress {
+            progress.functions(0, 1);
+        }
+        let object = stacker::maybe_grow(8 << 20, 16 << 20, || fn_object(&self.db, function).clone());
+        self.objects.insert(hash, object.expect("checked functions have code"));
+        if let Some(progress) = &self.progress {
+            progress.functions(1, 1);
+        }
+        HashSet::from([function])
+    }
+}
+
+/// Whether mini's own linker links executables with `settings` (x86-64 without debug
+/// information).
+fn own_linker_can_link(settings: &CodegenSettings) -> bool {
+    settings.target.starts_with("x86_64") && !settings.debug_info
+}
+
+/// Whether the executable will be linked by mini's own linker (unless it refuses the
+/// input, which mini's objects never make it do): it can, and `MINI_LINKER` does not
+/// ask for the system linker.
+fn own_linker_applies(settings: &CodegenSettings) -> bool {
+    own_linker_can_link(settings) && std::env::var("MINI_LINKER").unwrap_or_default() != "system"
+}
+
 /// Reads link units from the store. Reading an entry verifies its checksum, and a cold
 /// process reads every unit (tens of megabytes), so this runs on `jobs` threads — on
 /// more with a remote cache, where a local miss mostly waits for the server.
 pub(super) fn read_units(store: &Store, keys: &[Hash], jobs: usize) -> Vec<Option<(PathBuf, Blob)>> {
     let (threads, least) = if store.remote().is_some() { (jobs.max(8), 8) } else { (jobs.max(1), 32) };
     let chunk = keys.len().div_ceil(threads).max(least);
+    if keys.len() <= chunk {
+        // One thread's worth (an edit's unit): here, without starting one.
+        return keys.iter().map(|&key| store.read_with_path(Kind::Unit, key)).collect();
+    }
     std::thread::scope(|scope| {
         let workers: Vec<_> = keys
             .chunks(chunk)

@@ -35,8 +35,7 @@ pub(super) struct Copies {
     dirty: [Option<Vec<Range<usize>>>; 2],
     /// The copy the next publication writes.
     next: usize,
-    /// Write the whole image next to the output every time (no hard links here, or a
-    /// benchmark asked).
+    /// Write the whole image next to the output every time: hard links do not work here.
     whole: bool,
 }
 
@@ -75,10 +74,6 @@ pub(super) struct Published {
 const MOSTLY_DIRTY: usize = 2;
 
 impl Copies {
-    pub fn set_whole(&mut self, whole: bool) {
-        self.whole = whole;
-    }
-
     /// The image changed everywhere (a full link).
     pub fn changed_all(&mut self) {
         self.dirty = [None, None];

@@ -26,7 +26,7 @@ use mini_queries::base::Hash;
 use object::Object as _;
 use rustc_hash::FxHashSet;
 
-use super::copies::Copies;
+use super::copies::{Copies, Published};
 use super::image::{self, Input, Layout, SYM_SIZE, Site, Target};
 
 /// How many changed inputs a patch takes on; more is a full link (a new file shifts
@@ -40,6 +40,23 @@ pub struct IncrementalLinker {
     state: Option<State>,
     copies: Copies,
     last: Option<LastLink>,
+    mode: Mode,
+    /// In `Mode::Full`, the image of the last link.
+    full: Option<Vec<u8>>,
+}
+
+/// How the linker links and publishes: incrementally, or one of the slower ways it
+/// replaces, kept so that benchmarks can compare them in one run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Patch the image, and a copy of it in place (see `copies`).
+    #[default]
+    Incremental,
+    /// Patch the image, but write the whole executable to a new file each time.
+    WriteWhole,
+    /// Link whole and write the whole executable, as a one-shot build does; the
+    /// incremental state is left as it was.
+    Full,
 }
 
 struct State {
@@ -90,6 +107,8 @@ pub enum Why {
     /// The patch failed (an undefined symbol, a relocation out of range…); the full
     /// link says what is wrong, if anything is.
     Failed(String),
+    /// `Mode::Full`.
+    Asked,
 }
 
 impl Why {
@@ -109,6 +128,13 @@ impl IncrementalLinker {
     /// inputs are not something mini's linker links.
     pub fn link(&mut self, keys: &[Hash], objects: &[&[u8]], entry: &str) -> Result<()> {
         let start = Instant::now();
+        if self.mode == Mode::Full {
+            self.full = Some(image::link(objects, entry)?);
+            let how = How::Full(Why::Asked);
+            self.last =
+                Some(LastLink { how, link: start.elapsed(), publish: Duration::ZERO, written: 0, in_place: false });
+            return Ok(());
+        }
         let how = match self.patch(keys, objects, entry) {
             Ok(how) => how,
             Err(why) => {
@@ -131,8 +157,14 @@ impl IncrementalLinker {
     /// copies, best on the output's file system.
     pub fn publish(&mut self, output: &Path, scratch: &Path) -> Result<()> {
         let start = Instant::now();
-        let state = self.state.as_ref().expect("publish follows a successful link");
-        let published = self.copies.publish(&state.image, output, scratch)?;
+        let published = match (self.mode, &self.full, &self.state) {
+            (Mode::Full, Some(image), _) | (Mode::WriteWhole, _, Some(State { image, .. })) => {
+                crate::output::write_atomically(output, image, true)?;
+                Published { written: image.len(), in_place: false }
+            }
+            (_, _, Some(state)) => self.copies.publish(&state.image, output, scratch)?,
+            _ => panic!("publish follows a successful link"),
+        };
         if let Some(last) = &mut self.last {
             last.publish = start.elapsed();
             last.written = published.written;
@@ -151,10 +183,10 @@ impl IncrementalLinker {
         self.last.as_ref()
     }
 
-    /// Publishes by writing the whole executable to a new file each time instead of
-    /// patching a copy in place — the slower way, kept for comparison in benchmarks.
-    pub fn set_publish_whole(&mut self, whole: bool) {
-        self.copies.set_whole(whole);
+    /// Links and publishes as `mode` says (for benchmarks).
+    pub fn set_mode(&mut self, mode: Mode) {
+        self.mode = mode;
+        self.full = None;
     }
 
     /// Patches the image, or says why a full link is needed.

@@ -133,3 +133,40 @@ fn a_watchers_patched_executable_is_the_one_a_full_link_gives() {
     }
     assert!(patched_moving > 0 && outgrew > 0 && symbols > 0, "{patched_moving} {outgrew} {symbols}");
 }
+
+/// The files under `dir`, recursively.
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .map(|path| if path.is_dir() { count_files(&path) } else { 1 })
+        .sum()
+}
+
+/// A watcher's rebuild writes its new store entries after it is reported, with the
+/// index (an edit's latency is its build, not the file system's journal); then a new
+/// process finds everything: nothing to compile, nothing to link.
+#[test]
+fn a_watchers_new_units_reach_the_store_with_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "main.mini", "import \"lib.mini\";\n\nfn main() i32 {\n    @print(lib.f(1));\n    return 0;\n}\n");
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n");
+    let mut w = Watcher::new(Session::new(&d.join("main.mini")).unwrap(), request(&d.join("main")));
+    assert!(w.rebuild(None).unwrap().success());
+    w.flush().unwrap();
+    let objects = d.join(".mini_cache/objects");
+    let before = count_files(&objects);
+
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 2;\n}\n");
+    let report = w.rebuild(Some(&[d.join("lib.mini")])).unwrap();
+    assert_eq!((report.compiled.as_slice(), report.linked), (&["lib.f".to_string()][..], true));
+    assert_eq!(run(&d.join("main")), ("3\n".to_string(), Some(0)));
+    assert_eq!(count_files(&objects), before, "nothing written before the rebuild is reported");
+    w.flush().unwrap();
+    assert_eq!(count_files(&objects), before + 2, "the unit and its members");
+
+    let mut fresh = Session::new(&d.join("main.mini")).unwrap();
+    let report = fresh.build(&request(&d.join("main"))).unwrap();
+    assert!(report.compiled.is_empty() && !report.linked, "{report:?}");
+}
