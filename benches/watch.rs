@@ -134,7 +134,8 @@ fn main() {
     // Body edits of files edited before, by way of linking: the rebuild, and the link
     // with the executable's writing.
     let mut by_mode: [(Vec<Duration>, Vec<Duration>); 3] = Default::default();
-    let mut phase_samples: BTreeMap<&'static str, Vec<Duration>> = BTreeMap::new();
+    // Each phase's times in body edits linked incrementally: [file edited before, first edit].
+    let mut phase_samples: BTreeMap<&'static str, [Vec<Duration>; 2]> = BTreeMap::new();
     let mut hows: BTreeMap<String, usize> = BTreeMap::new();
     let mut body_edits = 0;
     let mut flush = Vec::new();
@@ -170,15 +171,17 @@ fn main() {
         let start = Instant::now();
         let report = watcher.rebuild(Some(&paths)).expect("the rebuild");
         let took = start.elapsed();
+        if is_body && mode == Mode::Incremental && counted {
+            for (name, time) in phases.totals() {
+                phase_samples.entry(name).or_default()[usize::from(first)].push(time);
+            }
+        }
         if is_body && !first && counted {
             let last = linker.lock().unwrap().last().cloned().expect("linked");
             let mode_index = MODES.iter().position(|&m| m == mode).unwrap();
             by_mode[mode_index].0.push(took);
             by_mode[mode_index].1.push(last.link + last.publish);
             if mode == Mode::Incremental {
-                for (name, time) in phases.totals() {
-                    phase_samples.entry(name).or_default().push(time);
-                }
                 let how = match &last.how {
                     How::Patched { .. } if last.in_place => "patched, copy patched in place".to_string(),
                     How::Patched { .. } => "patched, copy written whole".to_string(),
@@ -255,12 +258,19 @@ fn main() {
     }
     let hows: Vec<String> = hows.iter().map(|(how, n)| format!("{how}: {n}")).collect();
     println!("\nHow the incremental links went: {}.", hows.join("; "));
-    println!("\nWhere the time of those rebuilds goes (median per phase; nested phases are part of the one above):\n");
-    println!("| phase | median | p90 |");
-    println!("|---|---:|---:|");
-    for (name, samples) in &phase_samples {
-        let s = Stats::of(samples);
-        println!("| {name} | {} | {} |", ms(s.median), ms(s.p90));
+    println!("\nWhere the time of body edits linked incrementally goes (median and p90 per phase; a nested phase");
+    println!("is part of the one it is in: `patch` of `link`):\n");
+    println!("| phase | file edited before | p90 | first edit of the file | p90 |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, [again, first]) in &phase_samples {
+        let cells = |samples: &Vec<Duration>| match samples.is_empty() {
+            true => "— | —".to_string(),
+            false => {
+                let s = Stats::of(samples);
+                format!("{} | {}", ms(s.median), ms(s.p90))
+            }
+        };
+        println!("| {name} | {} | {} |", cells(again), cells(first));
     }
     println!("\nResident memory (MiB) after the cold build and every ten edits:\n");
     let cells: Vec<String> = rss.iter().map(|(edit, mib)| format!("{edit}: {mib}")).collect();
