@@ -437,6 +437,12 @@ impl Session {
         self.files.keys().map(|path| self.disk_path(path)).collect()
     }
 
+    /// The files this session has loaded from outside the entry's directory (paths on
+    /// disk), missing ones included: those whose module path climbs out of it (`../`).
+    pub fn files_outside_root(&self) -> Vec<PathBuf> {
+        self.files.keys().filter(|path| path.as_str().starts_with("../")).map(|path| self.disk_path(path)).collect()
+    }
+
     /// Keeps the cache in `dir` instead of the entry directory's `.mini_cache`.
     pub fn set_cache_dir(&mut self, dir: PathBuf) {
         self.cache = Cache::Dir(dir);
