@@ -3,6 +3,7 @@
 //! (`objects`), and records what it did in the on-disk index. All of the compiler's I/O
 //! happens here or below (`link`, `store`).
 
+mod deferred;
 mod emit;
 mod explain;
 mod objects;
@@ -237,51 +238,8 @@ pub struct Session {
     /// shared with the session a rebase moves to.
     incremental: Option<Arc<std::sync::Mutex<IncrementalLinker>>>,
     /// In watch mode, what is written to the cache after the rebuild is reported, before
-    /// the index (see `write_deferred`).
-    deferred: Deferred,
-}
-
-/// Writes to the disk cache that watch mode makes after reporting a rebuild rather than
-/// before: an edit's latency should be its build, and a metadata operation (creating or
-/// renaming a file) can wait milliseconds for the file system's journal.
-#[derive(Default)]
-struct Deferred {
-    /// New store entries: kind, key, payload. The link had their bytes.
-    entries: Vec<(crate::store::Kind, Hash, Vec<u8>)>,
-    /// The build's statistics for `stats.json` and the size cap (see `gc::after_build`).
-    stats: Option<(crate::store::Counters, BuildReport)>,
-}
-
-impl Deferred {
-    fn is_pending(&self) -> bool {
-        !self.entries.is_empty() || self.stats.is_some()
-    }
-
-    /// Keeps a build's statistics, added to those of builds whose statistics are not
-    /// written yet.
-    fn stats(&mut self, counters: crate::store::Counters, report: &BuildReport) {
-        use std::sync::atomic::Ordering::Relaxed;
-        if let Some((pending, _)) = &self.stats {
-            for (total, more) in [
-                (&counters.hits, &pending.hits),
-                (&counters.misses, &pending.misses),
-                (&counters.corrupt, &pending.corrupt),
-                (&counters.bytes_written, &pending.bytes_written),
-            ] {
-                total.fetch_add(more.load(Relaxed), Relaxed);
-            }
-        }
-        let report = BuildReport {
-            functions: report.functions,
-            compiled: report.compiled.clone(),
-            reused_from_disk: report.reused_from_disk,
-            reused_from_remote: report.reused_from_remote,
-            link_units_relinked: report.link_units_relinked,
-            remote: report.remote.clone(),
-            ..BuildReport::default()
-        };
-        self.stats = Some((counters, report));
-    }
+    /// the index (see `deferred`).
+    deferred: deferred::Deferred,
 }
 
 /// The last link of this program with some settings.
@@ -362,7 +320,7 @@ impl Session {
             progress: None,
             remote: None,
             incremental: None,
-            deferred: Deferred::default(),
+            deferred: deferred::Deferred::default(),
         })
     }
 
@@ -940,25 +898,6 @@ impl Session {
         let mut store = self.open_store()?;
         store.keep_index(path.clone());
         store.write_file(&path, &Index::encode(&header, &files))
-    }
-
-    /// Writes what watch mode deferred (`Deferred`): the new store entries — before the
-    /// index that lists them — and the statistics. An entry that cannot be written is an
-    /// error, and the entries after it are dropped: an index listing a unit the store does
-    /// not have only makes a later build make that unit again.
-    fn write_deferred(&mut self) -> Result<()> {
-        if let Some((counters, report)) = self.deferred.stats.take() {
-            crate::gc::after_build(self.cache_dir(), &counters, &report);
-        }
-        if self.deferred.entries.is_empty() {
-            return Ok(());
-        }
-        let _span = tracing::info_span!("write_entries", entries = self.deferred.entries.len()).entered();
-        let store = self.open_store()?;
-        for (kind, key, payload) in std::mem::take(&mut self.deferred.entries) {
-            store.write(kind, key, &payload)?;
-        }
-        Ok(())
     }
 
     /// Each program file's index record, reusing last build's where the file's input is
