@@ -70,9 +70,6 @@ pub(super) struct Published {
     pub in_place: bool,
 }
 
-/// Above this share of the image, a copy is written whole rather than range by range.
-const MOSTLY_DIRTY: usize = 2;
-
 impl Copies {
     /// The image changed everywhere (a full link).
     pub fn changed_all(&mut self) {
@@ -96,9 +93,7 @@ impl Copies {
         let turn = self.next;
         let path = scratch.join(copy_name(output, turn));
         let patched = match (&self.files[turn], &mut self.dirty[turn]) {
-            (Some(copy), Some(ranges)) if copy.path == path && copy.stamp.len == image.len() as u64 => {
-                patch_in_place(copy, image, ranges)
-            }
+            (Some(copy), Some(ranges)) if copy.path == path => patch_in_place(copy, image, ranges),
             _ => None,
         };
         let (stamp, written, in_place) = match patched {
@@ -136,22 +131,32 @@ fn copy_name(output: &Path, turn: usize) -> String {
 }
 
 /// Writes `ranges` of `image` into the copy, if it is as it was left and can be opened
-/// for writing (it is not running); returns its new stamp and the bytes written.
+/// for writing (it is not running); returns its new stamp and the bytes written. The
+/// ranges cover every byte where the copy and the image differ, what the image has past
+/// the copy's end included.
 fn patch_in_place(copy: &CopyFile, image: &[u8], ranges: &mut [Range<usize>]) -> Option<(Stamp, usize)> {
     let file = std::fs::OpenOptions::new().write(true).open(&copy.path).ok()?;
     let meta = file.metadata().ok()?;
     if Stamp::of(&meta) != copy.stamp || !meta.is_file() {
         return None;
     }
-    let ranges = coalesce(ranges);
+    // Ranges recorded while the image was longer may run past its end now.
+    let ranges: Vec<Range<usize>> = coalesce(ranges)
+        .into_iter()
+        .map(|range| range.start.min(image.len())..range.end.min(image.len()))
+        .filter(|range| !range.is_empty())
+        .collect();
+    // However much changed, writing in place beats a new file: renaming a new file over
+    // the copy makes ext4 write the new file's data out first.
     let written: usize = ranges.iter().map(|r| r.len()).sum();
-    if written > image.len() / MOSTLY_DIRTY {
-        return None;
-    }
     let _span = tracing::debug_span!("patch_copy", ranges = ranges.len(), bytes = written).entered();
     for range in &ranges {
         // A failure here leaves the copy half patched; it is written whole instead.
         file.write_all_at(&image[range.clone()], range.start as u64).ok()?;
+    }
+    // The image may have grown (its symbol table) or shrunk.
+    if meta.len() != image.len() as u64 {
+        file.set_len(image.len() as u64).ok()?;
     }
     Some((Stamp::of(&file.metadata().ok()?), written))
 }

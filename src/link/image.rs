@@ -248,11 +248,12 @@ pub(super) struct Defined<'a> {
 
 impl Defined<'_> {
     /// Adds what makes the symbol table's entry and the global names what they are —
-    /// everything but the address and size — to an input's shape (`InputLayout::shape`).
-    pub fn shape(&self, hasher: &mut blake3::Hasher) {
-        hasher.update(&(self.name.len() as u64).to_le_bytes());
-        hasher.update(self.name);
-        hasher.update(&[self.info, self.other, u8::from(self.global), u8::from(self.listed)]);
+    /// everything but the address and size — to an input's shape (`InputLayout::shape`),
+    /// hashed once the input's symbols are all in.
+    pub fn shape(&self, shape: &mut Vec<u8>) {
+        shape.extend_from_slice(&(self.name.len() as u32).to_le_bytes());
+        shape.extend_from_slice(self.name);
+        shape.extend_from_slice(&[self.info, self.other, u8::from(self.global), u8::from(self.listed)]);
     }
 }
 
@@ -294,7 +295,7 @@ pub(super) struct Layout {
     pub bounds: [(u64, u64); 4],
     pub inputs: Vec<InputLayout>,
     /// Global names, to their index in `globals`.
-    pub names: FxHashMap<Box<[u8]>, u32>,
+    pub names: Names,
     pub globals: Vec<Global>,
     /// Where the symbol table is in the file, and the index of its first global.
     pub symtab_offset: u64,
@@ -315,15 +316,15 @@ pub(super) struct InputLayout {
     pub first_listed_global: u32,
     /// The globals it defines, in its order.
     pub defines: Vec<u32>,
-    /// The globals of other inputs its relocations point at (sorted, each once).
-    pub refers: Vec<u32>,
+    /// Its relocations that point at other inputs' globals: which global, and where. (A
+    /// list per input rather than per global: a full link records it without an
+    /// allocation per global, and a patch that moved globals reads it once.)
+    pub outgoing: Vec<(u32, Site)>,
 }
 
 pub(super) struct Global {
     pub address: u64,
     pub owner: u32,
-    /// The relocations of other inputs that point at it.
-    pub sites: Vec<Site>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -331,7 +332,42 @@ pub(super) struct Site {
     pub place: u64,
     pub addend: i64,
     pub r_type: u32,
-    pub owner: u32,
+}
+
+/// Global names, each to its number: the names in one buffer, found by a hash of their
+/// bytes and checked against them (no allocation per name).
+#[derive(Default)]
+pub(super) struct Names {
+    bytes: Vec<u8>,
+    /// By number: where its name is in `bytes`.
+    spans: Vec<(u32, u32)>,
+    by_hash: FxHashMap<u64, u32>,
+}
+
+impl Names {
+    fn hash(name: &[u8]) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = rustc_hash::FxBuildHasher.build_hasher();
+        hasher.write(name);
+        hasher.finish()
+    }
+
+    /// Adds the name of global number `id` (the next one).
+    fn push(&mut self, name: &[u8]) {
+        let id = self.spans.len() as u32;
+        self.spans.push((self.bytes.len() as u32, name.len() as u32));
+        self.bytes.extend_from_slice(name);
+        // Two names with one hash: the second is not found, and a patch that needs it
+        // fails over to a full link.
+        self.by_hash.entry(Self::hash(name)).or_insert(id);
+    }
+
+    /// The number of the global named `name`.
+    pub fn get(&self, name: &[u8]) -> Option<u32> {
+        let &id = self.by_hash.get(&Self::hash(name))?;
+        let (start, len) = self.spans[id as usize];
+        (&self.bytes[start as usize..(start + len) as usize] == name).then_some(id)
+    }
 }
 
 /// Links `objects` into a static executable whose entry point is `entry`.
@@ -380,9 +416,10 @@ pub(super) fn link_recording(objects: &[&[u8]], entry: &str, record: bool) -> Re
     let mut table = SymbolTable::new(bounds, inputs.iter().map(|input| &input.file));
     let mut layouts: Vec<InputLayout> = Vec::with_capacity(if record { inputs.len() } else { 0 });
     let mut owners: Vec<(u64, u32)> = Vec::new();
+    let mut shape = Vec::new();
     for (object, input) in inputs.iter().enumerate() {
         let (first_local, first_listed_global) = table.counts();
-        let mut shape = blake3::Hasher::new();
+        shape.clear();
         let mut defines = Vec::new();
         input.for_each_defined(|symbol| {
             if symbol.global {
@@ -405,8 +442,9 @@ pub(super) fn link_recording(objects: &[&[u8]], entry: &str, record: bool) -> Re
         })?;
         if record {
             let regions = input.regions;
-            let shape = *shape.finalize().as_bytes();
-            layouts.push(InputLayout { regions, shape, first_local, first_listed_global, defines, refers: Vec::new() });
+            let shape = *blake3::hash(&shape).as_bytes();
+            let outgoing = Vec::new();
+            layouts.push(InputLayout { regions, shape, first_local, first_listed_global, defines, outgoing });
         }
     }
     let &(entry_address, entry_id) =
@@ -421,12 +459,11 @@ pub(super) fn link_recording(objects: &[&[u8]], entry: &str, record: bool) -> Re
         input.copy_into(&mut bytes)?;
     }
     let mut got = Got { entries: FxHashMap::default(), next: rodata.1 - GOT_ROOM, end: rodata.1 };
-    let mut sites: Vec<Vec<Site>> = if record { vec![Vec::new(); owners.len()] } else { Vec::new() };
     for (object, input) in inputs.iter().enumerate() {
         // Where each of this input's symbols is (and the global's number, if it is one),
         // resolved the first time a relocation names it.
         let mut targets: Vec<Option<(u64, Option<u32>)>> = vec![None; input.file.symbols().count() + 1];
-        let mut refers = Vec::new();
+        let mut outgoing = Vec::new();
         input.for_each_relocation(|place, r_type, index, addend| {
             let (target, id) = match targets[index.0] {
                 Some(resolved) => resolved,
@@ -450,29 +487,33 @@ pub(super) fn link_recording(objects: &[&[u8]], entry: &str, record: bool) -> Re
                 && let Some(id) = id
                 && owners[id as usize].1 != object as u32
             {
-                sites[id as usize].push(Site { place, addend, r_type, owner: object as u32 });
-                refers.push(id);
+                outgoing.push((id, Site { place, addend, r_type }));
             }
             Ok(())
         })?;
         if record {
-            refers.sort_unstable();
-            refers.dedup();
-            layouts[object].refers = refers;
+            layouts[object].outgoing = outgoing;
         }
     }
 
     let (sections, symtab_offset, first_global) = table.write(&mut bytes, bounds);
     write_headers(&mut bytes, entry_address, rodata, text, data, bss.1, sections);
-    let layout = record.then(|| Layout {
+    let layout = record.then(|| {
+        let mut names = Names::default();
+        let mut by_id: Vec<&[u8]> = vec![&[]; globals.len()];
+        for (&name, &(_, id)) in &globals {
+            by_id[id as usize] = name;
+        }
+        for name in by_id {
+            names.push(name);
+        }
+        (names, owners.into_iter().map(|(address, owner)| Global { address, owner }).collect::<Vec<_>>())
+    });
+    let layout = layout.map(|(names, globals)| Layout {
         bounds,
         inputs: layouts,
-        names: globals.iter().map(|(&name, &(_, id))| (Box::from(name), id)).collect(),
-        globals: owners
-            .into_iter()
-            .zip(sites)
-            .map(|((address, owner), sites)| Global { address, owner, sites })
-            .collect(),
+        names,
+        globals,
         symtab_offset,
         first_global,
         entry: entry_id,

@@ -115,6 +115,33 @@ impl Why {
     fn failed(error: anyhow::Error) -> Why {
         Why::Failed(format!("{error:#}"))
     }
+
+    /// Whether the patch may have written part of the image before it said this.
+    fn may_have_patched(&self) -> bool {
+        matches!(self, Why::Got | Why::Failed(_))
+    }
+}
+
+/// The byte ranges where `new` differs from `old`, in blocks of a page: a full link
+/// after an input outgrew its room moves what follows it, but one after an input
+/// gained a function often changes that input's regions and the symbol table alone.
+fn differences(old: &[u8], new: &[u8]) -> Vec<std::ops::Range<usize>> {
+    const BLOCK: usize = 4096;
+    let common = old.len().min(new.len());
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    for start in (0..common).step_by(BLOCK) {
+        let end = (start + BLOCK).min(common);
+        if old[start..end] != new[start..end] {
+            match ranges.last_mut() {
+                Some(last) if last.end == start => last.end = end,
+                _ => ranges.push(start..end),
+            }
+        }
+    }
+    if new.len() > common {
+        ranges.push(common..new.len());
+    }
+    ranges
 }
 
 impl IncrementalLinker {
@@ -139,11 +166,16 @@ impl IncrementalLinker {
             Ok(how) => how,
             Err(why) => {
                 tracing::debug!(?why, "linking whole");
-                self.state = None;
+                // The last image, unless the patch got to write into it: the copies
+                // then lack what differs between it and the new one.
+                let old = self.state.take().filter(|_| !why.may_have_patched()).map(|state| state.image);
                 let (image, layout) = image::link_recording(objects, entry, true)?;
+                match &old {
+                    Some(old) => self.copies.changed(&differences(old, &image)),
+                    None => self.copies.changed_all(),
+                }
                 let layout = layout.expect("recorded");
                 self.state = Some(State { keys: keys.to_vec(), entry: entry.to_string(), image, layout });
-                self.copies.changed_all();
                 How::Full(why)
             }
         };
@@ -242,9 +274,10 @@ fn patch(
     let mut moved: Vec<u32> = Vec::new();
     // Symbol table entries to rewrite: index, address, size.
     let mut entries: Vec<(u32, u64, u64)> = Vec::new();
+    let mut shape = Vec::new();
     for (i, input) in &inputs {
         let old = &layout.inputs[*i];
-        let mut shape = blake3::Hasher::new();
+        shape.clear();
         let (mut local, mut global) = (old.first_local, layout.first_global + old.first_listed_global);
         let mut addresses = Vec::with_capacity(old.defines.len());
         input
@@ -261,7 +294,7 @@ fn patch(
                 Ok(())
             })
             .map_err(Why::failed)?;
-        if *shape.finalize().as_bytes() != old.shape || addresses.len() != old.defines.len() {
+        if *blake3::hash(&shape).as_bytes() != old.shape || addresses.len() != old.defines.len() {
             return Err(Why::Symbols);
         }
         for (&id, address) in old.defines.iter().zip(addresses) {
@@ -273,17 +306,13 @@ fn patch(
         }
     }
 
-    // Their bytes and relocations, and the index of their relocations into others.
-    let patched: FxHashSet<u32> = inputs.iter().map(|&(i, _)| i as u32).collect();
+    // Their bytes and relocations, and their relocations into others.
     let mut dirty = Vec::new();
     for (i, input) in &inputs {
         let owner = *i as u32;
         input.copy_into(image).map_err(Why::failed)?;
         dirty.extend(input.file_ranges());
-        for &id in &layout.inputs[*i].refers {
-            layout.globals[id as usize].sites.retain(|site| site.owner != owner);
-        }
-        let mut refers = Vec::new();
+        let mut outgoing = Vec::new();
         let mut targets: Vec<Option<(u64, Option<u32>)>> = vec![None; input.file.symbols().count() + 1];
         let mut got = false;
         input
@@ -298,7 +327,7 @@ fn patch(
                         let resolved = match input.target(index)? {
                             Target::Address(address) => (address, None),
                             Target::Global(name) => {
-                                let Some(&id) = layout.names.get(name) else {
+                                let Some(id) = layout.names.get(name) else {
                                     anyhow::bail!("undefined symbol '{}'", String::from_utf8_lossy(name));
                                 };
                                 (layout.globals[id as usize].address, Some(id))
@@ -312,26 +341,30 @@ fn patch(
                 if let Some(id) = id
                     && layout.globals[id as usize].owner != owner
                 {
-                    layout.globals[id as usize].sites.push(Site { place, addend, r_type, owner });
-                    refers.push(id);
+                    outgoing.push((id, Site { place, addend, r_type }));
                 }
                 Ok(())
             })
             .map_err(|e| if got { Why::Got } else { Why::failed(e) })?;
-        refers.sort_unstable();
-        refers.dedup();
-        layout.inputs[*i].refers = refers;
+        layout.inputs[*i].outgoing = outgoing;
     }
 
     // Other inputs' relocations into what moved.
     let mut rewritten = 0;
-    for &id in &moved {
-        let global = &layout.globals[id as usize];
-        for site in global.sites.iter().filter(|site| !patched.contains(&site.owner)) {
-            let range =
-                image::write_field(image, site.r_type, site.place, global.address, site.addend).map_err(Why::failed)?;
-            dirty.push(range);
-            rewritten += 1;
+    if !moved.is_empty() {
+        let mut is_moved = vec![false; layout.globals.len()];
+        for &id in &moved {
+            is_moved[id as usize] = true;
+        }
+        let patched: FxHashSet<usize> = inputs.iter().map(|&(i, _)| i).collect();
+        for (j, other) in layout.inputs.iter().enumerate().filter(|(j, _)| !patched.contains(j)) {
+            for &(id, site) in other.outgoing.iter().filter(|(id, _)| is_moved[*id as usize]) {
+                let address = layout.globals[id as usize].address;
+                let range = image::write_field(image, site.r_type, site.place, address, site.addend)
+                    .map_err(|e| Why::failed(e.context(format!("input #{j}"))))?;
+                dirty.push(range);
+                rewritten += 1;
+            }
         }
     }
 
