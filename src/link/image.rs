@@ -39,7 +39,7 @@ const PAGE: u64 = 0x1000;
 /// Room for GOT entries after the read-only data (mini's code rarely needs any).
 const GOT_ROOM: u64 = 4096;
 /// The ELF header and the four program headers.
-const HEADERS: u64 = 64 + 56 * 4;
+pub(super) const HEADERS: u64 = 64 + 56 * 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Segment {
@@ -235,6 +235,7 @@ impl<'a> Input<'a> {
 }
 
 /// A symbol defined by an input (see `Input::for_each_defined`).
+#[derive(Clone, Copy)]
 pub(super) struct Defined<'a> {
     pub name: &'a [u8],
     pub info: u8,
@@ -297,9 +298,12 @@ pub(super) struct Layout {
     /// Global names, to their index in `globals`.
     pub names: Names,
     pub globals: Vec<Global>,
-    /// Where the symbol table is in the file, and the index of its first global.
+    /// Where the symbol table is in the file, the index of its first global, how many
+    /// entries it has, and how long its string table is.
     pub symtab_offset: u64,
     pub first_global: u32,
+    pub symbols: u32,
+    pub strings: u32,
     /// The entry point's global.
     pub entry: u32,
     /// Whether any relocation goes through the GOT, whose slots this does not track.
@@ -311,9 +315,11 @@ pub(super) struct InputLayout {
     /// A hash of its symbols as the symbol table and the global names see them, but for
     /// addresses and sizes (`Defined::shape`).
     pub shape: [u8; 32],
-    /// The symbol table index of its first listed local, and of its first listed global.
+    /// The symbol table index of its first listed local, the number of listed globals
+    /// before its first, and where its names start in the string table.
     pub first_local: u32,
     pub first_listed_global: u32,
+    pub first_name: u32,
     /// The globals it defines, in its order.
     pub defines: Vec<u32>,
     /// Its relocations that point at other inputs' globals: which global, and where. (A
@@ -352,21 +358,35 @@ impl Names {
         hasher.finish()
     }
 
-    /// Adds the name of global number `id` (the next one).
-    fn push(&mut self, name: &[u8]) {
+    /// Adds the name of the next global; returns its number.
+    pub fn push(&mut self, name: &[u8]) -> u32 {
         let id = self.spans.len() as u32;
         self.spans.push((self.bytes.len() as u32, name.len() as u32));
         self.bytes.extend_from_slice(name);
         // Two names with one hash: the second is not found, and a patch that needs it
         // fails over to a full link.
         self.by_hash.entry(Self::hash(name)).or_insert(id);
+        id
+    }
+
+    /// The name of global number `id`.
+    pub fn name(&self, id: u32) -> &[u8] {
+        let (start, len) = self.spans[id as usize];
+        &self.bytes[start as usize..(start + len) as usize]
+    }
+
+    /// Forgets global number `id`: its name no longer finds it.
+    pub fn remove(&mut self, id: u32) {
+        let hash = Self::hash(self.name(id));
+        if self.by_hash.get(&hash) == Some(&id) {
+            self.by_hash.remove(&hash);
+        }
     }
 
     /// The number of the global named `name`.
     pub fn get(&self, name: &[u8]) -> Option<u32> {
         let &id = self.by_hash.get(&Self::hash(name))?;
-        let (start, len) = self.spans[id as usize];
-        (&self.bytes[start as usize..(start + len) as usize] == name).then_some(id)
+        (self.name(id) == name).then_some(id)
     }
 }
 
@@ -419,6 +439,7 @@ pub(super) fn link_recording(objects: &[&[u8]], entry: &str, record: bool) -> Re
     let mut shape = Vec::new();
     for (object, input) in inputs.iter().enumerate() {
         let (first_local, first_listed_global) = table.counts();
+        let first_name = table.strings.len() as u32;
         shape.clear();
         let mut defines = Vec::new();
         input.for_each_defined(|symbol| {
@@ -444,7 +465,15 @@ pub(super) fn link_recording(objects: &[&[u8]], entry: &str, record: bool) -> Re
             let regions = input.regions;
             let shape = *blake3::hash(&shape).as_bytes();
             let outgoing = Vec::new();
-            layouts.push(InputLayout { regions, shape, first_local, first_listed_global, defines, outgoing });
+            layouts.push(InputLayout {
+                regions,
+                shape,
+                first_local,
+                first_listed_global,
+                first_name,
+                defines,
+                outgoing,
+            });
         }
     }
     let &(entry_address, entry_id) =
@@ -496,6 +525,7 @@ pub(super) fn link_recording(objects: &[&[u8]], entry: &str, record: bool) -> Re
         }
     }
 
+    let (symbols, strings) = (table.counts(), table.strings.len() as u32);
     let (sections, symtab_offset, first_global) = table.write(&mut bytes, bounds);
     write_headers(&mut bytes, entry_address, rodata, text, data, bss.1, sections);
     let layout = record.then(|| {
@@ -516,6 +546,8 @@ pub(super) fn link_recording(objects: &[&[u8]], entry: &str, record: bool) -> Re
         globals,
         symtab_offset,
         first_global,
+        symbols: symbols.0 + symbols.1,
+        strings,
         entry: entry_id,
         uses_got: !got.entries.is_empty(),
     });
@@ -551,6 +583,74 @@ struct SectionTable {
 
 const SECTION_HEADER_SIZE: usize = 64;
 const SECTION_COUNT: usize = 8;
+
+/// Rewrites what follows the loaded bytes of `image` — the symbol table, its strings,
+/// the section headers — and the ELF header that points at them, for inputs of which
+/// some have other symbols now: each input in turn either adds its listed symbols
+/// (`Some`, in its order) or keeps those it has in the image's table. Updates `layout`
+/// to match.
+pub(super) fn rewrite_symbol_table(
+    image: &mut Vec<u8>,
+    layout: &mut Layout,
+    fresh: &[Option<Vec<Defined>>],
+) -> Result<()> {
+    // The old table and strings (offsets below are from the table's start).
+    let old = image[layout.symtab_offset as usize..].to_vec();
+    let symtab = 0;
+    let strtab = layout.symbols as usize * SYM_SIZE;
+    let (first_global, symbols, strings) = (layout.first_global, layout.symbols, layout.strings);
+    let mut table = SymbolTable {
+        bounds: layout.bounds,
+        strings: Vec::with_capacity(strings as usize + 4096),
+        locals: Vec::with_capacity(first_global as usize * SYM_SIZE + 4096),
+        globals: Vec::with_capacity((symbols - first_global) as usize * SYM_SIZE + 4096),
+    };
+    table.strings.push(0);
+    table.locals.resize(SYM_SIZE, 0);
+    for (i, fresh) in fresh.iter().enumerate() {
+        // Where this input's symbols and names end: where the next one's start.
+        let (end_local, end_global, end_name) = match layout.inputs.get(i + 1) {
+            Some(next) => (next.first_local, next.first_listed_global, next.first_name),
+            None => (first_global, symbols - first_global, strings),
+        };
+        let input = &mut layout.inputs[i];
+        let (old_local, old_global, old_name) = (input.first_local, input.first_listed_global, input.first_name);
+        (input.first_local, input.first_listed_global) = table.counts();
+        input.first_name = table.strings.len() as u32;
+        match fresh {
+            Some(symbols) => {
+                for symbol in symbols {
+                    table.add(symbol.name, symbol.info, symbol.other, symbol.address, symbol.size, symbol.global)?;
+                }
+            }
+            None => {
+                // The same entries, their names moved by as much as this input's names.
+                let shift = table.strings.len() as i64 - i64::from(old_name);
+                table.strings.extend_from_slice(&old[strtab + old_name as usize..strtab + end_name as usize]);
+                let locals = symtab + old_local as usize * SYM_SIZE..symtab + end_local as usize * SYM_SIZE;
+                let globals_at = symtab + (first_global + old_global) as usize * SYM_SIZE;
+                let globals = globals_at..symtab + (first_global + end_global) as usize * SYM_SIZE;
+                for (entries, out) in [(locals, &mut table.locals), (globals, &mut table.globals)] {
+                    for entry in old[entries].chunks_exact(SYM_SIZE) {
+                        let name = u32::from_le_bytes(entry[..4].try_into().expect("4 bytes"));
+                        let name = u32::try_from(i64::from(name) + shift).context("symbol names exceed 4 GiB")?;
+                        out.extend_from_slice(&name.to_le_bytes());
+                        out.extend_from_slice(&entry[4..]);
+                    }
+                }
+            }
+        }
+    }
+    let (locals, globals) = table.counts();
+    (layout.symbols, layout.strings) = (locals + globals, table.strings.len() as u32);
+    image.truncate((layout.bounds[2].1 - BASE) as usize);
+    let bounds = layout.bounds;
+    let (sections, symtab_offset, first_global) = table.write(image, bounds);
+    (layout.symtab_offset, layout.first_global) = (symtab_offset, first_global);
+    let entry = layout.globals[layout.entry as usize].address;
+    write_headers(image, entry, bounds[0], bounds[1], bounds[2], bounds[3].1, sections);
+    Ok(())
+}
 
 /// The executable's symbol table, filled as the inputs' symbols are read: functions and
 /// data objects with a name, locals first (as ELF requires), each group in input order,

@@ -4,16 +4,19 @@
 //!
 //! The full link (`image`) gives every input a region with slack in each segment, whose
 //! size depends on that input alone. A changed input that still fits its regions (same
-//! size class, same alignment) and defines the same symbols (same names, kinds and
-//! order: its *shape*) goes where the old one was: its regions are rewritten with its
-//! bytes and its relocations; every global that moved within them has the relocations
-//! of other inputs that point at it rewritten, from a reverse index the full link
-//! recorded; and the symbol table entries of its symbols get their new addresses and
-//! sizes. Nothing else changes, and the result is byte for byte what a full link of the
-//! same inputs gives — the layout is a function of the inputs, not of the history, so a
-//! one-shot build and a watcher agree. Anything else — an input that outgrew its
-//! regions, gained or lost a symbol, a different number of inputs, a GOT relocation,
-//! any error — is a full link, which records a new layout.
+//! size class, same alignment) goes where the old one was: its regions are rewritten
+//! with its bytes and its relocations; every global that moved within them has the
+//! relocations of other inputs that point at it rewritten, from the list of
+//! cross-input relocations the full link recorded; and its symbol-table entries get
+//! their new addresses and sizes. If it defines other symbols than before (a function
+//! added, removed or renamed: its *shape* changed), its globals are added and removed
+//! by name, and the symbol table and string table, which follow the loaded bytes, are
+//! rebuilt around it from the image's own. Nothing else changes, and the result is byte
+//! for byte what a full link of the same inputs gives — the layout is a function of
+//! the inputs, not of the history, so a one-shot build and a watcher agree. Anything
+//! else — an input that outgrew its regions, a different number of inputs, a symbol
+//! still used but no longer defined, a GOT relocation, any error — is a full link,
+//! which records a new layout.
 //!
 //! The image is then published through two files that take turns as the output
 //! (`copies`): the executable may be running, so it is never written in place.
@@ -27,7 +30,7 @@ use object::Object as _;
 use rustc_hash::FxHashSet;
 
 use super::copies::{Copies, Published};
-use super::image::{self, Input, Layout, SYM_SIZE, Site, Target};
+use super::image::{self, Defined, Input, Layout, SYM_SIZE, Site, Target};
 
 /// How many changed inputs a patch takes on; more is a full link (a new file shifts
 /// every unit after it, say).
@@ -86,8 +89,9 @@ pub enum How {
     /// The same inputs as the last link.
     Same,
     /// `inputs` changed inputs patched into the image; `relocations` relocations of the
-    /// others rewritten because a global they point at moved.
-    Patched { inputs: usize, relocations: usize },
+    /// others rewritten because a global they point at moved; with `symbols`, the symbol
+    /// table rewritten because an input has other symbols (a function added, say).
+    Patched { inputs: usize, relocations: usize, symbols: bool },
     /// Linked whole, and why.
     Full(Why),
 }
@@ -100,8 +104,6 @@ pub enum Why {
     Inputs,
     /// A changed input does not fit its regions any more.
     Outgrew,
-    /// A changed input defines other symbols.
-    Symbols,
     /// The image uses GOT slots, which patches do not track.
     Got,
     /// The patch failed (an undefined symbol, a relocation out of range…); the full
@@ -241,22 +243,27 @@ impl IncrementalLinker {
         let _span = tracing::info_span!("patch", inputs = inputs.len()).entered();
         // A refusal may come after part of the image was patched: the caller then drops
         // the state and links whole.
-        let (relocations, dirty) = patch(&mut state.layout, &mut state.image, &inputs)?;
+        let patched = patch(&mut state.layout, &mut state.image, &inputs)?;
         state.keys.copy_from_slice(keys);
-        self.copies.changed(&dirty);
-        Ok(How::Patched { inputs: changed.len(), relocations })
+        self.copies.changed(&patched.dirty);
+        Ok(How::Patched { inputs: changed.len(), relocations: patched.relocations, symbols: patched.symbols })
     }
 }
 
+/// What a patch did: how many relocations of other inputs it rewrote, whether it
+/// rewrote the symbol table, and the byte ranges of the image that changed.
+struct Patched {
+    relocations: usize,
+    symbols: bool,
+    dirty: Vec<std::ops::Range<usize>>,
+}
+
+/// Global numbers of inputs that are gone.
+const NO_OWNER: u32 = u32::MAX;
+
 /// Puts the new versions of some inputs (by index) into `image` where the old ones
-/// were; returns how many relocations of other inputs were rewritten, and the byte
-/// ranges of the image that changed. On `Err` the image and layout are partly patched
-/// and must be dropped.
-fn patch(
-    layout: &mut Layout,
-    image: &mut [u8],
-    changed: &[(usize, &[u8])],
-) -> Result<(usize, Vec<std::ops::Range<usize>>), Why> {
+/// were. On `Err` the image and layout may be partly patched and must be dropped.
+fn patch(layout: &mut Layout, image: &mut Vec<u8>, changed: &[(usize, &[u8])]) -> Result<Patched, Why> {
     // Each changed input where the old one was, if it fits there.
     let mut inputs: Vec<(usize, Input)> = Vec::with_capacity(changed.len());
     for &(i, bytes) in changed {
@@ -269,40 +276,79 @@ fn patch(
         inputs.push((i, input));
     }
 
-    // Its symbols: the same ones, perhaps elsewhere. Every global's new address first,
-    // so that the relocations below see them all.
-    let mut moved: Vec<u32> = Vec::new();
-    // Symbol table entries to rewrite: index, address, size.
-    let mut entries: Vec<(u32, u64, u64)> = Vec::new();
+    // Their symbols, and whether any input has other ones than before (its shape).
+    let mut symbols: Vec<Vec<Defined>> = Vec::with_capacity(inputs.len());
+    let mut reshaped: Vec<bool> = Vec::with_capacity(inputs.len());
     let mut shape = Vec::new();
     for (i, input) in &inputs {
-        let old = &layout.inputs[*i];
         shape.clear();
-        let (mut local, mut global) = (old.first_local, layout.first_global + old.first_listed_global);
-        let mut addresses = Vec::with_capacity(old.defines.len());
+        let mut defined = Vec::new();
         input
             .for_each_defined(|symbol| {
                 symbol.shape(&mut shape);
-                if symbol.global {
-                    addresses.push(symbol.address);
-                }
-                if symbol.listed {
-                    let index = if symbol.global { &mut global } else { &mut local };
-                    entries.push((*index, symbol.address, symbol.size));
-                    *index += 1;
-                }
+                defined.push(symbol);
                 Ok(())
             })
             .map_err(Why::failed)?;
-        if *blake3::hash(&shape).as_bytes() != old.shape || addresses.len() != old.defines.len() {
-            return Err(Why::Symbols);
+        let hash = *blake3::hash(&shape).as_bytes();
+        reshaped.push(hash != layout.inputs[*i].shape);
+        layout.inputs[*i].shape = hash;
+        symbols.push(defined);
+    }
+
+    // Every global's new address (and number, for new ones) before any relocation:
+    // first the globals that inputs no longer define, then the ones they do.
+    let mut removed: Vec<u32> = Vec::new();
+    for (k, (i, _)) in inputs.iter().enumerate().filter(|&(k, _)| reshaped[k]) {
+        let kept: FxHashSet<&[u8]> = symbols[k].iter().filter(|s| s.global).map(|s| s.name).collect();
+        for &id in &layout.inputs[*i].defines {
+            if !kept.contains(layout.names.name(id)) {
+                layout.names.remove(id);
+                layout.globals[id as usize].owner = NO_OWNER;
+                removed.push(id);
+            }
         }
-        for (&id, address) in old.defines.iter().zip(addresses) {
+    }
+    let mut moved: Vec<u32> = Vec::new();
+    for (k, (i, _)) in inputs.iter().enumerate() {
+        let owner = *i as u32;
+        let mut defines = Vec::with_capacity(layout.inputs[*i].defines.len());
+        for (n, symbol) in symbols[k].iter().filter(|s| s.global).enumerate() {
+            let id = if reshaped[k] {
+                match layout.names.get(symbol.name) {
+                    Some(id) if layout.globals[id as usize].owner == owner => id,
+                    Some(_) => return Err(Why::Failed("a symbol defined twice".into())),
+                    None => {
+                        let id = layout.names.push(symbol.name);
+                        layout.globals.push(image::Global { address: symbol.address, owner });
+                        id
+                    }
+                }
+            } else {
+                layout.inputs[*i].defines[n]
+            };
             let global = &mut layout.globals[id as usize];
-            if global.address != address {
-                global.address = address;
+            if global.address != symbol.address {
+                global.address = symbol.address;
                 moved.push(id);
             }
+            defines.push(id);
+        }
+        layout.inputs[*i].defines = defines;
+    }
+    if !removed.is_empty() {
+        // What the other inputs still use must still be there.
+        let patched: FxHashSet<usize> = inputs.iter().map(|&(i, _)| i).collect();
+        let mut is_removed = vec![false; layout.globals.len()];
+        for &id in &removed {
+            is_removed[id as usize] = true;
+        }
+        let others = layout.inputs.iter().enumerate().filter(|(j, _)| !patched.contains(j));
+        if others.flat_map(|(_, other)| &other.outgoing).any(|(id, _)| is_removed[*id as usize]) {
+            return Err(Why::Failed("an input uses a symbol no input defines any more".into()));
+        }
+        if is_removed[layout.entry as usize] {
+            return Err(Why::Failed("no entry point".into()));
         }
     }
 
@@ -350,7 +396,7 @@ fn patch(
     }
 
     // Other inputs' relocations into what moved.
-    let mut rewritten = 0;
+    let mut relocations = 0;
     if !moved.is_empty() {
         let mut is_moved = vec![false; layout.globals.len()];
         for &id in &moved {
@@ -363,23 +409,43 @@ fn patch(
                 let range = image::write_field(image, site.r_type, site.place, address, site.addend)
                     .map_err(|e| Why::failed(e.context(format!("input #{j}"))))?;
                 dirty.push(range);
-                rewritten += 1;
+                relocations += 1;
             }
         }
     }
 
-    // The symbol table's entries, and the entry point.
-    for (index, address, size) in entries {
-        let at = layout.symtab_offset as usize + index as usize * SYM_SIZE;
-        image::rewrite_symbol(&mut image[at..at + SYM_SIZE], &layout.bounds, address, size);
-        dirty.push(at..at + SYM_SIZE);
+    // The symbol table: rewritten from the changed inputs on when one has other symbols
+    // (the names and entries after its own move), else its entries' addresses and sizes.
+    let any_reshaped = reshaped.iter().any(|&r| r);
+    if any_reshaped {
+        let symtab = layout.symtab_offset as usize;
+        let mut fresh: Vec<Option<Vec<_>>> = vec![None; layout.inputs.len()];
+        for ((i, _), defined) in inputs.iter().zip(&symbols) {
+            fresh[*i] = Some(defined.iter().filter(|s| s.listed).copied().collect());
+        }
+        let old_len = image.len();
+        image::rewrite_symbol_table(image, layout, &fresh).map_err(Why::failed)?;
+        dirty.push(0..image::HEADERS as usize);
+        dirty.push(symtab..old_len.max(image.len()));
+    } else {
+        for ((i, _), defined) in inputs.iter().zip(&symbols) {
+            let old = &layout.inputs[*i];
+            let (mut local, mut global) = (old.first_local, layout.first_global + old.first_listed_global);
+            for symbol in defined.iter().filter(|s| s.listed) {
+                let index = if symbol.global { &mut global } else { &mut local };
+                let at = layout.symtab_offset as usize + *index as usize * SYM_SIZE;
+                image::rewrite_symbol(&mut image[at..at + SYM_SIZE], &layout.bounds, symbol.address, symbol.size);
+                dirty.push(at..at + SYM_SIZE);
+                *index += 1;
+            }
+        }
+        if moved.contains(&layout.entry) {
+            let address = layout.globals[layout.entry as usize].address;
+            image[24..32].copy_from_slice(&address.to_le_bytes());
+            dirty.push(24..32);
+        }
     }
-    if moved.contains(&layout.entry) {
-        let address = layout.globals[layout.entry as usize].address;
-        image[24..32].copy_from_slice(&address.to_le_bytes());
-        dirty.push(24..32);
-    }
-    Ok((rewritten, dirty))
+    Ok(Patched { relocations, symbols: any_reshaped, dirty })
 }
 
 #[cfg(test)]
@@ -563,10 +629,43 @@ mod tests {
         }
     }
 
+    /// A function removed while another input still calls it: the patch gives up and the
+    /// full link says what is wrong; put back, the next link works again.
+    #[test]
+    fn removing_a_function_that_is_still_called_is_the_full_links_error() {
+        let function = |calls: Vec<(usize, usize)>| Function { size: 32, global: true, calls, fill: 7 };
+        let mut specs = vec![
+            Spec { functions: vec![function(vec![]), function(vec![])], table: vec![], data: 0, bss: 0 },
+            Spec { functions: vec![function(vec![(0, 1)]), function(vec![])], table: vec![], data: 0, bss: 0 },
+        ];
+        let link = |linker: &mut IncrementalLinker, specs: &[Spec]| {
+            let objects: Vec<Vec<u8>> = specs.iter().enumerate().map(|(i, s)| object(i, s)).collect();
+            let objects: Vec<&[u8]> = objects.iter().map(Vec::as_slice).collect();
+            let keys: Vec<Hash> = objects.iter().map(|o| Hash(*blake3::hash(o).as_bytes())).collect();
+            let linked = linker.link(&keys, &objects, "_start");
+            (linked, image::link(&objects, "_start"))
+        };
+        let mut linker = IncrementalLinker::new();
+        let (linked, full) = link(&mut linker, &specs);
+        assert!(linked.is_ok() && linker.image() == Some(&full.unwrap()[..]));
+
+        let removed = specs[0].functions.pop().unwrap();
+        let (linked, full) = link(&mut linker, &specs);
+        let (error, full) = (format!("{:#}", linked.unwrap_err()), format!("{:#}", full.unwrap_err()));
+        assert_eq!(error, full);
+        assert!(error.contains("undefined symbol 'f0_1'"), "{error}");
+        assert!(linker.image().is_none());
+
+        specs[0].functions.push(removed);
+        let (linked, full) = link(&mut linker, &specs);
+        assert!(linked.is_ok() && linker.image() == Some(&full.unwrap()[..]));
+        assert_eq!(linker.last().unwrap().how, How::Full(Why::First));
+    }
+
     /// Random edits to random programs: every link is byte for byte a full link's, the
     /// output is the image, and patches (moving globals that others call, published by
-    /// patching a copy in place), inputs that outgrew their room and inputs with other
-    /// symbols all happen.
+    /// patching a copy in place), patches of inputs with other symbols and inputs that
+    /// outgrew their room all happen.
     #[test]
     fn a_patched_image_is_a_full_links_byte_for_byte() {
         let mut hows: FxHashMap<&'static str, usize> = FxHashMap::default();
@@ -599,19 +698,18 @@ mod tests {
                 in_place += usize::from(linker.last().unwrap().in_place);
                 let kind = match &linker.last().unwrap().how {
                     How::Same => "same",
-                    How::Patched { relocations, .. } => {
+                    How::Patched { relocations, symbols, .. } => {
                         rewritten += relocations;
-                        "patched"
+                        if *symbols { "patched, other symbols" } else { "patched" }
                     }
                     How::Full(Why::First) => "first",
                     How::Full(Why::Outgrew) => "outgrew",
-                    How::Full(Why::Symbols) => "symbols",
                     How::Full(why) => panic!("{context}: an unexpected full link: {why:?}"),
                 };
                 *hows.entry(kind).or_default() += 1;
             }
         }
-        for kind in ["patched", "outgrew", "symbols"] {
+        for kind in ["patched", "outgrew", "patched, other symbols"] {
             assert!(hows.get(kind).is_some_and(|&n| n >= 10), "too few links {kind}: {hows:?}");
         }
         assert!(rewritten > 0, "no patch moved a global that another input calls: {hows:?}");
