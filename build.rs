@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "src/identity.rs"]
+#[path = "src/cache/identity.rs"]
 mod identity;
 
 fn main() {
@@ -13,12 +13,12 @@ fn main() {
     // which a no-op build would pay each time.
     println!("cargo:rustc-link-arg-bins=-no-pie");
 
-    // The shell's part of every cache key (see `src/identity.rs`).
+    // The shell's part of every cache key (see `src/cache/identity.rs`).
     for file in identity::SHAPING_SOURCES {
         println!("cargo:rerun-if-changed={file}");
     }
     println!("cargo:rerun-if-changed=Cargo.lock");
-    println!("cargo:rerun-if-changed=src/identity.rs");
+    println!("cargo:rerun-if-changed=src/cache/identity.rs");
     let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let hash = identity::shell_hash(&root).expect("the shell's sources are readable");
     println!("cargo:rustc-env=MINI_SHELL_HASH={hash}");

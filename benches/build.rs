@@ -18,8 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use generate::{Program, Shape};
-use mini::cli::Emit;
-use mini::driver::{BuildRequest, Session};
+use mini::driver::{BuildRequest, Emit, Session};
 use mini_queries::source::Settings;
 
 const RUNS: usize = 5;
@@ -76,6 +75,7 @@ fn request(dir: &Path) -> BuildRequest {
         settings: Settings::host(),
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         log_queries: false,
+        deny_warnings: false,
     }
 }
 

@@ -34,8 +34,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use generate::{Lang, Program, Shape};
-use mini::cli::Emit;
-use mini::driver::{BuildRequest, Session};
+use mini::driver::{BuildRequest, Emit, Session};
 use mini::watch::Watcher;
 use mini_queries::source::Settings;
 use serde_json::json;
@@ -505,6 +504,7 @@ impl MiniWatch {
             settings: Settings::host(),
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             log_queries: false,
+            deny_warnings: false,
         }
     }
 }

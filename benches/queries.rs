@@ -27,8 +27,7 @@ use std::process::Command;
 
 use divan::Bencher;
 use generate::{Lang, Program, Shape};
-use mini::cli::Emit;
-use mini::driver::{BuildReport, BuildRequest, Session};
+use mini::driver::{BuildReport, BuildRequest, Emit, Session};
 use mini_queries::source::Settings;
 
 /// About 1,000 and 10,000 functions, or the sizes in `MINI_BENCH_FUNCTIONS` (`300,3000`).
@@ -104,6 +103,7 @@ fn build(session: &mut Session, dir: &Path) -> BuildReport {
         settings: Settings::host(),
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         log_queries: false,
+        deny_warnings: false,
     };
     let report = session.build(&request).expect("build runs");
     assert!(report.success(), "errors: {:?}", report.diagnostics);

@@ -40,8 +40,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use generate::{Program, Shape};
-use mini::cli::Emit;
-use mini::driver::{BuildRequest, Session};
+use mini::driver::{BuildRequest, Emit, Session};
 use mini::link::incremental::{How, Mode};
 use mini::watch::Watcher;
 use mini_queries::source::Settings;
@@ -117,6 +116,7 @@ fn main() {
         settings: Settings::host(),
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         log_queries: false,
+        deny_warnings: false,
     };
     let mut watcher = Watcher::new(session, request);
     let linker = watcher.session().incremental_linker().expect("a watcher links incrementally");

@@ -1,6 +1,7 @@
 //! The `mini` command: parses arguments, runs a command, maps the outcome to an exit
 //! status. Everything else lives in the modules below.
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,10 +10,13 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use mini_queries::source::{CodegenSettings, Settings, contracts_by_default};
 
-use mini::cli::{CacheCommand, Cli, ColorChoice, Command, CommonArgs, Emit, ExplainArgs, Level, MessageFormat, Switch};
-use mini::driver::{BuildReport, BuildRequest, Session, Status};
+use mini::cache::gc::{self, Presence};
+use mini::cache::remote::{Remote, RemoteSettings};
+use mini::cli::{CacheCommand, Cli, ColorChoice, Command, CommonArgs, Emit, ExplainArgs, SettingsArgs, Switch};
+use mini::driver::{BuildReport, BuildRequest, Compared, Session};
 use mini::progress::Terminal;
-use mini::remote::{Remote, RemoteSettings};
+use mini::render::{plural, size, thousands};
+use mini::report::{Level, MessageFormat};
 use mini::report::{Reporter, ms};
 
 /// Exit statuses of `mini` itself.
@@ -22,26 +26,60 @@ const EXIT_INTERNAL: u8 = 101;
 
 fn main() -> ExitCode {
     mini::process::no_huge_pages();
-    let cli = Cli::parse();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error, &args),
+    };
     init_logging(cli.color);
+    // Under JSON output, every way of failing ends with an event that says so. `run`
+    // returns an error only before the command's last event was printed.
+    let event = cli.command.error_event();
     // The compiler runs on a thread with a generous stack; deep trees are bounded by the
     // parser, this is a second line of defence. A panic is a compiler bug: exit 101.
     let worker = std::thread::Builder::new().name("mini".into()).stack_size(256 << 20).spawn(move || run(cli));
     match worker.map(|handle| handle.join()) {
         Ok(Ok(Ok(code))) => code,
         Ok(Ok(Err(error))) => {
-            eprintln!("mini: error: {error:#}");
+            let error = format!("{error:#}");
+            mini::report::fail(event, &format!("mini: error: {error}"), &error);
             ExitCode::from(EXIT_USAGE_OR_IO)
         }
         Ok(Err(_panic)) => {
-            eprintln!("mini: internal compiler error (this is a bug in mini; please report it with the input)");
+            let error = "internal compiler error (this is a bug in mini; please report it with the input)";
+            mini::report::fail(event, &format!("mini: {error}"), error);
             ExitCode::from(EXIT_INTERNAL)
         }
         Err(error) => {
-            eprintln!("mini: error: cannot start the compiler thread: {error}");
+            let error = format!("cannot start the compiler thread: {error}");
+            mini::report::fail(event, &format!("mini: error: {error}"), &error);
             ExitCode::from(EXIT_INTERNAL)
         }
     }
+}
+
+/// Arguments clap rejected: its message and status (2), and under JSON output (read from
+/// the raw arguments) the command's failure event, so that a tool that asked for JSON
+/// gets JSON however the command fails. Help and `--version` are not errors.
+fn usage_error(error: clap::Error, args: &[OsString]) -> ExitCode {
+    use clap::error::ErrorKind;
+    let event = mini::cli::error_event_of(args);
+    let event = match event {
+        Some(event) if !matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => event,
+        _ => error.exit(),
+    };
+    // clap's message is `error: <what>`, then tips and the usage: the event takes the
+    // first line, people get all of it.
+    let rendered = error.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let message = first.strip_prefix("error: ").unwrap_or(first);
+    if event.to_stderr {
+        eprintln!("{}", event.to_json(message));
+    } else {
+        let _ = error.print();
+        println!("{}", event.to_json(message));
+    }
+    ExitCode::from(EXIT_USAGE_OR_IO)
 }
 
 fn init_logging(color: ColorChoice) {
@@ -84,7 +122,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 None => Some(default_output(&args.common.entry, args.emit)),
             };
-            let request = request(&args.common, args.emit, output)?;
+            let mut request = request(&args.common, args.emit, output)?;
+            request.deny_warnings = args.warnings.deny();
             let mut session = session(&args.common)?;
             let level = args.verbosity.level();
             let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false, level };
@@ -92,16 +131,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = build_with_progress(&mut session, &request, &reporter)?;
             session.finish();
             reporter.finish(&report);
-            if let Some(text) = &report.text {
-                std::io::stdout().write_all(text.as_bytes())?;
+            if let Some(text) = &report.text
+                && let Err(error) = std::io::stdout().write_all(text.as_bytes())
+            {
+                // After the last event, which said the build succeeded: said on stderr alone.
+                eprintln!("mini: error: writing to standard output: {}", mini::fs::io_reason(&error));
+                return Ok(ExitCode::from(EXIT_USAGE_OR_IO));
             }
             Ok(exit_code(&report))
         }
         Command::Run(args) => {
             let mut session = session(&args.common)?;
             let stem = file_stem(&args.common.entry);
-            let output = session.cache_dir().join("bin").join(stem);
-            let request = request(&args.common, Emit::Exe, Some(output.clone()))?;
+            // The executable lives in the cache's bin/; without a cache (whose private
+            // directory goes with the session), in a directory of its own, removed after.
+            let own_dir = args
+                .common
+                .no_cache
+                .then(|| std::env::temp_dir().join(format!("mini-run-{}-{}", std::process::id(), mini::fs::now_ns())));
+            let output = own_dir.as_deref().unwrap_or(&session.cache_dir().join("bin")).join(stem);
+            let mut request = request(&args.common, Emit::Exe, Some(output.clone()))?;
+            request.deny_warnings = args.warnings.deny();
             // The program owns standard output; the compiler's messages go to stderr.
             let level = args.verbosity.level();
             let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: true, level };
@@ -112,13 +162,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !report.success() {
                 return Ok(exit_code(&report));
             }
-            let status = std::process::Command::new(&output)
-                .args(&args.args)
-                .status()
-                .with_context(|| format!("running {}", output.display()))?;
-            Ok(ExitCode::from(program_status(status)))
+            let status = mini::process::spawn(std::process::Command::new(&output).args(&args.args))
+                .and_then(|mut child| child.wait())
+                .with_context(|| format!("running {}", output.display()));
+            if let Some(dir) = own_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            match status {
+                Ok(status) => Ok(ExitCode::from(program_status(status))),
+                // After the build's last event, which said it succeeded: said on stderr alone.
+                Err(error) => {
+                    eprintln!("mini: error: {error:#}");
+                    Ok(ExitCode::from(EXIT_USAGE_OR_IO))
+                }
+            }
         }
-        Command::Cache(command) => cache_command(command),
+        Command::Cache(command) => cache_command(&command),
         Command::Lsp => Ok(mini::lsp::run_stdio()),
         Command::Explain(args) => explain(&args, color),
         Command::Watch(args) => {
@@ -126,16 +185,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 mini::output::prepare(path)?;
             }
             let output = args.output.clone().unwrap_or_else(|| default_output(&args.common.entry, Emit::Exe));
-            let request = request(&args.common, Emit::Exe, Some(output))?;
-            let session = session(&args.common)?;
+            let mut request = request(&args.common, Emit::Exe, Some(output))?;
+            request.deny_warnings = args.warnings.deny();
+            let mut session = session(&args.common)?;
             let level = args.verbosity.level();
-            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: false, level };
+            // With --run, the program's output is on stdout: events go to stderr, as for `mini run`.
+            let reporter = Reporter { format: args.common.message_format, color, json_to_stderr: args.run, level };
             reporter.starting(&args.common.entry, &request, &session);
-            mini::watch::run(mini::watch::Watcher::new(session, request), reporter, args.run)
+            // The first build is cold, and may take a while: it shows its progress.
+            let progress = shows_progress(&reporter).then(|| std::sync::Arc::new(Terminal::stderr()));
+            if let Some(progress) = &progress {
+                session.set_progress(progress.clone());
+            }
+            mini::watch::run(mini::watch::Watcher::new(session, request), reporter, args.run, progress)
         }
         Command::Check(args) => {
             let mut session = Session::new(&args.entry)?;
-            let report = session.check(args.log_queries)?;
+            let mut report = session.check(args.log_queries)?;
+            if args.warnings.deny() {
+                report.deny_warnings();
+            }
             let level = args.verbosity.level();
             let reporter = Reporter { format: args.message_format, color, json_to_stderr: false, level };
             reporter.diagnostics(&report);
@@ -157,9 +226,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// Builds, with a progress line on stderr when it is a terminal and the output is for
 /// people who did not ask for quiet. The line is erased before anything else is printed.
 fn build_with_progress(session: &mut Session, request: &BuildRequest, reporter: &Reporter) -> Result<BuildReport> {
-    let show =
-        std::io::stderr().is_terminal() && reporter.format == MessageFormat::Human && reporter.level != Level::Quiet;
-    if !show {
+    if !shows_progress(reporter) {
         return session.build(request);
     }
     let progress = std::sync::Arc::new(Terminal::stderr());
@@ -169,14 +236,19 @@ fn build_with_progress(session: &mut Session, request: &BuildRequest, reporter: 
     report
 }
 
+/// Whether builds draw their progress: on a terminal, for people who did not ask for quiet.
+fn shows_progress(reporter: &Reporter) -> bool {
+    std::io::stderr().is_terminal() && reporter.format == MessageFormat::Human && reporter.level != Level::Quiet
+}
+
 fn session(common: &CommonArgs) -> Result<Session> {
     let mut session = Session::new(&common.entry)?;
     // Tests of the real process inject faults this way (see `mini::fault`).
     session.faults().arm_from_env().map_err(anyhow::Error::msg)?;
     if common.no_cache {
         session.disable_cache();
-    } else if let Some(dir) = &common.cache_dir {
-        session.set_cache_dir(dir.clone());
+    } else {
+        session.set_cache_dir(common.cache.directory(&common.entry));
     }
     if let Some(url) = common.remote_cache.as_deref().filter(|url| !url.trim().is_empty()) {
         let settings = RemoteSettings {
@@ -191,104 +263,255 @@ fn session(common: &CommonArgs) -> Result<Session> {
 }
 
 fn explain(args: &ExplainArgs, color: bool) -> Result<ExitCode> {
-    let mut session = session(&args.common)?;
-    let request = request(&args.common, Emit::Exe, None)?;
-    let explanation = session.explain(&request.settings)?;
-    if !explanation.report.success() {
-        let format = if args.json { MessageFormat::Json } else { MessageFormat::Human };
-        Reporter { format, color, json_to_stderr: false, level: Level::Normal }.diagnostics(&explanation.report);
-        return Ok(ExitCode::from(1));
-    }
-    if args.json {
+    let mut session = Session::new(&args.entry)?;
+    session.faults().arm_from_env().map_err(anyhow::Error::msg)?;
+    session.set_cache_dir(args.cache.directory(&args.entry));
+    let settings = settings(&args.settings)?;
+    let explanation = session.explain(&settings)?;
+    let (format, level) = (args.message_format(), args.level());
+    if format == MessageFormat::Json {
         println!("{}", explanation.to_json());
-        return Ok(ExitCode::SUCCESS);
-    }
-    let width = explanation.functions.iter().map(|f| f.name.len()).max().unwrap_or(0);
-    for f in &explanation.functions {
-        match f.because(explanation.contracts) {
-            Some(because) => println!("{:width$}  {} ({because})", f.name, f.status.name()),
-            None => println!("{:width$}  {}", f.name, f.status.name()),
+    } else if !explanation.report.success() {
+        Reporter { format, color, json_to_stderr: false, level }.diagnostics(&explanation.report);
+    } else {
+        if level == Level::Verbose {
+            let compared = match explanation.compared {
+                Compared::SameSettings => "compared with the last build with these settings",
+                Compared::OtherSettings => "no build with these settings yet: compared with the last build with others",
+                Compared::Nothing => "no earlier build of it in this cache",
+            };
+            let codegen = &settings.codegen;
+            println!(
+                "Explaining {}: -O{}{}, contracts {}, target {}, cache in {}; {compared}",
+                args.entry.display(),
+                codegen.opt_level,
+                if codegen.debug_info { " -g" } else { "" },
+                if settings.contracts { "on" } else { "off" },
+                codegen.target,
+                session.cache_dir().display(),
+            );
         }
+        print!("{}", mini::report::explanation(&explanation, args.all, level));
     }
-    for name in &explanation.removed {
-        println!("{name:width$}  removed");
-    }
-    let totals: Vec<String> = Status::ALL.iter().map(|&s| format!("{} {}", explanation.count(s), s.name())).collect();
-    println!(
-        "{}, {} removed: the next build compiles {} of {} function{} (contracts {})",
-        totals.join(", "),
-        explanation.removed.len(),
-        explanation.will_compile().len(),
-        explanation.functions.len(),
-        mini::report::plural(explanation.functions.len()),
-        if explanation.contracts { "on" } else { "off" },
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(if explanation.report.success() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_COMPILE_ERRORS) })
 }
 
-fn cache_command(command: CacheCommand) -> Result<ExitCode> {
-    match command {
-        CacheCommand::Stats(args) => {
-            let stats = mini::gc::stats(&args.cache_dir)?;
-            println!("{}", serde_json::to_string_pretty(&stats)?);
+/// `mini cache …`: the cache of the program whose entry is given, as `mini build` finds
+/// it. For people, lines (stats on stdout, the others' summaries on stderr); with
+/// `--json`, one object on stdout. What could not be read is listed and makes the
+/// command exit with status 2.
+fn cache_command(command: &CacheCommand) -> Result<ExitCode> {
+    let args = command.args();
+    let root = args.directory();
+    let dir = root.display().to_string();
+    // Cleaning what is not there succeeds (its goal is reached), saying so; the other
+    // commands fail on a missing cache rather than report it empty.
+    let missing = gc::presence(&root) == Presence::Missing;
+    if !(missing && matches!(command, CacheCommand::Clean(_))) {
+        gc::require_cache(&root)?;
+    }
+    let mut object = serde_json::Map::new();
+    let problems = match command {
+        CacheCommand::Clean(_) if missing => {
+            object.extend(json_fields(serde_json::json!({
+                "existed": false, "entries": 0, "indexes": 0, "bytes": 0,
+                "removed_entries": 0, "removed_indexes": 0, "bytes_before": 0,
+            })));
+            if !args.json {
+                eprintln!("No cache at {dir}: nothing to remove");
+            }
+            Vec::new()
         }
-        CacheCommand::Gc { cache, max_size } => {
-            let max_size = max_size.unwrap_or_else(mini::gc::max_size);
-            let Some(outcome) = mini::gc::collect_garbage(&cache.cache_dir, max_size, false)? else {
+        CacheCommand::Stats(_) => {
+            let stats = gc::stats(&root)?;
+            object.extend(json_fields(serde_json::json!({
+                "entries": stats.entries, "indexes": stats.indexes, "bytes": stats.bytes,
+                "max_bytes": stats.max_bytes, "last_build": stats.last_build,
+            })));
+            if !args.json {
+                println!(
+                    "{dir}: {}, {} (capped at {})",
+                    counted(stats.entries, stats.indexes),
+                    size(stats.bytes),
+                    size(stats.max_bytes)
+                );
+                for line in last_build_lines(&stats.last_build) {
+                    println!("{line}");
+                }
+            }
+            stats.unreadable
+        }
+        CacheCommand::Gc { max_size, .. } => {
+            let max_size = max_size.unwrap_or_else(gc::max_size);
+            let Some(outcome) = gc::collect_garbage(&root, max_size, false)? else {
                 anyhow::bail!("the cache lock was not taken");
             };
-            for problem in &outcome.problems {
-                eprintln!("mini: cannot read or remove {problem}");
+            object.extend(json_fields(serde_json::json!({
+                "entries": outcome.entries_after, "indexes": outcome.indexes_after, "bytes": outcome.bytes_after,
+                "max_bytes": max_size, "removed_entries": outcome.removed, "removed_indexes": outcome.removed_indexes,
+                "bytes_before": outcome.bytes_before,
+            })));
+            if !args.json {
+                if outcome.removed + outcome.removed_indexes == 0 {
+                    eprintln!(
+                        "Nothing to remove from {dir}: {}, {}, within the limit of {}",
+                        counted(outcome.entries_after, outcome.indexes_after),
+                        size(outcome.bytes_after),
+                        size(max_size)
+                    );
+                } else {
+                    eprintln!(
+                        "Removed {} from {dir}: {} -> {} (limit {}), {} left",
+                        counted(outcome.removed, outcome.removed_indexes),
+                        size(outcome.bytes_before),
+                        size(outcome.bytes_after),
+                        size(max_size),
+                        counted(outcome.entries_after, outcome.indexes_after),
+                    );
+                }
             }
+            outcome.problems
+        }
+        CacheCommand::Clean(_) => {
+            let cleaned = gc::clean(&root)?;
+            object.extend(json_fields(serde_json::json!({
+                "existed": true, "entries": 0, "indexes": 0, "bytes": 0,
+                "removed_entries": cleaned.entries, "removed_indexes": cleaned.indexes, "bytes_before": cleaned.bytes,
+            })));
+            if !args.json {
+                eprintln!(
+                    "Removed everything in {dir}: {}, {}",
+                    counted(cleaned.entries, cleaned.indexes),
+                    size(cleaned.bytes)
+                );
+            }
+            Vec::new()
+        }
+        CacheCommand::Verify(_) => {
+            let verified = gc::verify(&root)?;
+            let bad: Vec<String> = verified.bad.iter().map(|p| p.display().to_string()).collect();
+            object.extend(json_fields(serde_json::json!({
+                "entries": verified.entries_after, "indexes": verified.indexes_after, "bytes": verified.bytes_after,
+                "checked": verified.checked, "bad": bad,
+            })));
+            if !args.json {
+                for path in &bad {
+                    eprintln!("removed bad entry {path}");
+                }
+                let removed = if bad.is_empty() { "" } else { ", removed" };
+                eprintln!(
+                    "Verified {} in {dir}: {} bad{removed}",
+                    counted(verified.entries, verified.indexes),
+                    bad.len()
+                );
+            }
+            verified.unreadable
+        }
+    };
+    if args.json {
+        let mut event = serde_json::Map::new();
+        event.insert("reason".into(), command.reason().into());
+        event.insert("success".into(), problems.is_empty().into());
+        event.insert("directory".into(), dir.into());
+        event.extend(object);
+        event.insert("unreadable".into(), problems.clone().into());
+        println!("{}", serde_json::Value::Object(event));
+    } else {
+        for problem in &problems {
+            eprintln!("mini: cannot read or remove {problem}");
+        }
+        if !problems.is_empty() {
             eprintln!(
-                "Removed {} entries: {} -> {} bytes (limit {max_size})",
-                outcome.removed, outcome.bytes_before, outcome.bytes_after
+                "mini: error: {} part{} of the cache could not be read or removed",
+                problems.len(),
+                plural(problems.len())
             );
-            if !outcome.problems.is_empty() {
-                eprintln!("mini: error: {} part(s) of the cache could not be read or removed", outcome.problems.len());
-                return Ok(ExitCode::from(EXIT_USAGE_OR_IO));
-            }
-        }
-        CacheCommand::Clean(args) => {
-            mini::gc::clean(&args.cache_dir)?;
-            eprintln!("Removed the cache in {}", args.cache_dir.display());
-        }
-        CacheCommand::Verify(args) => {
-            let verified = mini::gc::verify(&args.cache_dir)?;
-            for path in &verified.bad {
-                eprintln!("removed bad entry {}", path.display());
-            }
-            for problem in &verified.unreadable {
-                eprintln!("mini: cannot read {problem}");
-            }
-            eprintln!("Verified {} entries: {} bad, removed", verified.checked, verified.bad.len());
-            if !verified.unreadable.is_empty() {
-                eprintln!("mini: error: {} part(s) of the cache could not be verified", verified.unreadable.len());
-                return Ok(ExitCode::from(EXIT_USAGE_OR_IO));
-            }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_USAGE_OR_IO) })
 }
 
-fn request(common: &CommonArgs, emit: Emit, output: Option<PathBuf>) -> Result<BuildRequest> {
+fn json_fields(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// `14 entries and 1 index`.
+fn counted(entries: usize, indexes: usize) -> String {
+    let indexes = if indexes == 1 { "1 index".to_string() } else { format!("{} indexes", thousands(indexes)) };
+    let entries = if entries == 1 { "1 entry".to_string() } else { format!("{} entries", thousands(entries)) };
+    format!("{entries} and {indexes}")
+}
+
+/// What `mini cache stats` says about the last build, from its `stats.json`.
+fn last_build_lines(last: &serde_json::Value) -> Vec<String> {
+    let n = |key: &str| last[key].as_u64().unwrap_or(0);
+    if last.is_null() {
+        return vec!["No build recorded yet".to_string()];
+    }
+    let mut lines = vec![format!(
+        "Last build: {} of {} function{} compiled, {} reused from disk; store: {} hit{}, {} miss{}, {} damaged, {} written",
+        thousands(n("compiled") as usize),
+        thousands(n("functions") as usize),
+        plural(n("functions") as usize),
+        thousands(n("reused_from_disk") as usize),
+        n("hits"),
+        plural(n("hits") as usize),
+        n("misses"),
+        if n("misses") == 1 { "" } else { "es" },
+        n("corrupt"),
+        size(n("bytes_written")),
+    )];
+    let remote = &last["remote"];
+    if remote.is_object() {
+        let r = |key: &str| remote[key].as_u64().unwrap_or(0);
+        lines.push(format!(
+            "Remote cache {}: {} hits, {} misses, {} uploads, {} errors, {} bad; {} down, {} up",
+            remote["server"].as_str().unwrap_or("?"),
+            r("hits"),
+            r("misses"),
+            r("uploads"),
+            r("errors"),
+            r("bad"),
+            size(r("bytes_down")),
+            size(r("bytes_up")),
+        ));
+    }
+    lines
+}
+
+/// The settings the flags ask for.
+fn settings(args: &SettingsArgs) -> Result<Settings> {
     let mut codegen = CodegenSettings::host();
-    codegen.opt_level = common.opt_level;
-    codegen.debug_info = common.debug_info;
-    if let Some(target) = &common.target {
+    codegen.opt_level = args.opt_level;
+    codegen.debug_info = args.debug_info;
+    if let Some(target) = &args.target {
         if let Err(reason) = mini_queries::codegen::validate_target(target) {
             anyhow::bail!("unsupported target '{target}': {reason}\n{}", mini::cli::supported_targets());
         }
         codegen.target = target.as_str().into();
     }
-    let contracts = common.contracts.map_or(contracts_by_default(common.opt_level), |c| c == Switch::On);
-    let settings = Settings { codegen, contracts };
+    let contracts = args.contracts.map_or(contracts_by_default(args.opt_level), |c| c == Switch::On);
+    Ok(Settings { codegen, contracts })
+}
+
+fn request(common: &CommonArgs, emit: Emit, output: Option<PathBuf>) -> Result<BuildRequest> {
+    let settings = settings(&common.settings)?;
     let jobs = match common.jobs {
         Some(0) => anyhow::bail!("-j needs at least one thread"),
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    Ok(BuildRequest { emit, output, settings, jobs, log_queries: common.log_queries })
+    Ok(BuildRequest {
+        emit: emit.into(),
+        output,
+        settings,
+        jobs,
+        log_queries: common.log_queries,
+        deny_warnings: false,
+    })
 }
 
 fn file_stem(entry: &Path) -> String {

@@ -28,3 +28,27 @@ pub fn release_free_memory() {
     // SAFETY: mi_collect takes a flag and only walks the allocator's own structures.
     unsafe { libmimalloc_sys::mi_collect(true) }
 }
+
+/// Starts a program that was written a moment ago. While another thread of this process
+/// forks (to run a linker, say), the child holds a copy of every open file until it
+/// execs — the new executable too, if it was still being written — and exec of a file
+/// open for writing fails with ETXTBSY ("text file busy"). That lasts microseconds, so
+/// a few short retries make it go away; any other error is returned at once.
+pub fn spawn(command: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+    let mut delay = std::time::Duration::from_micros(200);
+    for _ in 0..10 {
+        match command.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => std::thread::sleep(delay),
+            result => return result,
+        }
+        delay *= 2;
+    }
+    command.spawn()
+}
+
+/// `spawn`, then wait for the program and collect its output (as `Command::output`).
+pub fn output(command: &mut std::process::Command) -> std::io::Result<std::process::Output> {
+    use std::process::Stdio;
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    spawn(command)?.wait_with_output()
+}

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::report::{plural, thousands};
+use crate::render::{plural, thousands};
 
 /// What a build is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +53,8 @@ struct State<W> {
     /// Something is on the line now.
     drawn: bool,
     last_draw: Option<Instant>,
+    /// `finish` was called: nothing more is drawn.
+    done: bool,
 }
 
 impl Terminal<std::io::Stderr> {
@@ -71,7 +73,7 @@ impl<W: Write + Send> Terminal<W> {
     /// Shows nothing until `delay` has passed since now; redraws counts at most every
     /// `redraw_every`.
     pub fn new(out: W, delay: Duration, redraw_every: Duration) -> Terminal<W> {
-        let state = State { out, phase: None, counts: None, drawn: false, last_draw: None };
+        let state = State { out, phase: None, counts: None, drawn: false, last_draw: None, done: false };
         Terminal { start: Instant::now(), delay, redraw_every, state: Mutex::new(state) }
     }
 
@@ -85,6 +87,13 @@ impl<W: Write + Send> Terminal<W> {
         }
     }
 
+    /// Erases the line and draws nothing more: for a session that goes on building
+    /// after the build this display was for (`mini watch` shows its first build only).
+    pub fn finish(&self) {
+        self.clear();
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).done = true;
+    }
+
     /// Gives back the output (for tests).
     pub fn into_inner(self) -> W {
         self.state.into_inner().unwrap_or_else(|e| e.into_inner()).out
@@ -94,7 +103,7 @@ impl<W: Write + Send> Terminal<W> {
     /// `always` draws even then (a new phase, the last function).
     fn draw(&self, state: &mut State<W>, always: bool) {
         let now = Instant::now();
-        if now.duration_since(self.start) < self.delay {
+        if state.done || now.duration_since(self.start) < self.delay {
             return;
         }
         if !always && state.last_draw.is_some_and(|at| now.duration_since(at) < self.redraw_every) {
@@ -152,6 +161,18 @@ mod tests {
         progress.phase(Phase::Linking);
         progress.clear();
         assert_eq!(shown(progress), "");
+    }
+
+    #[test]
+    fn a_finished_display_erases_its_line_and_draws_nothing_more() {
+        let progress = Terminal::new(Vec::new(), Duration::ZERO, Duration::ZERO);
+        progress.phase(Phase::Checking);
+        progress.finish();
+        progress.phase(Phase::Compiling);
+        progress.functions(1, 2);
+        progress.phase(Phase::Linking);
+        progress.clear();
+        assert_eq!(shown(progress), "\r\x1b[KChecking…\r\x1b[K");
     }
 
     #[test]

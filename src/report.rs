@@ -2,12 +2,59 @@
 
 use std::io::Write;
 
-use crate::cli::{Level, MessageFormat};
-use crate::driver::{BuildReport, BuildRequest, Session};
-use crate::render;
+use crate::driver::{BuildReport, BuildRequest, Explanation, Session, Status};
+use crate::render::{self, plural, thousands};
 
 pub fn ms(duration: std::time::Duration) -> f64 {
     (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// How to print diagnostics and summaries: for people, or one JSON object per line for
+/// tools (`--message-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Json,
+}
+
+/// How much to say besides errors (`-q`, `-v`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Quiet,
+    #[default]
+    Normal,
+    Verbose,
+}
+
+/// Where a failed command says so under JSON output: the `reason` of the event it ends
+/// with, `{"reason": …, "success": false, "error": "…"}` (no other field), and whether
+/// its events go to standard error (as `mini run`'s do: standard output is the
+/// program's). A command that fails for its program's errors ends with its ordinary
+/// last event instead, `success` false and no `error`: the diagnostics say why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorEvent {
+    pub reason: &'static str,
+    pub to_stderr: bool,
+}
+
+impl ErrorEvent {
+    pub fn to_json(self, error: &str) -> serde_json::Value {
+        serde_json::json!({"reason": self.reason, "success": false, "error": error})
+    }
+}
+
+/// Says that a command failed: `human` (such as `mini: error: …`) on standard error,
+/// and under JSON output (`event`) the event with `error`. When the event goes to
+/// standard error too, it is said once, as the event.
+pub fn fail(event: Option<ErrorEvent>, human: &str, error: &str) {
+    match event {
+        Some(event) if event.to_stderr => eprintln!("{}", event.to_json(error)),
+        Some(event) => {
+            eprintln!("{human}");
+            println!("{}", event.to_json(error));
+        }
+        None => eprintln!("{human}"),
+    }
 }
 
 /// Prints diagnostics and summaries in the chosen format.
@@ -29,6 +76,14 @@ impl Reporter {
         }
     }
 
+    /// Says that the command could not go on (`error`, without "mini: error:"): see
+    /// `fail`; `reason` names the event it ends with under JSON output.
+    pub fn error(&self, reason: &'static str, error: &str) {
+        let event =
+            (self.format == MessageFormat::Json).then_some(ErrorEvent { reason, to_stderr: self.json_to_stderr });
+        fail(event, &format!("mini: error: {error}"), error);
+    }
+
     pub fn diagnostics(&self, report: &BuildReport) {
         match self.format {
             MessageFormat::Human => {
@@ -36,9 +91,15 @@ impl Reporter {
                 for d in &report.diagnostics {
                     let _ = write!(stderr, "{}", render::human(d, self.color));
                 }
-                if !report.success() {
-                    let count = report.diagnostics.len();
-                    let _ = writeln!(stderr, "mini: {count} error{} found; no output written", plural(count));
+                let (errors, warnings) = (report.errors(), report.warnings());
+                let warned = match warnings {
+                    0 => String::new(),
+                    n => format!(" and {n} warning{}", plural(n)),
+                };
+                if errors > 0 {
+                    let _ = writeln!(stderr, "mini: {errors} error{}{warned} found; no output written", plural(errors));
+                } else if warnings > 0 {
+                    let _ = writeln!(stderr, "mini: {warnings} warning{} found", plural(warnings));
                 }
             }
             MessageFormat::Json => {
@@ -168,6 +229,105 @@ impl Reporter {
     }
 }
 
+/// How many functions of each group `mini explain` shows by default; `--all` shows
+/// every function.
+pub const EXPLAIN_SHOWN: usize = 20;
+
+/// `mini explain` for people. By default, the functions the next build compiles (and
+/// those whose contracts alone changed, which it may not), grouped by reason, then the
+/// functions that are gone, then the totals; with `all`, every function with its
+/// status, then the totals; `Level::Quiet`, the totals only.
+pub fn explanation(e: &Explanation, all: bool, level: Level) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if level == Level::Quiet {
+    } else if all {
+        let width = e.functions.iter().map(|f| f.name.len()).chain(e.removed.iter().map(String::len)).max();
+        let width = width.unwrap_or(0);
+        for f in &e.functions {
+            match f.because(e.contracts) {
+                Some(because) => _ = writeln!(out, "{:width$}  {} ({because})", f.name, f.status.name()),
+                None => _ = writeln!(out, "{:width$}  {}", f.name, f.status.name()),
+            }
+        }
+        for name in &e.removed {
+            _ = writeln!(out, "{name:width$}  removed");
+        }
+    } else {
+        for status in Status::ALL.into_iter().filter(|&s| s != Status::Cached) {
+            let items: Vec<(&str, Option<String>)> = e
+                .functions
+                .iter()
+                .filter(|f| f.status == status)
+                .map(|f| (f.name.as_str(), f.because(e.contracts)))
+                .collect();
+            group(&mut out, status.name(), explained_as(status), &items);
+        }
+        let removed: Vec<(&str, Option<String>)> = e.removed.iter().map(|name| (name.as_str(), None)).collect();
+        group(&mut out, "removed", "in the last build, gone now", &removed);
+    }
+    let mut counts: Vec<String> = Status::ALL
+        .iter()
+        .filter(|&&s| e.count(s) > 0)
+        .map(|&s| format!("{} {}", thousands(e.count(s)), s.name()))
+        .collect();
+    if !e.removed.is_empty() {
+        counts.push(format!("{} removed", thousands(e.removed.len())));
+    }
+    let _ = writeln!(
+        out,
+        "{}: the next build compiles {} of {} function{} (contracts {})",
+        counts.join(", "),
+        thousands(e.will_compile().len()),
+        thousands(e.functions.len()),
+        plural(e.functions.len()),
+        if e.contracts { "on" } else { "off" },
+    );
+    out
+}
+
+/// What a status means, as the heading of its group says it.
+fn explained_as(status: Status) -> &'static str {
+    match status {
+        Status::Cached => "unchanged, and in the cache",
+        Status::Changed => "its own text changed",
+        Status::Contract => "only its contracts changed",
+        Status::Dependency => "a function it calls changed its signature",
+        Status::Settings => "built before with other settings only",
+        Status::New => "not in the last build",
+        Status::Evicted => "unchanged, but no longer in the cache",
+    }
+}
+
+/// One group of `explanation`: `changed (2): its own text changed`, then its first
+/// `EXPLAIN_SHOWN` functions, each with why when there is more to say than the heading.
+fn group(out: &mut String, name: &str, meaning: &str, items: &[(&str, Option<String>)]) {
+    use std::fmt::Write as _;
+    if items.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{name} ({}): {meaning}", thousands(items.len()));
+    let shown: Vec<(&str, Option<&str>)> = items[..items.len().min(EXPLAIN_SHOWN)]
+        .iter()
+        .map(|(name, why)| {
+            (
+                *name,
+                why.as_deref().map(|why| why.strip_prefix(meaning).map_or(why, |rest| rest.trim_start_matches("; "))),
+            )
+        })
+        .collect();
+    let width = shown.iter().filter(|(_, why)| why.is_some()).map(|(name, _)| name.len()).max().unwrap_or(0);
+    for (name, why) in &shown {
+        match why {
+            Some(why) => _ = writeln!(out, "  {name:width$}  ({why})"),
+            None => _ = writeln!(out, "  {name}"),
+        }
+    }
+    if items.len() > shown.len() {
+        let _ = writeln!(out, "  … and {} more (--all lists every function)", thousands(items.len() - shown.len()));
+    }
+}
+
 /// `; remote: 259 hits, 0 misses, 0 uploads` when there is a remote cache.
 pub fn remote_summary(report: &BuildReport) -> String {
     match &report.remote {
@@ -186,23 +346,6 @@ pub fn remote_summary(report: &BuildReport) -> String {
         }
         None => String::new(),
     }
-}
-
-/// `30012` as `30,012`.
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-pub fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 /// How a shell says that a program was killed: `program terminated by signal 11 (SIGSEGV)`.

@@ -36,9 +36,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use notify::{RecursiveMode, Watcher as _};
 
-use crate::cli::Level;
 use crate::driver::{BuildReport, BuildRequest, Session};
-use crate::report::{Reporter, ms, plural, thousands};
+use crate::progress::Terminal;
+use crate::render::{plural, thousands};
+use crate::report::{ErrorEvent, Level, MessageFormat, Reporter, ms};
 
 pub mod burst;
 
@@ -183,12 +184,12 @@ impl Watcher {
     /// The directories whose `.mini` files matter: the entry's, recursively, and those
     /// of imported files elsewhere.
     pub fn directories(&self) -> BTreeSet<(PathBuf, bool)> {
-        let root = crate::driver::lexically_normal(&self.session.absolute_root());
+        let root = crate::fs::lexically_normal(&self.session.absolute_root());
         let mut dirs = BTreeSet::from([(root.clone(), true)]);
         // Only files outside the entry's directory: the others are watched with it, and
         // going over ten thousand of them took milliseconds before every rebuild's report.
         for file in self.session.files_outside_root() {
-            let file = crate::driver::lexically_normal(&crate::driver::absolute(&file));
+            let file = crate::fs::lexically_normal(&crate::fs::absolute(&file));
             let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
             if !dir.starts_with(&root) && dir.is_dir() {
                 dirs.insert((dir, false));
@@ -298,7 +299,20 @@ impl Drop for Farewell {
 }
 
 /// `mini watch`: build, then rebuild on every change until Ctrl-C (status 130).
-pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<ExitCode> {
+/// `first_build` is the progress display the session reports to, if any: it shows the
+/// first (cold) build, and is finished before anything about it is printed.
+pub fn run(
+    watcher: Watcher,
+    reporter: Reporter,
+    run_program: bool,
+    first_build: Option<Arc<Terminal<std::io::Stderr>>>,
+) -> Result<ExitCode> {
+    let mut first_build = first_build;
+    let mut first_build_done = move || {
+        if let Some(progress) = first_build.take() {
+            progress.finish();
+        }
+    };
     let (tx, rx) = mpsc::channel::<Message>();
     {
         let tx = tx.clone();
@@ -307,8 +321,8 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
         })
         .context("installing the Ctrl-C handler")?;
     }
-    let cache_dir = crate::driver::absolute(watcher.session().cache_dir());
-    let watcher_root = crate::driver::lexically_normal(&watcher.session().absolute_root());
+    let cache_dir = crate::fs::absolute(watcher.session().cache_dir());
+    let watcher_root = crate::fs::lexically_normal(&watcher.session().absolute_root());
     let entry = watcher.session().entry_path();
     let output = watcher.request.output.clone();
     let canceller = watcher.canceller();
@@ -368,7 +382,7 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
 
     let mut state = Loop { build_tx, burst: Burst::default(), in_flight: None, running: None };
     if !state.start(None, Instant::now()) {
-        return Ok(compiler_gone(&mut state));
+        return Ok(compiler_gone(&mut state, &reporter));
     }
     let mut deadline: Option<Instant> = None;
     loop {
@@ -383,6 +397,11 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                 Err(_) => break,
             },
         };
+        // Whatever comes but file events and cancelled builds is said after the first
+        // build's progress line is gone.
+        if !matches!(message, None | Some(Message::Event(..)) | Some(Message::Built(Outcome::Cancelled, _))) {
+            first_build_done();
+        }
         // Whether the burst may have something new to say (see `Burst::add`).
         let mut recheck = true;
         match message {
@@ -422,17 +441,17 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                             state.run(output, &tx);
                         }
                     }
-                    Outcome::Failed(error) => eprintln!("mini: error: {error:#}"),
+                    Outcome::Failed(error) => reporter.error("rebuild-finished", &format!("{error:#}")),
                     // A newer edit cancelled this build: rebuild with everything.
                     Outcome::Cancelled => state.burst.requeue(changed, since),
                 }
             }
             Some(Message::Crashed(Crash(message))) => {
-                eprintln!("mini: internal compiler error: {message} (this is a bug in mini; please report it)");
+                internal_error(&reporter, &message);
                 state.stop_program();
                 return Ok(ExitCode::from(101));
             }
-            Some(Message::CompilerGone) => return Ok(compiler_gone(&mut state)),
+            Some(Message::CompilerGone) => return Ok(compiler_gone(&mut state, &reporter)),
             Some(Message::Exited(status)) => {
                 recheck = false;
                 use std::os::unix::process::ExitStatusExt;
@@ -464,7 +483,7 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
                 Poll::Wait(at) => deadline = Some(at),
                 Poll::Ready(changed, since) => {
                     if !state.start(changed, since) {
-                        return Ok(compiler_gone(&mut state));
+                        return Ok(compiler_gone(&mut state, &reporter));
                     }
                 }
             }
@@ -474,10 +493,18 @@ pub fn run(watcher: Watcher, reporter: Reporter, run_program: bool) -> Result<Ex
 }
 
 /// The compiler thread ended without a word: a bug, said as one.
-fn compiler_gone(state: &mut Loop) -> ExitCode {
-    eprintln!("mini: internal compiler error: the compiler thread stopped (this is a bug in mini; please report it)");
+fn compiler_gone(state: &mut Loop, reporter: &Reporter) -> ExitCode {
+    internal_error(reporter, "the compiler thread stopped");
     state.stop_program();
     ExitCode::from(101)
+}
+
+/// Says that the compiler failed, a bug: a line, and under JSON output the failure event.
+fn internal_error(reporter: &Reporter, what: &str) {
+    let error = format!("internal compiler error: {what} (this is a bug in mini; please report it)");
+    let event = (reporter.format == MessageFormat::Json)
+        .then_some(ErrorEvent { reason: "rebuild-finished", to_stderr: reporter.json_to_stderr });
+    crate::report::fail(event, &format!("mini: {error}"), &error);
 }
 
 struct Loop {
@@ -501,8 +528,8 @@ impl Loop {
     /// Runs the program (the caller stops a previous run first).
     fn run(&mut self, program: &Path, tx: &Sender<Message>) {
         self.stop_program();
-        let path = crate::driver::absolute(program);
-        let mut child = match Command::new(&path).spawn() {
+        let path = crate::fs::absolute(program);
+        let mut child = match crate::process::spawn(&mut Command::new(&path)) {
             Ok(child) => child,
             Err(e) => {
                 eprintln!("mini: cannot run {}: {e}", path.display());
@@ -549,8 +576,8 @@ fn report_rebuild(reporter: &Reporter, report: &BuildReport, latency: Duration) 
     reporter.remote_warning(report);
     let latency_ms = ms(latency);
     match reporter.format {
-        crate::cli::MessageFormat::Human if reporter.level == Level::Quiet => {}
-        crate::cli::MessageFormat::Human if report.success() => {
+        MessageFormat::Human if reporter.level == Level::Quiet => {}
+        MessageFormat::Human if report.success() => {
             let compiled = report.compiled.len();
             let names =
                 if (1..=5).contains(&compiled) { format!(" ({})", report.compiled.join(", ")) } else { String::new() };
@@ -564,8 +591,8 @@ fn report_rebuild(reporter: &Reporter, report: &BuildReport, latency: Duration) 
                 crate::report::remote_summary(report),
             );
         }
-        crate::cli::MessageFormat::Human => eprintln!("Watching for changes…"),
-        crate::cli::MessageFormat::Json => reporter.event(serde_json::json!({
+        MessageFormat::Human => eprintln!("Watching for changes…"),
+        MessageFormat::Json => reporter.event(serde_json::json!({
             "reason": "rebuild-finished",
             "success": report.success(),
             "functions": report.functions,

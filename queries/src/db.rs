@@ -1,12 +1,9 @@
-//! The salsa database, and the record of which queries executed.
+//! The salsa database, and the record of which queries executed (described, with
+//! their keys, in `executed`).
 
 use std::sync::{Arc, Mutex};
 
-use salsa::plumbing::FromId;
 use salsa::{Database as _, DatabaseKeyIndex, EventKind};
-
-use crate::items::Function;
-use crate::source::SourceFile;
 
 /// The database trait every query takes. It adds nothing to `salsa::Database`; it exists
 /// so that the query signatures name this compiler's database rather than any database.
@@ -52,13 +49,6 @@ impl Database {
         *self.executed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
     }
 
-    /// The queries that executed since recording started, oldest first, each as
-    /// `query(key)` with a readable key: a qualified function name or a module path.
-    /// Recording continues with an empty list.
-    pub fn take_executions(&self) -> Vec<String> {
-        self.take_execution_keys().into_iter().map(|key| self.describe_query(key)).collect()
-    }
-
     /// The executed queries as keys, without formatting them (cheap).
     pub fn take_execution_keys(&self) -> Vec<DatabaseKeyIndex> {
         self.executed.lock().unwrap_or_else(|e| e.into_inner()).as_mut().map(std::mem::take).unwrap_or_default()
@@ -67,43 +57,5 @@ impl Database {
     /// How many of `keys` are executions of the query named `query`.
     pub fn count_executions(&self, keys: &[DatabaseKeyIndex], query: &str) -> usize {
         keys.iter().filter(|key| self.ingredient_debug_name(key.ingredient_index()) == query).count()
-    }
-
-    pub fn describe_query(&self, key: DatabaseKeyIndex) -> String {
-        let name = self.ingredient_debug_name(key.ingredient_index());
-        let id = key.key_index();
-        let arg = match query_key_kind(&name) {
-            KeyKind::Function => Function::from_id(id).qualified_name(self),
-            KeyKind::File => SourceFile::from_id(id).path(self).to_string(),
-            KeyKind::Unit => format!("unit {}", crate::link::LinkUnit::from_id(id).index(self)),
-            KeyKind::Batch => {
-                format!("{} functions", crate::codegen::CodegenBatch::from_id(id).functions(self).len())
-            }
-            KeyKind::Singleton => String::new(),
-        };
-        format!("{name}({arg})")
-    }
-}
-
-enum KeyKind {
-    Function,
-    Unit,
-    Batch,
-    File,
-    Singleton,
-}
-
-/// What each tracked function is keyed by, so a logged execution can show its key.
-/// Every tracked function takes exactly one salsa struct; a test checks this table
-/// against the queries a full build runs.
-fn query_key_kind(query: &str) -> KeyKind {
-    match query {
-        "fn_zir" | "fn_signature" | "fn_check" | "fn_air" | "fn_contracts" | "fn_debug_info" | "fn_hash"
-        | "fn_object" | "fn_llvm_ir" => KeyKind::Function,
-        "parse_file" | "file_imports" | "file_read_error" | "file_scope" | "file_functions" | "file_diagnostics"
-        | "file_interface" | "file_names" => KeyKind::File,
-        "unit_plan" => KeyKind::Unit,
-        "batch_objects" => KeyKind::Batch,
-        _ => KeyKind::Singleton,
     }
 }

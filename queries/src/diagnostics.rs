@@ -1,10 +1,17 @@
-//! Diagnostics as data: a file, an absolute byte span and a message. Collected per file
-//! and per program here; rendered only by the shell.
+//! Diagnostics as data: a file, a severity, an absolute byte span, a message and notes
+//! (secondary positions in the same file). Collected per file and per program here;
+//! rendered only by the shell.
+//!
+//! Errors and warnings come from the same queries: a function's from `fn_check`, a
+//! file's own (syntax, imports, duplicate functions, unused imports) from
+//! `file_diagnostics`. A summarized file has no errors, and its warnings are the ones
+//! the summary recorded — so a warning does not vanish when its file comes from the
+//! cache, and none of it is ever part of a hash.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::base::Type;
+use crate::base::{Name, Note, Severity, Type};
 use crate::db::Db;
 use crate::imports::{file_read_error, import_of};
 use crate::items::Function;
@@ -18,35 +25,48 @@ use crate::syntax::ast;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     pub file: SourceFile,
+    pub severity: Severity,
     /// Absolute byte offsets into the file's text.
     pub span: Span,
     pub message: String,
+    /// More positions in the same file, absolute too ("first declared here").
+    pub notes: Vec<Note>,
 }
 
-/// Every error in one file, in file order: syntax errors, import errors, duplicate
-/// functions, and each function's check.
+impl Diagnostic {
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Every error and warning in one file, in file order: syntax errors, import errors,
+/// duplicate functions, each function's check, and unused imports.
 ///
 /// Reads: the file's parse, the workspace's file map (to report missing imports) and
-/// `fn_check` of each of its functions.
+/// `fn_check` of each of its functions — or, for a summarized file, the warnings its
+/// summary recorded.
 #[salsa::tracked(returns(ref))]
 pub fn file_diagnostics(db: &dyn Db, file: SourceFile) -> Arc<[Diagnostic]> {
     let _span = tracing::debug_span!("file_diagnostics", path = %file.path(db)).entered();
-    if summary::is_summarized(db, file) {
-        // Summaries are only recorded for files without errors.
-        return Arc::from([]);
+    if let Some(warnings) = summarized_warnings(db, file) {
+        return warnings.into();
     }
     let parsed = parse_file(db, file);
     let path = file.path(db);
     let files = Workspace::get(db).files(db);
     let mut out: Vec<Diagnostic> = Vec::new();
-    let mut error = |span: Span, message: String| out.push(Diagnostic { file, span, message });
+    let error = |out: &mut Vec<Diagnostic>, span: Span, message: String, notes: Vec<Note>| {
+        out.push(Diagnostic { file, severity: Severity::Error, span, message, notes })
+    };
 
     for e in &parsed.errors {
-        error(e.span, e.message.clone());
+        error(&mut out, e.span, e.message.clone(), Vec::new());
     }
 
-    let mut aliases = HashSet::new();
-    let mut functions = HashSet::new();
+    // Where each alias and function is first declared.
+    let mut aliases: HashMap<Name, Span> = HashMap::new();
+    let mut functions: HashMap<Name, Span> = HashMap::new();
+    let mut used_aliases: BTreeSet<Name> = BTreeSet::new();
     for item in &parsed.ast.items {
         match item {
             ast::Item::Import(decl) => {
@@ -57,45 +77,128 @@ pub fn file_diagnostics(db: &dyn Db, file: SourceFile) -> Arc<[Diagnostic]> {
                     } else {
                         format!("import path \"{}\" must be relative to this file's directory", decl.path)
                     };
-                    error(decl.path_span, message);
+                    error(&mut out, decl.path_span, message, Vec::new());
                     continue;
                 };
                 match files.get(target).map(|&f| file_read_error(db, f)) {
                     Some(None) => {}
-                    Some(Some(reason)) => {
-                        error(decl.path_span, format!("cannot read imported file \"{}\": {reason}", decl.path))
-                    }
-                    None => error(decl.path_span, format!("cannot read imported file \"{}\"", decl.path)),
+                    Some(Some(reason)) => error(
+                        &mut out,
+                        decl.path_span,
+                        format!("cannot read imported file \"{}\": {reason}", decl.path),
+                        Vec::new(),
+                    ),
+                    None => error(
+                        &mut out,
+                        decl.path_span,
+                        format!("cannot read imported file \"{}\"", decl.path),
+                        Vec::new(),
+                    ),
                 }
-                if !aliases.insert(import.alias.clone()) {
-                    let span = decl.alias.as_ref().map_or(decl.path_span, |(_, s)| *s);
-                    error(span, format!("import alias '{}' is already declared in this file", import.alias));
+                let span = decl.alias.as_ref().map_or(decl.path_span, |(_, s)| *s);
+                if let Some(&first) = aliases.get(&import.alias) {
+                    let note = Note::new(first, format!("'{}' is first declared here", import.alias));
+                    error(
+                        &mut out,
+                        span,
+                        format!("import alias '{}' is already declared in this file", import.alias),
+                        vec![note],
+                    );
+                } else {
+                    aliases.insert(import.alias.clone(), span);
                 }
             }
             ast::Item::Fn(decl) => {
-                if !functions.insert(decl.name.clone()) {
-                    error(decl.name_span, format!("function '{}' is already declared in this file", decl.name));
+                if let Some(&first) = functions.get(&decl.name) {
+                    let note = Note::new(first, format!("'{}' is first declared here", decl.name));
+                    error(
+                        &mut out,
+                        decl.name_span,
+                        format!("function '{}' is already declared in this file", decl.name),
+                        vec![note],
+                    );
                     continue;
                 }
+                functions.insert(decl.name.clone(), decl.name_span);
                 let function = Function::new(db, file, decl.name.clone());
-                for d in &fn_check(db, function).diagnostics {
-                    error(d.span.shifted(decl.span.start), d.message.clone());
-                }
+                let checked = fn_check(db, function);
+                used_aliases.extend(checked.used_aliases.iter().cloned());
+                let base = decl.span.start;
+                out.extend(checked.diagnostics.iter().map(|d| Diagnostic {
+                    file,
+                    severity: d.severity,
+                    span: d.span.shifted(base),
+                    message: d.message.clone(),
+                    notes: d.notes.iter().map(|n| n.shifted(base)).collect(),
+                }));
             }
         }
+    }
+    // An error can hide a use of an import (a misspelled alias is a use of the one it
+    // meant), so unused imports are reported only in a file without errors.
+    if !out.iter().any(Diagnostic::is_error) {
+        out.extend(unused_imports(db, file, &parsed.ast, &used_aliases));
     }
     out.sort_by_key(|d| (d.span.start, d.span.end));
     out.into()
 }
 
-/// Every error in the program: each file's, in program order, then the entry point's.
+/// A warning for each import no function of the file calls through. An import that is
+/// never used still makes its file part of the program; the warning says the line can
+/// go (or that the file cannot be called without an alias).
+fn unused_imports(db: &dyn Db, file: SourceFile, ast: &ast::File, used: &BTreeSet<Name>) -> Vec<Diagnostic> {
+    let path = file.path(db);
+    let mut out = Vec::new();
+    for item in &ast.items {
+        let ast::Item::Import(decl) = item else { continue };
+        let import = import_of(path, decl);
+        if used.contains(&import.alias) {
+            continue;
+        }
+        let message = if crate::syntax::is_identifier(&import.alias) {
+            format!("unused import '{}'", import.alias)
+        } else {
+            format!(
+                "unused import \"{}\": its file name is not an identifier, so it can only be called with an alias ('as')",
+                decl.path
+            )
+        };
+        out.push(Diagnostic { file, severity: Severity::Warning, span: decl.span, message, notes: Vec::new() });
+    }
+    out
+}
+
+/// A summarized file's diagnostics: the warnings its summary recorded (a summary is
+/// only recorded for a file without errors). `None` if the file is not summarized.
+fn summarized_warnings(db: &dyn Db, file: SourceFile) -> Option<Vec<Diagnostic>> {
+    let warnings = summary::warnings(db, file)?;
+    Some(
+        warnings
+            .iter()
+            .map(|w| Diagnostic {
+                file,
+                severity: Severity::Warning,
+                span: w.span,
+                message: w.message.clone(),
+                notes: w.notes.clone(),
+            })
+            .collect(),
+    )
+}
+
+/// Every error and warning in the program: each file's, in program order, then the
+/// entry point's.
+///
+/// Reads: each file's diagnostics — a summarized file's straight from its summary, so
+/// that an unchanged program costs no per-file query.
 #[salsa::tracked(returns(ref))]
 pub fn program_diagnostics(db: &dyn Db, workspace: Workspace) -> Arc<[Diagnostic]> {
     let _span = tracing::debug_span!("program_diagnostics").entered();
     let entry = workspace.entry(db);
     let mut out: Vec<Diagnostic> = Vec::new();
     for &file in crate::imports::program_files(db, workspace).iter() {
-        if summary::is_summarized(db, file) {
+        if let Some(warnings) = summarized_warnings(db, file) {
+            out.extend(warnings);
             continue;
         }
         let start = out.len();
@@ -114,8 +217,10 @@ pub fn entry_point_error(db: &dyn Db, entry: SourceFile) -> Option<Diagnostic> {
     if let Some(reason) = file_read_error(db, entry) {
         return Some(Diagnostic {
             file: entry,
+            severity: Severity::Error,
             span: Span::default(),
             message: format!("cannot read entry file: {reason}"),
+            notes: Vec::new(),
         });
     }
     let main = Function::new(db, entry, crate::base::Name::from("main"));
@@ -123,7 +228,8 @@ pub fn entry_point_error(db: &dyn Db, entry: SourceFile) -> Option<Diagnostic> {
         None => "the entry file must define 'fn main() i32' or 'fn main() void'".to_string(),
         Some(sig) => {
             let ok_ret = matches!(sig.ret, Some(Type::I32 | Type::Void) | None);
-            if sig.params.is_empty() && ok_ret {
+            // A header that did not parse was reported; what it says is not known.
+            if (sig.params.is_empty() && ok_ret) || !sig.complete {
                 return None;
             }
             "'main' must be declared as 'fn main() i32' or 'fn main() void'".to_string()
@@ -138,5 +244,5 @@ pub fn entry_point_error(db: &dyn Db, entry: SourceFile) -> Option<Diagnostic> {
             _ => None,
         })
         .unwrap_or_default();
-    Some(Diagnostic { file: entry, span, message })
+    Some(Diagnostic { file: entry, severity: Severity::Error, span, message, notes: Vec::new() })
 }

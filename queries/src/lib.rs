@@ -9,8 +9,8 @@
 // The shared vocabulary and the inputs.
 pub mod base;
 pub mod source;
-pub mod summary;
 pub mod db;
+pub mod summary;
 // The front end: text to checked, typed IR.
 pub mod syntax;
 pub mod parsed;
@@ -26,6 +26,8 @@ pub mod codegen_input;
 pub mod hash;
 pub mod link;
 pub mod codegen;
+// Describing what ran, for logs and snapshots.
+pub mod executed;
 
 pub mod fixture;
 

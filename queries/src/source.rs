@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::base::{Encode, Encoder, Hash, Import, ModulePath, Name, Signature};
+use crate::base::{Encode, Encoder, Hash, Import, ModulePath, Name, Note, Signature, Span};
 
 /// What the shell knows about one file's contents.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
@@ -19,17 +19,29 @@ pub enum FileContents {
 }
 
 /// What a previous build recorded about an error-free file, enough to stand in for its
-/// text: what it imports, and each function's signature and hash. The shell builds it
-/// from the on-disk index and only uses it when the file's content hash, the build
-/// settings and the interfaces of the files it imports are all unchanged — the inputs
-/// that determine those hashes.
+/// text: what it imports, each function's signature and hash, and the file's warnings.
+/// The shell builds it from the on-disk index and only uses it when the file's content
+/// hash, the build settings and the interfaces of the files it imports are all unchanged
+/// — the inputs that determine those hashes, and those warnings.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct FileSummary {
     pub imports: Arc<[Import]>,
     /// In source order.
     pub functions: Vec<SummaryFunction>,
+    /// The file's warnings, in file order, so that a build that does not check the file
+    /// reports them all the same.
+    pub warnings: Vec<SummaryWarning>,
     /// Indices into `functions`, sorted by name, for lookups.
     by_name: Vec<u32>,
+}
+
+/// A warning as a summary records it: where it is in the file's text (absolute byte
+/// offsets, notes too) and what it says.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SummaryWarning {
+    pub span: Span,
+    pub message: String,
+    pub notes: Vec<Note>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -45,10 +57,10 @@ pub struct SummaryFunction {
 }
 
 impl FileSummary {
-    pub fn new(imports: Arc<[Import]>, functions: Vec<SummaryFunction>) -> FileSummary {
+    pub fn new(imports: Arc<[Import]>, functions: Vec<SummaryFunction>, warnings: Vec<SummaryWarning>) -> FileSummary {
         let mut by_name: Vec<u32> = (0..functions.len() as u32).collect();
         by_name.sort_by(|&a, &b| functions[a as usize].name.cmp(&functions[b as usize].name));
-        FileSummary { imports, functions, by_name }
+        FileSummary { imports, functions, warnings, by_name }
     }
 
     pub fn function(&self, name: &str) -> Option<&SummaryFunction> {

@@ -8,7 +8,8 @@
 //! - its imports (`file_imports`, and the whole-program walks `imports_of`);
 //! - its functions' names, in source order (`file_functions`, `functions_of`);
 //! - each function's signature (`fn_signature`) and hash (`fn_hash`, `unit_plan`);
-//! - that it has no errors (`file_diagnostics`, `program_diagnostics`) and was readable.
+//! - that it has no errors, and its warnings (`file_diagnostics`, `program_diagnostics`),
+//!   and that it was readable.
 //!
 //! Nothing else: a query that needs the text (a body, a position) finds none, which is
 //! why the shell hydrates a summarized file before asking for its objects or its IR.
@@ -20,7 +21,7 @@ use std::sync::Arc;
 
 use crate::base::{Hash, Import, Name, Signature};
 use crate::db::Db;
-use crate::source::SourceFile;
+use crate::source::{SourceFile, SummaryWarning};
 
 /// Whether the file stands in as a summary: read by an earlier build, without errors.
 pub fn is_summarized(db: &dyn Db, file: SourceFile) -> bool {
@@ -52,4 +53,10 @@ pub fn signature<'db>(db: &'db dyn Db, file: SourceFile, name: &str) -> Option<O
 /// such function.
 pub fn function_hash(db: &dyn Db, file: SourceFile, name: &str) -> Option<Option<Hash>> {
     Some(file.summary(db).as_ref()?.function(name).map(|f| f.hash))
+}
+
+/// The file's warnings as its summary recorded them (a summarized file has no errors),
+/// if it is summarized.
+pub fn warnings(db: &dyn Db, file: SourceFile) -> Option<&[SummaryWarning]> {
+    Some(&file.summary(db).as_ref()?.warnings)
 }

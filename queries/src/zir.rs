@@ -37,6 +37,10 @@ pub struct Zir {
     pub body: Block,
     pub exprs: Vec<Expr>,
     pub stmts: Vec<Stmt>,
+    /// Whether the parameter list parsed (see `ast::FnDecl::params_ok`).
+    pub params_ok: bool,
+    /// Whether the body parsed without an error (see `ast::FnDecl::body_ok`).
+    pub body_ok: bool,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -165,6 +169,8 @@ pub fn lower(decl: &ast::FnDecl, lines: &LineIndex) -> Zir {
         body,
         exprs: lowering.exprs,
         stmts: lowering.stmts,
+        params_ok: decl.params_ok,
+        body_ok: decl.body_ok,
     }
 }
 

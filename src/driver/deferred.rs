@@ -6,7 +6,9 @@ use anyhow::Result;
 use mini_queries::base::Hash;
 
 use super::{BuildReport, Session};
-use crate::store::{Counters, Kind};
+use crate::cache::gc::BuildSummary;
+use crate::cache::remote::RemoteReport;
+use crate::cache::store::{Counters, Kind};
 
 /// Writes to the disk cache that watch mode makes after reporting a rebuild rather than
 /// before: an edit's latency should be its build, and a metadata operation (creating or
@@ -15,8 +17,18 @@ use crate::store::{Counters, Kind};
 pub(super) struct Deferred {
     /// New store entries: kind, key, payload. The link had their bytes.
     pub entries: Vec<(Kind, Hash, Vec<u8>)>,
-    /// The build's statistics for `stats.json` and the size cap (see `gc::after_build`).
-    pub stats: Option<(Counters, BuildReport)>,
+    /// The build's statistics for `stats.json` and the size cap (see `cache::gc::after_build`).
+    pub stats: Option<(Counters, Summary)>,
+}
+
+/// What `gc::after_build` reads of a build report (`BuildSummary`), owned.
+pub(super) struct Summary {
+    functions: usize,
+    compiled: usize,
+    reused_from_disk: usize,
+    reused_from_remote: usize,
+    link_units_relinked: usize,
+    remote: Option<Box<RemoteReport>>,
 }
 
 impl Deferred {
@@ -38,16 +50,15 @@ impl Deferred {
                 total.fetch_add(more.load(Relaxed), Relaxed);
             }
         }
-        let report = BuildReport {
+        let summary = Summary {
             functions: report.functions,
-            compiled: report.compiled.clone(),
+            compiled: report.compiled.len(),
             reused_from_disk: report.reused_from_disk,
             reused_from_remote: report.reused_from_remote,
             link_units_relinked: report.link_units_relinked,
             remote: report.remote.clone(),
-            ..BuildReport::default()
         };
-        self.stats = Some((counters, report));
+        self.stats = Some((counters, summary));
     }
 }
 
@@ -57,8 +68,16 @@ impl Session {
     /// error, and the entries after it are dropped: an index listing a unit the store does
     /// not have only makes a later build make that unit again.
     pub(super) fn write_deferred(&mut self) -> Result<()> {
-        if let Some((counters, report)) = self.deferred.stats.take() {
-            crate::gc::after_build(self.cache_dir(), &counters, &report);
+        if let Some((counters, s)) = self.deferred.stats.take() {
+            let summary = BuildSummary {
+                functions: s.functions,
+                compiled: s.compiled,
+                reused_from_disk: s.reused_from_disk,
+                reused_from_remote: s.reused_from_remote,
+                link_units_relinked: s.link_units_relinked,
+                remote: s.remote.as_deref(),
+            };
+            crate::cache::gc::after_build(self.cache_dir(), &counters, &summary);
         }
         if self.deferred.entries.is_empty() {
             return Ok(());

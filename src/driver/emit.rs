@@ -18,7 +18,7 @@ use mini_queries::items::file_functions;
 use mini_queries::zir::fn_zir;
 
 use super::{BuildReport, Session};
-use crate::store::{Kind, Store};
+use crate::cache::store::{Kind, Store};
 
 /// Separates function modules inside a cached section.
 const MODULE_SEPARATOR: &str = "\n; ---- module ----\n";

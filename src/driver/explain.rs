@@ -14,9 +14,12 @@ use mini_queries::source::{Settings, SummaryFunction};
 use mini_queries::zir::fn_zir;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{BuildReport, Session, now_ns};
-use crate::index::Index;
-use crate::store::{Kind, Store, Unit};
+pub use super::plan::Found;
+use super::plan::{Member, Planner, UnitFate, Wanted};
+use super::{BuildReport, Session};
+use crate::cache::index::Index;
+use crate::cache::store::Store;
+use crate::fs::now_ns;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -69,6 +72,20 @@ pub struct Explained {
     pub detail: Option<String>,
     /// Whether the next build compiles it.
     pub compile: bool,
+    /// Where its object comes from when it is not compiled, as the planner found it.
+    pub from: Option<Found>,
+}
+
+/// Which earlier build an explanation compares with, to say why a function changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compared {
+    /// The last build with the same settings.
+    SameSettings,
+    /// No build with these settings yet: the newest build of this entry with others.
+    OtherSettings,
+    /// No earlier build of this entry in the cache.
+    #[default]
+    Nothing,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +97,8 @@ pub struct Explanation {
     pub report: BuildReport,
     /// Whether the explained build checks contracts.
     pub contracts: bool,
+    /// The build it compares with.
+    pub compared: Compared,
 }
 
 impl Explained {
@@ -111,9 +130,15 @@ impl Explanation {
         self.functions.iter().filter(|f| f.status == status).count()
     }
 
-    /// The report as one JSON object: what `mini explain --json` prints and the language
-    /// server's `mini/explain` answers. Only for a program without errors.
+    /// The report as one JSON object: what `mini explain --message-format json` prints
+    /// and the language server's `mini/explain` answers. For a program with errors, the
+    /// errors (diagnostic objects) and no prediction.
     pub fn to_json(&self) -> serde_json::Value {
+        if !self.report.success() {
+            let errors: Vec<serde_json::Value> =
+                self.report.diagnostics.iter().filter(|d| d.is_error()).map(crate::render::json).collect();
+            return serde_json::json!({"reason": "explain", "success": false, "errors": errors});
+        }
         let functions: Vec<serde_json::Value> = self
             .functions
             .iter()
@@ -123,6 +148,7 @@ impl Explanation {
                     "status": f.status.name(),
                     "because": f.because(self.contracts),
                     "compile": f.compile,
+                    "from": f.from.map(Found::name),
                 })
             })
             .collect();
@@ -133,6 +159,7 @@ impl Explanation {
         totals.insert("removed".into(), self.removed.len().into());
         serde_json::json!({
             "reason": "explain",
+            "success": true,
             "functions": functions,
             "removed": self.removed,
             "totals": totals,
@@ -151,6 +178,11 @@ impl Session {
         let other = if index.is_none() { self.newest_index(&store) } else { None };
         let settings_changed = other.is_some();
         let compare = index.as_ref().or(other.as_ref());
+        let compared = match (&index, &other) {
+            (Some(_), _) => Compared::SameSettings,
+            (None, Some(_)) => Compared::OtherSettings,
+            (None, None) => Compared::Nothing,
+        };
 
         let mut report = BuildReport::default();
         self.set_settings(settings);
@@ -158,7 +190,7 @@ impl Session {
         self.scan(index.as_ref(), &stamps, now_ns(), &mut report)?;
         report.diagnostics = self.diagnostics();
         if !report.success() {
-            return Ok(Explanation { report, contracts: settings.contracts, ..Explanation::default() });
+            return Ok(Explanation { report, contracts: settings.contracts, compared, ..Explanation::default() });
         }
 
         let db = &self.db;
@@ -178,24 +210,31 @@ impl Session {
         };
 
         let plan = link_plan(db, self.workspace()).clone().expect("a program without errors has a link plan");
+        // What the build would find where: the planner's answer, with a copy of the last
+        // link's inputs (explaining takes none of them).
+        let wanted: Vec<Wanted<'_>> =
+            plan.units.iter().map(|u| Wanted { index: u.index, key: u.key, members: Some(&u.hashes) }).collect();
+        let mut linked = self.linked.clone();
+        let planner =
+            Planner { store: &store, linked: &mut linked, objects: &self.objects, previous: &previous_units, jobs: 2 };
+        let planned = planner.plan(&wanted);
         let mut explained = Vec::with_capacity(plan.function_count());
         let mut present: FxHashSet<String> = FxHashSet::default();
-        for unit in &plan.units {
-            let unit_cached = store.verified_path(Kind::Unit, unit.key).is_some();
-            let previous: FxHashSet<Hash> = if unit_cached {
-                FxHashSet::default()
-            } else {
-                previous_units
-                    .get(&unit.index)
-                    .and_then(|&key| store.read(Kind::UnitMembers, key))
-                    .and_then(|payload| Unit::members(&payload).map(|m| m.iter().map(|(h, _)| *h).collect()))
-                    .unwrap_or_default()
+        for (unit, planned) in plan.units.iter().zip(&planned.units) {
+            let members: Vec<Member> = match &planned.fate {
+                UnitFate::Found(_, found) => vec![Member::Cached(*found); unit.len()],
+                UnitFate::Rebuilt(members) => members.iter().map(|&(_, member)| member).collect(),
+                UnitFate::Unavailable => unreachable!("every unit's members are known"),
             };
-            for (function, hash) in unit.members(db) {
+            for ((function, _), member) in unit.members(db).into_iter().zip(members) {
                 let name = function.qualified_name(db);
                 present.insert(name.clone());
                 let record = recorded.get(&name);
-                let available = unit_cached || previous.contains(&hash) || self.objects.contains_key(&hash);
+                let from = match member {
+                    Member::Cached(found) => Some(found),
+                    Member::Build => None,
+                };
+                let available = from.is_some();
                 let (status, detail) = if !available {
                     self.reason(function, record, settings, settings_changed, &recorded)
                 } else if record.is_some_and(|r| self.only_contracts_changed(function, r)) {
@@ -204,7 +243,7 @@ impl Session {
                 } else {
                     (Status::Cached, None)
                 };
-                explained.push((function, Explained { name, status, detail, compile: !available }));
+                explained.push((function, Explained { name, status, detail, compile: !available, from }));
             }
         }
         // Program order, as the build reports.
@@ -218,7 +257,7 @@ impl Session {
         removed.sort();
         report.functions = explained.len();
         let functions = explained.into_iter().map(|(_, e)| e).collect();
-        Ok(Explanation { functions, removed, report, contracts: settings.contracts })
+        Ok(Explanation { functions, removed, report, contracts: settings.contracts, compared })
     }
 
     /// What the function says now (its text hashes), or what it said in the last build

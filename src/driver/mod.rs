@@ -8,15 +8,17 @@ mod emit;
 mod explain;
 mod objects;
 mod patch;
+mod plan;
 mod scan;
+mod warnings;
 
-pub use explain::{Explained, Explanation, Status};
+pub use explain::{Compared, Explained, Explanation, Found, Status};
 pub use scan::module_path_of;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use mini_queries::Database;
@@ -25,18 +27,31 @@ use mini_queries::codegen;
 use mini_queries::diagnostics::program_diagnostics;
 use mini_queries::hash::fn_hash;
 use mini_queries::items::program_functions;
-use mini_queries::source::{BuildSettings, FileContents, Settings, SourceFile, Workspace};
+use mini_queries::source::{BuildSettings, Settings, SourceFile, Workspace};
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::Setter;
 
-use crate::cli::Emit;
+use crate::cache::index::{FileRecord, Header, Index, IndexError};
+use crate::cache::store::Store;
 use crate::fault::{Action, Faults, Point};
-use crate::index::{FileRecord, Header, Index, IndexError};
+use crate::fs::{FileStamp, absolute, lexically_normal, now_ns, relative_to, stamps_of};
 use crate::link::Linker;
 use crate::link::incremental::IncrementalLinker;
 use crate::progress::{Phase, Progress};
-use crate::render::{self, Located};
-use crate::store::Store;
+use crate::render::Located;
+
+/// What a build produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emit {
+    /// A native executable.
+    Exe,
+    /// One relocatable object file holding the whole program.
+    Obj,
+    /// LLVM IR as text.
+    LlvmIr,
+    /// ZIR as text.
+    Zir,
+}
 
 /// What to build and how.
 #[derive(Clone, Debug)]
@@ -47,11 +62,29 @@ pub struct BuildRequest {
     pub settings: Settings,
     pub jobs: usize,
     pub log_queries: bool,
+    /// `--deny-warnings`: warnings are errors, and fail the build before any output.
+    pub deny_warnings: bool,
+}
+
+impl BuildRequest {
+    /// An executable at `output`, for this machine, with the default settings, on one
+    /// thread: what a caller changes the odd field of (`..BuildRequest::executable(p)`).
+    pub fn executable(output: PathBuf) -> BuildRequest {
+        BuildRequest {
+            emit: Emit::Exe,
+            output: Some(output),
+            settings: Settings::host(),
+            jobs: 1,
+            log_queries: false,
+            deny_warnings: false,
+        }
+    }
 }
 
 /// The outcome of one build.
 #[derive(Debug, Default)]
 pub struct BuildReport {
+    /// Errors and warnings, in program order.
     pub diagnostics: Vec<Located>,
     /// Functions in the program.
     pub functions: usize,
@@ -75,105 +108,29 @@ pub struct BuildReport {
     /// The queries that executed, in order (with `--log-queries`).
     pub executed: Vec<String>,
     /// What the remote cache did, if there is one.
-    pub remote: Option<Box<crate::remote::RemoteReport>>,
+    pub remote: Option<Box<crate::cache::remote::RemoteReport>>,
 }
 
 impl BuildReport {
+    /// Whether the build has no errors (warnings do not fail it).
     pub fn success(&self) -> bool {
-        self.diagnostics.is_empty()
+        !self.diagnostics.iter().any(Located::is_error)
     }
-}
 
-/// Enough of a file's metadata to notice that it changed (or was replaced): what
-/// `index` calls a stamp. The size, the inode, and two times: the modification time,
-/// which anyone may set back (`touch -d`, `cp -p`, `rsync -t`, checkouts), and the
-/// inode change time, which the kernel sets to its clock on every write, rename, `chmod`
-/// or `utimes`, and which no user call can set. What a stamp proves, and when, is in
-/// ARCHITECTURE.md ("What a stamp proves").
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct FileStamp {
-    pub len: u64,
-    /// Modification time in nanoseconds since the epoch.
-    pub mtime_ns: i64,
-    /// Inode change time in nanoseconds since the epoch.
-    pub ctime_ns: i64,
-    pub inode: u64,
-}
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
 
-impl FileStamp {
-    /// A stamp no file on disk has (no inode is 0): what a shared index holds, which
-    /// proves nothing about any file.
-    pub const NONE: FileStamp = FileStamp { len: 0, mtime_ns: 0, ctime_ns: 0, inode: 0 };
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
 
-    /// The stamp of the file at `path` (following links); `None` if there is none.
-    pub fn of(path: &Path) -> Option<FileStamp> {
-        #[cfg(target_os = "linux")]
-        {
-            // statx asking for just these fields: a no-op build is mostly stat calls,
-            // and this is about 15% cheaper than std's full metadata.
-            use std::os::unix::ffi::OsStrExt;
-            let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-            let mask = libc::STATX_SIZE | libc::STATX_MTIME | libc::STATX_CTIME | libc::STATX_INO;
-            // SAFETY: a valid C string and a zeroed statx buffer the call fills in.
-            let mut st: libc::statx = unsafe { std::mem::zeroed() };
-            let rc = unsafe { libc::statx(libc::AT_FDCWD, path.as_ptr(), libc::AT_STATX_SYNC_AS_STAT, mask, &mut st) };
-            if rc == 0 && st.stx_mask & mask == mask {
-                let ns = |t: libc::statx_timestamp| t.tv_sec * 1_000_000_000 + i64::from(t.tv_nsec);
-                return Some(FileStamp {
-                    len: st.stx_size,
-                    mtime_ns: ns(st.stx_mtime),
-                    ctime_ns: ns(st.stx_ctime),
-                    inode: st.stx_ino,
-                });
-            }
-            if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
-                return None;
-            }
+    /// Makes every warning an error (`--deny-warnings`).
+    pub fn deny_warnings(&mut self) {
+        for d in &mut self.diagnostics {
+            d.severity = mini_queries::base::Severity::Error;
         }
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(path).ok()?;
-        Some(FileStamp {
-            len: meta.len(),
-            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
-            inode: meta.ino(),
-        })
     }
-
-    /// The later of the two times: when the file last changed, as far as its stamp can
-    /// tell. A modification time in the future only makes the stamp racy for longer.
-    pub fn changed_ns(&self) -> i64 {
-        self.mtime_ns.max(self.ctime_ns)
-    }
-
-    /// Whether this stamp, seen again, proves the file unchanged since `checked_at_ns`,
-    /// a time no later than the stat that took it (and so than the read of the bytes it
-    /// vouches for): git's racy-clean rule, with the inode change time. A file changed
-    /// within `RACY_WINDOW_NS` of that time could change again within one tick of the
-    /// file system's clock and keep this very stamp, so it proves nothing.
-    pub fn proves_unchanged(&self, now: Option<FileStamp>, checked_at_ns: i64) -> bool {
-        now == Some(*self) && self.changed_ns().saturating_add(crate::index::RACY_WINDOW_NS) < checked_at_ns
-    }
-}
-
-/// Stamps of many files, taken on two threads when there are many (the no-op build of a
-/// large program is mostly this).
-pub fn stamps_of(paths: &[PathBuf]) -> Vec<Option<FileStamp>> {
-    if paths.len() < 2048 {
-        return paths.iter().map(|p| FileStamp::of(p)).collect();
-    }
-    let (first, second) = paths.split_at(paths.len() / 2);
-    std::thread::scope(|scope| {
-        let other = scope.spawn(|| second.iter().map(|p| FileStamp::of(p)).collect::<Vec<_>>());
-        let mut stamps: Vec<Option<FileStamp>> = first.iter().map(|p| FileStamp::of(p)).collect();
-        stamps.extend(other.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        stamps
-    })
-}
-
-/// Nanoseconds since the epoch.
-pub fn now_ns() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// Where compiled objects are kept between builds.
@@ -233,7 +190,7 @@ pub struct Session {
     /// Told what the build is doing (a terminal's progress line).
     progress: Option<Arc<dyn Progress>>,
     /// The shared remote cache, if any: a tier under the store in every build.
-    remote: Option<Arc<crate::remote::Remote>>,
+    remote: Option<Arc<crate::cache::remote::Remote>>,
     /// Watch mode's linker, which patches the last executable (see `link::incremental`);
     /// shared with the session a rebase moves to.
     incremental: Option<Arc<std::sync::Mutex<IncrementalLinker>>>,
@@ -293,7 +250,7 @@ impl Session {
         let module =
             ModulePath::new(name).with_context(|| format!("'{}' is not a valid file name", entry.display()))?;
         let root = entry.parent().map(Path::to_path_buf).unwrap_or_default();
-        let cache = Cache::Dir(root.join(".mini_cache"));
+        let cache = Cache::Dir(crate::cache::directory(entry, None));
         Ok(Session {
             db: Database::default(),
             root,
@@ -407,7 +364,7 @@ impl Session {
     }
 
     /// Shares build results through `remote` (see `remote`).
-    pub fn set_remote(&mut self, remote: crate::remote::Remote) {
+    pub fn set_remote(&mut self, remote: crate::cache::remote::Remote) {
         self.remote = Some(Arc::new(remote));
     }
 
@@ -493,17 +450,8 @@ impl Session {
     /// Every diagnostic of the program, located and in order.
     pub fn diagnostics(&self) -> Vec<Located> {
         let _span = tracing::info_span!("diagnostics").entered();
-        let db = &self.db;
-        program_diagnostics(db, self.workspace())
-            .iter()
-            .map(|d| {
-                let text = match d.file.contents(db) {
-                    FileContents::Text(text) => text.clone(),
-                    FileContents::Missing(_) | FileContents::Unread => Arc::from(&[][..]),
-                };
-                render::locate(self.display_path(d.file.path(db)), &text, d.span, d.message.clone())
-            })
-            .collect()
+        let mut texts = warnings::Texts::default();
+        program_diagnostics(&self.db, self.workspace()).iter().map(|d| self.locate(d, &mut texts)).collect()
     }
 
     /// A cancellation that arrived after the last build's final query (while it linked,
@@ -670,6 +618,9 @@ impl Session {
         self.fault(Point::AfterScan);
         report.diagnostics = self.diagnostics();
         self.fault(Point::AfterDiagnostics);
+        if request.deny_warnings {
+            report.deny_warnings();
+        }
         if report.success() {
             match request.emit {
                 Emit::Exe | Emit::Obj => {
@@ -709,7 +660,15 @@ impl Session {
             if self.defer_index {
                 self.deferred.stats(counters, &report);
             } else {
-                crate::gc::after_build(self.cache_dir(), &counters, &report);
+                let summary = crate::cache::gc::BuildSummary {
+                    functions: report.functions,
+                    compiled: report.compiled.len(),
+                    reused_from_disk: report.reused_from_disk,
+                    reused_from_remote: report.reused_from_remote,
+                    link_units_relinked: report.link_units_relinked,
+                    remote: report.remote.as_deref(),
+                };
+                crate::cache::gc::after_build(self.cache_dir(), &counters, &summary);
             }
         }
         report
@@ -758,15 +717,25 @@ impl Session {
         if !unchanged {
             return None;
         }
+        // Nothing is built, but the warnings of the last build are still there: say them
+        // again, as cargo does.
+        let diagnostics = self.replay_warnings(index, &mut FxHashMap::default())?;
         let functions = index.header.functions as usize;
-        Some(BuildReport {
+        let mut report = BuildReport {
+            diagnostics,
             functions,
             reused_from_disk: functions,
             link_units: index.header.units.len(),
             output: request.output.clone(),
             duration: start.elapsed(),
             ..BuildReport::default()
-        })
+        };
+        if request.deny_warnings && report.warnings() > 0 {
+            // The executable is the last build's; this build made nothing.
+            report.deny_warnings();
+            report.output = None;
+        }
+        Some(report)
     }
 
     /// Writes the index for this program and settings: each file's record and what was
@@ -940,7 +909,7 @@ impl Session {
     fn emit_text(&self, request: &BuildRequest, text: String, report: &mut BuildReport) -> Result<()> {
         match &request.output {
             Some(path) => {
-                write_atomically(path, text.as_bytes())?;
+                crate::output::write_atomically(path, text.as_bytes(), false)?;
                 report.output = Some(path.clone());
             }
             None => report.text = Some(text),
@@ -990,56 +959,4 @@ fn restamped(record: &FileRecord, stamp: FileStamp) -> FileRecord {
     let mut record = record.clone();
     record.entry.stamp = stamp;
     record
-}
-
-/// `path` made absolute against the current directory (without resolving links).
-pub fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// `path` with `.` and `name/..` removed, without asking the file system (as module
-/// paths are normalized: `app/../shared` is `shared`).
-pub fn lexically_normal(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// `path` relative to `base` (both absolute and lexically normal), with `..` to climb
-/// out of `base`.
-fn relative_to(path: &Path, base: &Path) -> PathBuf {
-    let (mut path_parts, mut base_parts) = (path.components().peekable(), base.components().peekable());
-    while let (Some(a), Some(b)) = (path_parts.peek(), base_parts.peek())
-        && a == b
-    {
-        path_parts.next();
-        base_parts.next();
-    }
-    let mut relative: PathBuf = base_parts.map(|_| "..").collect();
-    relative.extend(path_parts);
-    relative
-}
-
-/// An I/O error's reason without the "(os error N)" suffix.
-pub fn io_reason(error: &std::io::Error) -> String {
-    let text = error.to_string();
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
-}
-
-/// Writes a file so that readers see the old contents or the new, never a mix (and no
-/// temporary file is left behind; see `output`).
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::output::write_atomically(path, bytes, false)
 }

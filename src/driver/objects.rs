@@ -16,17 +16,19 @@ use mini_queries::codegen::{CodegenBatch, batch_objects, entry_object, fn_object
 use mini_queries::hash::start_hash;
 use mini_queries::imports::program_files;
 use mini_queries::items::{Function, functions_of};
-use mini_queries::link::{LinkPlan, UnitPlan, link_plan};
+use mini_queries::link::{LinkPlan, link_plan};
 use mini_queries::source::{CodegenSettings, SourceFile};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{BuildReport, BuildRequest, FileStamp, LinkState, Session, absolute, write_atomically};
-use crate::cli::Emit;
+use super::Emit;
+use super::plan::{Found, Member, Plan, PlannedUnit, Planner, UnitFate, Wanted};
+use super::{BuildReport, BuildRequest, LinkState, Session};
+use crate::cache::store::{Blob, Kind, Store, Unit};
+use crate::fs::{FileStamp, absolute, lexically_normal};
 use crate::link::image;
 use crate::link::{self, Linker};
 use crate::progress::Phase;
-use crate::store::{Blob, Kind, Store, Unit};
 
 impl Session {
     /// Produces the executable or object `request` asks for. Returns the link plan and
@@ -106,14 +108,14 @@ impl Session {
             _ => {
                 // Entries carry a trailer after the ELF data; the merge reads only the ELF.
                 let merged = link::merge_objects(inputs.iter().map(|input| &**input.bytes))?;
-                write_atomically(&output, &merged)?;
+                crate::output::write_atomically(&output, &merged, false)?;
             }
         }
         Ok((plan, start))
     }
 
-    /// Every unit's merged object — from the last link, the store, or built now — with
-    /// its kind and key.
+    /// Every unit's merged object — from the last link, the store, or built now, as the
+    /// planner says — with its kind and key.
     fn unit_objects(
         &mut self,
         plan: &LinkPlan,
@@ -123,108 +125,121 @@ impl Session {
         jobs: usize,
         report: &mut BuildReport,
     ) -> Result<Vec<(Kind, Hash, LinkInput)>> {
-        let mut inputs: Vec<Option<LinkInput>> = Vec::with_capacity(plan.units.len());
-        let mut missing: Vec<usize> = Vec::new();
-        {
-            let _span = tracing::info_span!("verify_units").entered();
-            let mut from_store = Vec::new();
-            for unit in &plan.units {
-                let kept = linked.remove(&(Kind::Unit, unit.key)).filter(|input| input.path.exists());
-                if kept.is_none() {
-                    from_store.push(inputs.len());
-                }
-                inputs.push(kept);
-            }
-            let keys: Vec<Hash> = from_store.iter().map(|&i| plan.units[i].key).collect();
-            let found = read_units(store, &keys, jobs);
-            for (i, found) in from_store.into_iter().zip(found) {
-                match found {
-                    Some((path, bytes)) => {
-                        match bytes.fetched() {
-                            true => report.reused_from_remote += plan.units[i].len(),
-                            false => report.reused_from_disk += plan.units[i].len(),
-                        }
-                        inputs[i] = Some(LinkInput::new(path, bytes));
+        let wanted: Vec<Wanted<'_>> =
+            plan.units.iter().map(|u| Wanted { index: u.index, key: u.key, members: Some(&u.hashes) }).collect();
+        let planned = Planner { store, linked, objects: &self.objects, previous, jobs }.plan(&wanted);
+        // The functions to generate, as the plan's units name them.
+        let rebuilt: FxHashSet<u32> =
+            planned.units.iter().filter(|u| matches!(u.fate, UnitFate::Rebuilt(_))).map(|u| u.index).collect();
+        let functions: FxHashMap<Hash, Function> = plan
+            .units
+            .iter()
+            .filter(|u| rebuilt.contains(&u.index))
+            .flat_map(|u| u.members(&self.db))
+            .map(|(function, hash)| (hash, function))
+            .collect();
+        let inputs = self.carry_out(planned, store, jobs, report, |hash| functions.get(hash).copied())?;
+        Ok(inputs.expect("a build knows every unit's members"))
+    }
+
+    /// Carries out a plan: counts what was found where, generates what must be built
+    /// (`function` names each such hash's function; its file is read first if it is a
+    /// summary), rebuilds units and writes them to the store. Returns each unit's link
+    /// input with its kind and key, in the plan's order; `None` if a unit is unavailable
+    /// or a function to build has no name here (the patch path then declines).
+    pub(super) fn carry_out(
+        &mut self,
+        plan: Plan,
+        store: &Store,
+        jobs: usize,
+        report: &mut BuildReport,
+        function: impl Fn(&Hash) -> Option<Function>,
+    ) -> Result<Option<Vec<(Kind, Hash, LinkInput)>>> {
+        if !plan.is_complete() {
+            return Ok(None);
+        }
+        let mut needed: Vec<(Function, Hash)> = Vec::new();
+        for hash in plan.to_build() {
+            let Some(f) = function(&hash) else { return Ok(None) };
+            needed.push((f, hash));
+        }
+        for unit in &plan.units {
+            match &unit.fate {
+                UnitFate::Found(_, found) => {
+                    let members = unit.members.unwrap_or(0);
+                    match found {
+                        Found::Disk => report.reused_from_disk += members,
+                        Found::Remote => report.reused_from_remote += members,
+                        Found::Memory => {}
                     }
-                    None => missing.push(i),
                 }
-            }
-        }
-        let keyed = |inputs: Vec<Option<LinkInput>>| {
-            let units = plan.units.iter().zip(inputs);
-            units.map(|(unit, input)| (Kind::Unit, unit.key, input.expect("every unit was found or built"))).collect()
-        };
-        if missing.is_empty() {
-            return Ok(keyed(inputs));
-        }
-        report.link_units_relinked = missing.len();
-
-        // Members of the previous version of each missing unit, from disk.
-        for &i in &missing {
-            let unit = &plan.units[i];
-            let Some(&old_key) = previous.get(&unit.index) else { continue };
-            if old_key == unit.key {
-                continue;
-            }
-            let Some(payload) = store.read(Kind::UnitMembers, old_key) else { continue };
-            let Some(members) = Unit::members(&payload) else { continue };
-            let wanted: HashSet<Hash> = unit.hashes.iter().copied().collect();
-            let reused = if payload.fetched() { &mut report.reused_from_remote } else { &mut report.reused_from_disk };
-            for (hash, object) in members {
-                if wanted.contains(&hash) && !self.objects.contains_key(&hash) {
-                    self.objects.insert(hash, object.into());
-                    *reused += 1;
+                UnitFate::Rebuilt(members) => {
+                    report.link_units_relinked += 1;
+                    for (_, member) in members {
+                        match member {
+                            Member::Cached(Found::Disk) => report.reused_from_disk += 1,
+                            Member::Cached(Found::Remote) => report.reused_from_remote += 1,
+                            Member::Cached(Found::Memory) | Member::Build => {}
+                        }
+                    }
                 }
+                UnitFate::Unavailable => unreachable!("checked above"),
             }
         }
+        self.objects.extend(plan.previous_objects);
 
-        // Generate the rest; their files may have to be read first.
-        let needed: Vec<(Function, Hash)> = missing
-            .iter()
-            .flat_map(|&i| plan.units[i].members(&self.db))
-            .filter(|(_, hash)| !self.objects.contains_key(hash))
-            .collect();
-        let summarized: HashSet<ModulePath> = needed
-            .iter()
-            .map(|(f, _)| f.file(&self.db))
-            .filter(|file| file.summary(&self.db).is_some())
-            .map(|file| file.path(&self.db).clone())
-            .collect();
-        for path in &summarized {
-            self.hydrate_unchanged(path, report)?;
+        // Generate what must be built; their files may have to be read first.
+        if !needed.is_empty() {
+            let summarized: FxHashSet<ModulePath> = needed
+                .iter()
+                .map(|(f, _)| f.file(&self.db))
+                .filter(|&file| mini_queries::summary::is_summarized(&self.db, file))
+                .map(|file| file.path(&self.db).clone())
+                .collect();
+            for path in &summarized {
+                self.hydrate_unchanged(path, report)?;
+            }
+            let compiled = self.generate(&needed, jobs);
+            report.compiled = self.in_program_order(&compiled);
+            self.report_phase(Phase::Linking);
         }
-        let compiled = self.generate(&needed, jobs);
-        report.compiled = self.in_program_order(&compiled);
-        self.report_phase(Phase::Linking);
 
-        let _span = tracing::info_span!("merge", units = missing.len()).entered();
+        let rebuilt = plan.units.iter().filter(|u| matches!(u.fate, UnitFate::Rebuilt(_))).count();
+        let _span = tracing::info_span!("merge", units = rebuilt).entered();
         // Watch mode writes an edit's few new units to the store after the rebuild is
-        // reported (see `Deferred`), when what reads them reads their bytes, not their
+        // reported (see `deferred`), when what reads them reads their bytes, not their
         // files: mini's linker, or the merge of `--emit obj`. A cold build's are written
         // now, rather than kept in memory.
-        let settings = self.settings.expect("set before linking");
         let defer = self.defer_index
             && self.remote.is_none()
-            && missing.len() <= 16
-            && own_linker_applies(settings.codegen(&self.db));
-        for &i in &missing {
-            let unit: &UnitPlan = &plan.units[i];
-            let objects: Vec<(Hash, &[u8])> = unit.hashes.iter().map(|&hash| (hash, &*self.objects[&hash])).collect();
-            let merged = link::merge_objects(objects.iter().map(|&(_, object)| object))
-                .with_context(|| format!("merging link unit {}", unit.index))?;
-            // Members first: a unit entry without its members could not be rebuilt.
-            let members = Unit::encode_members(&objects);
-            let path = if defer {
-                self.deferred.entries.push((Kind::UnitMembers, unit.key, members));
-                self.deferred.entries.push((Kind::Unit, unit.key, merged.clone()));
-                store.path(Store::key(Kind::Unit, unit.key))
-            } else {
-                store.write(Kind::UnitMembers, unit.key, &members)?;
-                store.write(Kind::Unit, unit.key, &merged)?
+            && rebuilt <= 16
+            && self.settings.is_some_and(|settings| own_linker_applies(settings.codegen(&self.db)));
+        let mut inputs = Vec::with_capacity(plan.units.len());
+        for PlannedUnit { index, key, fate, .. } in plan.units {
+            let input = match fate {
+                UnitFate::Found(input, _) => input,
+                UnitFate::Rebuilt(members) => {
+                    let objects: Vec<(Hash, &[u8])> =
+                        members.iter().map(|&(hash, _)| (hash, &*self.objects[&hash])).collect();
+                    let merged = link::merge_objects(objects.iter().map(|&(_, object)| object))
+                        .with_context(|| format!("merging link unit {index}"))?;
+                    // Members first: a unit entry without its members could not be rebuilt.
+                    let members = Unit::encode_members(&objects);
+                    let path = if defer {
+                        self.deferred.entries.push((Kind::UnitMembers, key, members));
+                        self.deferred.entries.push((Kind::Unit, key, merged.clone()));
+                        store.path(Store::key(Kind::Unit, key))
+                    } else {
+                        store.write(Kind::UnitMembers, key, &members)?;
+                        store.write(Kind::Unit, key, &merged)?
+                    };
+                    LinkInput::new(path, Blob::Owned(merged))
+                }
+                UnitFate::Unavailable => unreachable!("checked above"),
             };
-            inputs[i] = Some(LinkInput::new(path, Blob::Owned(merged)));
+            inputs.push((Kind::Unit, key, input));
         }
-        Ok(keyed(inputs))
+        Ok(Some(inputs))
     }
 
     /// The qualified names of `functions`, in program order: by file, in the order of
@@ -294,7 +309,7 @@ impl Session {
         let paths: Vec<PathBuf> = inputs.iter().map(|input| input.path.clone()).collect();
         // Debug information names files relative to the entry's directory (objects hold
         // no absolute path); the executable gets the directory itself.
-        let comp_dir = settings.debug_info.then(|| super::lexically_normal(&self.absolute_root()));
+        let comp_dir = settings.debug_info.then(|| lexically_normal(&self.absolute_root()));
         self.linker.as_ref().expect("detected above").link_executable(&paths, output, comp_dir.as_deref())
     }
 
@@ -442,6 +457,11 @@ pub(super) struct LinkInput {
 impl LinkInput {
     pub(super) fn new(path: PathBuf, bytes: Blob) -> LinkInput {
         LinkInput { path, bytes: Arc::new(bytes) }
+    }
+
+    /// Whether its file is still on disk (the system linker reads it from there).
+    pub(super) fn exists(&self) -> bool {
+        self.path.exists()
     }
 }
 

@@ -17,17 +17,19 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use mini_queries::Db;
 use mini_queries::base::{Hash, ModulePath};
+use mini_queries::diagnostics::file_diagnostics;
 use mini_queries::hash::{fn_hash, text_hashes};
 use mini_queries::imports::{file_imports, imports_of};
 use mini_queries::items::file_functions;
 use mini_queries::sema::{file_interface, fn_signature};
-use mini_queries::source::{FileContents, FileSummary, SourceFile, SummaryFunction, Workspace};
+use mini_queries::source::{FileContents, FileSummary, SourceFile, SummaryFunction, SummaryWarning, Workspace};
 use mini_queries::zir::fn_zir;
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::{Durability, Setter};
 
-use super::{BuildReport, FileStamp, Session, io_reason, now_ns};
-use crate::index::{FileEntry, FileRecord, Index};
+use super::{BuildReport, Session};
+use crate::cache::index::{FileEntry, FileRecord, Index};
+use crate::fs::{FileStamp, absolute, io_reason, now_ns};
 
 /// What the session last saw of a file on disk.
 #[derive(Clone, Copy, Debug)]
@@ -73,7 +75,7 @@ impl Seen {
 /// The contents of a file read from disk, and its hash.
 fn read(path: &std::path::Path) -> (FileContents, Option<Hash>) {
     // Not a FIFO or a device: reading one could block forever.
-    match crate::store::read_regular(path) {
+    match crate::cache::store::read_regular(path) {
         Ok(bytes) if bytes.len() > u32::MAX as usize => {
             (FileContents::Missing("file is larger than 4 GiB".into()), None)
         }
@@ -457,7 +459,8 @@ impl std::fmt::Display for ChangedDuringBuild {
 
 impl std::error::Error for ChangedDuringBuild {}
 
-/// The index record of a file that has text; `None` if some function of it has no
+/// The index record of a file that has text — its warnings too, so that a build that
+/// does not check it again still reports them; `None` if some function of it has no
 /// signature, hash or ZIR — it has errors, or calls a function whose signature has.
 /// Callers record files only after checking that the program (or, when patching, every
 /// file in the database) has no errors, so `None` means "do not record", never a crash.
@@ -476,16 +479,29 @@ pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content
             })
         })
         .collect::<Option<_>>()?;
+    let warnings: Vec<SummaryWarning> = file_diagnostics(db, file)
+        .iter()
+        .map(|d| {
+            debug_assert!(!d.is_error(), "a file with errors has no record");
+            SummaryWarning { span: d.span, message: d.message.clone(), notes: d.notes.clone() }
+        })
+        .collect();
     Some(FileRecord {
-        entry: FileEntry { path: file.path(db).clone(), stamp, content, interface: file_interface(db, file).hash },
-        summary: Arc::new(FileSummary::new(file_imports(db, file).clone(), functions)),
+        entry: FileEntry {
+            path: file.path(db).clone(),
+            stamp,
+            content,
+            interface: file_interface(db, file).hash,
+            warnings: warnings.len() as u32,
+        },
+        summary: Arc::new(FileSummary::new(file_imports(db, file).clone(), functions, warnings)),
     })
 }
 
 /// The module path of the file at `path`, relative to the directory `root` (absolute):
 /// `lib/m.mini`, or `../x.mini` for a file beside it.
 pub fn module_path_of(root: &std::path::Path, path: &std::path::Path) -> Option<ModulePath> {
-    let path = super::absolute(path);
+    let path = absolute(path);
     let mut relative = std::path::PathBuf::new();
     // Climb from the root until the file is below it.
     let mut base = root;

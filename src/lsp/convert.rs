@@ -4,7 +4,9 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use crate::fs::lexically_normal;
 
 use mini_queries::syntax::Span;
 use serde_json::{Value, json};
@@ -175,7 +177,7 @@ pub fn path_of(uri: &str) -> Option<PathBuf> {
 /// percent-encoded (as VS Code writes them).
 pub fn uri_of(path: &Path) -> String {
     let mut uri = String::from("file://");
-    for &b in normalize(path).as_os_str().as_bytes() {
+    for &b in lexically_normal(path).as_os_str().as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~') {
             uri.push(b as char);
         } else {
@@ -183,21 +185,6 @@ pub fn uri_of(path: &Path) -> String {
         }
     }
     uri
-}
-
-/// `path` without `.` and with `name/..` folded, lexically.
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -13,13 +13,13 @@ use lsp_types::{
     WorkspaceSymbolRequest,
 };
 use mini_queries::Database;
-use mini_queries::base::ModulePath;
+use mini_queries::base::{ModulePath, Severity};
 use mini_queries::diagnostics::{entry_point_error, file_diagnostics};
 use mini_queries::ide::{self, CompletionKind, FileNames, Role, Sources, TokenModifier, TokenType};
 use mini_queries::source::{FileContents, SourceFile, Workspace};
 use serde_json::{Value, json};
 
-use super::convert::{Encoding, Lines, Position, normalize, path_of, uri_of};
+use super::convert::{Encoding, Lines, Position, path_of, uri_of};
 
 /// What a worker answers a request from: a database snapshot (a clone, dropped as soon
 /// as the answer is ready so that the main thread's next edit need not wait), and what is
@@ -125,7 +125,7 @@ impl Snapshot {
     }
 
     pub fn uri(&self, file: SourceFile) -> String {
-        uri_of(&normalize(&self.root.join(file.path(&self.db).as_str())))
+        uri_of(&crate::fs::lexically_normal(&self.root.join(file.path(&self.db).as_str())))
     }
 
     /// The file's text: the database's, or the disk's for a summary.
@@ -337,8 +337,9 @@ fn signature_help(snap: &Snapshot, params: &Value) -> Answer {
     }))
 }
 
-/// The diagnostics of one file as the protocol's objects: every error of the file, and for
-/// the entry file the entry point's.
+/// The diagnostics of one file as the protocol's objects: every error and warning of the
+/// file (severity 1 and 2; notes as related information), and for the entry file the
+/// entry point's.
 pub(crate) fn diagnostics(snap: &Snapshot, file: SourceFile) -> Vec<Value> {
     let db = &snap.db;
     let Some(text) = snap.text(file) else { return Vec::new() };
@@ -350,6 +351,23 @@ pub(crate) fn diagnostics(snap: &Snapshot, file: SourceFile) -> Vec<Value> {
     let lines = snap.lines(&text);
     found
         .iter()
-        .map(|d| json!({"range": lines.range(d.span), "severity": 1, "source": "mini", "message": d.message}))
+        .map(|d| {
+            let severity = match d.severity {
+                Severity::Error => 1,
+                Severity::Warning => 2,
+            };
+            let mut value =
+                json!({"range": lines.range(d.span), "severity": severity, "source": "mini", "message": d.message});
+            if !d.notes.is_empty() {
+                let uri = snap.uri(file);
+                let related: Vec<Value> = d
+                    .notes
+                    .iter()
+                    .map(|n| json!({"location": {"uri": uri, "range": lines.range(n.span)}, "message": n.message}))
+                    .collect();
+                value["relatedInformation"] = related.into();
+            }
+            value
+        })
         .collect()
 }

@@ -606,11 +606,9 @@ impl Server {
     fn explain(&mut self, request: Request) {
         let outcome = catch_unwind(AssertUnwindSafe(|| self.session.explain(&Settings::host())));
         let response = match outcome {
-            Ok(Ok(explanation)) if explanation.report.success() => Response::new_ok(request.id, explanation.to_json()),
-            Ok(Ok(explanation)) => {
-                let errors: Vec<Value> = explanation.report.diagnostics.iter().map(crate::render::json).collect();
-                Response::new_ok(request.id, json!({"reason": "explain", "errors": errors}))
-            }
+            // The object `mini explain --message-format json` prints: the prediction, or
+            // the errors that prevent one.
+            Ok(Ok(explanation)) => Response::new_ok(request.id, explanation.to_json()),
             Ok(Err(error)) => Response::new_err(request.id, ErrorCode::RequestFailed as i32, format!("{error:#}")),
             Err(panic) => {
                 let message = panic_message(&*panic);

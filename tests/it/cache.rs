@@ -58,7 +58,7 @@ impl Project {
 
     #[track_caller]
     fn run(&self) -> String {
-        let out = Command::new(self.file("main")).output().expect("the program runs");
+        let out = mini::process::output(&mut Command::new(self.file("main"))).expect("the program runs");
         assert_eq!(out.status.code(), Some(7));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
@@ -251,7 +251,7 @@ fn moving_the_project_keeps_every_hit() {
     assert!(out.status.success(), "{}", stderr(&out));
     let event = last_event(&stdout(&out));
     assert_eq!(compiled(&event), Vec::<String>::new());
-    let run = Command::new(target.join("main")).output().unwrap();
+    let run = mini::process::output(&mut Command::new(target.join("main"))).unwrap();
     assert_eq!(String::from_utf8_lossy(&run.stdout), OUTPUT);
     // The temporary directory is gone; put something back for its cleanup.
     std::fs::create_dir_all(project.path()).unwrap();
@@ -388,7 +388,7 @@ fn a_killed_build_leaves_a_usable_cache() {
     }
     let out = mini(dir.path(), &["build"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let run = Command::new(dir.path().join("main")).output().unwrap();
+    let run = mini::process::output(&mut Command::new(dir.path().join("main"))).unwrap();
     assert_eq!(String::from_utf8_lossy(&run.stdout), format!("{expected}\n"));
     let verify = mini(dir.path(), &["cache", "verify"]);
     assert!(stderr(&verify).contains(" 0 bad"), "{}", stderr(&verify));
@@ -403,19 +403,61 @@ fn no_cache_keeps_nothing() {
     assert!(!project.file(".mini_cache").exists());
 }
 
+/// `mini cache …` with `--json`: its status and its one object.
+#[track_caller]
+fn cache_json(dir: &Path, args: &[&str]) -> (Option<i32>, Value) {
+    let mut all = vec!["cache"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = mini(dir, &all);
+    let value = serde_json::from_str(stdout(&out).trim()).unwrap_or_else(|_| panic!("one object: {}", stdout(&out)));
+    (out.status.code(), value)
+}
+
+/// What the entries and indexes of the cache at `root` take on disk, and how many each.
+fn measured(root: &Path) -> (u64, usize, usize) {
+    let mut files = Vec::new();
+    for dir in std::fs::read_dir(root.join("objects")).unwrap().flatten() {
+        files.extend(std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.path()));
+    }
+    let entries = files.len();
+    let indexes: Vec<PathBuf> = std::fs::read_dir(root.join("index")).unwrap().flatten().map(|e| e.path()).collect();
+    let count = indexes.len();
+    files.extend(indexes);
+    (files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum(), entries, count)
+}
+
 #[test]
 fn cache_commands_report_and_clean() {
     let project = Project::new();
     project.build(&[]);
-    let stats = mini(project.path(), &["cache", "stats"]);
-    assert!(stats.status.success());
-    let stats: Value = serde_json::from_str(&stdout(&stats)).expect("JSON stats");
-    assert!(stats["entries"].as_u64().unwrap() >= 3, "{stats}");
-    assert!(stats["bytes"].as_u64().unwrap() > 0);
+    let (status, stats) = cache_json(project.path(), &["stats"]);
+    assert_eq!(status, Some(0), "{stats}");
+    let (bytes, entries, indexes) = measured(&project.file(".mini_cache"));
+    assert_eq!((&stats["reason"], &stats["success"]), (&"cache-stats".into(), &true.into()));
+    assert_eq!((stats["bytes"].as_u64(), stats["entries"].as_u64()), (Some(bytes), Some(entries as u64)), "{stats}");
+    assert_eq!(stats["indexes"], indexes);
     assert_eq!(stats["last_build"]["compiled"], 4);
+    // For people, in binary units.
+    let out = mini(project.path(), &["cache", "stats"]);
+    assert!(out.status.success());
+    let first = stdout(&out).lines().next().unwrap().to_string();
+    let size = mini::render::size(bytes);
+    assert_eq!(first, format!(".mini_cache: {entries} entries and 1 index, {size} (capped at 2.0 GiB)"));
+    assert!(
+        stdout(&out).contains("\nLast build: 4 of 4 functions compiled, 0 reused from disk; store: "),
+        "{}",
+        stdout(&out)
+    );
 
     let gc = mini(project.path(), &["cache", "gc", "--max-size", "0"]);
     assert!(gc.status.success(), "{}", stderr(&gc));
+    assert_eq!(
+        stderr(&gc),
+        format!(
+            "Removed {entries} entries and 1 index from .mini_cache: {size} -> 0 B (limit 0 B), 0 entries and 0 indexes left\n"
+        )
+    );
     assert_eq!(project.entries().len(), 0, "a zero limit evicts everything");
     assert_eq!(project.index_files().len(), 0, "and the indexes that listed it");
     let rebuilt = project.build(&[]);
@@ -424,7 +466,171 @@ fn cache_commands_report_and_clean() {
 
     let clean = mini(project.path(), &["cache", "clean"]);
     assert!(clean.status.success());
+    assert_eq!(stderr(&clean), format!("Removed everything in .mini_cache: {entries} entries and 1 index, {size}\n"));
     assert!(!project.file(".mini_cache/objects").exists());
+}
+
+/// `mini cache` finds the cache `mini build ENTRY` used: next to the entry file, or
+/// where `--cache-dir` or `MINI_CACHE_DIR` says. It used to look in the current
+/// directory only, and report an empty cache (creating it) when the build's was
+/// elsewhere.
+#[test]
+fn cache_commands_use_the_cache_of_the_entry_they_are_given() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in PROGRAM {
+        write(&dir.path().join("app"), path, text);
+    }
+    assert!(mini(dir.path(), &["build", "-q", "app/main.mini"]).status.success());
+    let (_, entries, _) = measured(&dir.path().join("app/.mini_cache"));
+    let (status, stats) = cache_json(dir.path(), &["stats", "app/main.mini"]);
+    assert_eq!(status, Some(0), "{stats}");
+    assert_eq!((&stats["directory"], &stats["entries"]), (&"app/.mini_cache".into(), &entries.into()));
+    let (_, here) = cache_json(&dir.path().join("app"), &["stats"]);
+    assert_eq!((&here["directory"], &here["entries"]), (&".mini_cache".into(), &entries.into()));
+    let (status, verified) = cache_json(dir.path(), &["verify", "app/main.mini"]);
+    assert_eq!((status, &verified["entries"], &verified["bad"]), (Some(0), &entries.into(), &serde_json::json!([])));
+
+    // --cache-dir, and MINI_CACHE_DIR, for the build and the cache commands alike.
+    assert!(mini(dir.path(), &["build", "-q", "app/main.mini", "--cache-dir", "shared"]).status.success());
+    let (_, shared) = cache_json(dir.path(), &["stats", "app/main.mini", "--cache-dir", "shared"]);
+    assert_eq!((&shared["directory"], &shared["entries"]), (&"shared".into(), &entries.into()));
+    let out = Command::new(env!("CARGO_BIN_EXE_mini"))
+        .args(["cache", "gc", "app/main.mini", "--max-size", "0", "--json"])
+        .current_dir(dir.path())
+        .env("MINI_CACHE_DIR", "shared")
+        .output()
+        .unwrap();
+    let gc: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(
+        (&gc["directory"], &gc["removed_entries"], &gc["entries"]),
+        (&"shared".into(), &entries.into(), &0.into())
+    );
+    assert_eq!(measured(&dir.path().join("shared")).0, 0);
+    assert_eq!(measured(&dir.path().join("app/.mini_cache")).1, entries, "the other cache is untouched");
+}
+
+/// `MINI_CACHE_DIR` is a default: every command that uses the cache finds it, and
+/// `--cache-dir` and `--no-cache` override it (clap used to read it as `--cache-dir`
+/// given, and refuse `--no-cache` with it).
+#[test]
+fn the_cache_variable_is_a_default_that_the_flags_override() {
+    let project = Project::new();
+    let with_variable = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mini"))
+            .args(args)
+            .current_dir(project.path())
+            .env("MINI_CACHE_DIR", "shared")
+            .env_remove("MINI_LOG")
+            .output()
+            .unwrap()
+    };
+    let run = with_variable(&["run", "-q", "--no-cache"]);
+    assert_eq!((run.status.code(), stdout(&run).as_str()), (Some(7), OUTPUT), "{}", stderr(&run));
+    assert!(!project.file("shared").exists() && !project.file(".mini_cache").exists());
+    assert!(with_variable(&["build", "-q"]).status.success());
+    let (_, entries, _) = measured(&project.file("shared"));
+    let stats = with_variable(&["cache", "stats", "--json"]);
+    let stats: Value = serde_json::from_str(stdout(&stats).trim()).unwrap();
+    assert_eq!((&stats["directory"], &stats["entries"]), (&"shared".into(), &entries.into()));
+    let explain = with_variable(&["explain", "-q"]);
+    assert_eq!(stdout(&explain), "4 cached: the next build compiles 0 of 4 functions (contracts on)\n");
+    let other = with_variable(&["cache", "stats", "--cache-dir", "other"]);
+    assert_eq!((other.status.code(), stderr(&other).as_str()), (Some(2), "mini: error: no cache at other\n"));
+}
+
+/// A cache that is not there is said to be missing — never counted as empty, created,
+/// or "removed" — and a directory that is not a cache of mini's is left alone.
+#[test]
+fn a_missing_cache_is_reported_and_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["stats", "gc", "verify"] {
+        let out = mini(dir.path(), &["cache", command]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "mini: error: no cache at .mini_cache\n", "{command}");
+    }
+    let out = mini(dir.path(), &["cache", "clean"]);
+    assert_eq!((out.status.code(), stderr(&out).as_str()), (Some(0), "No cache at .mini_cache: nothing to remove\n"));
+    let (status, clean) = cache_json(dir.path(), &["clean", "--cache-dir", "gone"]);
+    assert_eq!(status, Some(0));
+    assert_eq!(clean["existed"], false, "{clean}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing was created");
+
+    // Something else, even with objects/ and index/ in it, is not touched.
+    write(dir.path(), "mine/objects/keep.txt", "precious");
+    write(dir.path(), "mine/index/notes", "precious");
+    for command in ["stats", "gc", "verify", "clean"] {
+        let out = mini(dir.path(), &["cache", command, "--cache-dir", "mine"]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            "mini: error: mine is not a cache of mini's (it has no CACHEDIR.TAG written by mini), so it is left alone\n"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("mine")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(dir.path().join("mine/objects/keep.txt").exists() && dir.path().join("mine/index/notes").exists());
+}
+
+/// `stats`, `gc` and `verify` list the cache the same way, so they count the same
+/// entries and indexes — an unusable index included (stats used to leave it out of its
+/// count but not of its size).
+#[test]
+fn stats_verify_and_gc_count_the_same_entries() {
+    let project = Project::new();
+    project.build(&[]);
+    std::fs::write(project.file(".mini_cache/index/0123abcd"), vec![7u8; 3000]).unwrap();
+    let (bytes, entries, indexes) = measured(&project.file(".mini_cache"));
+    assert_eq!(indexes, 2);
+    let (_, stats) = cache_json(project.path(), &["stats"]);
+    let (_, gc) = cache_json(project.path(), &["gc", "--max-size", "1G"]);
+    let (_, verify) = cache_json(project.path(), &["verify"]);
+    for counted in [&stats, &gc] {
+        assert_eq!((&counted["entries"], &counted["indexes"]), (&entries.into(), &2.into()), "{counted}");
+    }
+    assert_eq!((&stats["bytes"], &gc["bytes"], &gc["removed_entries"]), (&bytes.into(), &bytes.into(), &0.into()));
+    // verify checks all of them, and says what is left.
+    assert_eq!(verify["checked"], entries + 2);
+    assert_eq!(verify["bad"], serde_json::json!([".mini_cache/index/0123abcd"]));
+    assert_eq!((&verify["entries"], &verify["indexes"]), (&entries.into(), &1.into()), "{verify}");
+    assert_eq!(verify["bytes"], bytes - 3000);
+    let (_, after) = cache_json(project.path(), &["stats"]);
+    assert_eq!(
+        (&after["entries"], &after["indexes"], &after["bytes"]),
+        (&verify["entries"], &1.into(), &verify["bytes"])
+    );
+}
+
+/// `gc --max-size N` ends at or under N whatever N is — between two entries' sizes, or
+/// under the size of an index no build can use, which it used to count without ever
+/// removing — and says what is left.
+#[test]
+fn gc_ends_at_or_under_the_size_it_was_given() {
+    let project = Project::new();
+    project.build(&[]);
+    // Older versions of units, which no index lists any more; and an unusable index.
+    for n in 0..3 {
+        project.edit("lib/text.mini", &format!("return {};", 65 + n), &format!("return {};", 66 + n));
+        project.build(&[]);
+    }
+    std::fs::write(project.file(".mini_cache/index/0123abcd"), vec![7u8; 5000]).unwrap();
+    let root = project.file(".mini_cache");
+    let (total, entries, _) = measured(&root);
+    // Sizes between entries': one byte under the total, then about half, then nothing.
+    let mut left = total;
+    for limit in [total - 1, total / 2, 0] {
+        let (status, gc) = cache_json(project.path(), &["gc", "--max-size", &limit.to_string()]);
+        assert_eq!(status, Some(0), "{gc}");
+        let (bytes, entries_left, indexes_left) = measured(&root);
+        assert!(bytes <= limit, "{bytes} bytes are left over a limit of {limit}: {gc}");
+        assert!(bytes < left, "something was removed at {limit}: {gc}");
+        assert_eq!((gc["bytes"].as_u64(), gc["entries"].as_u64()), (Some(bytes), Some(entries_left as u64)), "{gc}");
+        assert_eq!(gc["indexes"], indexes_left);
+        if limit > 0 {
+            assert!(entries_left > 0, "a limit of {limit} keeps some of the {entries} entries: {gc}");
+        }
+        left = bytes;
+    }
+    assert_eq!(left, 0);
 }
 
 #[test]
@@ -443,7 +649,7 @@ fn the_size_cap_evicts_old_entries() {
     }
     let bytes: u64 = project.entries().iter().map(|e| std::fs::metadata(e).unwrap().len()).sum();
     assert!(bytes <= 6 * 1024 + 4096, "{bytes} bytes after eviction");
-    let out = Command::new(project.file("main")).output().unwrap();
+    let out = mini::process::output(&mut Command::new(project.file("main"))).unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "5\n20\n70\n");
 }
 
@@ -610,13 +816,7 @@ fn tmp_removed_during_a_build_is_made_again() {
     let mut session = mini::driver::Session::new(&project.file("main.mini")).unwrap();
     let tmp = project.file(".mini_cache/tmp");
     session.faults().arm(Point::AfterScan, Action::Run(Box::new(move || std::fs::remove_dir_all(&tmp).unwrap())));
-    let request = mini::driver::BuildRequest {
-        emit: mini::cli::Emit::Exe,
-        output: Some(project.file("main")),
-        settings: mini_queries::source::Settings::host(),
-        jobs: 1,
-        log_queries: false,
-    };
+    let request = mini::driver::BuildRequest::executable(project.file("main"));
     let report = session.build(&request).expect("the build runs");
     assert!(report.success());
     assert!(session.faults().is_empty(), "tmp/ was removed");
@@ -665,8 +865,8 @@ fn a_full_disk_with_nothing_to_evict_fails_cleanly() {
     assert_eq!(project.run(), OUTPUT);
 }
 
-/// `mini cache verify`, `gc` and `stats` say what they could not read, and verify and
-/// gc fail: a check that could not look is not a success.
+/// `mini cache verify`, `gc` and `stats` say what they could not read, and fail: a
+/// look that could not see everything is not a success.
 #[test]
 fn cache_commands_say_what_they_could_not_read() {
     let project = Project::new();
@@ -679,7 +879,40 @@ fn cache_commands_say_what_they_could_not_read() {
         assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
         assert!(stderr(&out).contains(&reason), "{command}: {}", stderr(&out));
     }
-    let stats = mini(project.path(), &["cache", "stats"]);
-    let stats: Value = serde_json::from_str(&stdout(&stats)).expect("JSON stats");
+    let (status, stats) = cache_json(project.path(), &["stats"]);
+    assert_eq!((status, &stats["success"]), (Some(2), &false.into()), "{stats}");
     assert_eq!(stats["unreadable"], serde_json::json!([reason]));
+    let stats = mini(project.path(), &["cache", "stats"]);
+    assert!(stderr(&stats).contains(&reason), "{}", stderr(&stats));
+}
+
+/// A unit whose merged entry is gone (evicted, damaged) while its members' entry under
+/// the same key is not is rebuilt from those members, compiling nothing — and `mini
+/// explain` says so first: the planner answers both. (They used to disagree: explain
+/// counted the members as cached, the build compiled them again.)
+#[test]
+fn a_unit_whose_merged_entry_is_gone_is_rebuilt_from_its_members_compiling_nothing() {
+    use mini::cache::store::{Kind, Store};
+    let project = Project::new();
+    project.build(&[]);
+    project.edit("lib/math.mini", "return a + b;", "return b + a;");
+    assert_eq!(compiled(&project.build(&[])), ["lib/math.add"]);
+    // The merged entry of lib/math's unit goes; its members' entry stays.
+    let index = mini::cache::index::Index::read(&project.index_files()[0]).expect("an index");
+    let store = Store::open(&project.file(".mini_cache")).unwrap();
+    let unit = mini_queries::link::link_unit_of(&mini_queries::base::ModulePath::new("lib/math.mini").unwrap());
+    let key = index.header.units.iter().find(|(index, _)| *index == unit).expect("the unit").1;
+    std::fs::remove_file(store.path(Store::key(Kind::Unit, key))).unwrap();
+    assert!(store.path(Store::key(Kind::UnitMembers, key)).exists());
+    drop(store);
+    // Another file changes, so that the build plans every unit.
+    project.edit("lib/text.mini", "return 65;", "return 66;");
+
+    let out = mini(project.path(), &["explain", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let explained: Value = serde_json::from_str(stdout(&out).trim()).expect("JSON");
+    assert_eq!(explained["will_compile"], serde_json::json!(["lib/text.code"]), "{explained}");
+    let event = project.build(&[]);
+    assert_eq!(compiled(&event), ["lib/text.code"]);
+    assert_eq!(project.run(), "5\n20\n66\n");
 }

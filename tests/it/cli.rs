@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use expect_test::expect;
+
 use crate::support::{mini, stderr, stdout, write};
 
 const HELLO: &str = "fn main() i32 {\n    @print(42);\n    return 3;\n}\n";
@@ -27,7 +29,7 @@ fn build_writes_the_entry_stem_in_the_current_directory() {
     let out = mini(dir.path(), &["build", "src/prog.mini"]);
     assert_status(&out, 0);
     assert!(stderr(&out).contains("Finished in"), "{}", stderr(&out));
-    let run = Command::new(dir.path().join("prog")).output().expect("runs");
+    let run = mini::process::output(&mut Command::new(dir.path().join("prog"))).expect("runs");
     assert_eq!((String::from_utf8_lossy(&run.stdout).as_ref(), run.status.code()), ("42\n", Some(3)));
 }
 
@@ -99,7 +101,8 @@ fn json_messages_describe_diagnostics_and_the_build() {
         events[0],
         serde_json::json!({
             "reason": "diagnostic", "severity": "error", "file": "main.mini", "line": 2, "column": 12,
-            "message": "mismatched types: expected i32, found bool",
+            "end_line": 2, "end_column": 16, "message": "mismatched types: expected i32, found bool", "notes": [],
+            "rendered": "main.mini:2:12: error: mismatched types: expected i32, found bool\n    return true;\n           ^~~~\n",
         })
     );
     assert_eq!(events[1]["reason"], "build-finished");
@@ -112,7 +115,7 @@ fn emitted_objects_link_into_a_working_program() {
     assert_status(&mini(dir.path(), &["build", "--emit", "obj"]), 0);
     let cc = Command::new("cc").arg("-o").arg("linked").arg("main.o").current_dir(dir.path()).output().expect("cc");
     assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
-    let run = Command::new(dir.path().join("linked")).output().expect("runs");
+    let run = mini::process::output(&mut Command::new(dir.path().join("linked"))).expect("runs");
     assert_eq!((String::from_utf8_lossy(&run.stdout).as_ref(), run.status.code()), ("42\n", Some(3)));
 }
 
@@ -302,7 +305,7 @@ fn an_output_under_missing_directories_creates_them() {
         assert_status(&mini(dir.path(), &["build", "--emit", emit, "-o", output]), 0);
         assert!(dir.path().join(output).is_file(), "{output}");
     }
-    let run = Command::new(dir.path().join("a/b/prog")).output().expect("runs");
+    let run = mini::process::output(&mut Command::new(dir.path().join("a/b/prog"))).expect("runs");
     assert_eq!(run.status.code(), Some(3));
 
     // A file where a directory must be: the error names the user's path, not a temporary.
@@ -498,15 +501,8 @@ fn no_progress_is_drawn_when_stderr_is_not_a_terminal() {
 
 #[test]
 fn progress_is_drawn_in_place_on_a_terminal_and_erased() {
-    use std::io::Read;
-    use std::os::fd::{FromRawFd, OwnedFd};
     let dir = project(&[("main.mini", &many_functions(50))]);
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty fills in two new descriptors, which are then owned here.
-    let rc =
-        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let (terminal, slave) = crate::support::pty();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mini"))
         .args(["build", "-j", "1"])
         .current_dir(dir.path())
@@ -515,17 +511,339 @@ fn progress_is_drawn_in_place_on_a_terminal_and_erased() {
         .stderr(std::process::Stdio::from(slave))
         .spawn()
         .unwrap();
-    let mut terminal = std::fs::File::from(master);
-    let mut shown = Vec::new();
-    let mut buffer = [0u8; 4096];
-    // Reading ends with EIO once the child, the last holder of the slave, has exited.
-    while let Ok(n @ 1..) = terminal.read(&mut buffer) {
-        shown.extend_from_slice(&buffer[..n]);
-    }
+    let shown = crate::support::read_terminal(terminal);
     assert!(child.wait().unwrap().success());
-    let shown = String::from_utf8_lossy(&shown);
     // Each state overwrites the line; the last count is always drawn; the summary comes
     // after the line was erased.
     assert!(shown.starts_with("\r\x1b[KChecking…\r\x1b[KCompiling: 0 of 51 functions"), "{shown:?}");
     assert!(shown.contains("\r\x1b[KCompiling: 51 of 51 functions\r\x1b[KLinking…\r\x1b[KFinished in "), "{shown:?}");
+}
+
+/// `mini run --no-cache` keeps nothing: the executable lived in the session's private
+/// cache, which used to be removed before the program ran ("No such file or directory").
+#[test]
+fn run_without_a_cache_runs_the_program_and_keeps_nothing() {
+    let dir = project(&[("main.mini", HELLO)]);
+    let out = mini(dir.path(), &["run", "--no-cache"]);
+    assert_status(&out, 3);
+    assert_eq!(stdout(&out), "42\n");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["main.mini"], "nothing but the source is left");
+}
+
+/// What a command printed, for a snapshot: its status, standard output, and the first
+/// line of standard error (clap's usage text follows it).
+fn outcome(dir: &Path, args: &[&str]) -> String {
+    let out = mini(dir, args);
+    let err = stderr(&out);
+    format!(
+        "$ mini {}\nstatus {}\nstdout: {}\nstderr: {}\n",
+        args.join(" "),
+        out.status.code().map_or("none".to_string(), |c| c.to_string()),
+        stdout(&out).trim_end(),
+        err.lines().next().unwrap_or_default(),
+    )
+}
+
+/// Under JSON output a tool gets JSON however a command fails: a usage error (clap's,
+/// read from the raw arguments), an I/O error, a compiler bug — each ends with the
+/// command's event, `success` false and `error` saying why; people still get the
+/// message on stderr. `mini run`'s events are on stderr (stdout is the program's), so
+/// there the event is the only word.
+#[test]
+fn under_json_every_failure_ends_with_an_event_saying_so() {
+    let dir = project(&[("main.mini", HELLO)]);
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    let cases: &[&[&str]] = &[
+        &["build", "--no-such-flag"],
+        &["build", "--message-format", "json", "--no-such-flag"],
+        &["build", "--message-format=json", "-O", "7"],
+        &["build", "--message-format", "json", "-o", "out"],
+        &["build", "--message-format", "json", "--cache-dir", "main.mini"],
+        &["run", "--message-format", "json", "--no-such-flag"],
+        &["run", "--message-format", "json", "missing.mini"],
+        &["check", "--message-format", "json", "missing.mini"],
+        &["watch", "--message-format", "json", "-o", "out"],
+        &["explain", "--message-format", "json", "-j", "2"],
+        &["explain", "--json", "missing.mini"],
+        &["cache", "stats", "--json", "--cache-dir", "nowhere"],
+        &["cache", "gc", "--json", "--max-size", "lots"],
+    ];
+    let shown: String = cases.iter().map(|args| outcome(dir.path(), args)).collect();
+    expect![[r#"
+        $ mini build --no-such-flag
+        status 2
+        stdout: 
+        stderr: error: unexpected argument '--no-such-flag' found
+        $ mini build --message-format json --no-such-flag
+        status 2
+        stdout: {"error":"unexpected argument '--no-such-flag' found","reason":"build-finished","success":false}
+        stderr: error: unexpected argument '--no-such-flag' found
+        $ mini build --message-format=json -O 7
+        status 2
+        stdout: {"error":"invalid value '7' for '-O <LEVEL>': 7 is not in 0..=3","reason":"build-finished","success":false}
+        stderr: error: invalid value '7' for '-O <LEVEL>': 7 is not in 0..=3
+        $ mini build --message-format json -o out
+        status 2
+        stdout: {"error":"cannot write the output to 'out': it is a directory (give a file path)","reason":"build-finished","success":false}
+        stderr: mini: error: cannot write the output to 'out': it is a directory (give a file path)
+        $ mini build --message-format json --cache-dir main.mini
+        status 2
+        stdout: {"error":"creating the cache directory main.mini/objects: Not a directory (os error 20)","reason":"build-finished","success":false}
+        stderr: mini: error: creating the cache directory main.mini/objects: Not a directory (os error 20)
+        $ mini run --message-format json --no-such-flag
+        status 2
+        stdout: 
+        stderr: {"error":"unexpected argument '--no-such-flag' found","reason":"build-finished","success":false}
+        $ mini run --message-format json missing.mini
+        status 2
+        stdout: 
+        stderr: {"error":"cannot read 'missing.mini': No such file or directory","reason":"build-finished","success":false}
+        $ mini check --message-format json missing.mini
+        status 2
+        stdout: {"error":"cannot read 'missing.mini': No such file or directory","reason":"check-finished","success":false}
+        stderr: mini: error: cannot read 'missing.mini': No such file or directory
+        $ mini watch --message-format json -o out
+        status 2
+        stdout: {"error":"cannot write the output to 'out': it is a directory (give a file path)","reason":"rebuild-finished","success":false}
+        stderr: mini: error: cannot write the output to 'out': it is a directory (give a file path)
+        $ mini explain --message-format json -j 2
+        status 2
+        stdout: {"error":"unexpected argument '-j' found","reason":"explain","success":false}
+        stderr: error: unexpected argument '-j' found
+        $ mini explain --json missing.mini
+        status 2
+        stdout: {"error":"cannot read 'missing.mini': No such file or directory","reason":"explain","success":false}
+        stderr: mini: error: cannot read 'missing.mini': No such file or directory
+        $ mini cache stats --json --cache-dir nowhere
+        status 2
+        stdout: {"error":"no cache at nowhere","reason":"cache-stats","success":false}
+        stderr: mini: error: no cache at nowhere
+        $ mini cache gc --json --max-size lots
+        status 2
+        stdout: {"error":"invalid value 'lots' for '--max-size <SIZE>': 'lots' is not a size (try 500M or 2G)","reason":"cache-gc","success":false}
+        stderr: error: invalid value 'lots' for '--max-size <SIZE>': 'lots' is not a size (try 500M or 2G)
+    "#]].assert_eq(&shown);
+
+    // A failure of the disk, and a compiler bug.
+    let with_fault = |fault: &str| {
+        Command::new(env!("CARGO_BIN_EXE_mini"))
+            .args(["build", "--message-format", "json"])
+            .current_dir(dir.path())
+            .env("MINI_TEST_FAULT", fault)
+            .env_remove("MINI_LOG")
+            .output()
+            .unwrap()
+    };
+    let full = with_fault("store-write:no-space");
+    assert_status(&full, 2);
+    let event: serde_json::Value = serde_json::from_str(stdout(&full).trim()).expect("one event");
+    assert_eq!((&event["reason"], &event["success"]), (&"build-finished".into(), &false.into()), "{event}");
+    assert!(event["error"].as_str().unwrap().contains("No space left on device"), "{event}");
+    assert_eq!(event.as_object().unwrap().len(), 3, "{event}");
+    let bug = with_fault("after-scan:panic");
+    assert_status(&bug, 101);
+    expect![[r#"
+        {"error":"internal compiler error (this is a bug in mini; please report it with the input)","reason":"build-finished","success":false}
+    "#]].assert_eq(&stdout(&bug));
+}
+
+/// Diagnostics in JSON say where their span ends (just after it, as LSP and cargo do)
+/// and carry the text people see, notes included.
+#[test]
+fn json_diagnostics_carry_end_positions_and_the_rendered_text() {
+    let dir = project(&[(
+        "main.mini",
+        "fn main() i32 {\n    const total = 1;\n    const total = 2;\n    return total;\n}\n",
+    )]);
+    let out = mini(dir.path(), &["check", "--message-format", "json"]);
+    assert_status(&out, 1);
+    let first = stdout(&out).lines().next().unwrap().to_string();
+    let event: serde_json::Value = serde_json::from_str(&first).unwrap();
+    expect![[r#"
+        {
+          "column": 11,
+          "end_column": 16,
+          "end_line": 3,
+          "file": "main.mini",
+          "line": 3,
+          "message": "'total' is already declared",
+          "notes": [
+            {
+              "column": 11,
+              "end_column": 16,
+              "end_line": 2,
+              "file": "main.mini",
+              "line": 2,
+              "message": "the local 'total' is first declared here"
+            }
+          ],
+          "reason": "diagnostic",
+          "rendered": "main.mini:3:11: error: 'total' is already declared\n    const total = 2;\n          ^~~~~\nmain.mini:2:11: note: the local 'total' is first declared here\n    const total = 1;\n          ^~~~~\n",
+          "severity": "error"
+        }"#]].assert_eq(&serde_json::to_string_pretty(&event).unwrap());
+    // `rendered` is what `mini check` prints for it.
+    let human = mini(dir.path(), &["check"]);
+    assert!(stderr(&human).starts_with(event["rendered"].as_str().unwrap()), "{}", stderr(&human));
+}
+
+const EXPLAINED_MAIN: &str =
+    "import \"lib.mini\";\n\nfn main() i32 {\n    @print(lib.f(1));\n    @print(lib.g(2));\n    return 0;\n}\n";
+const EXPLAINED_LIB: &str = "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n\npub fn g(x: i32) i32 {\n    return x * 2;\n}\n\npub fn k() i32 {\n    return 3;\n}\n";
+
+/// `mini explain` says by default what the next build compiles, grouped by why (the
+/// callee named for a dependency), what is gone, and the totals; `--all` every
+/// function; `-q` the totals; `-v` what it explains and what it compares with. JSON is
+/// one object, with where each cached function's object is.
+#[test]
+fn explain_groups_what_the_next_build_compiles_by_reason() {
+    let dir = project(&[("main.mini", EXPLAINED_MAIN), ("lib.mini", EXPLAINED_LIB)]);
+    assert_status(&mini(dir.path(), &["build", "-q"]), 0);
+    // A signature (main calls f), a body, a function removed, one added.
+    let lib = EXPLAINED_LIB
+        .replace("pub fn f(x: i32) i32 {\n    return x + 1;", "pub fn f(x: i64) i32 {\n    return @as(i32, x) + 1;")
+        .replace("return x * 2;", "return x * 3;")
+        .replace("pub fn k() i32 {\n    return 3;\n}\n", "pub fn h() i32 {\n    return 4;\n}\n");
+    write(dir.path(), "lib.mini", &lib);
+    let explain = |args: &[&str]| {
+        let mut all = vec!["explain"];
+        all.extend_from_slice(args);
+        let out = mini(dir.path(), &all);
+        assert_status(&out, 0);
+        assert_eq!(stderr(&out), "");
+        stdout(&out)
+    };
+    expect![[r#"
+        changed (2): its own text changed
+          lib.f
+          lib.g
+        dependency (1): a function it calls changed its signature
+          main.main  (lib.f changed its signature)
+        new (1): not in the last build
+          lib.h
+        removed (1): in the last build, gone now
+          lib.k
+        2 changed, 1 dependency, 1 new, 1 removed: the next build compiles 4 of 4 functions (contracts on)
+    "#]]
+    .assert_eq(&explain(&[]));
+    expect![[r#"
+        main.main  dependency (lib.f changed its signature)
+        lib.f      changed
+        lib.g      changed
+        lib.h      new
+        lib.k      removed
+        2 changed, 1 dependency, 1 new, 1 removed: the next build compiles 4 of 4 functions (contracts on)
+    "#]]
+    .assert_eq(&explain(&["--all"]));
+    expect![[r#"
+        2 changed, 1 dependency, 1 new, 1 removed: the next build compiles 4 of 4 functions (contracts on)
+    "#]]
+    .assert_eq(&explain(&["-q"]));
+    let host = mini_queries::base::host_triple();
+    expect![[r#"
+        Explaining main.mini: -O2, contracts off, target HOST, cache in .mini_cache; no build with these settings yet: compared with the last build with others
+        changed (2): its own text changed
+          lib.f
+          lib.g
+        dependency (1): a function it calls changed its signature
+          main.main  (lib.f changed its signature)
+        new (1): not in the last build
+          lib.h
+        removed (1): in the last build, gone now
+          lib.k
+        2 changed, 1 dependency, 1 new, 1 removed: the next build compiles 4 of 4 functions (contracts off)
+    "#]].assert_eq(&explain(&["-v", "-O2"]).replace(host, "HOST"));
+
+    let json = explain(&["--message-format", "json"]);
+    assert_eq!(json, explain(&["--json"]), "--json is --message-format json");
+    let json: serde_json::Value = serde_json::from_str(json.trim()).expect("one object");
+    assert_eq!((&json["reason"], &json["success"]), (&"explain".into(), &true.into()));
+    assert_eq!(json["will_compile"], serde_json::json!(["main.main", "lib.f", "lib.g", "lib.h"]));
+    assert_eq!(json["functions"][0]["from"], serde_json::Value::Null, "compiled: from nowhere");
+    assert_eq!(json["removed"], serde_json::json!(["lib.k"]));
+
+    // The build does what explain said, and afterwards every object is on disk.
+    let out = mini(dir.path(), &["build", "--message-format", "json"]);
+    let event: serde_json::Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    assert_eq!(event["compiled"], json["will_compile"]);
+    let json: serde_json::Value = serde_json::from_str(explain(&["--json"]).trim()).unwrap();
+    let from: Vec<&serde_json::Value> = json["functions"].as_array().unwrap().iter().map(|f| &f["from"]).collect();
+    assert_eq!(from, ["disk"; 4]);
+    expect![[r#"
+        4 cached: the next build compiles 0 of 4 functions (contracts on)
+    "#]]
+    .assert_eq(&explain(&[]));
+
+    // Long groups show their first functions; --all shows every one.
+    let dir = project(&[("main.mini", &many_functions(25))]);
+    assert_status(&mini(dir.path(), &["build", "-q"]), 0);
+    let out = mini(dir.path(), &["explain", "-O1"]);
+    assert_status(&out, 0);
+    expect![[r#"
+        settings (26): built before with other settings only
+          main.main
+          main.f0
+          main.f1
+          main.f2
+          main.f3
+          main.f4
+          main.f5
+          main.f6
+          main.f7
+          main.f8
+          main.f9
+          main.f10
+          main.f11
+          main.f12
+          main.f13
+          main.f14
+          main.f15
+          main.f16
+          main.f17
+          main.f18
+          … and 6 more (--all lists every function)
+        26 settings: the next build compiles 26 of 26 functions (contracts on)
+    "#]]
+    .assert_eq(&stdout(&out));
+    assert_eq!(stdout(&mini(dir.path(), &["explain", "-O1", "--all"])).lines().count(), 27);
+}
+
+/// `mini explain` takes what decides what a build compiles — the entry, -O, --target,
+/// -g, --contracts, the cache — and nothing that only a build does.
+#[test]
+fn explain_offers_only_the_flags_that_apply() {
+    let dir = project(&[("main.mini", HELLO)]);
+    for flags in [
+        &["-j", "1"][..],
+        &["-o", "x"],
+        &["--emit", "obj"],
+        &["--no-cache"],
+        &["--log-queries"],
+        &["--remote-cache", "http://127.0.0.1:9/"],
+        &["--deny-warnings"],
+    ] {
+        let mut args = vec!["explain"];
+        args.extend_from_slice(flags);
+        let out = mini(dir.path(), &args);
+        assert_status(&out, 2);
+        assert!(
+            stderr(&out).starts_with(&format!("error: unexpected argument '{}' found", flags[0])),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let host = mini_queries::base::host_triple();
+    for flags in [&["-O2", "-g"][..], &["--contracts", "off"], &["--target", host], &["--cache-dir", "elsewhere"]] {
+        let mut args = vec!["explain", "-q"];
+        args.extend_from_slice(flags);
+        let out = mini(dir.path(), &args);
+        assert_status(&out, 0);
+        assert!(stdout(&out).starts_with("1 new: the next build compiles 1 of 1 function"), "{}", stdout(&out));
+    }
+    let help = stdout(&mini(dir.path(), &["explain", "--help"]));
+    let options: Vec<&str> = help.lines().map(str::trim_start).filter(|l| l.starts_with('-')).collect();
+    assert!(options.iter().any(|o| o.starts_with("--contracts")), "{help}");
+    for absent in ["--jobs", "--output", "--emit", "--no-cache", "--remote", "--log-queries", "--deny-warnings"] {
+        assert!(!options.iter().any(|o| o.contains(absent)), "explain --help offers {absent}:\n{help}");
+    }
 }

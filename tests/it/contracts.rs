@@ -57,7 +57,7 @@ impl Project {
 
     #[track_caller]
     fn run(&self) -> (String, Option<i32>) {
-        let out = Command::new(self.file("main")).output().expect("the program runs");
+        let out = mini::process::output(&mut Command::new(self.file("main"))).expect("the program runs");
         (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
     }
 
@@ -162,17 +162,15 @@ fn explain_reports_a_contract_only_edit_and_whether_it_compiles() {
     project.edit("lib.mini", EDIT.0, EDIT.1);
 
     expect![[r#"
-        main.main  cached
-        lib.root   contract (only its contracts changed; contracts are off, so nothing is compiled)
-        lib.twice  cached
-        2 cached, 0 changed, 1 contract, 0 dependency, 0 settings, 0 new, 0 evicted, 0 removed: the next build compiles 0 of 3 functions (contracts off)
+        contract (1): only its contracts changed
+          lib.root  (contracts are off, so nothing is compiled)
+        2 cached, 1 contract: the next build compiles 0 of 3 functions (contracts off)
     "#]]
     .assert_eq(&project.explain(&["--contracts", "off"]));
     expect![[r#"
-        main.main  cached
-        lib.root   contract (only its contracts changed; contracts are on)
-        lib.twice  cached
-        2 cached, 0 changed, 1 contract, 0 dependency, 0 settings, 0 new, 0 evicted, 0 removed: the next build compiles 1 of 3 functions (contracts on)
+        contract (1): only its contracts changed
+          lib.root  (contracts are on)
+        2 cached, 1 contract: the next build compiles 1 of 3 functions (contracts on)
     "#]]
     .assert_eq(&project.explain(&[]));
 
@@ -183,7 +181,7 @@ fn explain_reports_a_contract_only_edit_and_whether_it_compiles() {
     assert_eq!(
         json["functions"][1],
         serde_json::json!({
-            "name": "lib.root", "status": "contract", "compile": false,
+            "name": "lib.root", "status": "contract", "compile": false, "from": "disk",
             "because": "only its contracts changed; contracts are off, so nothing is compiled",
         })
     );

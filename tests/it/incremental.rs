@@ -5,25 +5,12 @@
 use std::path::Path;
 use std::process::Command;
 
-use mini::cli::Emit;
-use mini::driver::{BuildRequest, Session};
+use mini::driver::{BuildRequest, Emit, Session};
 use mini::link::incremental::{How, Why};
 use mini::watch::Watcher;
 use mini_queries::source::Settings;
 
-use crate::support::write;
-
-/// A tiny deterministic generator (xorshift), so failures reproduce from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
+use crate::support::{Rng, write};
 
 const FILES: usize = 6;
 
@@ -69,6 +56,7 @@ fn request(output: &Path) -> BuildRequest {
         settings: Settings::host(),
         jobs: 1,
         log_queries: false,
+        deny_warnings: false,
     }
 }
 

@@ -265,7 +265,7 @@ const GEOMETRY: &str = r#"
         var total: i64 = 0;
         const n = geo.square(3);
         total += @as(i64, n);
-        return util.twice(n) + geo_square(2);
+        return util.twice(n) + geo_square(2) + @as(i32, total);
     }
     //- geometry.mini
     // Squares a number.
@@ -313,7 +313,7 @@ fn diagnostics_arrive_with_the_document_version_and_clear_when_fixed() {
         {
           "diagnostics": [
             {
-              "message": "mismatched types: i32 + bool (no implicit conversions; use @as)",
+              "message": "operator '+' needs integer operands, found bool",
               "range": "1:11-1:19",
               "severity": 1,
               "source": "mini"
@@ -329,6 +329,63 @@ fn diagnostics_arrive_with_the_document_version_and_clear_when_fixed() {
           "diagnostics": [],
           "uri": "main.mini",
           "version": 3
+        }"#]]
+    .assert_eq(&server.diagnostics("main.mini"));
+    assert_eq!(server.shutdown(), 0);
+}
+
+/// Warnings are diagnostics of severity 2; a note ("first declared here") is related
+/// information in the same document.
+#[test]
+fn warnings_and_notes_reach_the_editor() {
+    let mut server = TestServer::new(GEOMETRY);
+    server.open_with(
+        "main.mini",
+        "fn main() i32 {\n    const unused = 1;\n    const x = 2;\n    const x = 3;\n    return x;\n}\n",
+        1,
+    );
+    expect![[r#"
+        {
+          "diagnostics": [
+            {
+              "message": "'x' is already declared",
+              "range": "3:10-3:11",
+              "relatedInformation": [
+                {
+                  "location": {
+                    "range": "2:10-2:11",
+                    "uri": "main.mini"
+                  },
+                  "message": "the local 'x' is first declared here"
+                }
+              ],
+              "severity": 1,
+              "source": "mini"
+            }
+          ],
+          "uri": "main.mini",
+          "version": 1
+        }"#]]
+    .assert_eq(&server.diagnostics("main.mini"));
+    server.edit("main.mini", ((3, 10), (3, 11)), "y", 2);
+    expect![[r#"
+        {
+          "diagnostics": [
+            {
+              "message": "unused constant 'unused'",
+              "range": "1:10-1:16",
+              "severity": 2,
+              "source": "mini"
+            },
+            {
+              "message": "unused constant 'y'",
+              "range": "3:10-3:11",
+              "severity": 2,
+              "source": "mini"
+            }
+          ],
+          "uri": "main.mini",
+          "version": 2
         }"#]]
     .assert_eq(&server.diagnostics("main.mini"));
     assert_eq!(server.shutdown(), 0);
@@ -512,16 +569,20 @@ fn references_respect_include_declaration_and_highlights_mark_writes() {
         "textDocument/documentHighlight",
         total,
         expect![[r#"
-        [
-          {
-            "kind": 3,
-            "range": "4:8-4:13"
-          },
-          {
-            "kind": 3,
-            "range": "6:4-6:9"
-          }
-        ]"#]],
+            [
+              {
+                "kind": 3,
+                "range": "4:8-4:13"
+              },
+              {
+                "kind": 3,
+                "range": "6:4-6:9"
+              },
+              {
+                "kind": 2,
+                "range": "7:52-7:57"
+              }
+            ]"#]],
     );
     assert_eq!(server.shutdown(), 0);
 }
@@ -1134,13 +1195,7 @@ fn explain_answers_from_the_living_database_what_the_next_build_compiles() {
     assert_eq!(before["totals"]["new"], 4, "{before}");
     // A build elsewhere (`mini build`) fills the cache.
     let mut session = mini::driver::Session::new(&server.root().join("main.mini")).unwrap();
-    let request = mini::driver::BuildRequest {
-        emit: mini::cli::Emit::Exe,
-        output: Some(server.root().join("main")),
-        settings: mini_queries::source::Settings::host(),
-        jobs: 1,
-        log_queries: false,
-    };
+    let request = mini::driver::BuildRequest::executable(server.root().join("main"));
     assert!(session.build(&request).unwrap().success());
     drop(session);
     let built = server.request("mini/explain", params.clone());
@@ -1158,30 +1213,35 @@ fn explain_answers_from_the_living_database_what_the_next_build_compiles() {
             {
               "because": null,
               "compile": false,
+              "from": "disk",
               "name": "main.main",
               "status": "cached"
             },
             {
               "because": null,
               "compile": true,
+              "from": null,
               "name": "geometry.square",
               "status": "changed"
             },
             {
               "because": null,
               "compile": false,
+              "from": "disk",
               "name": "geometry.cube",
               "status": "cached"
             },
             {
               "because": null,
               "compile": false,
+              "from": "disk",
               "name": "util.twice",
               "status": "cached"
             }
           ],
           "reason": "explain",
           "removed": [],
+          "success": true,
           "totals": {
             "cached": 3,
             "changed": 1,
@@ -1409,13 +1469,7 @@ fn with_a_warm_cache_unopened_files_are_summaries_read_from_disk_and_nothing_is_
         std::fs::write(dir.path().join(path), text).unwrap();
     }
     let mut session = mini::driver::Session::new(&dir.path().join("main.mini")).unwrap();
-    let request = mini::driver::BuildRequest {
-        emit: mini::cli::Emit::Exe,
-        output: Some(dir.path().join("main")),
-        settings: mini_queries::source::Settings::host(),
-        jobs: 1,
-        log_queries: false,
-    };
+    let request = mini::driver::BuildRequest::executable(dir.path().join("main"));
     assert!(session.build(&request).unwrap().success());
     drop(session);
     // Stamps within a second of the build cannot prove a file unchanged (the racy-clean

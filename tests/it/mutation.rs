@@ -5,25 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use mini::cli::Emit;
 use mini::driver::{BuildRequest, Session};
-use mini_queries::source::Settings;
 
-/// A tiny deterministic generator (xorshift), so failures reproduce from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use crate::support::Rng;
 
 /// Bytes a mutation writes: the language's own characters mostly, so that mutations
 /// make near-programs (a misspelled type, a missing brace) more often than noise.
@@ -78,13 +62,7 @@ fn mutate(bytes: &mut Vec<u8>, rng: &mut Rng) {
 /// Builds `dir`'s program in a new session over its cache: exit status 0 or 1 in
 /// `mini build`'s terms, or a failure message.
 fn build(dir: &Path) -> Result<bool, String> {
-    let request = BuildRequest {
-        emit: Emit::Exe,
-        output: Some(dir.join("main")),
-        settings: Settings::host(),
-        jobs: 1,
-        log_queries: false,
-    };
+    let request = BuildRequest::executable(dir.join("main"));
     let built = std::panic::catch_unwind(|| {
         let mut session = Session::new(&dir.join("main.mini")).expect("session");
         session.build(&request).map(|report| report.success())

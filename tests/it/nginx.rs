@@ -229,5 +229,6 @@ impl Drop for Nginx {
 pub fn valid_entry(path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
     let Ok(bytes) = std::fs::read(path) else { return false };
-    mini::store::verify(&bytes, None).is_some() && mini::store::trailer_key(&bytes).is_some_and(|k| k.to_hex() == name)
+    mini::cache::store::verify(&bytes, None).is_some()
+        && mini::cache::store::trailer_key(&bytes).is_some_and(|k| k.to_hex() == name)
 }

@@ -6,27 +6,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use mini::cli::Emit;
-use mini::driver::{BuildReport, BuildRequest, Session};
+use mini::driver::{BuildReport, BuildRequest, Emit, Session};
 use mini_queries::source::Settings;
 
-use crate::support::Project;
-
-/// A tiny deterministic generator (xorshift), so failures reproduce from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use crate::support::{Project, Rng};
 
 #[derive(Clone)]
 struct Func {
@@ -331,8 +314,14 @@ fn one_shot_attempt(
     if let Some(cache) = cache {
         session.set_cache_dir(cache.to_path_buf());
     }
-    let request =
-        BuildRequest { emit: Emit::Exe, output: Some(project.path(output)), settings, jobs: 2, log_queries: true };
+    let request = BuildRequest {
+        emit: Emit::Exe,
+        output: Some(project.path(output)),
+        settings,
+        jobs: 2,
+        log_queries: true,
+        deny_warnings: false,
+    };
     let report = session.build(&request).expect("the build runs");
     (session, report)
 }
@@ -345,7 +334,7 @@ fn clean_build(project: &Project, settings: Settings) -> (Session, tempfile::Tem
 }
 
 fn run(path: &std::path::Path) -> (String, Option<i32>) {
-    let out = std::process::Command::new(path).output().expect("program runs");
+    let out = mini::process::output(&mut std::process::Command::new(path)).expect("program runs");
     (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
 }
 

@@ -84,7 +84,8 @@ fn check_program(dir: &Path, linker: &str) -> Result<(), String> {
     if !build.status.success() {
         return Err(format!("{name}: build failed ({}):\n{}", build.status, stderr(&build)));
     }
-    let run = Command::new(work.path().join("prog")).current_dir(work.path()).output().expect("program runs");
+    let run =
+        mini::process::output(Command::new(work.path().join("prog")).current_dir(work.path())).expect("program runs");
     let mut problems = Vec::new();
     let stdout = String::from_utf8_lossy(&run.stdout);
     if stdout != expected.stdout {

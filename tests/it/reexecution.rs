@@ -419,3 +419,49 @@ fn switching_contracts_off_and_on_reuses_the_first_objects() {
     assert!(on.compiled.is_empty(), "compiled {:?}", on.compiled);
     assert_eq!(std::fs::read(project.path("main")).unwrap(), first, "the first executable, byte for byte");
 }
+
+/// A warning reaches no hash: a comment above it moves it, re-checks nothing and
+/// compiles nothing, and the build reports it at its new line.
+#[test]
+fn a_comment_that_moves_a_warning_compiles_nothing() {
+    let mut project = Project::new(
+        r#"
+        //- main.mini
+        // The entry point.
+        fn main() i32 {
+            const unused = 1;
+            return 0;
+        }
+        "#,
+    );
+    let root = format!("{}/", project.dir.path().display());
+    let warnings = |report: &mini::driver::BuildReport| -> String {
+        report.diagnostics.iter().map(|d| mini::render::human(d, false).replace(&root, "")).collect()
+    };
+    let first = project.build();
+    expect![[r#"
+        main.mini:3:11: warning: unused constant 'unused'
+            const unused = 1;
+                  ^~~~~~
+    "#]]
+    .assert_eq(&warnings(&first));
+    project.edit("main.mini", "// The entry point.", "// The entry point,\n// which returns zero.");
+    let moved = project.build();
+    expect![[r#"
+        parse_file(main.mini)
+        file_imports(main.mini)
+        file_diagnostics(main.mini)
+        file_functions(main.mini)
+        fn_zir(main.main)
+        program_diagnostics()
+        file_read_error(main.mini)"#]]
+    .assert_eq(&moved.executed.join("\n"));
+    assert_eq!(moved.compiled, Vec::<String>::new());
+    assert!(!moved.linked);
+    expect![[r#"
+        main.mini:4:11: warning: unused constant 'unused'
+            const unused = 1;
+                  ^~~~~~
+    "#]]
+    .assert_eq(&warnings(&moved));
+}

@@ -10,10 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use mini::cli::Emit;
+use mini::cache::remote::{Method, Remote, RemoteSettings};
 use mini::driver::{BuildRequest, Session};
-use mini::remote::{Method, Remote, RemoteSettings};
-use mini_queries::source::Settings;
 use serde_json::Value;
 
 use crate::nginx::{Auth, Nginx, free_port, valid_entry};
@@ -114,7 +112,7 @@ impl Checkout {
 
     #[track_caller]
     fn output(&self) -> String {
-        let out = Command::new(self.exe()).output().expect("the program runs");
+        let out = mini::process::output(&mut Command::new(self.exe())).expect("the program runs");
         assert_eq!(out.status.code(), Some(3), "the program's status");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
@@ -173,7 +171,7 @@ fn a_second_checkout_compiles_nothing_and_links_the_same_executable() {
     assert_eq!(second.output(), chain_output(FILES));
 
     // `mini cache stats` reports the remote's counters of the last build.
-    let stats = second.run_mini(&["cache", "stats"], &[]);
+    let stats = second.run_mini(&["cache", "stats", "--json"], &[]);
     let stats: Value = serde_json::from_str(&stdout(&stats)).expect("JSON stats");
     let last = &stats["last_build"]["remote"];
     assert_eq!(last["server"], server.url());
@@ -464,13 +462,7 @@ fn two_builds_uploading_at_once_leave_only_valid_entries() {
 }
 
 fn request(dir: &Path) -> BuildRequest {
-    BuildRequest {
-        emit: Emit::Exe,
-        output: Some(dir.join("main")),
-        settings: Settings::host(),
-        jobs: 1,
-        log_queries: false,
-    }
+    BuildRequest::executable(dir.join("main"))
 }
 
 /// A session for `checkout` whose remote runs `hook` after each request.

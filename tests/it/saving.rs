@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use mini::cli::Emit;
-use mini::driver::{BuildRequest, Session};
+use mini::driver::{BuildRequest, Emit, Session};
 use mini::watch::burst::{Added, Burst, Poll, QUIET, SETTLE};
 use mini::watch::{Outcome, Watcher};
 use mini_queries::source::Settings;
@@ -177,6 +176,7 @@ fn save_each_way(pause: Duration) -> Vec<(String, Vec<String>)> {
             settings: Settings::host(),
             jobs: 1,
             log_queries: false,
+            deny_warnings: false,
         };
         let mut w = Watcher::new(Session::new(&d.join("main.mini")).unwrap(), request);
         let cache = d.join(".mini_cache");

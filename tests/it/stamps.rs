@@ -6,10 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use mini::cli::Emit;
 use mini::driver::{BuildReport, BuildRequest, Session};
 use mini::fault::{Action, Point};
-use mini_queries::source::Settings;
 
 use crate::support::{settle, write};
 
@@ -34,13 +32,7 @@ fn session(dir: &Path) -> Session {
 }
 
 fn build_with(dir: &Path, session: &mut Session) -> BuildReport {
-    let request = BuildRequest {
-        emit: Emit::Exe,
-        output: Some(dir.join("main")),
-        settings: Settings::host(),
-        jobs: 1,
-        log_queries: false,
-    };
+    let request = BuildRequest::executable(dir.join("main"));
     let report = session.build(&request).expect("the build runs");
     assert!(report.success(), "{:#?}", report.diagnostics);
     report
@@ -52,7 +44,7 @@ fn build(dir: &Path) -> BuildReport {
 }
 
 fn output(dir: &Path) -> String {
-    let out = std::process::Command::new(dir.join("main")).output().expect("the program runs");
+    let out = mini::process::output(&mut std::process::Command::new(dir.join("main"))).expect("the program runs");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

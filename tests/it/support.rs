@@ -3,8 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mini::cli::Emit;
-use mini::driver::{BuildReport, BuildRequest, Session};
+use mini::driver::{BuildReport, BuildRequest, Emit, Session};
 use mini_queries::source::Settings;
 
 pub use mini_queries::fixture::parse_fixture;
@@ -56,6 +55,7 @@ impl Project {
             settings: self.settings.clone(),
             jobs: 1,
             log_queries: true,
+            deny_warnings: false,
         };
         let report = self.session.build(&request).expect("build runs");
         assert!(report.success(), "unexpected errors: {:#?}", report.diagnostics);
@@ -64,7 +64,7 @@ impl Project {
 
     /// Runs the last built executable: (stdout, exit status).
     pub fn run(&self) -> (String, i32) {
-        let out = Command::new(self.path("main")).output().expect("the program runs");
+        let out = mini::process::output(&mut Command::new(self.path("main"))).expect("the program runs");
         (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code().unwrap_or(-1))
     }
 }
@@ -108,15 +108,57 @@ pub fn settle(dir: &Path) {
             if path.is_dir() {
                 newest = newest.max(newest_change(&path));
             } else if path.extension().is_some_and(|e| e == "mini") {
-                let stamp = mini::driver::FileStamp::of(&path).expect("a stamp");
+                let stamp = mini::fs::FileStamp::of(&path).expect("a stamp");
                 newest = newest.max(stamp.changed_ns());
             }
         }
         newest
     }
-    let until = newest_change(dir).saturating_add(mini::index::RACY_WINDOW_NS + 20_000_000);
-    let now = mini::driver::now_ns();
+    let until = newest_change(dir).saturating_add(mini::fs::RACY_WINDOW_NS + 20_000_000);
+    let now = mini::fs::now_ns();
     if until > now {
         std::thread::sleep(std::time::Duration::from_nanos((until - now) as u64));
+    }
+}
+
+/// A pseudo-terminal: its reading end, and the end a child writes to as its terminal.
+pub fn pty() -> (std::fs::File, std::os::fd::OwnedFd) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills in two new descriptors, which are then owned here.
+    let rc =
+        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    (std::fs::File::from(master), slave)
+}
+
+/// Everything shown on `terminal` until the last process holding its other end exits
+/// (reading then fails with EIO).
+pub fn read_terminal(mut terminal: std::fs::File) -> String {
+    use std::io::Read;
+    let mut shown = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while let Ok(n @ 1..) = terminal.read(&mut buffer) {
+        shown.extend_from_slice(&buffer[..n]);
+    }
+    String::from_utf8_lossy(&shown).into_owned()
+}
+
+/// A tiny deterministic generator (xorshift), so that a test's random choices, and its
+/// failures, reproduce from its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
     }
 }

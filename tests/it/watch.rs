@@ -8,13 +8,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use expect_test::expect;
-use mini::cli::Emit;
-use mini::driver::{BuildReport, BuildRequest, Session};
+use mini::driver::{BuildReport, BuildRequest, Emit, Session};
 use mini::fault::{Action, Point};
 use mini::watch::{Outcome, Watcher};
 use mini_queries::source::Settings;
 
-use crate::support::write;
+use crate::support::{Rng, write};
 
 fn watcher(dir: &Path) -> Watcher {
     let session = Session::new(&dir.join("main.mini")).expect("session");
@@ -24,12 +23,13 @@ fn watcher(dir: &Path) -> Watcher {
         settings: Settings::host(),
         jobs: 1,
         log_queries: true,
+        deny_warnings: false,
     };
     Watcher::new(session, request)
 }
 
 fn run(dir: &Path) -> String {
-    let out = Command::new(dir.join("main")).output().expect("runs");
+    let out = mini::process::output(&mut Command::new(dir.join("main"))).expect("runs");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -352,6 +352,119 @@ fn mini_watch_exits_with_101_when_its_compiler_thread_panics() {
     assert!(log.contains("mini: internal compiler error: injected fault at index-write"), "{log}");
 }
 
+/// Under `--message-format json`, `mini watch` says each build's outcome as a
+/// `rebuild-finished` event — a build that could not run, and a compiler bug, with
+/// `error` — on stdout, or on stderr with `--run`, whose program has stdout.
+#[test]
+fn mini_watch_says_every_outcome_as_json_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "main.mini", "fn main() i32 {\n    @print(1);\n    return 0;\n}\n");
+    let json = |text: &str| -> Vec<serde_json::Value> {
+        text.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    for run in [false, true] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mini"));
+        command.args(["watch", "--message-format", "json"]).current_dir(d).env_remove("MINI_LOG");
+        if run {
+            command.arg("--run");
+        }
+        command.env("MINI_TEST_FAULT", "index-write:panic").stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut watch = WatchProcess(command.spawn().unwrap());
+        let child = &mut watch.0;
+        wait_for(|| child.try_wait().unwrap().is_some(), "mini watch exits");
+        let (mut out, mut err) = (String::new(), String::new());
+        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(101), "{err}");
+        let (events, other) = if run { (json(&err), json(&out)) } else { (json(&out), json(&err)) };
+        assert_eq!(other, Vec::<serde_json::Value>::new(), "--run {run}");
+        assert_eq!(events.len(), 2, "--run {run}: {events:?}");
+        assert_eq!((&events[0]["reason"], &events[0]["success"]), (&"rebuild-finished".into(), &true.into()));
+        assert_eq!(
+            events[1],
+            serde_json::json!({
+                "reason": "rebuild-finished", "success": false,
+                "error": "internal compiler error: injected fault at index-write (this is a bug in mini; please report it)",
+            })
+        );
+    }
+
+    // A build that cannot run says so, and watching goes on.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mini"));
+    command.args(["watch", "--message-format", "json", "missing.mini"]).current_dir(d).env_remove("MINI_LOG");
+    let mut watch = WatchProcess(command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(watch.0.stdout.as_mut().unwrap()), &mut line).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&line).unwrap(),
+        serde_json::json!({
+            "reason": "rebuild-finished", "success": false, "error": "cannot read 'missing.mini': No such file or directory",
+        })
+    );
+    let (code, log) = interrupt(watch);
+    assert_eq!(code, Some(130), "{log}");
+}
+
+/// `mini watch` on a terminal shows the progress of its first build, the cold one, as
+/// `mini build` does, erased before its summary; the rebuilds after it, small, show none.
+#[test]
+fn mini_watch_shows_the_progress_of_its_first_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut main = String::from("fn main() i32 {\n    var total: i32 = 0;\n");
+    for i in 0..30 {
+        main.push_str(&format!("    total += f{i}(1);\n"));
+    }
+    main.push_str("    @print(total);\n    return 0;\n}\n");
+    for i in 0..30 {
+        main.push_str(&format!("fn f{i}(x: i32) i32 {{\n    return x * {i};\n}}\n"));
+    }
+    write(d, "main.mini", &main);
+    let (terminal, slave) = crate::support::pty();
+    let child = Command::new(env!("CARGO_BIN_EXE_mini"))
+        .args(["watch", "-j", "1"])
+        .current_dir(d)
+        .env("MINI_PROGRESS_DELAY_MS", "0")
+        .env_remove("MINI_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    let watch = WatchProcess(child);
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let shown = shown.clone();
+        let mut terminal = terminal;
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n @ 1..) = terminal.read(&mut buffer) {
+                shown.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        })
+    };
+    let rebuilds = || shown.lock().unwrap().matches("Rebuilt in").count();
+    wait_for(|| rebuilds() == 1, "the first build");
+    write(d, "main.mini", &main.replace("return x * 7;", "return x * 70;"));
+    wait_for(|| rebuilds() == 2, "the rebuild");
+    assert_eq!(interrupt_quietly(watch), Some(130));
+    reader.join().unwrap();
+    let shown = shown.lock().unwrap().clone();
+    let (first, rest) = shown.split_once("Rebuilt in").unwrap();
+    assert!(first.contains("\r\x1b[KChecking…"), "{first:?}");
+    assert!(first.ends_with("\r\x1b[KCompiling: 31 of 31 functions\r\x1b[KLinking…\r\x1b[K"), "{first:?}");
+    assert!(!rest.contains('\x1b'), "no progress after the first build: {rest:?}");
+    assert!(rest.contains("1 of 31 functions compiled (main.f7)"), "{rest:?}");
+}
+
+/// Stops `mini watch` with Ctrl-C when its stderr is not a pipe; its exit status.
+fn interrupt_quietly(mut watch: WatchProcess) -> Option<i32> {
+    let child = &mut watch.0;
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    child.wait().unwrap().code()
+}
+
 /// A directory swapped for another (`mv lib lib_old; mv lib_v2 lib`) changes the files
 /// under it without an event for any of them: the watcher must look at everything.
 #[test]
@@ -401,13 +514,7 @@ fn rounds(w: &mut Watcher, changed: &[PathBuf]) -> Vec<String> {
 fn clean_executable(dir: &Path) -> Vec<u8> {
     let mut session = Session::new(&dir.join("main.mini")).expect("session");
     session.disable_cache();
-    let request = BuildRequest {
-        emit: Emit::Exe,
-        output: Some(dir.join("clean")),
-        settings: Settings::host(),
-        jobs: 1,
-        log_queries: false,
-    };
+    let request = BuildRequest::executable(dir.join("clean"));
     let report = session.build(&request).expect("the clean build runs");
     assert!(report.success(), "{:#?}", report.diagnostics);
     std::fs::read(dir.join("clean")).unwrap()
@@ -419,13 +526,7 @@ fn clean_executable(dir: &Path) -> Vec<u8> {
 fn assert_index_is_current(dir: &Path) {
     let before = std::fs::read(dir.join("main")).unwrap();
     let mut session = Session::new(&dir.join("main.mini")).expect("session");
-    let request = BuildRequest {
-        emit: Emit::Exe,
-        output: Some(dir.join("main")),
-        settings: Settings::host(),
-        jobs: 1,
-        log_queries: false,
-    };
+    let request = BuildRequest::executable(dir.join("main"));
     let report = session.build(&request).expect("builds");
     assert_eq!(summary(&report), "compiled [], linked false", "the index is the last build's");
     assert!(std::fs::read(dir.join("main")).unwrap() == before);
@@ -493,18 +594,6 @@ fn a_panic_at_any_point_of_a_round_is_a_crash_not_silence() {
         w.session().faults().arm(point, Action::Panic);
         let crash = w.round(None, |_, _| {}).expect_err("a crash");
         assert_eq!(crash.0, format!("injected fault at {}", point.name()));
-    }
-}
-
-/// A tiny deterministic generator (xorshift), so failures reproduce from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
     }
 }
 

@@ -149,6 +149,6 @@ impl Encode for Type {
 
 impl Encode for Signature {
     fn encode(&self, e: &mut Encoder) {
-        e.encode(&self.params).encode(&self.ret);
+        e.encode(&self.params).encode(&self.ret).u8(u8::from(self.complete));
     }
 }

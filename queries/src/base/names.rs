@@ -37,6 +37,10 @@ impl Type {
 pub struct Signature {
     pub params: Vec<Option<Type>>,
     pub ret: Option<Type>,
+    /// False when the parameter list did not parse (already reported): `params` is what
+    /// could be parsed, and a call is not checked against it. A function without
+    /// errors always has a complete signature.
+    pub complete: bool,
 }
 
 /// One import, without positions, so that moving it does not invalidate its readers.

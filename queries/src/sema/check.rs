@@ -1,18 +1,25 @@
 //! The type checker: walks one function's ZIR, resolves names, infers and checks types,
-//! checks control flow, and builds the function's AIR.
+//! checks control flow, and builds the function's AIR — and finds what deserves a
+//! warning: unused locals, unreachable statements, division by a constant zero.
 //!
 //! Types are `Option<Type>`: `None` is the error type. An expression of the error type
 //! was already reported, and nothing built on it reports again.
+//!
+//! Nothing here may report a guess. A name that does not resolve gets a suggestion only
+//! from the names that would have been right in its place; a function whose parameter
+//! list or body failed to parse is not held to what the parser could not read (its
+//! undeclared names and its "missing return" stay quiet); and warnings about what is
+//! unused are left out when the function has errors, since an error can hide a use.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::air::{AExpr, AExprId, AExprKind, AStmt, AStmtId, Air, ArithOp, Callee, Clause, CmpOp, Contracts, Local};
 use super::{CheckedFn, FnDiagnostic, fn_signature};
-use crate::base::{ModulePath, Name, Type};
+use crate::base::{ModulePath, Name, Note, Severity, Type, suggest};
 use crate::db::Db;
 use crate::imports::{FileScope, file_scope};
-use crate::items::Function;
+use crate::items::{Function, file_functions, functions_of};
 use crate::source::SourceFile;
 use crate::syntax::Span;
 use crate::syntax::ast::{BinOp, ContractKind, UnOp};
@@ -36,6 +43,9 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
         callees: Vec::new(),
         callee_slots: HashMap::new(),
         contract: None,
+        assigning: None,
+        dead: 0,
+        used_aliases: BTreeSet::new(),
     };
 
     let mut params = Vec::new();
@@ -47,15 +57,17 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
             }
             ty => ty,
         };
-        if checker.lookup(&param.name).is_some() {
-            checker.error(param.span, format!("parameter '{}' is already declared", param.name));
+        if let Some(first) = checker.lookup_first(&param.name) {
+            let note = checker.first_declared(first, &param.name);
+            checker.error_noted(param.span, format!("parameter '{}' is already declared", param.name), vec![note]);
         }
-        checker.declare(param.name.clone(), ty, LocalKind::Param);
+        checker.declare(param.name.clone(), param.span, ty, LocalKind::Param);
         params.push(ty);
     }
 
     let (body, completes) = checker.block(&zir.body);
-    if completes && zir.ret.is_some_and(|t| t != Type::Void) {
+    // A body that failed to parse may have lost the very `return` this would ask for.
+    if completes && zir.body_ok && zir.ret.is_some_and(|t| t != Type::Void) {
         let end = zir.body.span.end;
         checker.error(
             Span::new(end.saturating_sub(1), end),
@@ -68,12 +80,13 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
     }
 
     let contracts = checker.contracts();
+    checker.unused_locals();
 
-    let Checker { diagnostics, poisoned, locals, callees, exprs, stmts, lines, .. } = checker;
+    let Checker { diagnostics, poisoned, locals, callees, exprs, stmts, lines, used_aliases, .. } = checker;
     let params: Option<Vec<Type>> = params.into_iter().collect();
     let local_types: Arc<[Option<Type>]> = locals.iter().map(|l| l.ty).collect();
     let locals: Option<Vec<Type>> = locals.iter().map(|l| l.ty).collect();
-    let ok = diagnostics.is_empty() && !poisoned;
+    let ok = !diagnostics.iter().any(|d| d.severity == Severity::Error) && !poisoned;
     let contract_lines = zir.contracts.iter().map(|c| c.line).collect();
     let contracts = contracts.filter(|_| ok).map(Arc::new);
     let air = match (ok, params, locals, zir.ret) {
@@ -90,7 +103,8 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
         })),
         _ => None,
     };
-    CheckedFn { air, lines: lines.into(), contracts, contract_lines, diagnostics, local_types }
+    let used_aliases = used_aliases.into_iter().collect();
+    CheckedFn { air, lines: lines.into(), contracts, contract_lines, diagnostics, used_aliases, local_types }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -100,10 +114,18 @@ enum LocalKind {
     Var,
 }
 
-#[derive(Clone, Copy)]
 struct LocalInfo {
+    name: Name,
+    /// The name in its declaration.
+    span: Span,
     ty: Option<Type>,
     kind: LocalKind,
+    /// Whether its value is ever read, other than in its own assignment (`x = x + 1`).
+    read: bool,
+    /// Whether it is ever assigned to after its declaration.
+    assigned: bool,
+    /// Declared in a statement that never runs (already reported as unreachable).
+    dead: bool,
 }
 
 /// A checked expression: its AIR node and its type (`None`: error, already reported).
@@ -135,11 +157,82 @@ struct Checker<'a> {
     /// The kind of contract clause being checked, if any: `result` means the returned
     /// value only in `ensures`.
     contract: Option<ContractKind>,
+    /// The variable whose assignment is being checked: reading it there (`x = x + 1`)
+    /// is not a use of its value.
+    assigning: Option<Local>,
+    /// How many enclosing statements never run: unreachable code inside them is not
+    /// reported again.
+    dead: u32,
+    /// The import aliases this function calls through (for unused imports).
+    used_aliases: BTreeSet<Name>,
 }
 
 impl<'a> Checker<'a> {
     fn error(&mut self, span: Span, message: String) {
-        self.diagnostics.push(FnDiagnostic { span, message });
+        self.error_noted(span, message, Vec::new());
+    }
+
+    fn error_noted(&mut self, span: Span, message: String, notes: Vec<Note>) {
+        self.diagnostics.push(FnDiagnostic { severity: Severity::Error, span, message, notes });
+    }
+
+    fn warning(&mut self, span: Span, message: String, notes: Vec<Note>) {
+        self.diagnostics.push(FnDiagnostic { severity: Severity::Warning, span, message, notes });
+    }
+
+    fn has_errors(&self) -> bool {
+        self.poisoned || self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    /// The note that points at the first declaration of a name declared again.
+    fn first_declared(&self, first: Local, name: &Name) -> Note {
+        let info = self.local(first);
+        let what = if info.kind == LocalKind::Param { "parameter" } else { "local" };
+        Note::new(info.span, format!("the {what} '{name}' is first declared here"))
+    }
+
+    /// ", did you mean 'x'?" when one of `candidates` is close to `name`; else nothing.
+    fn did_you_mean<'n>(name: &str, candidates: impl IntoIterator<Item = &'n str>) -> String {
+        match suggest::closest(name, candidates) {
+            Some(candidate) => format!("; did you mean '{candidate}'?"),
+            None => String::new(),
+        }
+    }
+
+    /// The names of the locals and parameters in scope.
+    fn names_in_scope(&self) -> Vec<&str> {
+        self.scopes.iter().flatten().map(|(name, _)| &**name).collect()
+    }
+
+    /// The import aliases of this file whose file exists.
+    fn aliases(&self) -> impl Iterator<Item = (&Name, SourceFile)> {
+        self.scope.aliases.iter().filter_map(|(alias, target)| Some((alias, (*target)?)))
+    }
+
+    /// Reports locals whose value is never read. Only for a function that parsed and
+    /// checked without errors: an error can hide a use (a misspelled name is a use of
+    /// the name it meant).
+    fn unused_locals(&mut self) {
+        if !self.zir.body_ok || self.has_errors() {
+            return;
+        }
+        let mut unused = Vec::new();
+        for info in &self.locals {
+            if info.kind == LocalKind::Param || info.read || info.dead {
+                continue;
+            }
+            let message = match (info.kind, info.assigned) {
+                (LocalKind::Var, true) => {
+                    format!("variable '{}' is assigned to, but its value is never read", info.name)
+                }
+                (LocalKind::Var, false) => format!("unused variable '{}'", info.name),
+                _ => format!("unused constant '{}'", info.name),
+            };
+            unused.push((info.span, message));
+        }
+        for (span, message) in unused {
+            self.warning(span, message, Vec::new());
+        }
     }
 
     fn span(&self, id: ExprId) -> Span {
@@ -152,9 +245,15 @@ impl<'a> Checker<'a> {
         self.scopes.iter().rev().flat_map(|s| s.iter().rev()).find(|(n, _)| &**n == name).map(|(_, l)| *l)
     }
 
-    fn declare(&mut self, name: Name, ty: Option<Type>, kind: LocalKind) -> Local {
+    /// The earliest declaration of `name` still in scope (for "first declared here").
+    fn lookup_first(&self, name: &str) -> Option<Local> {
+        self.scopes.iter().flatten().find(|(n, _)| &**n == name).map(|(_, l)| *l)
+    }
+
+    fn declare(&mut self, name: Name, span: Span, ty: Option<Type>, kind: LocalKind) -> Local {
         let local = Local(self.locals.len() as u32);
-        self.locals.push(LocalInfo { ty, kind });
+        let dead = self.dead > 0;
+        self.locals.push(LocalInfo { name: name.clone(), span, ty, kind, read: false, assigned: false, dead });
         self.scopes.last_mut().expect("a scope is always open").push((name, local));
         local
     }
@@ -270,13 +369,49 @@ impl<'a> Checker<'a> {
         self.scopes.push(Vec::new());
         let mut completes = true;
         let mut stmts = Vec::with_capacity(block.stmts.len());
+        // The statement after which control never goes on, once there is one.
+        let mut end: Option<StmtId> = None;
+        let dead = self.dead;
         for &id in &block.stmts {
+            if let Some(end) = end
+                && self.dead == dead
+            {
+                // Reported once, at the first statement, and never inside dead code.
+                if dead == 0 {
+                    self.unreachable(id, end);
+                }
+                self.dead += 1;
+            }
             let (stmt, stmt_completes) = self.stmt(id);
             stmts.extend(stmt);
+            if !stmt_completes && end.is_none() {
+                end = Some(id);
+            }
             completes &= stmt_completes;
         }
+        self.dead = dead;
         self.scopes.pop();
         (stmts, completes)
+    }
+
+    /// Warns that `stmt` never runs because of `end`, the statement before it that never
+    /// completes. Statements after a `return` are allowed (LANGUAGE.md section 8); they
+    /// are a warning, and only in a body that parsed: a broken one may have lost a `}`.
+    fn unreachable(&mut self, stmt: StmtId, end: StmtId) {
+        if !self.zir.body_ok {
+            return;
+        }
+        let end = self.zir.stmt(end);
+        let (keyword, why) = match &end.kind {
+            StmtKind::Return(_) => ("return", "any code after this 'return' never runs"),
+            StmtKind::Break => ("break", "any code after this 'break' never runs"),
+            StmtKind::Continue => ("continue", "any code after this 'continue' never runs"),
+            StmtKind::While { .. } => ("while", "this loop never ends: it is 'while (true)' with no 'break'"),
+            StmtKind::If { .. } => ("if", "no branch of this 'if' reaches its end"),
+            _ => ("{", "control never reaches the end of this block"),
+        };
+        let note = Note::new(Span::new(end.span.start, end.span.start + keyword.len() as u32), why);
+        self.warning(self.zir.stmt(stmt).span, "unreachable statement".to_string(), vec![note]);
     }
 
     /// Checks a statement. Returns its AIR (if it has one) and whether control can reach
@@ -316,11 +451,12 @@ impl<'a> Checker<'a> {
                     }
                     None => value.ty,
                 };
-                if self.lookup(name).is_some() {
-                    self.error(*name_span, format!("'{name}' is already declared"));
+                if let Some(first) = self.lookup_first(name) {
+                    let note = self.first_declared(first, name);
+                    self.error_noted(*name_span, format!("'{name}' is already declared"), vec![note]);
                 }
                 let kind = if *mutable { LocalKind::Var } else { LocalKind::Const };
-                let local = self.declare(name.clone(), local_ty, kind);
+                let local = self.declare(name.clone(), *name_span, local_ty, kind);
                 (Some(AStmt::Store { local, value: value.id }), true)
             }
             StmtKind::Assign { name, name_span, op, value } => (self.assign(name, *name_span, *op, *value), true),
@@ -350,14 +486,20 @@ impl<'a> Checker<'a> {
             }
             StmtKind::Break | StmtKind::Continue => {
                 let is_break = matches!(stmt.kind, StmtKind::Break);
-                match self.loops.last_mut() {
-                    Some(has_break) => *has_break |= is_break,
+                let in_loop = match self.loops.last_mut() {
+                    Some(has_break) => {
+                        *has_break |= is_break;
+                        true
+                    }
                     None => {
                         let keyword = if is_break { "break" } else { "continue" };
                         self.error(stmt.span, format!("{keyword} outside a loop"));
+                        false
                     }
-                }
-                (Some(if is_break { AStmt::Break } else { AStmt::Continue }), false)
+                };
+                // Outside a loop it goes nowhere: the code after it is not unreachable
+                // because of it (no second diagnostic for one mistake).
+                (Some(if is_break { AStmt::Break } else { AStmt::Continue }), !in_loop)
             }
             StmtKind::Return(value) => (Some(self.ret(stmt.span, stmt.line, *value)), false),
             StmtKind::Block(block) => {
@@ -378,22 +520,60 @@ impl<'a> Checker<'a> {
 
     fn assign(&mut self, name: &Name, name_span: Span, op: Option<BinOp>, value: ExprId) -> Option<AStmt> {
         let Some(local) = self.lookup(name) else {
-            let message = if self.is_function(name) {
-                format!("cannot assign to function '{name}'")
+            if self.is_function(name) {
+                self.error(name_span, format!("cannot assign to function '{name}'"));
+            } else if !self.zir.params_ok {
+                // Perhaps one of the parameters the parser could not read.
+                self.poisoned = true;
             } else {
-                format!("undeclared name '{name}'")
-            };
-            self.error(name_span, message);
+                let hint = Self::did_you_mean(name, self.names_in_scope());
+                self.error(name_span, format!("undeclared name '{name}'{hint}"));
+            }
             self.expr(value, None);
             return None;
         };
-        let LocalInfo { ty, kind } = *self.local(local);
+        let (ty, kind, declared) = {
+            let info = self.local(local);
+            (info.ty, info.kind, info.span)
+        };
         match kind {
-            LocalKind::Param => self.error(name_span, format!("cannot assign to parameter '{name}'")),
-            LocalKind::Const => self.error(name_span, format!("cannot assign to constant '{name}'")),
+            LocalKind::Param => self.error_noted(
+                name_span,
+                format!("cannot assign to parameter '{name}'"),
+                vec![Note::new(declared, format!("'{name}' is a parameter; parameters cannot be changed"))],
+            ),
+            LocalKind::Const => self.error_noted(
+                name_span,
+                format!("cannot assign to constant '{name}'"),
+                vec![Note::new(
+                    declared,
+                    format!("'{name}' is declared with 'const'; declare it with 'var' to change it"),
+                )],
+            ),
             LocalKind::Var => {}
         }
-        let stored = match (op, ty) {
+        self.locals[local.0 as usize].assigned = true;
+        if let Some(op @ (BinOp::Div | BinOp::Rem)) = op {
+            self.division_by_zero(name_span.to(self.span(value)), op, value, ty);
+        }
+        let outer = self.assigning.replace(local);
+        let stored = self.assigned_value(local, name, name_span, op, value, ty);
+        self.assigning = outer;
+        Some(AStmt::Store { local, value: stored })
+    }
+
+    /// The value an assignment stores: the right-hand side, or for `x op= e` the
+    /// result of `x op e`.
+    fn assigned_value(
+        &mut self,
+        local: Local,
+        name: &Name,
+        name_span: Span,
+        op: Option<BinOp>,
+        value: ExprId,
+        ty: Option<Type>,
+    ) -> AExprId {
+        match (op, ty) {
             (None, _) => {
                 let typed = self.expr(value, ty);
                 self.expect_type(value, typed, ty);
@@ -413,8 +593,7 @@ impl<'a> Checker<'a> {
                 self.expr(value, None).id
             }
             (Some(_), None) => self.expr(value, None).id,
-        };
-        Some(AStmt::Store { local, value: stored })
+        }
     }
 
     fn ret(&mut self, span: Span, line: u32, value: Option<ExprId>) -> AStmt {
@@ -470,7 +649,13 @@ impl<'a> Checker<'a> {
             && found != expected
         {
             let span = self.span(expr);
-            self.error(span, format!("mismatched types: expected {}, found {}", expected.name(), found.name()));
+            // Only integers convert, and only with `@as`.
+            let hint = if found.is_integer() && expected.is_integer() {
+                format!(" (no implicit conversions; use @as({}, …))", expected.name())
+            } else {
+                String::new()
+            };
+            self.error(span, format!("mismatched types: expected {}, found {}{hint}", expected.name(), found.name()));
         }
     }
 
@@ -580,6 +765,9 @@ impl<'a> Checker<'a> {
             return result;
         }
         if let Some(local) = self.lookup(name) {
+            if self.assigning != Some(local) {
+                self.locals[local.0 as usize].read = true;
+            }
             return match self.local(local).ty {
                 Some(ty) => self.push(AExprKind::Local(local), ty),
                 None => self.poison(),
@@ -587,8 +775,12 @@ impl<'a> Checker<'a> {
         }
         let message = if self.is_function(name) {
             format!("'{name}' is a function; call it with '{name}(...)'")
+        } else if !self.zir.params_ok {
+            // Perhaps one of the parameters the parser could not read.
+            return self.poison();
         } else {
-            format!("undeclared name '{name}'")
+            let hint = Self::did_you_mean(name, self.names_in_scope());
+            format!("undeclared name '{name}'{hint}")
         };
         self.error(span, message);
         self.poison()
@@ -635,26 +827,24 @@ impl<'a> Checker<'a> {
         let (Some(lt), Some(rt)) = (l.ty, r.ty) else {
             return self.poison();
         };
-        let allowed = match op {
-            BinOp::Eq | BinOp::Ne => lt != Type::Void,
-            _ => lt.is_integer(),
+        let allowed = |t: Type| match op {
+            BinOp::Eq | BinOp::Ne => t != Type::Void,
+            _ => t.is_integer(),
         };
-        if !allowed {
+        // The operand that cannot be one, the left first.
+        if let Some(bad) = [lt, rt].into_iter().find(|&t| !allowed(t)) {
             let needs = if matches!(op, BinOp::Eq | BinOp::Ne) { "values" } else { "integer operands" };
-            self.error(span, format!("operator '{}' needs {needs}, found {}", op.symbol(), lt.name()));
+            self.error(span, format!("operator '{}' needs {needs}, found {}", op.symbol(), bad.name()));
             return self.poison();
         }
         if lt != rt {
-            self.error(
-                span,
-                format!(
-                    "mismatched types: {} {} {} (no implicit conversions; use @as)",
-                    lt.name(),
-                    op.symbol(),
-                    rt.name()
-                ),
-            );
+            // Only integers convert, and only with `@as`: no hint for a bool.
+            let hint = if lt.is_integer() && rt.is_integer() { " (no implicit conversions; use @as)" } else { "" };
+            self.error(span, format!("mismatched types: {} {} {}{hint}", lt.name(), op.symbol(), rt.name()));
             return self.poison();
+        }
+        if matches!(op, BinOp::Div | BinOp::Rem) {
+            self.division_by_zero(span, op, rhs, Some(lt));
         }
         let kind = match op {
             BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => {
@@ -703,6 +893,13 @@ impl<'a> Checker<'a> {
         let signature = fn_signature(self.db, Function::new(self.db, target, callee_name.clone()))
             .clone()
             .expect("resolve_call checked that the function exists");
+        if !signature.complete {
+            // Its parameter list did not parse (reported there): nothing to check against.
+            for &arg in args {
+                self.expr(arg, None);
+            }
+            return self.poison();
+        }
         if args.len() != signature.params.len() {
             let shown = match ns {
                 Some((ns, _)) => format!("{ns}.{name}"),
@@ -744,6 +941,9 @@ impl<'a> Checker<'a> {
     /// matches (or quietly, if the import it goes through is already reported).
     fn resolve_call(&mut self, ns: Option<&(Name, Span)>, name: &Name, name_span: Span) -> Option<(SourceFile, Name)> {
         if let Some((ns, ns_span)) = ns {
+            if self.scope.aliases.contains_key(ns) {
+                self.used_aliases.insert(ns.clone());
+            }
             return match self.scope.aliases.get(ns) {
                 Some(Some(target)) => {
                     let target = *target;
@@ -751,7 +951,12 @@ impl<'a> Checker<'a> {
                         Some((target, name.clone()))
                     } else {
                         let module = target.path(self.db).clone();
-                        self.error(name_span, format!("'{module}' (imported as '{ns}') has no function '{name}'"));
+                        let functions = functions_of(self.db, target);
+                        let hint = Self::did_you_mean(name, functions.iter().map(|f| &**f.name(self.db)));
+                        self.error(
+                            name_span,
+                            format!("'{module}' (imported as '{ns}') has no function '{name}'{hint}"),
+                        );
                         None
                     }
                 }
@@ -760,18 +965,28 @@ impl<'a> Checker<'a> {
                     None
                 }
                 None => {
-                    let message = if self.lookup(ns).is_some() {
-                        format!("'{ns}' is a local variable, not an import alias")
+                    if let Some(local) = self.lookup(ns) {
+                        let declared = self.local(local).span;
+                        self.error_noted(
+                            *ns_span,
+                            format!("'{ns}' is a local variable, not an import alias"),
+                            vec![Note::new(declared, format!("'{ns}' is declared here"))],
+                        );
                     } else {
-                        format!("unknown import alias '{ns}'")
-                    };
-                    self.error(*ns_span, message);
+                        let hint = Self::did_you_mean(ns, self.scope.aliases.keys().map(|a| &**a));
+                        self.error(*ns_span, format!("unknown import alias '{ns}'{hint}"));
+                    }
                     None
                 }
             };
         }
-        if self.lookup(name).is_some() {
-            self.error(name_span, format!("'{name}' is a local variable, not a function"));
+        if let Some(local) = self.lookup(name) {
+            let declared = self.local(local).span;
+            self.error_noted(
+                name_span,
+                format!("'{name}' is a local variable, not a function"),
+                vec![Note::new(declared, format!("'{name}' is declared here, and hides any function of that name"))],
+            );
             return None;
         }
         if self.is_function(name) {
@@ -788,18 +1003,72 @@ impl<'a> Checker<'a> {
                     let target = *target;
                     let rest: Name = rest.into();
                     if fn_signature(self.db, Function::new(self.db, target, rest.clone())).is_some() {
+                        self.used_aliases.insert(alias.into());
                         return Some((target, rest));
                     }
                 }
                 Some(None) => {
+                    self.used_aliases.insert(alias.into());
                     self.poisoned = true;
                     return None;
                 }
                 None => {}
             }
         }
-        self.error(name_span, format!("undeclared function '{name}'"));
+        let hint = self.function_suggestion(name);
+        self.error(name_span, format!("undeclared function '{name}'{hint}"));
         None
+    }
+
+    /// For a call of an undeclared function: an imported function of exactly that name
+    /// (`geo.square` for `square`), else the closest function of this file. Reading the
+    /// file's function list makes this check depend on it — only on this error path,
+    /// where adding the function the call means must re-check it anyway.
+    fn function_suggestion(&self, name: &Name) -> String {
+        for (alias, target) in self.aliases() {
+            if functions_of(self.db, target).iter().any(|f| f.name(self.db) == name) {
+                return format!("; did you mean '{alias}.{name}'?");
+            }
+        }
+        let functions = file_functions(self.db, self.file);
+        Self::did_you_mean(name, functions.functions.iter().map(|f| &**f.name(self.db)))
+    }
+
+    /// Warns about `x / 0` and `x % 0` (and `/=`, `%=`) whose divisor is made of
+    /// literals only and is zero: valid code, but a runtime error whenever it runs.
+    fn division_by_zero(&mut self, span: Span, op: BinOp, divisor: ExprId, ty: Option<Type>) {
+        let Some(ty) = ty.filter(|t| t.is_integer()) else { return };
+        if self.is_literal(divisor) && self.literal_value(divisor, ty) == Some(0) {
+            let what = if op == BinOp::Div { "division" } else { "remainder" };
+            self.warning(span, format!("{what} by zero: this fails at run time whenever it runs"), Vec::new());
+        }
+    }
+
+    /// The value of an expression made of literals only, computed as the program would
+    /// in `ty` (wrapping); `None` where that would fail or a literal does not fit.
+    fn literal_value(&self, id: ExprId, ty: Type) -> Option<i64> {
+        let wrap = |v: i64| if ty == Type::I32 { i64::from(v as i32) } else { v };
+        crate::with_stack(|| match &self.zir.expr(id).kind {
+            ExprKind::Int(value) => Some(wrap(i64::try_from((*value)?).ok()?)),
+            ExprKind::Paren(inner) => self.literal_value(*inner, ty),
+            ExprKind::Unary { op: UnOp::Neg, operand } => Some(wrap(self.literal_value(*operand, ty)?.wrapping_neg())),
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (l, r) = (self.literal_value(*lhs, ty)?, self.literal_value(*rhs, ty)?);
+                let min = if ty == Type::I32 { i64::from(i32::MIN) } else { i64::MIN };
+                match op {
+                    BinOp::Add => Some(wrap(l.wrapping_add(r))),
+                    BinOp::Sub => Some(wrap(l.wrapping_sub(r))),
+                    BinOp::Mul => Some(wrap(l.wrapping_mul(r))),
+                    BinOp::Div if r == 0 || (l == min && r == -1) => None,
+                    BinOp::Div => Some(l / r),
+                    BinOp::Rem if r == 0 => None,
+                    BinOp::Rem if r == -1 => Some(0),
+                    BinOp::Rem => Some(l % r),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
     }
 }
 

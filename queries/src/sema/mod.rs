@@ -6,7 +6,7 @@ mod check;
 
 use std::sync::Arc;
 
-use crate::base::{Encoder, Hash, Name, Signature, Type};
+use crate::base::{Encoder, Hash, Name, Note, Severity, Signature, Type};
 use crate::db::Db;
 use crate::items::{Function, file_functions};
 use crate::source::SourceFile;
@@ -27,14 +27,17 @@ pub fn fn_signature(db: &dyn Db, function: Function) -> Option<Signature> {
     }
     let zir = fn_zir(db, function).as_ref()?;
     let params = zir.params.iter().map(|p| p.ty.filter(|t| *t != Type::Void)).collect();
-    Some(Signature { params, ret: zir.ret })
+    Some(Signature { params, ret: zir.ret, complete: zir.params_ok })
 }
 
-/// A diagnostic inside a function, positioned relative to the function's start.
+/// A diagnostic inside a function, positioned relative to the function's start (its
+/// notes too), so that moving the function leaves it equal.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FnDiagnostic {
+    pub severity: Severity,
     pub span: Span,
     pub message: String,
+    pub notes: Vec<Note>,
 }
 
 /// The outcome of checking one function.
@@ -48,7 +51,13 @@ pub struct CheckedFn {
     pub contracts: Option<Arc<Contracts>>,
     /// For each contract clause, its line relative to the function's first line.
     pub contract_lines: Arc<[u32]>,
+    /// Errors and warnings. Only errors keep the function from having AIR: warnings
+    /// live here and in the diagnostics built from here, never in AIR, so they reach no
+    /// hash (`fn_air` is the firewall).
     pub diagnostics: Vec<FnDiagnostic>,
+    /// The import aliases the function (body and contracts) calls through, sorted: a
+    /// file's unused imports are those no function uses.
+    pub used_aliases: Vec<Name>,
     /// The type of every local, parameters first, then each `const`/`var` in the order the
     /// checker meets them (a preorder walk of the body); `None` where the type is an
     /// error. No positions, so that moving code keeps this equal. Read by the IDE layer
@@ -115,7 +124,7 @@ pub fn file_interface(db: &dyn Db, file: SourceFile) -> Arc<Interface> {
         for param in &signature.params {
             e.encode(param);
         }
-        e.encode(&signature.ret);
+        e.encode(&signature.ret).u8(u8::from(signature.complete));
     }
     Arc::new(Interface { hash: e.finish(), functions })
 }

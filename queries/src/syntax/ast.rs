@@ -45,6 +45,12 @@ pub struct FnDecl {
     pub body: Block,
     /// From `pub`/`fn` to the closing brace. ZIR positions are relative to `span.start`.
     pub span: Span,
+    /// Whether the parameter list parsed: when it did not, `params` is what could be
+    /// parsed, and a call cannot be checked against it.
+    pub params_ok: bool,
+    /// Whether the body parsed without an error: only then does its control flow mean
+    /// what it says (a "missing return" in a body that failed to parse is a guess).
+    pub body_ok: bool,
 }
 
 /// Whether a contract is checked on entry or at every return.

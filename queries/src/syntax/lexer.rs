@@ -289,7 +289,11 @@ impl Lexer<'_> {
             }
             name => {
                 let name = String::from_utf8_lossy(name).into_owned();
-                self.error(start, self.pos, format!("unknown builtin '{name}'"));
+                let hint = match crate::base::suggest::closest(&name, ["@print", "@as"]) {
+                    Some(builtin) => format!("; did you mean '{builtin}'?"),
+                    None => String::new(),
+                };
+                self.error(start, self.pos, format!("unknown builtin '{name}'{hint}"));
                 TokenKind::Error
             }
         };

@@ -8,39 +8,12 @@ mod parser;
 pub use lexer::{Token, TokenKind, lex};
 pub use parser::parse;
 
-/// A half-open byte range into one file's text. Absolute in the AST, relative to the
-/// function start in ZIR (see `zir`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
-pub struct Span {
-    pub start: u32,
-    pub end: u32,
-}
+pub use crate::base::Span;
 
-impl Span {
-    pub const fn new(start: u32, end: u32) -> Span {
-        Span { start, end }
-    }
-
-    pub fn to(self, other: Span) -> Span {
-        Span::new(self.start.min(other.start), self.end.max(other.end))
-    }
-
-    pub fn len(self) -> u32 {
-        self.end - self.start
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.start == self.end
-    }
-
-    /// This span moved so that `base` becomes offset zero.
-    pub fn relative_to(self, base: u32) -> Span {
-        Span::new(self.start - base, self.end - base)
-    }
-
-    pub fn shifted(self, base: u32) -> Span {
-        Span::new(self.start + base, self.end + base)
-    }
+/// Whether `text` is an identifier (and not a keyword), as the lexer reads one.
+pub fn is_identifier(text: &str) -> bool {
+    let (tokens, errors) = lex(text.as_bytes());
+    errors.is_empty() && tokens.len() == 2 && tokens[0].kind == TokenKind::Ident
 }
 
 /// A syntax error: a span and a message. Rendering is the shell's business.

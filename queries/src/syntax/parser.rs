@@ -2,17 +2,26 @@
 //!
 //! Recovery works at two levels. Inside a function body, the first error of a statement
 //! puts the parser in "panic mode": later errors are suppressed until it resynchronises
-//! at a `;` or `}`. At the top level, anything that is not an item is skipped up to the
-//! next `fn`, `pub` or `import`. Nesting deeper than [`MAX_NESTING`] is reported once and
-//! the rest of that item is skipped, which bounds both the parser's own recursion and the
-//! depth of every tree it builds.
+//! at a `;` or at the `}` of the enclosing block, skipping balanced braces. At the top
+//! level, anything that is not an item is skipped up to the next `fn`, `pub` or
+//! `import`. Nesting deeper than [`MAX_NESTING`] is reported once and the rest of that
+//! item is skipped, which bounds both the parser's own recursion and the depth of every
+//! tree it builds.
+//!
+//! One mistake should be one error. Where the parser knows exactly how the text goes on
+//! after a common mistake — a condition without parentheses, a missing `)` before `{`,
+//! a chained comparison, a missing `:` or `,` in a header, a misspelled keyword — it
+//! reports the mistake and carries on as if it were fixed, out of panic mode. Whatever
+//! it had to guess at is left out of the tree (an `Error` node), so that later stages do
+//! not report on it, and a function records whether its parameter list and its body
+//! parsed (`FnDecl::params_ok`, `body_ok`) so that the checker knows what not to trust.
 
 use std::sync::Arc;
 
 use super::ast::*;
 use super::lexer::{Token, TokenKind, lex};
 use super::{MAX_NESTING, Span, SyntaxError};
-use crate::base::{Name, Type};
+use crate::base::{Name, Type, suggest};
 
 use TokenKind as T;
 
@@ -20,7 +29,8 @@ use TokenKind as T;
 /// and every lexical and syntax error is returned, in file order.
 pub fn parse(text: &[u8]) -> (File, Vec<SyntaxError>) {
     let (tokens, lex_errors) = lex(text);
-    let mut parser = Parser { text, tokens, pos: 0, errors: Vec::new(), panicking: false, nesting: 0, bail: false };
+    let mut parser =
+        Parser { text, tokens, pos: 0, errors: Vec::new(), panicking: false, nesting: 0, bail: false, failures: 0 };
     let file = parser.file();
     let mut errors = lex_errors;
     errors.extend(parser.errors);
@@ -45,6 +55,9 @@ struct Parser<'a> {
     nesting: u32,
     /// Set when nesting overflowed: every rule returns at once, up to the item level.
     bail: bool,
+    /// Every error seen, reported or suppressed: a rule compares it before and after to
+    /// learn whether what it parsed is whole.
+    failures: u32,
 }
 
 impl Parser<'_> {
@@ -97,6 +110,15 @@ impl Parser<'_> {
             self.errors.push(SyntaxError { span, message: message.into() });
         }
         self.panicking = true;
+        self.failures += 1;
+    }
+
+    /// Reports an error after which parsing goes on exactly as if it were fixed: it
+    /// counts as an error of the construct, but does not start panic mode.
+    fn error_recovered(&mut self, span: Span, message: impl Into<String>) {
+        let was_panicking = self.panicking;
+        self.error(span, message);
+        self.panicking = was_panicking;
     }
 
     fn error_expected(&mut self, what: &str) {
@@ -104,6 +126,7 @@ impl Parser<'_> {
         // The lexer already reported its own error tokens.
         if found == T::Error {
             self.panicking = true;
+            self.failures += 1;
             return;
         }
         let span = self.span();
@@ -129,9 +152,11 @@ impl Parser<'_> {
         let prev = self.prev_span();
         let next_line_starts = self.text[prev.end as usize..self.span().start as usize].contains(&b'\n');
         if next_line_starts && self.peek() != T::Error {
-            let was_panicking = self.panicking;
-            self.error(Span::new(prev.end, prev.end), "missing ';' at the end of the statement");
-            self.panicking = was_panicking;
+            // Not a failure of the statement: it is whole, only its `;` is missing.
+            if !self.panicking && !self.bail {
+                let message = "missing ';' at the end of the statement".to_string();
+                self.errors.push(SyntaxError { span: Span::new(prev.end, prev.end), message });
+            }
         } else {
             self.error_expected("';'");
         }
@@ -176,6 +201,22 @@ impl Parser<'_> {
                         items.push(Item::Fn(f));
                     }
                 }
+                // `fun main() i32 {`, `func f(`: a function with the wrong keyword.
+                T::Ident if self.peek_at(1) == T::Ident && self.peek_at(2) == T::LParen => {
+                    let span = self.span();
+                    let found = self.text(span).to_string();
+                    self.error_recovered(span, format!("'{found}' is not a keyword: functions are declared with 'fn'"));
+                    if let Some(f) = self.function() {
+                        items.push(Item::Fn(f));
+                    }
+                }
+                // `improt "x.mini";`
+                T::Ident if self.peek_at(1) == T::Str => {
+                    let span = self.span();
+                    let found = self.text(span).to_string();
+                    self.error_recovered(span, format!("'{found}' is not a keyword: imports start with 'import'"));
+                    items.push(Item::Import(self.import()));
+                }
                 _ => self.error_expected("'fn' or 'import'"),
             }
             if self.panicking || self.bail || self.pos == start {
@@ -214,31 +255,21 @@ impl Parser<'_> {
         Import { path, path_span, alias, span: start.to(self.prev_span()) }
     }
 
+    /// A function. Its keyword (`fn`, or a misspelling the caller reported) is the
+    /// current token. `None` when not even its name could be read; otherwise the
+    /// function is kept, with what could be parsed, so that calls of it are not reported
+    /// as calls of an undeclared function.
     fn function(&mut self) -> Option<FnDecl> {
         let start = self.span();
-        self.eat(T::Pub);
-        if !self.expect(T::Fn) {
-            return None;
-        }
-        let (name, name_span) = self.ident()?;
-        if !self.expect(T::LParen) {
-            return None;
-        }
-        let mut params = Vec::new();
-        while !self.at(T::RParen) && !self.at(T::Eof) {
-            let (pname, pspan) = self.ident()?;
-            if !self.expect(T::Colon) {
+        if self.eat(T::Pub) {
+            if !self.expect(T::Fn) {
                 return None;
             }
-            let ty = self.type_ref();
-            params.push(Param { name: pname, name_span: pspan, ty });
-            if !self.eat(T::Comma) {
-                break;
-            }
+        } else {
+            self.bump(); // `fn`, or the misspelling the caller reported
         }
-        if !self.expect(T::RParen) {
-            return None;
-        }
+        let (name, name_span) = self.ident()?;
+        let (params, params_ok) = self.params();
         let ret = if self.at(T::LBrace) {
             let span = self.span();
             self.error(span, "expected a return type (i32, i64, bool or void) before the body");
@@ -252,22 +283,109 @@ impl Parser<'_> {
         };
         let contracts = self.contracts();
         if !self.at(T::LBrace) {
+            // No body: the function is declared, but there is nothing to check in it.
             self.error_expected("'{'");
-            return None;
+            let body = Block { stmts: Vec::new(), span: self.prev_span() };
+            let span = start.to(self.prev_span());
+            return Some(FnDecl { name, name_span, params, ret, contracts, body, span, params_ok, body_ok: false });
         }
-        // The header is fine: errors inside the body are recovered statement by statement.
+        // The header is done: errors inside the body are recovered statement by statement.
         self.panicking = false;
+        let failures = self.failures;
         let body = self.block();
-        Some(FnDecl { name, name_span, params, ret, contracts, span: start.to(body.span), body })
+        let body_ok = self.failures == failures;
+        Some(FnDecl { name, name_span, params, ret, contracts, span: start.to(body.span), body, params_ok, body_ok })
+    }
+
+    /// The parameter list, from its `(`, and whether it parsed. A few mistakes have an
+    /// unambiguous fix and leave the list whole: a missing `:` before a type, a missing
+    /// `,` before the next `name:`, and a missing `)` before the return type and the
+    /// body (`fn f(a: i32 i32 {`). After anything else the list is skipped up to its `)`
+    /// (or the body's `{`) and reported as broken.
+    fn params(&mut self) -> (Vec<Param>, bool) {
+        let mut params = Vec::new();
+        if !self.expect(T::LParen) {
+            self.skip_params();
+            return (params, false);
+        }
+        loop {
+            if self.eat(T::RParen) {
+                return (params, true);
+            }
+            let Some((name, name_span)) = self.ident() else { break };
+            if !self.eat(T::Colon) {
+                if !is_type_keyword(self.peek()) {
+                    self.error_expected("':'");
+                    break;
+                }
+                let span = self.span();
+                self.error_recovered(span, format!("expected ':' between '{name}' and its type"));
+            }
+            let ty = self.type_ref();
+            if ty.ty.is_none() {
+                break;
+            }
+            params.push(Param { name, name_span, ty });
+            if self.eat(T::Comma) || self.at(T::RParen) {
+                continue;
+            }
+            if self.at(T::Ident) && self.peek_at(1) == T::Colon {
+                let span = self.span();
+                self.error_recovered(span, "expected ',' between parameters");
+                continue;
+            }
+            // `fn f(a: i32 i32 {`: the `)` is missing before the return type.
+            if is_type_keyword(self.peek()) && (self.peek_at(1) == T::LBrace || self.contract_at(1).is_some()) {
+                let span = self.span();
+                let found = self.peek().describe();
+                self.error_recovered(span, format!("expected ')' after the parameters, found {found}"));
+                return (params, true);
+            }
+            // `fn f(a: i32 {`: the `)` and the return type are missing; the latter is
+            // not reported again (panic mode lasts until the body).
+            if self.at(T::LBrace) {
+                self.error_expected("')' after the parameters");
+                return (params, true);
+            }
+            self.error_expected("',' or ')'");
+            break;
+        }
+        self.skip_params();
+        (params, false)
+    }
+
+    /// Skips the rest of a broken parameter list: past its `)`, or up to the body's `{`
+    /// or the next item.
+    fn skip_params(&mut self) {
+        let mut depth = 0u32;
+        loop {
+            match self.peek() {
+                T::Eof | T::LBrace | T::Fn | T::Pub | T::Import => return,
+                T::LParen => depth += 1,
+                T::RParen if depth == 0 => {
+                    self.bump();
+                    return;
+                }
+                T::RParen => depth -= 1,
+                _ => {}
+            }
+            self.bump();
+        }
     }
 
     /// Whether the next token is `requires` or `ensures`. They are keywords only here,
     /// between a function's return type and its body; elsewhere they are names.
     fn at_contract(&self) -> Option<ContractKind> {
-        if !self.at(T::Ident) {
+        self.contract_at(0)
+    }
+
+    /// Whether the token `ahead` of the current one is `requires` or `ensures`.
+    fn contract_at(&self, ahead: usize) -> Option<ContractKind> {
+        let token = self.tokens.get(self.pos + ahead)?;
+        if token.kind != T::Ident {
             return None;
         }
-        match self.text(self.span()) {
+        match self.text(token.span) {
             "requires" => Some(ContractKind::Requires),
             "ensures" => Some(ContractKind::Ensures),
             _ => None,
@@ -286,7 +404,14 @@ impl Parser<'_> {
                 None if self.at(T::Ident) && self.peek_at(1) == T::LParen => {
                     let span = self.span();
                     let found = self.text(span).to_string();
-                    self.error(span, format!("expected 'requires', 'ensures' or the function body, found '{found}'"));
+                    let hint = match suggest::closest(&found, ["requires", "ensures"]) {
+                        Some(keyword) => format!("; did you mean '{keyword}'?"),
+                        None => String::new(),
+                    };
+                    self.error(
+                        span,
+                        format!("expected 'requires', 'ensures' or the function body, found '{found}'{hint}"),
+                    );
                     self.bump();
                     self.skip_contract();
                     continue;
@@ -358,7 +483,13 @@ impl Parser<'_> {
             self.leave();
             return Block { stmts: Vec::new(), span: start };
         }
-        self.expect(T::LBrace);
+        if !self.expect(T::LBrace) {
+            // `if (c) return;`: no block at all. The enclosing block skips the rest of
+            // the statement; parsing what follows as this block's statements would eat
+            // the enclosing block's `}`.
+            self.leave();
+            return Block { stmts: Vec::new(), span: start };
+        }
         let mut stmts = Vec::new();
         while !self.at(T::RBrace) && !self.at(T::Eof) && !self.bail {
             // A stray item keyword means the closing brace is missing.
@@ -420,7 +551,10 @@ impl Parser<'_> {
     fn stmt(&mut self) -> Stmt {
         let start = self.span();
         let kind = match self.peek() {
-            T::Const | T::Var => self.let_stmt(),
+            T::Const | T::Var => {
+                let mutable = self.bump().kind == T::Var;
+                self.let_stmt(mutable)
+            }
             T::If => self.if_stmt(),
             T::While => {
                 self.bump();
@@ -440,9 +574,17 @@ impl Parser<'_> {
             }
             T::Return => {
                 self.bump();
-                let value = if self.at(T::Semi) || self.at(T::RBrace) { None } else { Some(self.expr().expr) };
-                self.expect_semi();
-                StmtKind::Return(value)
+                self.return_stmt()
+            }
+            // `retrun a;`, `cosnt b = 1;`: a misspelled keyword, and the rest as written.
+            T::Ident if let Some(keyword) = self.misspelled_keyword() => {
+                let span = self.bump().span;
+                let word = self.text(span).to_string();
+                self.error_recovered(span, format!("'{word}' is not a keyword; did you mean '{keyword}'?"));
+                match keyword {
+                    "return" => self.return_stmt(),
+                    _ => self.let_stmt(keyword == "var"),
+                }
             }
             T::LBrace => StmtKind::Block(self.block()),
             T::Ident if assign_op(self.peek_at(1)).is_some() => {
@@ -456,26 +598,65 @@ impl Parser<'_> {
                 let expr = self.expr().expr;
                 if matches!(expr.kind, ExprKind::Error) {
                     StmtKind::Error
+                } else if self.at(T::Eq) {
+                    let span = self.span();
+                    self.error(span, "only a variable name can be assigned to");
+                    StmtKind::Error
+                } else if let ExprKind::Name(name) = &expr.kind
+                    && self.starts_operand_on_same_line()
+                {
+                    // `foo bar;`: two names in a row, and no keyword they could be.
+                    let found = self.peek().describe();
+                    self.error(expr.span, format!("expected ';' after '{name}', found {found}"));
+                    StmtKind::Error
                 } else {
-                    if self.at(T::Eq) {
-                        let span = self.span();
-                        self.error(span, "only a variable name can be assigned to");
-                    } else {
-                        self.expect_semi();
-                    }
-                    StmtKind::Expr(expr)
+                    let failures = self.failures;
+                    self.expect_semi();
+                    // A statement cut short is not checked: what its text meant is a guess.
+                    if self.failures == failures { StmtKind::Expr(expr) } else { StmtKind::Error }
                 }
             }
         };
         Stmt { kind, span: start.to(self.prev_span()) }
     }
 
-    fn let_stmt(&mut self) -> StmtKind {
-        let mutable = self.bump().kind == T::Var;
+    /// What follows `return`.
+    fn return_stmt(&mut self) -> StmtKind {
+        let value = if self.at(T::Semi) || self.at(T::RBrace) { None } else { Some(self.expr().expr) };
+        self.expect_semi();
+        StmtKind::Return(value)
+    }
+
+    /// The keyword a word at the start of a statement stands for, when it is followed on
+    /// its line by an operand (`retrun a;`, `cosnt b = 1;`) — which no expression
+    /// statement can be — and is close to one of the keywords that take one.
+    fn misspelled_keyword(&self) -> Option<&'static str> {
+        let next = self.tokens.get(self.pos + 1)?;
+        let between = &self.text[self.span().end as usize..next.span.start as usize];
+        let operand = matches!(next.kind, T::Ident | T::Int | T::True | T::False | T::Bang | T::AtPrint | T::AtAs);
+        if !operand || between.contains(&b'\n') {
+            return None;
+        }
+        let keyword = suggest::closest(self.text(self.span()), ["return", "const", "var"])?;
+        // A declaration needs its name next.
+        (keyword == "return" || next.kind == T::Ident).then_some(keyword)
+    }
+
+    /// A declaration, after its `const` or `var`.
+    fn let_stmt(&mut self, mutable: bool) -> StmtKind {
         let Some((name, name_span)) = self.ident() else {
             return StmtKind::Error;
         };
-        let ty = if self.eat(T::Colon) { Some(self.type_ref()) } else { None };
+        let ty = if self.eat(T::Colon) {
+            Some(self.type_ref())
+        } else if is_type_keyword(self.peek()) {
+            // `var x i32 = 1;`
+            let span = self.span();
+            self.error_recovered(span, format!("expected ':' between '{name}' and its type"));
+            Some(self.type_ref())
+        } else {
+            None
+        };
         if !self.eat(T::Eq) {
             let keyword = if mutable { "var" } else { "const" };
             if self.at(T::Semi) {
@@ -512,17 +693,62 @@ impl Parser<'_> {
         StmtKind::If { branches, else_block }
     }
 
+    /// The parenthesized condition of `if`, `while`, `requires` or `ensures`.
     fn paren_cond(&mut self, keyword: &str) -> Expr {
+        let was_panicking = self.panicking;
         if !self.at(T::LParen) {
             let span = self.span();
             let found = self.peek().describe();
             self.error(span, format!("expected '(' after '{keyword}', found {found}"));
-            return Expr { kind: ExprKind::Error, span };
+            // `if x > 2 {`: the condition is all there, only without its parentheses.
+            if !self.starts_expr() {
+                return Expr { kind: ExprKind::Error, span };
+            }
+            let cond = self.expr().expr;
+            if self.eat(T::RParen) || self.at(T::LBrace) || self.at_contract().is_some() {
+                self.panicking = was_panicking;
+                return cond;
+            }
+            return Expr { kind: ExprKind::Error, span: cond.span };
         }
         self.bump();
         let cond = self.expr().expr;
-        self.expect(T::RParen);
+        if self.eat(T::RParen) {
+            return cond;
+        }
+        if self.at(T::Eq) && !self.panicking {
+            // `if (x = 1)`: the condition is a guess, so it is not checked.
+            let span = self.span();
+            self.error(span, "expected ')', found '='; to compare two values, use '=='");
+            self.bump();
+            let rhs = self.expr().expr;
+            if self.eat(T::RParen) {
+                self.panicking = was_panicking;
+            }
+            return Expr { kind: ExprKind::Error, span: cond.span.to(rhs.span) };
+        }
+        self.error_expected("')'");
+        // `if (x > 2 {`: only the `)` is missing.
+        if self.at(T::LBrace) && !matches!(cond.kind, ExprKind::Error) && !self.bail {
+            self.panicking = was_panicking;
+        }
         cond
+    }
+
+    /// Whether the current token can start an expression.
+    fn starts_expr(&self) -> bool {
+        matches!(
+            self.peek(),
+            T::Ident | T::Int | T::True | T::False | T::LParen | T::Minus | T::Bang | T::AtPrint | T::AtAs
+        )
+    }
+
+    /// Whether the current token starts an operand (not an operator) on the line of the
+    /// previous token: after a lone name, that means a keyword was misspelled.
+    fn starts_operand_on_same_line(&self) -> bool {
+        let operand = matches!(self.peek(), T::Ident | T::Int | T::True | T::False | T::Bang | T::AtPrint | T::AtAs);
+        let between = &self.text[self.prev_span().end as usize..self.span().start as usize];
+        operand && !between.contains(&b'\n')
     }
 
     // ---- expressions ------------------------------------------------------------------
@@ -556,13 +782,32 @@ impl Parser<'_> {
             }
             if level == 2 {
                 if binary_op(2, self.peek()).is_some() {
-                    let span = self.span();
-                    self.error(span, "comparison operators cannot be chained; use 'and' to combine comparisons");
+                    return self.chained_comparison(lhs);
                 }
                 break;
             }
         }
         lhs
+    }
+
+    /// `a < b < c`: reported at the second operator. The rest of the chain is parsed so
+    /// that parsing goes on after it, and the whole comparison becomes an `Error` node: a
+    /// tree for it would be checked as a comparison of a `bool`, a second error.
+    fn chained_comparison(&mut self, first: Parsed) -> Parsed {
+        let span = self.span();
+        self.error_recovered(span, "comparison operators cannot be chained; use 'and' to combine comparisons");
+        let mut whole = first.expr.span;
+        let mut depth = first.depth;
+        while binary_op(2, self.peek()).is_some() && !self.bail {
+            self.bump();
+            let rhs = self.binary_chain(3);
+            whole = whole.to(rhs.expr.span);
+            depth = depth.max(rhs.depth) + 1;
+            if depth > MAX_NESTING {
+                return self.too_deep(span);
+            }
+        }
+        Parsed { expr: Expr { kind: ExprKind::Error, span: whole }, depth }
     }
 
     fn too_deep(&mut self, span: Span) -> Parsed {
@@ -697,6 +942,10 @@ impl Parser<'_> {
         let span = ns.as_ref().map_or(name_span, |(_, s)| *s).to(self.prev_span());
         Parsed { expr: Expr { kind: ExprKind::Call { ns, name, name_span, args }, span }, depth: depth + 1 }
     }
+}
+
+fn is_type_keyword(kind: TokenKind) -> bool {
+    matches!(kind, T::I32 | T::I64 | T::Bool | T::Void)
 }
 
 fn leaf(kind: ExprKind, span: Span) -> Parsed {

@@ -14,7 +14,7 @@ fn a_type_error_is_reported_at_its_expression() {
         }
         "#,
         expect![[r#"
-            main.mini:2:12: mismatched types: expected i32, found bool
+            main.mini:2:12: error: mismatched types: expected i32, found bool
         "#]],
     );
 }
@@ -34,9 +34,9 @@ fn errors_of_every_file_are_reported_in_program_order() {
         }
         "#,
         expect![[r#"
-            main.mini:3:16: 'lib.twice' takes 1 argument, but 2 were given
-            main.mini:3:30: undeclared function 'missing'
-            lib.mini:2:16: undeclared name 'flag'
+            main.mini:3:16: error: 'lib.twice' takes 1 argument, but 2 were given
+            main.mini:3:30: error: undeclared function 'missing'
+            lib.mini:2:16: error: undeclared name 'flag'
         "#]],
     );
 }
@@ -52,7 +52,7 @@ fn a_missing_import_is_an_error_at_its_path() {
         }
         "#,
         expect![[r#"
-            main.mini:1:8: cannot read imported file "nowhere.mini"
+            main.mini:1:8: error: cannot read imported file "nowhere.mini"
         "#]],
     );
 }

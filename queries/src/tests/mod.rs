@@ -75,7 +75,8 @@ impl TestDb {
         )
     }
 
-    /// Every diagnostic as `path:line:column: message`, in the program's order.
+    /// Every diagnostic as `path:line:column: severity: message`, in the program's
+    /// order, each note under it as `    note line:column: message`.
     pub(crate) fn diagnostics(&self) -> String {
         let db = &self.db;
         let mut out = String::new();
@@ -83,9 +84,20 @@ impl TestDb {
             let FileContents::Text(text) = d.file.contents(db) else { continue };
             let lines = LineIndex::new(text);
             let line = lines.line(d.span.start);
-            let start = lines.line_start(line) as usize;
-            let column = String::from_utf8_lossy(&text[start..d.span.start as usize]).chars().count() + 1;
-            out += &format!("{}:{}:{column}: {}\n", d.file.path(db), line + 1, d.message);
+            let column = |offset: u32| {
+                let start = lines.line_start(lines.line(offset)) as usize;
+                String::from_utf8_lossy(&text[start..offset as usize]).chars().count() + 1
+            };
+            let (path, severity) = (d.file.path(db), d.severity.name());
+            out += &format!("{path}:{}:{}: {severity}: {}\n", line + 1, column(d.span.start), d.message);
+            for note in &d.notes {
+                out += &format!(
+                    "    note {}:{}: {}\n",
+                    lines.line(note.span.start) + 1,
+                    column(note.span.start),
+                    note.message
+                );
+            }
         }
         out
     }
@@ -95,7 +107,8 @@ impl TestDb {
     /// objects by hash, and the store has the rest). Returns the functions compiled.
     pub(crate) fn build(&mut self) -> Vec<String> {
         let db = &self.db;
-        assert!(program_diagnostics(db, self.workspace).is_empty(), "unexpected errors:\n{}", self.diagnostics());
+        let errors = program_diagnostics(db, self.workspace).iter().any(|d| d.is_error());
+        assert!(!errors, "unexpected errors:\n{}", self.diagnostics());
         let plan = link_plan(db, self.workspace).clone().expect("a program without errors has a link plan");
         let mut compiled = Vec::new();
         for unit in &plan.units {

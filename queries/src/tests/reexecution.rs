@@ -3,7 +3,7 @@
 
 use expect_test::expect;
 
-use super::check_reexecuted;
+use super::{TestDb, check_reexecuted};
 
 const PROGRAM: &str = r#"
 //- main.mini
@@ -107,4 +107,54 @@ fn changing_a_signature_regenerates_it_and_its_callers_only() {
             lib.add
             main.main"#]],
     );
+}
+
+const WARNED: &str = r#"
+//- main.mini
+import "lib.mini";
+
+fn main() i32 {
+    return lib.add(1, 2);
+}
+//- lib.mini
+// Arithmetic.
+pub fn add(a: i32, b: i32) i32 {
+    const unused = a;
+    return a + b;
+}
+"#;
+
+/// A warning is not part of any hash: a comment that moves it re-checks nothing and
+/// regenerates nothing, and the warning is reported where it moved.
+#[test]
+fn a_comment_that_moves_a_warning_regenerates_nothing() {
+    let mut db = TestDb::new(WARNED);
+    db.build();
+    expect![[r#"
+        lib.mini:3:11: warning: unused constant 'unused'
+    "#]]
+    .assert_eq(&db.diagnostics());
+    db.executed();
+    db.edit("lib.mini", "// Arithmetic.", "// Arithmetic,\n// on two lines.");
+    let compiled = db.build();
+    expect![""].assert_eq(&db.executed().join("\n"));
+    assert_eq!(compiled, Vec::<String>::new());
+    expect![[r#"
+        lib.mini:4:11: warning: unused constant 'unused'
+    "#]]
+    .assert_eq(&db.diagnostics());
+}
+
+/// Fixing a warning's cause is an edit of its function like any other: that function
+/// is re-checked (and, its code having changed, regenerated), and the warning is gone.
+#[test]
+fn fixing_a_warnings_cause_rechecks_only_its_function() {
+    let mut db = TestDb::new(WARNED);
+    db.build();
+    db.executed();
+    db.edit("lib.mini", "    const unused = a;\n", "");
+    let compiled = db.build();
+    expect![""].assert_eq(&db.executed().join("\n"));
+    assert_eq!(compiled, ["lib.add"]);
+    assert_eq!(db.diagnostics(), "");
 }

@@ -1,6 +1,7 @@
 //! The persisted file index: what the last successful build of one program, with one
 //! set of settings, saw — each file's stamp (size, modification and inode change times,
-//! inode), content hash, imports, interface and function hashes — and what it linked.
+//! inode), content hash, imports, interface, function hashes and warnings — and what it
+//! linked.
 //!
 //! A fresh process uses it to skip unchanged files entirely: a file whose `stat` matches
 //! is not read (unless its timestamp is too close to the build that recorded it to be
@@ -13,24 +14,18 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use mini_queries::base::{COMPILER_ID, Hash, Import, ModulePath, Signature, Type};
-use mini_queries::source::{CodegenSettings, FileSummary, Settings, SummaryFunction};
+use mini_queries::base::{COMPILER_ID, Hash, Import, ModulePath, Note, Signature, Span, Type};
+use mini_queries::source::{CodegenSettings, FileSummary, Settings, SummaryFunction, SummaryWarning};
 
-use crate::driver::FileStamp;
-use crate::store::Blob;
+use super::store::Blob;
+use crate::fs::FileStamp;
 
 const MAGIC: &[u8; 10] = b"mini-index";
 /// The index's own format version (the compiler's identity is checked as well).
 /// 3: the contracts setting, and each function's contracts hash.
 /// 4: stamps with the inode change time; the header names `_start`'s key.
-const INDEX_VERSION: u32 = 4;
-
-/// A file whose modification or inode change time is within this window of the
-/// recording build's start is "racy": its stamp cannot prove it unchanged, because
-/// another write within the same timestamp tick would look the same. Such files are
-/// re-hashed. A second covers file systems that keep whole seconds, and clocks read at
-/// different granularities (the kernel's coarse clock for timestamps).
-pub const RACY_WINDOW_NS: i64 = 1_000_000_000;
+/// 5: each file's warnings (in its summary, and their number with its stamp).
+const INDEX_VERSION: u32 = 5;
 
 /// The index as read from disk. The part every build needs — stamps and what was
 /// linked — is decoded at once; the summaries only when a build gets past the no-op
@@ -59,6 +54,9 @@ pub struct FileEntry {
     pub stamp: FileStamp,
     pub content: Hash,
     pub interface: Hash,
+    /// How many warnings its summary holds: what a no-op build, which decodes no
+    /// summary, needs to know to replay them.
+    pub warnings: u32,
 }
 
 impl FileEntry {
@@ -199,12 +197,12 @@ impl Index {
 
     /// Reads the index at `path` (mapped: it is only ever replaced, never rewritten).
     pub fn read(path: &std::path::Path) -> Result<Index, IndexError> {
-        let file = crate::store::open_regular(std::fs::File::options().read(true), path)
-            .map_err(|e| IndexError::Unreadable(crate::driver::io_reason(&e)))?;
+        let file = super::store::open_regular(std::fs::File::options().read(true), path)
+            .map_err(|e| IndexError::Unreadable(crate::fs::io_reason(&e)))?;
         // SAFETY: index files are written to a temporary name and renamed into place;
         // a mapped one is never truncated or changed under us.
         let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
-            .map_err(|e| IndexError::Unreadable(crate::driver::io_reason(&e)))?;
+            .map_err(|e| IndexError::Unreadable(crate::fs::io_reason(&e)))?;
         let len = map.len();
         Index::from_bytes(Blob::Mapped(map, len))
     }
@@ -252,7 +250,13 @@ impl Index {
         let mut summary_ends = Vec::with_capacity(file_count.min(1 << 20));
         for _ in 0..file_count {
             let path = r.path()?;
-            files.push(FileEntry { path, stamp: r.stamp()?, content: r.hash()?, interface: r.hash()? });
+            files.push(FileEntry {
+                path,
+                stamp: r.stamp()?,
+                content: r.hash()?,
+                interface: r.hash()?,
+                warnings: r.u32()?,
+            });
             let end = r.u32()?;
             if summary_ends.last().is_some_and(|&last| end < last) {
                 return None;
@@ -318,6 +322,7 @@ fn write_head(out: &mut Writer, header: &Header, entries: &[&FileEntry], summary
         a.stamp(entry.stamp);
         a.hash(entry.content);
         a.hash(entry.interface);
+        a.u32(entry.warnings);
         a.u32(*end);
     }
     out.bytes_raw(MAGIC);
@@ -354,6 +359,16 @@ pub fn encode_summary(summary: &FileSummary) -> Vec<u8> {
         b.hash(f.zir);
         b.hash(f.contracts);
     }
+    b.u32(summary.warnings.len() as u32);
+    for w in &summary.warnings {
+        b.span(w.span);
+        b.str(&w.message);
+        b.u32(w.notes.len() as u32);
+        for note in &w.notes {
+            b.span(note.span);
+            b.str(&note.message);
+        }
+    }
     b.0
 }
 
@@ -377,10 +392,19 @@ fn decode_summary(bytes: &[u8]) -> Option<Arc<FileSummary>> {
             let hash = r.hash()?;
             let zir = r.hash()?;
             let contracts = r.hash()?;
-            Some(SummaryFunction { name, signature: Signature { params, ret }, hash, zir, contracts })
+            // Summaries are recorded for files without errors: every header parsed.
+            Some(SummaryFunction { name, signature: Signature { params, ret, complete: true }, hash, zir, contracts })
         })
         .collect::<Option<Vec<_>>>()?;
-    (r.pos == bytes.len()).then(|| Arc::new(FileSummary::new(imports.into(), functions)))
+    let warnings = (0..r.u32()?)
+        .map(|_| {
+            let span = r.span()?;
+            let message = r.str()?;
+            let notes = (0..r.u32()?).map(|_| Some(Note::new(r.span()?, r.str()?))).collect::<Option<Vec<_>>>()?;
+            Some(SummaryWarning { span, message, notes })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    (r.pos == bytes.len()).then(|| Arc::new(FileSummary::new(imports.into(), functions, warnings)))
 }
 
 fn type_code(ty: Option<Type>) -> u8 {
@@ -436,6 +460,10 @@ impl Writer {
         self.i64(s.ctime_ns);
         self.u64(s.inode);
     }
+    fn span(&mut self, span: Span) {
+        self.u32(span.start);
+        self.u32(span.end);
+    }
 }
 
 struct Reader<'a> {
@@ -488,6 +516,11 @@ impl<'a> Reader<'a> {
     fn stamp(&mut self) -> Option<FileStamp> {
         Some(FileStamp { len: self.u64()?, mtime_ns: self.i64()?, ctime_ns: self.i64()?, inode: self.u64()? })
     }
+
+    fn span(&mut self) -> Option<Span> {
+        let (start, end) = (self.u32()?, self.u32()?);
+        (start <= end).then_some(Span::new(start, end))
+    }
 }
 
 #[cfg(test)]
@@ -513,15 +546,21 @@ mod tests {
                 stamp: FileStamp { len: 100, mtime_ns: 42, ctime_ns: 43, inode: 77 },
                 content: Hash([2; 32]),
                 interface: Hash([3; 32]),
+                warnings: 1,
             },
             summary: Arc::new(FileSummary::new(
                 vec![Import { alias: "u".into(), target: ModulePath::new("u.mini") }].into(),
                 vec![SummaryFunction {
                     name: "f".into(),
-                    signature: Signature { params: vec![Some(Type::I64)], ret: Some(Type::Bool) },
+                    signature: Signature { params: vec![Some(Type::I64)], ret: Some(Type::Bool), complete: true },
                     hash: Hash([4; 32]),
                     zir: Hash([5; 32]),
                     contracts: Hash([6; 32]),
+                }],
+                vec![SummaryWarning {
+                    span: Span::new(30, 31),
+                    message: "unused constant 'x'".into(),
+                    notes: vec![Note::new(Span::new(10, 16), "a note".to_string())],
                 }],
             )),
         }];

@@ -41,8 +41,8 @@ use anyhow::{Result, bail};
 use mini_queries::base::{Encoder, Hash, ModulePath};
 use mini_queries::source::Settings;
 
-use crate::index::Index;
-use crate::store::{self, Kind, Store};
+use super::index::Index;
+use super::store::{self, Kind, Store};
 
 /// How long a session waits before trying a remote that failed again (watch mode).
 pub const RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -385,7 +385,7 @@ fn describe_error(error: &ureq::Error, settings: &RemoteSettings) -> String {
             format!("no connection within {}", ms(settings.connect_timeout))
         }
         ureq::Error::Timeout(_) => format!("no answer within {}", ms(settings.timeout)),
-        ureq::Error::Io(e) => crate::driver::io_reason(e).to_lowercase(),
+        ureq::Error::Io(e) => crate::fs::io_reason(e).to_lowercase(),
         ureq::Error::HostNotFound => "host not found".into(),
         other => other.to_string(),
     }

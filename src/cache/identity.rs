@@ -13,7 +13,7 @@
 use std::path::Path;
 
 /// The shell sources whose text shapes stored bytes, relative to the package root.
-pub const SHAPING_SOURCES: &[&str] = &["src/link/merge.rs", "src/store.rs", "src/index.rs"];
+pub const SHAPING_SOURCES: &[&str] = &["src/link/merge.rs", "src/cache/store.rs", "src/cache/index.rs"];
 
 /// The dependencies whose code shapes stored bytes: `object` writes the merged units.
 pub const SHAPING_CRATES: &[&str] = &["object"];

@@ -35,7 +35,7 @@ use anyhow::{Context, Result};
 
 use crate::fault::{Action, Faults, Point};
 
-use crate::remote::{RemoteReport, Tier};
+use super::remote::{RemoteReport, Tier};
 
 /// Bumped whenever the layout of entries, units or the index changes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -367,7 +367,7 @@ impl Store {
             return Err(error.into_anyhow());
         }
         let needed: u64 = parts.iter().map(|p| p.len() as u64).sum();
-        let freed = crate::gc::make_room(self, needed)
+        let freed = super::gc::make_room(self, needed)
             .with_context(|| format!("making room in the cache after: {}", error.describe()))?;
         if freed.removed == 0 {
             return Err(error.into_anyhow())
@@ -453,7 +453,7 @@ impl Store {
         let fanout = match std::fs::read_dir(&objects) {
             Ok(fanout) => fanout,
             Err(e) => {
-                unreadable.push(format!("{}: {}", objects.display(), crate::driver::io_reason(&e)));
+                unreadable.push(format!("{}: {}", objects.display(), crate::fs::io_reason(&e)));
                 return out;
             }
         };
@@ -461,14 +461,14 @@ impl Store {
             let dir = match dir {
                 Ok(dir) => dir.path(),
                 Err(e) => {
-                    unreadable.push(format!("{}: {}", objects.display(), crate::driver::io_reason(&e)));
+                    unreadable.push(format!("{}: {}", objects.display(), crate::fs::io_reason(&e)));
                     continue;
                 }
             };
             let files = match std::fs::read_dir(&dir) {
                 Ok(files) => files,
                 Err(e) => {
-                    unreadable.push(format!("{}: {}", dir.display(), crate::driver::io_reason(&e)));
+                    unreadable.push(format!("{}: {}", dir.display(), crate::fs::io_reason(&e)));
                     continue;
                 }
             };
@@ -476,7 +476,7 @@ impl Store {
                 let metadata = file.and_then(|file| Ok((file.path(), file.metadata()?)));
                 match metadata {
                     Ok((path, meta)) => out.push((path, meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH))),
-                    Err(e) => unreadable.push(format!("{}: {}", dir.display(), crate::driver::io_reason(&e))),
+                    Err(e) => unreadable.push(format!("{}: {}", dir.display(), crate::fs::io_reason(&e))),
                 }
             }
         }
@@ -724,7 +724,7 @@ mod tests {
     /// that shape entries, and it is part of every key.
     #[test]
     fn entry_keys_change_with_the_code_that_shapes_entries() {
-        use crate::identity::{SHAPING_SOURCES, shell_hash};
+        use crate::cache::identity::{SHAPING_SOURCES, shell_hash};
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         assert_eq!(shell_hash(root).as_deref(), Some(SHELL_ID), "the compiled-in identity is the sources' hash");
         let merging = SHAPING_SOURCES
