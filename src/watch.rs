@@ -2,7 +2,9 @@
 //!
 //! `Watcher` is the loop without the file system: tell it which files changed, it
 //! rebuilds and says what it did — tests and benchmarks drive it directly. `run` wires
-//! it to real file events (`notify`), a 50 ms debounce, Ctrl-C, and `--run`.
+//! it to real file events (`notify`), gathered until a save is over (`burst`: a build
+//! starts 2 ms after the last event, once every changed file is whole), Ctrl-C, and
+//! `--run`.
 //!
 //! Threads: the compiler runs on its own thread and owns the session; the main thread
 //! collects events. An edit arriving during a build cancels it (salsa cancellation: the
@@ -39,8 +41,9 @@ use crate::progress::Terminal;
 use crate::render::{plural, thousands};
 use crate::report::{ErrorEvent, Level, MessageFormat, Reporter, ms};
 
-/// How long the file system must be quiet before a rebuild starts.
-const DEBOUNCE: Duration = Duration::from_millis(50);
+pub mod burst;
+
+use burst::{Added, Burst, Poll};
 
 /// A session that rebuilds on demand, for changes it is told about.
 pub struct Watcher {
@@ -183,7 +186,9 @@ impl Watcher {
     pub fn directories(&self) -> BTreeSet<(PathBuf, bool)> {
         let root = crate::fs::lexically_normal(&self.session.absolute_root());
         let mut dirs = BTreeSet::from([(root.clone(), true)]);
-        for file in self.session.known_files() {
+        // Only files outside the entry's directory: the others are watched with it, and
+        // going over ten thousand of them took milliseconds before every rebuild's report.
+        for file in self.session.files_outside_root() {
             let file = crate::fs::lexically_normal(&crate::fs::absolute(&file));
             let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
             if !dir.starts_with(&root) && dir.is_dir() {
@@ -253,9 +258,8 @@ impl Change {
             }
             let directory = match event.kind {
                 Create(CreateKind::Folder) | Remove(RemoveKind::Folder) => true,
-                // A rename names the directory, not the files under it: a directory
-                // now, or gone and named like one.
-                Modify(ModifyKind::Name(_)) => path.is_dir() || (path.extension().is_none() && !path.exists()),
+                // A rename names the directory, not the files under it.
+                Modify(ModifyKind::Name(_)) => may_be_a_directory(path),
                 _ => false,
             };
             if directory {
@@ -266,9 +270,15 @@ impl Change {
     }
 }
 
+/// Whether a path that was renamed may be a directory: it is one now, or it is gone and
+/// named like one (no extension).
+fn may_be_a_directory(path: &Path) -> bool {
+    path.is_dir() || (path.extension().is_none() && !path.exists())
+}
+
 enum Message {
     /// What the file system reported, when.
-    Files(Change, Instant),
+    Event(notify::Result<notify::Event>, Instant),
     Interrupt,
     Built(Outcome, BTreeSet<(PathBuf, bool)>),
     /// The compiler thread panicked.
@@ -342,14 +352,18 @@ pub fn run(
 
     let mut fs_watcher = {
         let tx = tx.clone();
+        let cache_dir = cache_dir.clone();
         notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let change = match event {
-                Ok(event) => Change::of(&event, &cache_dir),
-                // A lost event could be anything: rebuild from scratch.
-                Err(_) => Change::Everything,
-            };
-            if change != Change::Nothing {
-                let _ = tx.send(Message::Files(change, Instant::now()));
+            // Files opened (the build's own reads), and the cache's files, are nothing
+            // to the burst.
+            let nothing = event.as_ref().is_ok_and(|event| {
+                matches!(event.kind, notify::EventKind::Access(notify::event::AccessKind::Open(_)))
+                    || (!event.need_rescan()
+                        && !event.paths.is_empty()
+                        && event.paths.iter().all(|path| path.starts_with(&cache_dir)))
+            });
+            if !nothing {
+                let _ = tx.send(Message::Event(event, Instant::now()));
             }
         })
         .context("starting the file watcher")?
@@ -366,8 +380,7 @@ pub fn run(
     }
     let mut watched: BTreeSet<(PathBuf, bool)> = BTreeSet::from([root]);
 
-    let mut state =
-        Loop { build_tx, pending: Vec::new(), rescan: false, first_event: None, in_flight: None, running: None };
+    let mut state = Loop { build_tx, burst: Burst::default(), in_flight: None, running: None };
     if !state.start(None, Instant::now()) {
         return Ok(compiler_gone(&mut state, &reporter));
     }
@@ -386,33 +399,18 @@ pub fn run(
         };
         // Whatever comes but file events and cancelled builds is said after the first
         // build's progress line is gone.
-        if !matches!(message, None | Some(Message::Files(..)) | Some(Message::Built(Outcome::Cancelled, _))) {
+        if !matches!(message, None | Some(Message::Event(..)) | Some(Message::Built(Outcome::Cancelled, _))) {
             first_build_done();
         }
+        // Whether the burst may have something new to say (see `Burst::add`).
+        let mut recheck = true;
         match message {
-            None => {
-                deadline = None;
-                if state.in_flight.is_none() && (state.rescan || !state.pending.is_empty()) {
-                    let changed = if state.rescan { None } else { Some(std::mem::take(&mut state.pending)) };
-                    state.rescan = false;
-                    state.pending.clear();
-                    if !state.start(changed, state.first_event.unwrap_or_else(Instant::now)) {
-                        return Ok(compiler_gone(&mut state, &reporter));
-                    }
-                }
-            }
-            Some(Message::Files(change, at)) => {
-                match change {
-                    Change::Files(paths) => state.pending.extend(paths),
-                    Change::Everything => state.rescan = true,
-                    Change::Nothing => continue,
-                }
-                state.first_event.get_or_insert(at);
-                deadline = Some(Instant::now() + DEBOUNCE);
-                if state.in_flight.is_some() {
-                    canceller.cancel();
-                }
-            }
+            None => {}
+            Some(Message::Event(event, at)) => match state.burst.add(&event, at, &cache_dir) {
+                Added::Changed if state.in_flight.is_some() => canceller.cancel(),
+                Added::Changed | Added::Settling => {}
+                Added::Nothing => recheck = false,
+            },
             Some(Message::Built(outcome, dirs)) => {
                 // New directories first: an edit there right after the summary line counts.
                 for dir in dirs.difference(&watched) {
@@ -429,11 +427,10 @@ pub fn run(
                     }
                 }
                 watched.extend(dirs);
-                let since = state.first_event.take();
-                let in_flight = state.in_flight.take().expect("a build was running");
+                let (changed, since) = state.in_flight.take().expect("a build was running");
                 match outcome {
                     Outcome::Built(report) => {
-                        report_rebuild(&reporter, &report, since.map(|t| t.elapsed()));
+                        report_rebuild(&reporter, &report, since.elapsed());
                         if run_program
                             && report.success()
                             && let Some(output) = &output
@@ -445,18 +442,8 @@ pub fn run(
                         }
                     }
                     Outcome::Failed(error) => reporter.error("rebuild-finished", &format!("{error:#}")),
-                    Outcome::Cancelled => {
-                        // A newer edit cancelled this build: rebuild with everything.
-                        match in_flight.0 {
-                            Some(paths) => state.pending.extend(paths),
-                            None => state.rescan = true,
-                        }
-                        state.first_event = Some(since.unwrap_or(in_flight.1));
-                        deadline = Some(Instant::now());
-                    }
-                }
-                if state.in_flight.is_none() && (state.rescan || !state.pending.is_empty()) && deadline.is_none() {
-                    deadline = Some(Instant::now() + DEBOUNCE);
+                    // A newer edit cancelled this build: rebuild with everything.
+                    Outcome::Cancelled => state.burst.requeue(changed, since),
                 }
             }
             Some(Message::Crashed(Crash(message))) => {
@@ -466,6 +453,7 @@ pub fn run(
             }
             Some(Message::CompilerGone) => return Ok(compiler_gone(&mut state, &reporter)),
             Some(Message::Exited(status)) => {
+                recheck = false;
                 use std::os::unix::process::ExitStatusExt;
                 // With -q only a failure is worth a line.
                 match (status.code(), status.signal()) {
@@ -482,6 +470,22 @@ pub fn run(
                 // Let a running build stop; whatever it wrote to the cache is complete.
                 let _ = compiler.join();
                 return Ok(ExitCode::from(130));
+            }
+        }
+        // A build starts when the burst of events is over and no build runs.
+        if !recheck {
+            continue;
+        }
+        deadline = None;
+        if state.in_flight.is_none() {
+            match state.burst.poll(Instant::now()) {
+                Poll::Idle => {}
+                Poll::Wait(at) => deadline = Some(at),
+                Poll::Ready(changed, since) => {
+                    if !state.start(changed, since) {
+                        return Ok(compiler_gone(&mut state, &reporter));
+                    }
+                }
             }
         }
     }
@@ -505,9 +509,8 @@ fn internal_error(reporter: &Reporter, what: &str) {
 
 struct Loop {
     build_tx: Sender<Option<Vec<PathBuf>>>,
-    pending: Vec<PathBuf>,
-    rescan: bool,
-    first_event: Option<Instant>,
+    /// The events since the last build started.
+    burst: Burst,
     /// The changes being built, and when the first of them happened.
     in_flight: Option<(Option<Vec<PathBuf>>, Instant)>,
     /// The program of `--run`, while it runs: a stop flag and its thread.
@@ -518,7 +521,6 @@ impl Loop {
     /// Asks the compiler thread for a build; false if it is gone.
     #[must_use]
     fn start(&mut self, changed: Option<Vec<PathBuf>>, since: Instant) -> bool {
-        self.first_event.get_or_insert(since);
         self.in_flight = Some((changed.clone(), since));
         self.build_tx.send(changed).is_ok()
     }
@@ -568,11 +570,11 @@ impl Loop {
     }
 }
 
-fn report_rebuild(reporter: &Reporter, report: &BuildReport, latency: Option<Duration>) {
+fn report_rebuild(reporter: &Reporter, report: &BuildReport, latency: Duration) {
     reporter.diagnostics(report);
     reporter.queries(report);
     reporter.remote_warning(report);
-    let latency_ms = latency.map_or(ms(report.duration), ms);
+    let latency_ms = ms(latency);
     match reporter.format {
         MessageFormat::Human if reporter.level == Level::Quiet => {}
         MessageFormat::Human if report.success() => {

@@ -3,6 +3,7 @@
 //! (`objects`), and records what it did in the on-disk index. All of the compiler's I/O
 //! happens here or below (`link`, `store`).
 
+mod deferred;
 mod emit;
 mod explain;
 mod importers;
@@ -35,6 +36,7 @@ use crate::cache::store::Store;
 use crate::fault::{Action, Faults, Point};
 use crate::fs::{FileStamp, absolute, lexically_normal, now_ns, relative_to, stamps_of};
 use crate::link::Linker;
+use crate::link::incremental::IncrementalLinker;
 use crate::progress::{Phase, Progress};
 use crate::render::Located;
 
@@ -189,6 +191,12 @@ pub struct Session {
     progress: Option<Arc<dyn Progress>>,
     /// The shared remote cache, if any: a tier under the store in every build.
     remote: Option<Arc<crate::cache::remote::Remote>>,
+    /// Watch mode's linker, which patches the last executable (see `link::incremental`);
+    /// shared with the session a rebase moves to.
+    incremental: Option<Arc<std::sync::Mutex<IncrementalLinker>>>,
+    /// In watch mode, what is written to the cache after the rebuild is reported, before
+    /// the index (see `deferred`).
+    deferred: deferred::Deferred,
 }
 
 /// The last link of this program with some settings.
@@ -268,6 +276,8 @@ impl Session {
             faults: Faults::default(),
             progress: None,
             remote: None,
+            incremental: None,
+            deferred: deferred::Deferred::default(),
         })
     }
 
@@ -340,6 +350,12 @@ impl Session {
     /// Every file this session has loaded (paths on disk), missing ones included.
     pub fn known_files(&self) -> Vec<PathBuf> {
         self.files.keys().map(|path| self.disk_path(path)).collect()
+    }
+
+    /// The files this session has loaded from outside the entry's directory (paths on
+    /// disk), missing ones included: those whose module path climbs out of it (`../`).
+    pub fn files_outside_root(&self) -> Vec<PathBuf> {
+        self.files.keys().filter(|path| path.as_str().starts_with("../")).map(|path| self.disk_path(path)).collect()
     }
 
     /// Keeps the cache in `dir` instead of the entry directory's `.mini_cache`.
@@ -544,7 +560,7 @@ impl Session {
         self.forget_stale_cancellation();
         // The last build's index, if a cancellation stopped its writing (watch mode): the
         // database is still as that build left it.
-        if self.pending_index.is_some()
+        if (self.pending_index.is_some() || self.deferred.is_pending())
             && let Err(error) = self.flush_index()
         {
             tracing::warn!("writing the cache index: {error:#}");
@@ -642,15 +658,19 @@ impl Session {
         self.finish_report(&mut report, request.log_queries, start);
         let counters = store.close();
         if matches!(self.cache, Cache::Dir(_)) {
-            let summary = crate::cache::gc::BuildSummary {
-                functions: report.functions,
-                compiled: report.compiled.len(),
-                reused_from_disk: report.reused_from_disk,
-                reused_from_remote: report.reused_from_remote,
-                link_units_relinked: report.link_units_relinked,
-                remote: report.remote.as_deref(),
-            };
-            crate::cache::gc::after_build(self.cache_dir(), &counters, &summary);
+            if self.defer_index {
+                self.deferred.stats(counters, &report);
+            } else {
+                let summary = crate::cache::gc::BuildSummary {
+                    functions: report.functions,
+                    compiled: report.compiled.len(),
+                    reused_from_disk: report.reused_from_disk,
+                    reused_from_remote: report.reused_from_remote,
+                    link_units_relinked: report.link_units_relinked,
+                    remote: report.remote.as_deref(),
+                };
+                crate::cache::gc::after_build(self.cache_dir(), &counters, &summary);
+            }
         }
         report
     }
@@ -767,6 +787,12 @@ impl Session {
     pub fn for_watching(&mut self) {
         self.defer_index = true;
         self.durable_inputs = true;
+        self.incremental = Some(Arc::default());
+    }
+
+    /// Watch mode's incremental linker, for tests and benchmarks to ask how it linked.
+    pub fn incremental_linker(&self) -> Option<Arc<std::sync::Mutex<IncrementalLinker>>> {
+        self.incremental.clone()
     }
 
     /// Files held as text — parsed and checked, every query's result in memory — rather
@@ -793,6 +819,7 @@ impl Session {
         fresh.faults = self.faults.clone();
         fresh.progress = self.progress.clone();
         fresh.remote = self.remote.clone();
+        fresh.incremental = self.incremental.clone();
         Ok(Some(fresh))
     }
 
@@ -830,6 +857,7 @@ impl Session {
     /// first (`build`). Once it has been tried to the end, it is no longer pending,
     /// written or not.
     pub fn flush_index(&mut self) -> Result<()> {
+        self.write_deferred()?;
         let Some((path, header)) = &self.pending_index else { return Ok(()) };
         let (path, mut header) = (path.clone(), header.clone());
         let _span = tracing::info_span!("write_index").entered();

@@ -88,6 +88,7 @@ impl Session {
         }
         // Keep exactly this link's inputs for the next one.
         self.linked = inputs.iter().map(|(kind, key, input)| ((*kind, *key), input.clone())).collect();
+        let keys: Vec<Hash> = inputs.iter().map(|(_, key, _)| *key).collect();
         let inputs: Vec<LinkInput> = inputs.into_iter().map(|(_, _, input)| input).collect();
 
         self.report_phase(Phase::Linking);
@@ -95,7 +96,7 @@ impl Session {
             Emit::Exe => {
                 let _span = tracing::info_span!("link", inputs = inputs.len()).entered();
                 self.fault(crate::fault::Point::BeforeLink);
-                self.link_executable(&inputs, &output, &request.settings.codegen)?;
+                self.link_executable(&inputs, Some(&keys), &output, &request.settings.codegen)?;
                 report.linked = true;
                 self.link_state = Some(LinkState {
                     settings: request.settings.clone(),
@@ -207,6 +208,14 @@ impl Session {
 
         let rebuilt = plan.units.iter().filter(|u| matches!(u.fate, UnitFate::Rebuilt(_))).count();
         let _span = tracing::info_span!("merge", units = rebuilt).entered();
+        // Watch mode writes an edit's few new units to the store after the rebuild is
+        // reported (see `deferred`), when what reads them reads their bytes, not their
+        // files: mini's linker, or the merge of `--emit obj`. A cold build's are written
+        // now, rather than kept in memory.
+        let defer = self.defer_index
+            && self.remote.is_none()
+            && rebuilt <= 16
+            && self.settings.is_some_and(|settings| own_linker_applies(settings.codegen(&self.db)));
         let mut inputs = Vec::with_capacity(plan.units.len());
         for PlannedUnit { index, key, fate, .. } in plan.units {
             let input = match fate {
@@ -217,8 +226,15 @@ impl Session {
                     let merged = link::merge_objects(objects.iter().map(|&(_, object)| object))
                         .with_context(|| format!("merging link unit {index}"))?;
                     // Members first: a unit entry without its members could not be rebuilt.
-                    store.write(Kind::UnitMembers, key, &Unit::encode_members(&objects))?;
-                    let path = store.write(Kind::Unit, key, &merged)?;
+                    let members = Unit::encode_members(&objects);
+                    let path = if defer {
+                        self.deferred.entries.push((Kind::UnitMembers, key, members));
+                        self.deferred.entries.push((Kind::Unit, key, merged.clone()));
+                        store.path(Store::key(Kind::Unit, key))
+                    } else {
+                        store.write(Kind::UnitMembers, key, &members)?;
+                        store.write(Kind::Unit, key, &merged)?
+                    };
                     LinkInput::new(path, Blob::Owned(merged))
                 }
                 UnitFate::Unavailable => unreachable!("checked above"),
@@ -254,25 +270,41 @@ impl Session {
     /// debug info), else — or if it refuses the input — with the system linker.
     /// `MINI_LINKER=system` always uses the system linker, `MINI_LINKER=own` never does
     /// (a refusal is then an error: that is how the tests know the own linker ran).
+    /// `keys`, where known, identify the inputs' bytes: watch mode's incremental linker
+    /// needs them.
     pub(super) fn link_executable(
         &mut self,
         inputs: &[LinkInput],
+        keys: Option<&[Hash]>,
         output: &Path,
         settings: &CodegenSettings,
     ) -> Result<()> {
         let choice = std::env::var("MINI_LINKER").unwrap_or_default();
-        let applies = settings.target.starts_with("x86_64") && !settings.debug_info;
+        let applies = own_linker_can_link(settings);
         if choice == "own" && !applies {
             bail!("MINI_LINKER=own: mini's linker links x86-64 executables without debug info only");
         }
         if applies && choice != "system" {
             let objects: Vec<&[u8]> = inputs.iter().map(|input| &**input.bytes).collect();
-            match image::link(&objects, "_start") {
-                Ok(image) => return write_executable(output, &image),
+            // The outer result is the linker's (a refusal falls back), the inner one the
+            // writing's.
+            let linked = match (&self.incremental, keys) {
+                // Watch mode: patch the last executable where only some inputs changed.
+                (Some(linker), Some(keys)) => {
+                    let mut linker = linker.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let scratch = self.cache_dir().join("tmp");
+                    linker.link(keys, &objects, "_start").map(|()| linker.publish(output, &scratch))
+                }
+                _ => image::link(&objects, "_start").map(|image| write_executable(output, &image)),
+            };
+            match linked {
+                Ok(written) => return written,
                 Err(e) if choice == "own" => return Err(e.context("MINI_LINKER=own: mini's linker failed")),
                 Err(e) => tracing::warn!("mini's linker cannot link this ({e:#}); using the system linker"),
             }
         }
+        // The system linker reads files: entries this build deferred must be there.
+        self.write_deferred()?;
         if self.linker.is_none() {
             self.linker = Some(Linker::detect()?);
         }
@@ -292,11 +324,14 @@ impl Session {
         if functions.is_empty() {
             return Ok(HashSet::new());
         }
+        self.fault(crate::fault::Point::Codegen);
         crate::codegen::start()?;
+        if let [(function, hash)] = functions {
+            return Ok(self.generate_here(*function, *hash));
+        }
         // Several batches per thread keep the threads busy to the end.
         let batch_size = functions.len().div_ceil(jobs * 4).clamp(1, 64);
         let batches: Vec<&[(Function, Hash)]> = functions.chunks(batch_size).collect();
-        self.fault(crate::fault::Point::Codegen);
         let next = AtomicUsize::new(0);
         let threads = jobs.clamp(1, batches.len());
         let (done, total, progress) = (AtomicUsize::new(0), functions.len(), self.progress.clone());
@@ -362,12 +397,49 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Generates one function's object on this thread: the edit of watch mode or of a
+    /// one-shot build. A thread of its own costs little on an idle machine, but on a busy
+    /// one waiting for it to be scheduled (and then for this one) can cost more than the
+    /// compilation; and this thread keeps its target machine from one build to the next.
+    /// LLVM may recurse deeply on a deeply nested expression: where this thread's stack
+    /// is small (a test's), the compilation runs on a stack as big as a codegen thread's.
+    fn generate_here(&mut self, function: Function, hash: Hash) -> HashSet<Function> {
+        if let Some(progress) = &self.progress {
+            progress.functions(0, 1);
+        }
+        let object = stacker::maybe_grow(8 << 20, 16 << 20, || fn_object(&self.db, function).clone());
+        self.objects.insert(hash, object.expect("checked functions have code"));
+        if let Some(progress) = &self.progress {
+            progress.functions(1, 1);
+        }
+        HashSet::from([function])
+    }
+}
+
+/// Whether mini's own linker links executables with `settings` (x86-64 without debug
+/// information).
+fn own_linker_can_link(settings: &CodegenSettings) -> bool {
+    settings.target.starts_with("x86_64") && !settings.debug_info
+}
+
+/// Whether the executable will be linked by mini's own linker (unless it refuses the
+/// input, which mini's objects never make it do): it can, and `MINI_LINKER` does not
+/// ask for the system linker.
+fn own_linker_applies(settings: &CodegenSettings) -> bool {
+    own_linker_can_link(settings) && std::env::var("MINI_LINKER").unwrap_or_default() != "system"
+}
+
 /// Reads link units from the store. Reading an entry verifies its checksum, and a cold
 /// process reads every unit (tens of megabytes), so this runs on `jobs` threads — on
 /// more with a remote cache, where a local miss mostly waits for the server.
 pub(super) fn read_units(store: &Store, keys: &[Hash], jobs: usize) -> Vec<Option<(PathBuf, Blob)>> {
     let (threads, least) = if store.remote().is_some() { (jobs.max(8), 8) } else { (jobs.max(1), 32) };
     let chunk = keys.len().div_ceil(threads).max(least);
+    if keys.len() <= chunk {
+        // One thread's worth (an edit's unit): here, without starting one.
+        return keys.iter().map(|&key| store.read_with_path(Kind::Unit, key)).collect();
+    }
     std::thread::scope(|scope| {
         let workers: Vec<_> = keys
             .chunks(chunk)

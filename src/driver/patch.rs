@@ -271,7 +271,7 @@ impl Session {
                 report.reused_from_remote += functions_in_units(index, &file_units, &header, &rebuilt, &fetched);
             }
             self.fault(crate::fault::Point::BeforeLink);
-            self.link_executable(&inputs, output, &request.settings.codegen)?;
+            self.link_executable(&inputs, None, output, &request.settings.codegen)?;
             report.linked = true;
             header.output = FileStamp::of(output).map(|stamp| (absolute(output), stamp));
         }

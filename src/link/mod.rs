@@ -1,8 +1,11 @@
-//! Linking: merging per-function objects into link units, and the final link through
-//! the system toolchain.
+//! Linking: merging per-function objects into link units (`merge`), the final link —
+//! mini's own (`image`), patched in place in watch mode (`incremental`, `copies`), or
+//! the system toolchain's.
 
+mod copies;
 mod debug;
 pub mod image;
+pub mod incremental;
 mod merge;
 
 use std::path::{Path, PathBuf};

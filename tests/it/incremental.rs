@@ -1,0 +1,160 @@
+//! Watch mode's incremental link against its oracle: after random edits to a real
+//! program (fixed seeds), the executable the watcher patched in place is byte for byte
+//! the one a new process links from the same cache, and behaves the same.
+
+use std::path::Path;
+use std::process::Command;
+
+use mini::driver::{BuildRequest, Emit, Session};
+use mini::link::incremental::{How, Why};
+use mini::watch::Watcher;
+use mini_queries::source::Settings;
+
+use crate::support::{Rng, write};
+
+const FILES: usize = 6;
+
+/// A program of `FILES` files, each a list of functions given by their number of
+/// statements and a constant. Functions 0 and 1 of a file call functions 0 and 1 of the
+/// next file, so code moves under callers in other link units.
+struct Program {
+    files: Vec<Vec<(usize, i32)>>,
+}
+
+impl Program {
+    fn render(&self, i: usize) -> String {
+        let mut text = String::new();
+        if i + 1 < FILES {
+            text.push_str(&format!("import \"m{}.mini\";\n\n", i + 1));
+        }
+        for (k, &(statements, constant)) in self.files[i].iter().enumerate() {
+            text.push_str(&format!("pub fn f{k}(x: i32) i32 {{\n    var t: i32 = x + {constant};\n"));
+            for s in 0..statements {
+                text.push_str(&format!("    t = t * 3 + {s};\n"));
+            }
+            if k < 2 && i + 1 < FILES {
+                text.push_str(&format!("    t = t + m{next}.f0(t) + m{next}.f1(x);\n", next = i + 1));
+            }
+            text.push_str("    return t;\n}\n\n");
+        }
+        text
+    }
+
+    fn main() -> String {
+        let imports: String = (0..FILES).map(|i| format!("import \"m{i}.mini\";\n")).collect();
+        format!(
+            "{imports}\nfn main() i32 {{\n    const t: i32 = m0.f0(1) + m0.f1(2) + m3.f1(5);\n    @print(t);\n    \
+             if (t < 0) {{\n        return 3;\n    }}\n    return 4;\n}}\n"
+        )
+    }
+}
+
+fn request(output: &Path) -> BuildRequest {
+    BuildRequest {
+        emit: Emit::Exe,
+        output: Some(output.to_path_buf()),
+        settings: Settings::host(),
+        jobs: 1,
+        log_queries: false,
+        deny_warnings: false,
+    }
+}
+
+fn run(program: &Path) -> (String, Option<i32>) {
+    let out = Command::new(program).output().expect("runs");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
+}
+
+/// Random edits — a statement more or less, many more, a new constant, a function
+/// added or removed — each rebuilt by the watcher, whose link patches the executable
+/// where it can. After each, a new process over the same cache links the same inputs
+/// whole: the two executables are equal byte for byte and behave the same. Patches that
+/// move functions called from other units, patches of units that gain or lose a
+/// function, and units that outgrow their slack all happen.
+#[test]
+fn a_watchers_patched_executable_is_the_one_a_full_link_gives() {
+    let (mut patched_moving, mut outgrew, mut symbols) = (0, 0, 0);
+    for (seed, rebase_at) in [(0x5eed_u64, usize::MAX), (0xc0ffee, 2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mut rng = Rng(seed);
+        let mut program = Program { files: vec![vec![(1, 0), (2, 1), (1, 2)]; FILES] };
+        for i in 0..FILES {
+            write(d, &format!("m{i}.mini"), &program.render(i));
+        }
+        write(d, "main.mini", &Program::main());
+        let mut w = Watcher::new(Session::new(&d.join("main.mini")).unwrap(), request(&d.join("main")));
+        w.set_rebase_at(rebase_at);
+        assert!(w.rebuild(None).unwrap().success());
+        w.flush().unwrap();
+        for step in 0..30 {
+            let i = rng.below(FILES);
+            let functions = &mut program.files[i];
+            let k = rng.below(functions.len());
+            match rng.below(8) {
+                0..=2 => functions[k].0 = (functions[k].0 + rng.below(3)).saturating_sub(1),
+                3 => functions[k].0 = rng.below(40),
+                4 | 5 => functions[k].1 = rng.below(1000) as i32,
+                6 if functions.len() > 2 => drop(functions.pop()),
+                _ => functions.push((rng.below(10), 7)),
+            }
+            write(d, &format!("m{i}.mini"), &program.render(i));
+            let report = w.rebuild(Some(&[d.join(format!("m{i}.mini"))])).unwrap();
+            assert!(report.success(), "{:?}", report.diagnostics);
+            w.flush().unwrap();
+            let linker = w.session().incremental_linker().expect("a watcher links incrementally");
+            let how = linker.lock().unwrap().last().map(|last| last.how.clone());
+            let context = format!("seed {seed:#x}, step {step}: {how:?}");
+            match how {
+                Some(How::Patched { symbols: true, .. }) => symbols += 1,
+                Some(How::Patched { relocations, .. }) if relocations > 0 => patched_moving += 1,
+                Some(How::Full(Why::Outgrew)) => outgrew += 1,
+                _ => {}
+            }
+
+            let mut oracle = Session::new(&d.join("main.mini")).unwrap();
+            let report = oracle.build(&request(&d.join("full"))).unwrap();
+            assert!(report.success() && report.compiled.is_empty(), "{context}: {report:?}");
+            assert!(std::fs::read(d.join("main")).unwrap() == std::fs::read(d.join("full")).unwrap(), "{context}");
+            assert_eq!(run(&d.join("main")), run(&d.join("full")), "{context}");
+        }
+    }
+    assert!(patched_moving > 0 && outgrew > 0 && symbols > 0, "{patched_moving} {outgrew} {symbols}");
+}
+
+/// The files under `dir`, recursively.
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .map(|path| if path.is_dir() { count_files(&path) } else { 1 })
+        .sum()
+}
+
+/// A watcher's rebuild writes its new store entries after it is reported, with the
+/// index (an edit's latency is its build, not the file system's journal); then a new
+/// process finds everything: nothing to compile, nothing to link.
+#[test]
+fn a_watchers_new_units_reach_the_store_with_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "main.mini", "import \"lib.mini\";\n\nfn main() i32 {\n    @print(lib.f(1));\n    return 0;\n}\n");
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n");
+    let mut w = Watcher::new(Session::new(&d.join("main.mini")).unwrap(), request(&d.join("main")));
+    assert!(w.rebuild(None).unwrap().success());
+    w.flush().unwrap();
+    let objects = d.join(".mini_cache/objects");
+    let before = count_files(&objects);
+
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 2;\n}\n");
+    let report = w.rebuild(Some(&[d.join("lib.mini")])).unwrap();
+    assert_eq!((report.compiled.as_slice(), report.linked), (&["lib.f".to_string()][..], true));
+    assert_eq!(run(&d.join("main")), ("3\n".to_string(), Some(0)));
+    assert_eq!(count_files(&objects), before, "nothing written before the rebuild is reported");
+    w.flush().unwrap();
+    assert_eq!(count_files(&objects), before + 2, "the unit and its members");
+
+    let mut fresh = Session::new(&d.join("main.mini")).unwrap();
+    let report = fresh.build(&request(&d.join("main"))).unwrap();
+    assert!(report.compiled.is_empty() && !report.linked, "{report:?}");
+}
