@@ -297,7 +297,7 @@ impl Session {
             for callee in &air.callees {
                 let name = format!("{}.{}", callee.module.without_extension(), callee.name);
                 let before = all.get(&name).map(|f| &f.signature);
-                let now = fn_signature(db, Function::new(db, self.files[&callee.module], callee.name.clone()));
+                let now = fn_signature(db, Function::new(db, self.files[&callee.module].input, callee.name.clone()));
                 if before != now.as_ref() {
                     return (Status::Dependency, Some(name));
                 }

@@ -27,6 +27,7 @@ use rustc_hash::FxHashMap;
 use salsa::Setter;
 
 use super::patch::{Edited, declined};
+use super::scan::FileState;
 use super::{BuildReport, Session};
 use crate::cache::index::Index;
 use crate::fs::FileStamp;
@@ -79,7 +80,7 @@ impl Session {
             }
             let Some(old) = index.summary(at) else { return declined("an importer's summary is damaged") };
             let text = FileContents::Text(Arc::from(bytes));
-            match self.files.get(&entry.path).copied() {
+            match self.input(&entry.path) {
                 Some(file) => {
                     // A summary so far (a changed file imports it): text from now on.
                     file.set_summary(&mut self.db).to(None);
@@ -87,7 +88,7 @@ impl Session {
                 }
                 None => {
                     let file = SourceFile::new(&self.db, entry.path.clone(), text, None);
-                    self.files.insert(entry.path.clone(), file);
+                    self.files.insert(entry.path.clone(), FileState::new(file));
                 }
             }
             for target in old.imports.iter().filter_map(|i| i.target.clone()) {
@@ -98,15 +99,16 @@ impl Session {
                     return declined("an import's summary is damaged");
                 };
                 let file = SourceFile::new(&self.db, target.clone(), FileContents::Unread, Some(summary));
-                self.files.insert(target, file);
+                self.files.insert(target, FileState::new(file));
             }
             olds.push((at, stamp, old));
         }
         let workspace = self.workspace();
-        workspace.set_files(&mut self.db).to(Arc::new(self.files.clone()));
+        let files = self.inputs();
+        workspace.set_files(&mut self.db).to(files);
 
         // Checked before any is summarized, as the changed files are (see `patch`).
-        let files: Vec<SourceFile> = wanted.iter().map(|&at| self.files[&index.files[at].path]).collect();
+        let files: Vec<SourceFile> = wanted.iter().map(|&at| self.files[&index.files[at].path].input).collect();
         if files.iter().any(|&file| file_diagnostics(&self.db, file).iter().any(Diagnostic::is_error)) {
             return declined("an importer has errors");
         }

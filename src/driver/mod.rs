@@ -149,16 +149,10 @@ pub struct Session {
     /// The entry file's directory, as the user spelled it; module paths are relative to it.
     root: PathBuf,
     entry: ModulePath,
-    files: BTreeMap<ModulePath, SourceFile>,
+    /// Every file this session has loaded: its input, and what the session knows of it.
+    files: BTreeMap<ModulePath, scan::FileState>,
     workspace: Option<Workspace>,
     settings: Option<BuildSettings>,
-    /// What this session last saw of each file on disk.
-    seen: FxHashMap<ModulePath, scan::Seen>,
-    /// Why each file that is currently a summary may be one (see `scan`).
-    basis: FxHashMap<ModulePath, scan::Basis>,
-    /// Index records of the last successful build, kept so that unchanged files are not
-    /// summarized again.
-    records: FxHashMap<ModulePath, FileRecord>,
     /// Function objects generated or loaded in this session, by function hash.
     objects: FxHashMap<Hash, Arc<[u8]>>,
     cache: Cache,
@@ -258,9 +252,6 @@ impl Session {
             files: BTreeMap::new(),
             workspace: None,
             settings: None,
-            seen: FxHashMap::default(),
-            basis: FxHashMap::default(),
-            records: FxHashMap::default(),
             objects: FxHashMap::default(),
             cache,
             linker: None,
@@ -468,9 +459,6 @@ impl Session {
         self.files.clear();
         self.workspace = None;
         self.settings = None;
-        self.seen.clear();
-        self.basis.clear();
-        self.records.clear();
         self.partial = false;
     }
 
@@ -798,7 +786,7 @@ impl Session {
     /// Files held as text — parsed and checked, every query's result in memory — rather
     /// than as summaries backed by the disk cache.
     pub fn text_files(&self) -> usize {
-        self.files.len().saturating_sub(self.basis.len())
+        self.files.values().filter(|state| state.basis.is_none()).count()
     }
 
     /// A new session for the same program, to start from the disk cache as a fresh
@@ -886,10 +874,12 @@ impl Session {
         let mut oldest_check = header.started_at_ns;
         for file in files {
             let path = file.path(db).clone();
-            let recorded = self.seen.get(&path).and_then(|seen| {
+            let state = self.files.get(&path);
+            let recorded = state.and_then(|state| {
+                let seen = state.seen?;
                 oldest_check = oldest_check.min(seen.checked_at_ns);
                 let (stamp, content) = (seen.stamp?, seen.content?);
-                match (self.records.get(&path), self.basis.get(&path)) {
+                match (&state.record, &state.basis) {
                     (Some(old), _) if old.entry.content == content => Some(restamped(old, stamp)),
                     (_, Some(basis)) if basis.record.entry.content == content => Some(restamped(&basis.record, stamp)),
                     _ => scan::record_of(db, file, stamp, content),
@@ -902,7 +892,10 @@ impl Session {
             kept.insert(path, record.clone());
             records.push(record);
         }
-        self.records = kept;
+        // Each file keeps its record of this index; a file no longer in the program, none.
+        for (path, state) in &mut self.files {
+            state.record = kept.remove(path);
+        }
         header.started_at_ns = oldest_check;
         Some(records)
     }

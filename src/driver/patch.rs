@@ -41,6 +41,7 @@ use mini_queries::source::{FileContents, FileSummary, SourceFile, Workspace};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::objects::{LinkInput, read_units};
+use super::scan::FileState;
 use super::{BuildReport, BuildRequest, Session};
 use crate::cache::index::{FileEntry, Header, Index, encode_summary};
 use crate::cache::store::{Blob, Kind, Store, Unit};
@@ -154,7 +155,7 @@ impl Session {
             }
             let entry = files[entry];
             self.workspace = Some(Workspace::new(&self.db, entry, Arc::new(files.clone())));
-            self.files = files;
+            self.files = files.into_iter().map(|(path, file)| (path, FileState::new(file))).collect();
 
             // Every changed file must be free of errors before any is summarized: a file
             // without errors of its own can still call a function whose signature has
@@ -162,7 +163,7 @@ impl Session {
             // files it imports are summaries, recorded without errors, so once the
             // changed ones have none, every function here is checked and hashed.
             let changed_files: Vec<SourceFile> =
-                texts.iter().map(|(at, ..)| self.files[&index.files[*at].path]).collect();
+                texts.iter().map(|(at, ..)| self.files[&index.files[*at].path].input).collect();
             if changed_files.iter().any(|&file| file_diagnostics(&self.db, file).iter().any(Diagnostic::is_error)) {
                 return declined("a changed file has errors");
             }

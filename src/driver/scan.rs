@@ -11,7 +11,7 @@
 //! A summary is only valid while the interfaces of the files it imports are the ones it
 //! was recorded against; `validate_summaries` turns stale ones back into text.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -30,6 +30,25 @@ use salsa::{Durability, Setter};
 use super::{BuildReport, Session};
 use crate::cache::index::{FileEntry, FileRecord, Index};
 use crate::fs::{FileStamp, absolute, io_reason, now_ns};
+
+/// What a session holds and knows of one file: its input, and why that input is what
+/// it is. One record per file, so that what is known of a file goes with it.
+pub(crate) struct FileState {
+    pub input: SourceFile,
+    /// What this session last saw of it on disk, if it looked.
+    pub seen: Option<Seen>,
+    /// While it is a summary: why it may be one.
+    pub basis: Option<Basis>,
+    /// Its record in the last index this session wrote, kept so that an unchanged file
+    /// is not summarized again.
+    pub record: Option<FileRecord>,
+}
+
+impl FileState {
+    pub fn new(input: SourceFile) -> FileState {
+        FileState { input, seen: None, basis: None, record: None }
+    }
+}
 
 /// What the session last saw of a file on disk.
 #[derive(Clone, Copy, Debug)]
@@ -145,7 +164,7 @@ impl Session {
         // way the map can have changed.
         match self.workspace {
             None => {
-                let files = Arc::new(self.files.clone());
+                let files = self.inputs();
                 let durability = self.initial_durability();
                 let workspace = Workspace::builder(entry, files)
                     .entry_durability(durability)
@@ -156,7 +175,8 @@ impl Session {
             Some(workspace) => {
                 if workspace.files(&self.db).len() != self.files.len() {
                     let durability = self.initial_durability();
-                    workspace.set_files(&mut self.db).with_durability(durability).to(Arc::new(self.files.clone()));
+                    let files = self.inputs();
+                    workspace.set_files(&mut self.db).with_durability(durability).to(files);
                 }
             }
         }
@@ -185,7 +205,7 @@ impl Session {
         let mut same_graph = true;
         let mut same_interfaces = true;
         for path in changed {
-            let Some(&file) = self.files.get(path) else {
+            let Some(file) = self.input(path) else {
                 same_graph = false;
                 continue;
             };
@@ -199,7 +219,7 @@ impl Session {
         }
         // Summaries only go stale when a file they import changes its interface.
         if same_graph && !same_interfaces {
-            let reachable: FxHashSet<ModulePath> = self.basis.keys().cloned().collect();
+            let reachable: FxHashSet<ModulePath> = self.summarized().collect();
             self.validate_summaries(&reachable, report);
         }
         same_graph
@@ -223,16 +243,19 @@ impl Session {
             Some(stamp) => *stamp,
             None => FileStamp::of(&disk),
         };
-        if let (Some(&file), Some(seen)) = (self.files.get(&path), self.seen.get(&path)) {
+        if let Some(state) = self.files.get_mut(&path)
+            && let Some(seen) = state.seen
+        {
+            let file = state.input;
             if seen.unchanged(stamp) {
                 return file;
             }
             let (contents, content) = read(&disk);
             report.files_read += 1;
             let unchanged = content.is_some() && content == seen.content;
-            self.seen.insert(path.clone(), Seen { stamp, content, checked_at_ns: now });
+            state.seen = Some(Seen { stamp, content, checked_at_ns: now });
             if !unchanged {
-                self.basis.remove(&path);
+                state.basis = None;
                 self.set_text(file, contents);
             }
             return file;
@@ -240,22 +263,20 @@ impl Session {
 
         // New to this session: perhaps the index knows it.
         let record = records.get(&path).copied();
-        let (contents, summary) = match record {
+        let (contents, summary, seen, basis) = match record {
             Some(record) if record.entry.stamp_proves_unchanged(stamp, index_started_at) => {
-                self.seen.insert(path.clone(), Seen { stamp, content: Some(record.entry.content), checked_at_ns: now });
-                self.basis.insert(path.clone(), Basis::new(record, records));
-                (FileContents::Unread, Some(record.summary.clone()))
+                let seen = Seen { stamp, content: Some(record.entry.content), checked_at_ns: now };
+                (FileContents::Unread, Some(record.summary.clone()), seen, Some(Basis::new(record, records)))
             }
             _ => {
                 let (contents, content) = read(&disk);
                 report.files_read += 1;
-                self.seen.insert(path.clone(), Seen { stamp, content, checked_at_ns: now });
+                let seen = Seen { stamp, content, checked_at_ns: now };
                 match record {
                     Some(record) if content == Some(record.entry.content) => {
-                        self.basis.insert(path.clone(), Basis::new(record, records));
-                        (FileContents::Unread, Some(record.summary.clone()))
+                        (FileContents::Unread, Some(record.summary.clone()), seen, Some(Basis::new(record, records)))
                     }
-                    _ => (contents, None),
+                    _ => (contents, None, seen, None),
                 }
             }
         };
@@ -269,20 +290,21 @@ impl Session {
             .contents_durability(durability)
             .summary_durability(durability)
             .new(&self.db);
-        self.files.insert(path, file);
+        self.files.insert(path, FileState { input: file, seen: Some(seen), basis, record: None });
         file
     }
 
     /// The input of a file whose text an editor holds: that text, never a summary.
     fn overlaid(&mut self, path: ModulePath, text: Arc<[u8]>) -> SourceFile {
         let contents = FileContents::Text(text);
-        if let Some(&file) = self.files.get(&path) {
-            self.basis.remove(&path);
+        if let Some(state) = self.files.get_mut(&path) {
+            state.basis = None;
+            let file = state.input;
             self.set_text(file, contents);
             return file;
         }
         let file = SourceFile::builder(path.clone(), contents, None).new(&self.db);
-        self.files.insert(path, file);
+        self.files.insert(path, FileState::new(file));
         file
     }
 
@@ -292,7 +314,7 @@ impl Session {
     /// walk the import graph again).
     pub fn set_overlay(&mut self, path: &std::path::Path, text: Option<Arc<[u8]>>) -> Option<(ModulePath, bool)> {
         let module = self.module_of(path)?;
-        let file = self.files.get(&module).copied();
+        let file = self.input(&module);
         let before = file.map(|f| imports_of(&self.db, f));
         match text {
             Some(text) => {
@@ -306,8 +328,9 @@ impl Session {
                 if let Some(file) = file {
                     let (contents, content) = read(&self.disk_path(&module));
                     let stamp = FileStamp::of(&self.disk_path(&module));
-                    self.seen.insert(module.clone(), Seen { stamp, content, checked_at_ns: now_ns() });
-                    self.basis.remove(&module);
+                    let state = self.files.get_mut(&module).expect("a loaded file has a state");
+                    state.seen = Some(Seen { stamp, content, checked_at_ns: now_ns() });
+                    state.basis = None;
                     self.set_text(file, contents);
                 }
             }
@@ -354,8 +377,9 @@ impl Session {
         let _span = tracing::info_span!("validate_summaries").entered();
         loop {
             let stale: Vec<ModulePath> = self
-                .basis
+                .files
                 .iter()
+                .filter_map(|(path, state)| Some((path, state.basis.as_ref()?)))
                 .filter(|(path, _)| reachable.contains(*path))
                 .filter(|(_, basis)| {
                     basis
@@ -376,10 +400,11 @@ impl Session {
 
     /// The interface hash a file has now, or `None` if it is missing.
     fn current_interface(&self, path: &ModulePath) -> Option<Hash> {
-        if let Some(basis) = self.basis.get(path) {
+        let state = self.files.get(path)?;
+        if let Some(basis) = &state.basis {
             return Some(basis.record.entry.interface);
         }
-        let file = *self.files.get(path)?;
+        let file = state.input;
         match file.contents(&self.db) {
             FileContents::Missing(_) => None,
             _ => Some(file_interface(&self.db, file).hash),
@@ -407,13 +432,15 @@ impl Session {
     /// Hydrates `path`; with `unchanged_only`, only if its bytes are the summarized
     /// ones. Returns whether it did, or the file was not a summary.
     fn hydrate_file(&mut self, path: &ModulePath, unchanged_only: bool, report: &mut BuildReport) -> bool {
-        let Some(&file) = self.files.get(path) else { return true };
+        let Some(state) = self.files.get(path) else { return true };
+        let file = state.input;
         if file.summary(&self.db).is_none() {
             return true;
         }
+        let summarized = state.basis.as_ref().map(|basis| basis.record.entry.content);
         if let Some(text) = self.overlays.get(path).cloned() {
             let content = Hash(*blake3::hash(&text).as_bytes());
-            if unchanged_only && Some(content) != self.basis.get(path).map(|basis| basis.record.entry.content) {
+            if unchanged_only && Some(content) != summarized {
                 return false;
             }
             self.overlaid(path.clone(), text);
@@ -425,24 +452,40 @@ impl Session {
         let stamp = FileStamp::of(&disk);
         let (contents, content) = read(&disk);
         report.files_read += 1;
-        if unchanged_only && content != self.basis.get(path).map(|basis| basis.record.entry.content) {
+        if unchanged_only && content != summarized {
             tracing::info!(path = %path, "a summarized file changed during the build");
             return false;
         }
         tracing::debug!(path = %path, "reading a summarized file");
-        self.seen.insert(path.clone(), Seen { stamp, content, checked_at_ns });
-        self.basis.remove(path);
+        let state = self.files.get_mut(path).expect("found above");
+        state.seen = Some(Seen { stamp, content, checked_at_ns });
+        state.basis = None;
         self.set_text(file, contents);
         true
     }
 
     /// Hydrates every summarized file (for outputs that need every file's text).
     pub(super) fn hydrate_all(&mut self, report: &mut BuildReport) -> Result<()> {
-        let paths: Vec<ModulePath> = self.basis.keys().cloned().collect();
+        let paths: Vec<ModulePath> = self.summarized().collect();
         for path in paths {
             self.hydrate_unchanged(&path, report)?;
         }
         Ok(())
+    }
+
+    /// The input of a loaded file.
+    pub(super) fn input(&self, path: &ModulePath) -> Option<SourceFile> {
+        self.files.get(path).map(|state| state.input)
+    }
+
+    /// Every loaded file's input, for the workspace.
+    pub(super) fn inputs(&self) -> Arc<BTreeMap<ModulePath, SourceFile>> {
+        Arc::new(self.files.iter().map(|(path, state)| (path.clone(), state.input)).collect())
+    }
+
+    /// The files that are summaries now.
+    fn summarized(&self) -> impl Iterator<Item = ModulePath> + '_ {
+        self.files.iter().filter(|(_, state)| state.basis.is_some()).map(|(path, _)| path.clone())
     }
 }
 
