@@ -68,7 +68,7 @@ impl Session {
     /// error, and the entries after it are dropped: an index listing a unit the store does
     /// not have only makes a later build make that unit again.
     pub(super) fn write_deferred(&mut self) -> Result<()> {
-        if let Some((counters, s)) = self.deferred.stats.take() {
+        if let Some((counters, s)) = self.artifacts.deferred.stats.take() {
             let summary = BuildSummary {
                 functions: s.functions,
                 compiled: s.compiled,
@@ -79,12 +79,12 @@ impl Session {
             };
             crate::cache::gc::after_build(self.cache_dir(), &counters, &summary);
         }
-        if self.deferred.entries.is_empty() {
+        if self.artifacts.deferred.entries.is_empty() {
             return Ok(());
         }
-        let _span = tracing::info_span!("write_entries", entries = self.deferred.entries.len()).entered();
+        let _span = tracing::info_span!("write_entries", entries = self.artifacts.deferred.entries.len()).entered();
         let store = self.open_store()?;
-        for (kind, key, payload) in std::mem::take(&mut self.deferred.entries) {
+        for (kind, key, payload) in std::mem::take(&mut self.artifacts.deferred.entries) {
             store.write(kind, key, &payload)?;
         }
         Ok(())

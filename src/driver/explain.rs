@@ -214,9 +214,14 @@ impl Session {
         // link's inputs (explaining takes none of them).
         let wanted: Vec<Wanted<'_>> =
             plan.units.iter().map(|u| Wanted { index: u.index, key: u.key, members: Some(&u.hashes) }).collect();
-        let mut linked = self.linked.clone();
-        let planner =
-            Planner { store: &store, linked: &mut linked, objects: &self.objects, previous: &previous_units, jobs: 2 };
+        let mut linked = self.artifacts.linked.clone();
+        let planner = Planner {
+            store: &store,
+            linked: &mut linked,
+            objects: &self.artifacts.objects,
+            previous: &previous_units,
+            jobs: 2,
+        };
         let planned = planner.plan(&wanted);
         let mut explained = Vec::with_capacity(plan.function_count());
         let mut present: FxHashSet<String> = FxHashSet::default();

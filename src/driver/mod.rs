@@ -133,64 +133,127 @@ impl BuildReport {
     }
 }
 
-/// Where compiled objects are kept between builds.
+/// Where build results are kept between builds and processes.
 #[derive(Clone)]
-enum Cache {
+struct Cache {
+    dir: CacheDir,
+    /// The shared remote cache, if any: a tier under the store in every build.
+    remote: Option<Arc<crate::cache::remote::Remote>>,
+}
+
+/// The cache's directory.
+#[derive(Clone)]
+enum CacheDir {
     /// A `.mini_cache`-style store that outlives this process.
-    Dir(PathBuf),
+    Shared(PathBuf),
     /// `--no-cache`: a private directory, removed when the session ends.
     Private(PathBuf),
 }
 
-/// One program's compilation state. Lives for one CLI command, or across edits in
-/// watch mode and in tests.
-pub struct Session {
-    db: Database,
-    /// The entry file's directory, as the user spelled it; module paths are relative to it.
-    root: PathBuf,
-    entry: ModulePath,
-    /// Every file this session has loaded: its input, and what the session knows of it.
-    files: BTreeMap<ModulePath, scan::FileState>,
-    workspace: Option<Workspace>,
-    settings: Option<BuildSettings>,
+/// What a session is told beyond what it reads on disk: by a watcher, or by an editor.
+#[derive(Default)]
+struct Told {
+    /// By a watcher: the only files that may have changed since the last build.
+    changed: Option<FxHashSet<ModulePath>>,
+    /// By an editor: the texts of its open buffers, which stand for the files on disk
+    /// wherever the session would read them.
+    overlays: FxHashMap<ModulePath, Arc<[u8]>>,
+    /// By an editor: files open besides the entry and what it imports; scans load them
+    /// and their imports too.
+    extra_roots: Vec<ModulePath>,
+}
+
+/// What builds made and keep for the next one.
+#[derive(Default)]
+struct Artifacts {
     /// Function objects generated or loaded in this session, by function hash.
     objects: FxHashMap<Hash, Arc<[u8]>>,
-    cache: Cache,
-    linker: Option<Linker>,
-    /// Set by watch mode: the only files that may have changed since the last build.
-    changed: Option<FxHashSet<ModulePath>>,
+    /// The inputs of the last link (see `objects::LinkedInputs`).
+    linked: objects::LinkedInputs,
     /// What the last successful link (or the index) left: what to skip and rebuild from.
     link_state: Option<LinkState>,
-    /// In watch mode, the index is written after the rebuild is reported.
-    defer_index: bool,
-    /// In watch mode, inputs are created with high durability (see `scan`).
-    durable_inputs: bool,
+    /// The system linker, once one was needed.
+    linker: Option<Linker>,
+    /// Watch mode's incremental linker: the last image's layout, patched after an edit.
+    incremental: Option<Arc<std::sync::Mutex<IncrementalLinker>>>,
     /// In watch mode, the index to write after the rebuild is reported: where, and
     /// what was linked (the file records are taken then).
     pending_index: Option<(PathBuf, Header)>,
-    /// The inputs of the last link (see `objects::LinkedInputs`).
-    linked: objects::LinkedInputs,
-    /// The database holds part of the program only (see `patch`): the next build starts
-    /// with a new one.
-    partial: bool,
-    /// Texts an editor holds for some files (the language server's open buffers): they
-    /// stand for the files on disk wherever this session would read them.
-    overlays: FxHashMap<ModulePath, Arc<[u8]>>,
-    /// Files that are part of this session besides the entry and what it imports (files
-    /// open in an editor): scans load them and their imports too.
-    extra_roots: Vec<ModulePath>,
+    /// In watch mode, the store entries and statistics to write after the report.
+    deferred: deferred::Deferred,
+}
+
+/// What tests and the display attach to a session's builds.
+#[derive(Clone, Default)]
+struct Hooks {
     /// Faults tests armed (see `fault`).
     faults: Faults,
     /// Told what the build is doing (a terminal's progress line).
     progress: Option<Arc<dyn Progress>>,
-    /// The shared remote cache, if any: a tier under the store in every build.
-    remote: Option<Arc<crate::cache::remote::Remote>>,
-    /// Watch mode's linker, which patches the last executable (see `link::incremental`);
-    /// shared with the session a rebase moves to.
-    incremental: Option<Arc<std::sync::Mutex<IncrementalLinker>>>,
-    /// In watch mode, what is written to the cache after the rebuild is reported, before
-    /// the index (see `deferred`).
-    deferred: deferred::Deferred,
+}
+
+/// What a session is for. It decides, in one place, what used to be flags set together:
+/// how durable new inputs are, when the index and other cache writes happen, and
+/// whether a build may patch the index instead of loading the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// One command in a process that then exits (`build`, `run`, `check`, `explain`),
+    /// or a test's session: inputs are made as the build needs them, the index is
+    /// written with the build, and a new session after a small edit patches the index
+    /// (`patch`).
+    OneShot,
+    /// `mini watch`: one database across edits. New inputs start durable (files nobody
+    /// edits are then revalidated cheaply); the index and an edit's new store entries
+    /// are written after the rebuild is reported; the database is always whole, so it
+    /// never patches; executables are linked incrementally.
+    Watch,
+    /// The language server: one database across an editor's changes, loaded from the
+    /// index but never building, so it writes nothing to the cache.
+    Editor,
+}
+
+impl Mode {
+    /// Whether new inputs are created with high durability.
+    pub fn durable_inputs(self) -> bool {
+        self == Mode::Watch
+    }
+
+    /// Whether a build's index and new entries are written after it is reported.
+    pub fn defers_writes(self) -> bool {
+        self == Mode::Watch
+    }
+
+    /// Whether a new session may patch the index after a small edit.
+    pub fn may_patch(self) -> bool {
+        self == Mode::OneShot
+    }
+}
+
+/// One program's compilation state. Lives for one CLI command, or across edits in
+/// watch mode, in the language server and in tests.
+pub struct Session {
+    /// What the session is for (see `Mode`).
+    mode: Mode,
+    /// The entry file's directory, as the user spelled it; module paths are relative to it.
+    root: PathBuf,
+    entry: ModulePath,
+    /// The database, and the inputs this session set in it.
+    db: Database,
+    workspace: Option<Workspace>,
+    settings: Option<BuildSettings>,
+    /// Every file this session has loaded: its input, and what the session knows of it.
+    files: BTreeMap<ModulePath, scan::FileState>,
+    /// The database holds part of the program only (see `patch`): the next build starts
+    /// with a new one.
+    partial: bool,
+    /// What the session is told beyond what it reads on disk.
+    told: Told,
+    /// Where build results are kept.
+    cache: Cache,
+    /// What builds made and keep for the next one.
+    artifacts: Artifacts,
+    /// Faults tests armed, and the progress display.
+    hooks: Hooks,
 }
 
 /// The last link of this program with some settings.
@@ -217,7 +280,7 @@ impl LinkState {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if let Cache::Private(dir) = &self.cache {
+        if let CacheDir::Private(dir) = &self.cache.dir {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
@@ -228,7 +291,7 @@ impl Session {
     /// database to the operating system — freeing tens of thousands of memos one by one
     /// is a few milliseconds of a one-shot build's time for nothing.
     pub fn finish(self) {
-        if let Cache::Private(dir) = &self.cache {
+        if let CacheDir::Private(dir) = &self.cache.dir {
             let _ = std::fs::remove_dir_all(dir);
         }
         std::mem::forget(self);
@@ -244,41 +307,30 @@ impl Session {
         let module =
             ModulePath::new(name).with_context(|| format!("'{}' is not a valid file name", entry.display()))?;
         let root = entry.parent().map(Path::to_path_buf).unwrap_or_default();
-        let cache = Cache::Dir(crate::cache::directory(entry, None));
+        let cache = Cache { dir: CacheDir::Shared(crate::cache::directory(entry, None)), remote: None };
         Ok(Session {
-            db: Database::new(crate::codegen::shared()),
+            mode: Mode::OneShot,
             root,
             entry: module,
-            files: BTreeMap::new(),
+            db: Database::new(crate::codegen::shared()),
             workspace: None,
             settings: None,
-            objects: FxHashMap::default(),
-            cache,
-            linker: None,
-            changed: None,
-            link_state: None,
-            linked: Default::default(),
+            files: BTreeMap::new(),
             partial: false,
-            defer_index: false,
-            durable_inputs: false,
-            pending_index: None,
-            overlays: FxHashMap::default(),
-            extra_roots: Vec::new(),
-            faults: Faults::default(),
-            progress: None,
-            remote: None,
-            incremental: None,
-            deferred: deferred::Deferred::default(),
+            told: Told::default(),
+            cache,
+            artifacts: Artifacts::default(),
+            hooks: Hooks::default(),
         })
     }
 
     /// Reports this session's builds to `progress` from now on.
     pub fn set_progress(&mut self, progress: Arc<dyn Progress>) {
-        self.progress = Some(progress);
+        self.hooks.progress = Some(progress);
     }
 
     fn report_phase(&self, phase: Phase) {
-        if let Some(progress) = &self.progress {
+        if let Some(progress) = &self.hooks.progress {
             progress.phase(phase);
         }
     }
@@ -292,7 +344,7 @@ impl Session {
     /// walks the whole import graph when a file is new or an import changed.
     pub fn assume_changed(&mut self, paths: &[PathBuf]) {
         let root = lexically_normal(&self.absolute_root());
-        let changed = self.changed.get_or_insert_with(FxHashSet::default);
+        let changed = self.told.changed.get_or_insert_with(FxHashSet::default);
         for path in paths {
             // Files imported from outside the entry's directory are `../…` modules.
             let relative = relative_to(&lexically_normal(&absolute(path)), &root);
@@ -310,12 +362,12 @@ impl Session {
 
     /// The faults armed for this session's builds, for tests (see `fault`).
     pub fn faults(&self) -> &Faults {
-        &self.faults
+        &self.hooks.faults
     }
 
     /// Fires the fault armed at `point`, if any.
     pub(crate) fn fault(&self, point: Point) {
-        match self.faults.take(point) {
+        match self.hooks.faults.take(point) {
             Some(Action::Cancel) => self.cancellation_token().cancel(),
             Some(Action::Panic) => panic!("injected fault at {}", point.name()),
             Some(Action::Run(code)) => code(),
@@ -351,29 +403,29 @@ impl Session {
 
     /// Keeps the cache in `dir` instead of the entry directory's `.mini_cache`.
     pub fn set_cache_dir(&mut self, dir: PathBuf) {
-        self.cache = Cache::Dir(dir);
+        self.cache.dir = CacheDir::Shared(dir);
     }
 
     /// Shares build results through `remote` (see `remote`).
     pub fn set_remote(&mut self, remote: crate::cache::remote::Remote) {
-        self.remote = Some(Arc::new(remote));
+        self.cache.remote = Some(Arc::new(remote));
     }
 
     /// Keeps no cache beyond this session (`--no-cache`).
     pub fn disable_cache(&mut self) {
         let dir = std::env::temp_dir().join(format!("mini-no-cache-{}-{}", std::process::id(), now_ns()));
-        self.cache = Cache::Private(dir);
+        self.cache.dir = CacheDir::Private(dir);
     }
 
     /// Where this program's cache lives.
     pub fn cache_dir(&self) -> &Path {
-        match &self.cache {
-            Cache::Dir(dir) | Cache::Private(dir) => dir,
+        match &self.cache.dir {
+            CacheDir::Shared(dir) | CacheDir::Private(dir) => dir,
         }
     }
 
     fn open_store(&self) -> Result<Store> {
-        Ok(Store::open(self.cache_dir())?.with_faults(self.faults.clone()))
+        Ok(Store::open(self.cache_dir())?.with_faults(self.hooks.faults.clone()))
     }
 
     /// The path of a module as the user can open it.
@@ -422,7 +474,7 @@ impl Session {
     }
 
     fn read_index(&self, store: &Store, settings: &Settings) -> Option<Index> {
-        if matches!(self.cache, Cache::Private(_)) {
+        if matches!(self.cache.dir, CacheDir::Private(_)) {
             return None;
         }
         read_index_file(&self.index_path(store, settings))
@@ -478,12 +530,12 @@ impl Session {
         let _span = tracing::info_span!("load").entered();
         self.forget_stale_cancellation();
         let settings = self.current_settings();
-        let index = match &self.cache {
-            Cache::Dir(dir) => {
+        let index = match &self.cache.dir {
+            CacheDir::Shared(dir) => {
                 let path = self.index_path_under(dir, &settings);
                 read_index_file(&path)
             }
-            Cache::Private(_) => None,
+            CacheDir::Private(_) => None,
         };
         self.set_settings(&settings);
         let stamps = self.stamps(index.as_ref());
@@ -540,6 +592,7 @@ impl Session {
     }
 
     fn build_once(&mut self, request: &BuildRequest) -> Result<BuildReport> {
+        anyhow::ensure!(self.mode != Mode::Editor, "the language server's session never builds");
         let start = Instant::now();
         let started_at_ns = now_ns();
         if self.partial {
@@ -548,7 +601,7 @@ impl Session {
         self.forget_stale_cancellation();
         // The last build's index, if a cancellation stopped its writing (watch mode): the
         // database is still as that build left it.
-        if (self.pending_index.is_some() || self.deferred.is_pending())
+        if (self.artifacts.pending_index.is_some() || self.artifacts.deferred.is_pending())
             && let Err(error) = self.flush_index()
         {
             tracing::warn!("writing the cache index: {error:#}");
@@ -562,11 +615,11 @@ impl Session {
         }
         let mut store = self.open_store()?;
         store.keep_index(self.index_path(&store, &request.settings));
-        store.set_remote(self.remote.as_ref().and_then(|remote| remote.begin()));
+        store.set_remote(self.cache.remote.as_ref().and_then(|remote| remote.begin()));
         // With a watcher saying what changed, neither the index nor the stamps are needed.
-        let watching = self.changed.is_some()
+        let watching = self.told.changed.is_some()
             && self.workspace.is_some()
-            && self.link_state.as_ref().is_some_and(|s| s.settings == request.settings);
+            && self.artifacts.link_state.as_ref().is_some_and(|s| s.settings == request.settings);
         let index = if watching { None } else { self.read_index(&store, &request.settings) };
         // No index here (a fresh checkout): the remote's shared index, if it has one.
         let index = match (index, store.remote()) {
@@ -576,21 +629,21 @@ impl Session {
             (index, _) => index,
         };
         if let Some(index) = &index {
-            self.link_state = Some(LinkState::from_index(index, &request.settings));
+            self.artifacts.link_state = Some(LinkState::from_index(index, &request.settings));
         }
         let stamps = if watching { FxHashMap::default() } else { self.stamps(index.as_ref()) };
         self.fault(Point::AfterStat);
         let mut report = BuildReport::default();
 
         if !watching && let Some(report) = self.no_op(request, index.as_ref(), &stamps, start) {
-            self.changed = None;
+            self.told.changed = None;
             return Ok(report);
         }
 
         // A fresh one-shot session after a small edit: patch the index (see `patch`).
         if let Some(index) = &index
             && self.workspace.is_none()
-            && !self.durable_inputs
+            && self.mode.may_patch()
             && request.emit == Emit::Exe
         {
             if self.patch(request, &store, index, &stamps, started_at_ns, &mut report)? {
@@ -645,9 +698,9 @@ impl Session {
         report.remote = store.finish_remote().map(Box::new);
         self.finish_report(&mut report, request.log_queries, start);
         let counters = store.close();
-        if matches!(self.cache, Cache::Dir(_)) {
-            if self.defer_index {
-                self.deferred.stats(counters, &report);
+        if matches!(self.cache.dir, CacheDir::Shared(_)) {
+            if self.mode.defers_writes() {
+                self.artifacts.deferred.stats(counters, &report);
             } else {
                 let summary = crate::cache::gc::BuildSummary {
                     functions: report.functions,
@@ -737,7 +790,7 @@ impl Session {
         plan: &mini_queries::link::LinkPlan,
         start: Hash,
     ) -> Result<()> {
-        if matches!(self.cache, Cache::Private(_)) {
+        if matches!(self.cache.dir, CacheDir::Private(_)) {
             return Ok(());
         }
         let _span = tracing::info_span!("record_index").entered();
@@ -758,8 +811,8 @@ impl Session {
             output,
         };
         let path = self.index_path(store, &request.settings);
-        if self.defer_index {
-            self.pending_index = Some((path, header));
+        if self.mode.defers_writes() {
+            self.artifacts.pending_index = Some((path, header));
             Ok(())
         } else {
             self.fault(Point::IndexWrite);
@@ -770,17 +823,25 @@ impl Session {
         }
     }
 
-    /// Sets the session up for watch mode: inputs are durable until edited, and the index
-    /// is written after each rebuild is reported (`flush_index`).
+    /// Sets the session up for watch mode (see `Mode::Watch`).
     pub fn for_watching(&mut self) {
-        self.defer_index = true;
-        self.durable_inputs = true;
-        self.incremental = Some(Arc::default());
+        self.mode = Mode::Watch;
+        self.artifacts.incremental = Some(Arc::default());
+    }
+
+    /// Sets the session up for the language server (see `Mode::Editor`).
+    pub fn for_editor(&mut self) {
+        self.mode = Mode::Editor;
+    }
+
+    /// What the session is for.
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// Watch mode's incremental linker, for tests and benchmarks to ask how it linked.
     pub fn incremental_linker(&self) -> Option<Arc<std::sync::Mutex<IncrementalLinker>>> {
-        self.incremental.clone()
+        self.artifacts.incremental.clone()
     }
 
     /// Files held as text — parsed and checked, every query's result in memory — rather
@@ -795,19 +856,18 @@ impl Session {
     /// their syntax trees and checked bodies, and shrinks what salsa revalidates after
     /// the next edit.
     pub fn fresh(&self) -> Result<Option<Session>> {
-        if matches!(self.cache, Cache::Private(_)) {
+        if matches!(self.cache.dir, CacheDir::Private(_)) {
             return Ok(None);
         }
         let mut fresh = Session::new(&self.root.join(self.entry.as_str()))?;
+        fresh.mode = self.mode;
         fresh.cache = self.cache.clone();
-        fresh.defer_index = self.defer_index;
-        fresh.durable_inputs = self.durable_inputs;
-        fresh.linker = self.linker.clone();
-        fresh.linked = self.linked.clone();
-        fresh.faults = self.faults.clone();
-        fresh.progress = self.progress.clone();
-        fresh.remote = self.remote.clone();
-        fresh.incremental = self.incremental.clone();
+        fresh.hooks = self.hooks.clone();
+        // What outlives a database: the last link (its inputs, the linkers), not the
+        // objects, which the disk cache has.
+        fresh.artifacts.linker = self.artifacts.linker.clone();
+        fresh.artifacts.linked = self.artifacts.linked.clone();
+        fresh.artifacts.incremental = self.artifacts.incremental.clone();
         Ok(Some(fresh))
     }
 
@@ -819,7 +879,7 @@ impl Session {
         let started_at_ns = now_ns();
         let store = self.open_store()?;
         let Some(index) = self.read_index(&store, &request.settings) else { return Ok(false) };
-        self.link_state = Some(LinkState::from_index(&index, &request.settings));
+        self.artifacts.link_state = Some(LinkState::from_index(&index, &request.settings));
         self.fault(Point::Rebase);
         let stamps = self.stamps(Some(&index));
         self.set_settings(&request.settings);
@@ -846,12 +906,12 @@ impl Session {
     /// written or not.
     pub fn flush_index(&mut self) -> Result<()> {
         self.write_deferred()?;
-        let Some((path, header)) = &self.pending_index else { return Ok(()) };
+        let Some((path, header)) = &self.artifacts.pending_index else { return Ok(()) };
         let (path, mut header) = (path.clone(), header.clone());
         let _span = tracing::info_span!("write_index").entered();
         self.fault(Point::IndexWrite);
         let files = self.file_records(&mut header);
-        self.pending_index = None;
+        self.artifacts.pending_index = None;
         let Some(files) = files else { return Ok(()) };
         let mut store = self.open_store()?;
         store.keep_index(path.clone());
@@ -918,7 +978,7 @@ impl Session {
         program_functions(db, self.workspace())
             .iter()
             .map(|&f| {
-                let object = fn_hash(db, f).and_then(|hash| self.objects.get(&hash).cloned());
+                let object = fn_hash(db, f).and_then(|hash| self.artifacts.objects.get(&hash).cloned());
                 (f.qualified_name(db), object)
             })
             .collect()

@@ -49,7 +49,7 @@ impl Session {
         report.output = Some(output.clone());
 
         // The same inputs as the executable already there: nothing to link.
-        let previous = self.link_state.take().filter(|s| s.settings == request.settings);
+        let previous = self.artifacts.link_state.take().filter(|s| s.settings == request.settings);
         if request.emit == Emit::Exe
             && let Some(state) = &previous
             && state.link_key == plan.key
@@ -59,7 +59,7 @@ impl Session {
                 .is_some_and(|(path, stamp)| *path == absolute(&output) && FileStamp::of(&output) == Some(*stamp))
         {
             report.reused_from_disk = plan.function_count();
-            self.link_state = previous;
+            self.artifacts.link_state = previous;
             let start = start_hash(&self.db, self.settings.expect("set before linking"));
             return Ok((plan, start));
         }
@@ -68,7 +68,7 @@ impl Session {
             Some(state) => state.units,
             None => self.sibling_units(store, &request.settings),
         };
-        let mut linked = std::mem::take(&mut self.linked);
+        let mut linked = std::mem::take(&mut self.artifacts.linked);
         let mut inputs = self.unit_objects(&plan, store, &mut linked, &previous_units, request.jobs, report)?;
         let settings = self.settings.expect("set before linking");
         let (db, workspace) = (&self.db, self.workspace());
@@ -87,7 +87,7 @@ impl Session {
             inputs.push((Kind::Start, start, entry_input(store, &mut linked, Kind::Start, start, object)?));
         }
         // Keep exactly this link's inputs for the next one.
-        self.linked = inputs.iter().map(|(kind, key, input)| ((*kind, *key), input.clone())).collect();
+        self.artifacts.linked = inputs.iter().map(|(kind, key, input)| ((*kind, *key), input.clone())).collect();
         let keys: Vec<Hash> = inputs.iter().map(|(_, key, _)| *key).collect();
         let inputs: Vec<LinkInput> = inputs.into_iter().map(|(_, _, input)| input).collect();
 
@@ -98,7 +98,7 @@ impl Session {
                 self.fault(crate::fault::Point::BeforeLink);
                 self.link_executable(&inputs, Some(&keys), &output, &request.settings.codegen)?;
                 report.linked = true;
-                self.link_state = Some(LinkState {
+                self.artifacts.link_state = Some(LinkState {
                     settings: request.settings.clone(),
                     link_key: plan.key,
                     output: FileStamp::of(&output).map(|stamp| (absolute(&output), stamp)),
@@ -127,7 +127,7 @@ impl Session {
     ) -> Result<Vec<(Kind, Hash, LinkInput)>> {
         let wanted: Vec<Wanted<'_>> =
             plan.units.iter().map(|u| Wanted { index: u.index, key: u.key, members: Some(&u.hashes) }).collect();
-        let planned = Planner { store, linked, objects: &self.objects, previous, jobs }.plan(&wanted);
+        let planned = Planner { store, linked, objects: &self.artifacts.objects, previous, jobs }.plan(&wanted);
         // The functions to generate, as the plan's units name them.
         let rebuilt: FxHashSet<u32> =
             planned.units.iter().filter(|u| matches!(u.fate, UnitFate::Rebuilt(_))).map(|u| u.index).collect();
@@ -186,7 +186,7 @@ impl Session {
                 UnitFate::Unavailable => unreachable!("checked above"),
             }
         }
-        self.objects.extend(plan.previous_objects);
+        self.artifacts.objects.extend(plan.previous_objects);
 
         // Generate what must be built; their files may have to be read first.
         if !needed.is_empty() {
@@ -212,8 +212,8 @@ impl Session {
         // reported (see `deferred`), when what reads them reads their bytes, not their
         // files: mini's linker, or the merge of `--emit obj`. A cold build's are written
         // now, rather than kept in memory.
-        let defer = self.defer_index
-            && self.remote.is_none()
+        let defer = self.mode.defers_writes()
+            && self.cache.remote.is_none()
             && rebuilt <= 16
             && self.settings.is_some_and(|settings| own_linker_applies(settings.codegen(&self.db)));
         let mut inputs = Vec::with_capacity(plan.units.len());
@@ -222,14 +222,14 @@ impl Session {
                 UnitFate::Found(input, _) => input,
                 UnitFate::Rebuilt(members) => {
                     let objects: Vec<(Hash, &[u8])> =
-                        members.iter().map(|&(hash, _)| (hash, &*self.objects[&hash])).collect();
+                        members.iter().map(|&(hash, _)| (hash, &*self.artifacts.objects[&hash])).collect();
                     let merged = link::merge_objects(objects.iter().map(|&(_, object)| object))
                         .with_context(|| format!("merging link unit {index}"))?;
                     // Members first: a unit entry without its members could not be rebuilt.
                     let members = Unit::encode_members(&objects);
                     let path = if defer {
-                        self.deferred.entries.push((Kind::UnitMembers, key, members));
-                        self.deferred.entries.push((Kind::Unit, key, merged.clone()));
+                        self.artifacts.deferred.entries.push((Kind::UnitMembers, key, members));
+                        self.artifacts.deferred.entries.push((Kind::Unit, key, merged.clone()));
                         store.path(Store::key(Kind::Unit, key))
                     } else {
                         store.write(Kind::UnitMembers, key, &members)?;
@@ -288,7 +288,7 @@ impl Session {
             let objects: Vec<&[u8]> = inputs.iter().map(|input| &**input.bytes).collect();
             // The outer result is the linker's (a refusal falls back), the inner one the
             // writing's.
-            let linked = match (&self.incremental, keys) {
+            let linked = match (&self.artifacts.incremental, keys) {
                 // Watch mode: patch the last executable where only some inputs changed.
                 (Some(linker), Some(keys)) => {
                     let mut linker = linker.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -305,14 +305,14 @@ impl Session {
         }
         // The system linker reads files: entries this build deferred must be there.
         self.write_deferred()?;
-        if self.linker.is_none() {
-            self.linker = Some(Linker::detect()?);
+        if self.artifacts.linker.is_none() {
+            self.artifacts.linker = Some(Linker::detect()?);
         }
         let paths: Vec<PathBuf> = inputs.iter().map(|input| input.path.clone()).collect();
         // Debug information names files relative to the entry's directory (objects hold
         // no absolute path); the executable gets the directory itself.
         let comp_dir = settings.debug_info.then(|| lexically_normal(&self.absolute_root()));
-        self.linker.as_ref().expect("detected above").link_executable(&paths, output, comp_dir.as_deref())
+        self.artifacts.linker.as_ref().expect("detected above").link_executable(&paths, output, comp_dir.as_deref())
     }
 
     /// Generates the objects of `functions` on `jobs` threads, in program order; returns
@@ -334,7 +334,7 @@ impl Session {
         let batches: Vec<&[(Function, Hash)]> = functions.chunks(batch_size).collect();
         let next = AtomicUsize::new(0);
         let threads = jobs.clamp(1, batches.len());
-        let (done, total, progress) = (AtomicUsize::new(0), functions.len(), self.progress.clone());
+        let (done, total, progress) = (AtomicUsize::new(0), functions.len(), self.hooks.progress.clone());
         if let Some(progress) = &progress {
             progress.functions(0, total);
         }
@@ -390,7 +390,7 @@ impl Session {
         salsa::Database::unwind_if_revision_cancelled(&self.db);
         let mut compiled = HashSet::with_capacity(functions.len());
         for (index, object) in results.into_iter().flatten() {
-            self.objects.insert(functions[index].1, object);
+            self.artifacts.objects.insert(functions[index].1, object);
             compiled.insert(functions[index].0);
         }
         Ok(compiled)
@@ -405,12 +405,12 @@ impl Session {
     /// LLVM may recurse deeply on a deeply nested expression: where this thread's stack
     /// is small (a test's), the compilation runs on a stack as big as a codegen thread's.
     fn generate_here(&mut self, function: Function, hash: Hash) -> HashSet<Function> {
-        if let Some(progress) = &self.progress {
+        if let Some(progress) = &self.hooks.progress {
             progress.functions(0, 1);
         }
         let object = stacker::maybe_grow(8 << 20, 16 << 20, || fn_object(&self.db, function).clone());
-        self.objects.insert(hash, object.expect("checked functions have code"));
-        if let Some(progress) = &self.progress {
+        self.artifacts.objects.insert(hash, object.expect("checked functions have code"));
+        if let Some(progress) = &self.hooks.progress {
             progress.functions(1, 1);
         }
         HashSet::from([function])

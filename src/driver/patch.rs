@@ -350,12 +350,12 @@ impl Session {
             let Some(payload) = store.read(Kind::UnitMembers, *old_key) else { return Ok(None) };
             let Some(members) = Unit::members(&payload) else { return Ok(None) };
             for (hash, object) in members {
-                if hashes.contains(&hash) && !self.objects.contains_key(&hash) {
-                    self.objects.insert(hash, object.into());
+                if hashes.contains(&hash) && !self.artifacts.objects.contains_key(&hash) {
+                    self.artifacts.objects.insert(hash, object.into());
                     report.reused_from_remote += usize::from(payload.fetched());
                 }
             }
-            for hash in hashes.iter().filter(|hash| !self.objects.contains_key(hash)) {
+            for hash in hashes.iter().filter(|hash| !self.artifacts.objects.contains_key(hash)) {
                 let function = edited.iter().find_map(|e| {
                     let f = e.new.functions.iter().find(|f| f.hash == *hash)?;
                     Some(Function::new(&self.db, e.file, f.name.clone()))
@@ -383,7 +383,8 @@ impl Session {
 
         let _span = tracing::info_span!("merge", units = missing.len()).entered();
         for (slot, _, hashes) in missing {
-            let objects: Vec<(Hash, &[u8])> = hashes.iter().map(|&hash| (hash, &*self.objects[&hash])).collect();
+            let objects: Vec<(Hash, &[u8])> =
+                hashes.iter().map(|&hash| (hash, &*self.artifacts.objects[&hash])).collect();
             let merged = crate::link::merge_objects(objects.iter().map(|&(_, object)| object))?;
             let key = header.units[*slot].1;
             store.write(Kind::UnitMembers, key, &Unit::encode_members(&objects))?;

@@ -117,7 +117,7 @@ impl Session {
         report: &mut BuildReport,
     ) -> Result<()> {
         let _span = tracing::info_span!("scan").entered();
-        if let Some(changed) = self.changed.take()
+        if let Some(changed) = self.told.changed.take()
             && self.refresh_changed(&changed, stamps, started_at_ns, report)
         {
             return Ok(());
@@ -139,7 +139,7 @@ impl Session {
         };
         let mut queue = VecDeque::from([entry]);
         let mut visited = FxHashSet::from_iter([self.entry.clone()]);
-        for root in self.extra_roots.clone() {
+        for root in self.told.extra_roots.clone() {
             if visited.insert(root.clone()) {
                 let file = self.refresh(root, &records, stamps, index_started_at, started_at_ns, report);
                 if !matches!(file.contents(&self.db), FileContents::Missing(_)) {
@@ -235,7 +235,7 @@ impl Session {
         now: i64,
         report: &mut BuildReport,
     ) -> SourceFile {
-        if let Some(text) = self.overlays.get(&path).cloned() {
+        if let Some(text) = self.told.overlays.get(&path).cloned() {
             return self.overlaid(path, text);
         }
         let disk = self.disk_path(&path);
@@ -318,13 +318,13 @@ impl Session {
         let before = file.map(|f| imports_of(&self.db, f));
         match text {
             Some(text) => {
-                self.overlays.insert(module.clone(), text.clone());
+                self.told.overlays.insert(module.clone(), text.clone());
                 if file.is_some() {
                     self.overlaid(module.clone(), text);
                 }
             }
             None => {
-                self.overlays.remove(&module);
+                self.told.overlays.remove(&module);
                 if let Some(file) = file {
                     let (contents, content) = read(&self.disk_path(&module));
                     let stamp = FileStamp::of(&self.disk_path(&module));
@@ -346,8 +346,8 @@ impl Session {
     /// open in an editor): scans load them and what they import. Returns their module
     /// paths (paths that cannot be one are left out).
     pub fn set_extra_roots(&mut self, paths: &[std::path::PathBuf]) -> Vec<ModulePath> {
-        self.extra_roots = paths.iter().filter_map(|p| self.module_of(p)).collect();
-        self.extra_roots.clone()
+        self.told.extra_roots = paths.iter().filter_map(|p| self.module_of(p)).collect();
+        self.told.extra_roots.clone()
     }
 
     /// The module path of a file on disk, relative to the entry's directory.
@@ -356,7 +356,7 @@ impl Session {
     }
 
     fn initial_durability(&self) -> Durability {
-        if self.durable_inputs { Durability::HIGH } else { Durability::LOW }
+        if self.mode.durable_inputs() { Durability::HIGH } else { Durability::LOW }
     }
 
     /// Gives a file its text (dropping any summary) — setting only what changed, since
@@ -438,7 +438,7 @@ impl Session {
             return true;
         }
         let summarized = state.basis.as_ref().map(|basis| basis.record.entry.content);
-        if let Some(text) = self.overlays.get(path).cloned() {
+        if let Some(text) = self.told.overlays.get(path).cloned() {
             let content = Hash(*blake3::hash(&text).as_bytes());
             if unchanged_only && Some(content) != summarized {
                 return false;

@@ -216,8 +216,9 @@ impl Server {
             .pointer("/capabilities/workspace/didChangeWatchedFiles/dynamicRegistration")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let session =
+        let mut session =
             Session::new(&entry).or_else(|_| Session::new(&root.join("main.mini"))).expect("a file name for the entry");
+        session.for_editor();
         let root = session.absolute_root();
         tracing::info!(root = %root.display(), entry = %entry.display(), "language server starting");
         let Connection { sender, receiver } = connection;
