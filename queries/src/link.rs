@@ -72,11 +72,21 @@ impl UnitPlan {
 #[salsa::tracked(returns(ref))]
 pub fn program_units(db: &dyn Db, workspace: Workspace) -> Arc<BTreeMap<u32, Vec<SourceFile>>> {
     let _span = tracing::debug_span!("program_units").entered();
-    let mut units: BTreeMap<u32, Vec<SourceFile>> = BTreeMap::new();
-    for &file in program_files(db, workspace).iter() {
-        units.entry(link_unit_of(file.path(db))).or_default().push(file);
+    let files = program_files(db, workspace).iter().map(|&file| (link_unit_of(file.path(db)), file));
+    Arc::new(group_by_unit(files))
+}
+
+/// Groups a program's files — given in program order, each with its link unit — by
+/// unit, each group in program order. A unit's members are its files' functions in
+/// that order, and its key is `unit_key` over them: `program_units`/`unit_plan` group
+/// the program's files so, and the patch path groups the index's files so, which is
+/// what makes their keys agree.
+pub fn group_by_unit<T>(files: impl IntoIterator<Item = (u32, T)>) -> BTreeMap<u32, Vec<T>> {
+    let mut units: BTreeMap<u32, Vec<T>> = BTreeMap::new();
+    for (unit, file) in files {
+        units.entry(unit).or_default().push(file);
     }
-    Arc::new(units)
+    units
 }
 
 /// One unit's members and key; `None` if a member has errors.

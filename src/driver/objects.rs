@@ -138,15 +138,19 @@ impl Session {
             .flat_map(|u| u.members(&self.db))
             .map(|(function, hash)| (hash, function))
             .collect();
-        let inputs = self.carry_out(planned, store, jobs, report, |hash| functions.get(hash).copied())?;
-        Ok(inputs.expect("a build knows every unit's members"))
+        let done = self
+            .carry_out(planned, store, jobs, report, |hash| functions.get(hash).copied())?
+            .expect("a build knows every unit's members");
+        report.compiled = self.in_program_order(&done.compiled);
+        Ok(done.units)
     }
 
     /// Carries out a plan: counts what was found where, generates what must be built
     /// (`function` names each such hash's function; its file is read first if it is a
     /// summary), rebuilds units and writes them to the store. Returns each unit's link
-    /// input with its kind and key, in the plan's order; `None` if a unit is unavailable
-    /// or a function to build has no name here (the patch path then declines).
+    /// input with its kind and key, in the plan's order, and the functions generated;
+    /// `None` if a unit is unavailable or a function to build has no name here (the
+    /// patch path then declines).
     pub(super) fn carry_out(
         &mut self,
         plan: Plan,
@@ -154,7 +158,7 @@ impl Session {
         jobs: usize,
         report: &mut BuildReport,
         function: impl Fn(&Hash) -> Option<Function>,
-    ) -> Result<Option<Vec<(Kind, Hash, LinkInput)>>> {
+    ) -> Result<Option<CarriedOut>> {
         if !plan.is_complete() {
             return Ok(None);
         }
@@ -189,6 +193,7 @@ impl Session {
         self.artifacts.objects.extend(plan.previous_objects);
 
         // Generate what must be built; their files may have to be read first.
+        let mut compiled = HashSet::new();
         if !needed.is_empty() {
             // LLVM starts on the other core while summarized files are read.
             crate::codegen::prestart();
@@ -201,8 +206,7 @@ impl Session {
             for path in &summarized {
                 self.hydrate_unchanged(path, report)?;
             }
-            let compiled = self.generate(&needed, jobs)?;
-            report.compiled = self.in_program_order(&compiled);
+            compiled = self.generate(&needed, jobs)?;
             self.report_phase(Phase::Linking);
         }
 
@@ -241,7 +245,7 @@ impl Session {
             };
             inputs.push((Kind::Unit, key, input));
         }
-        Ok(Some(inputs))
+        Ok(Some(CarriedOut { units: inputs, compiled }))
     }
 
     /// The qualified names of `functions`, in program order: by file, in the order of
@@ -428,6 +432,13 @@ fn own_linker_can_link(settings: &CodegenSettings) -> bool {
 /// ask for the system linker.
 fn own_linker_applies(settings: &CodegenSettings) -> bool {
     own_linker_can_link(settings) && std::env::var("MINI_LINKER").unwrap_or_default() != "system"
+}
+
+/// What carrying out a plan made: each unit's link input with its kind and key, in the
+/// plan's order, and the functions generated.
+pub(super) struct CarriedOut {
+    pub units: Vec<(Kind, Hash, LinkInput)>,
+    pub compiled: HashSet<Function>,
 }
 
 /// Reads link units from the store. Reading an entry verifies its checksum, and a cold

@@ -36,15 +36,16 @@ use mini_queries::base::{Hash, ModulePath};
 use mini_queries::diagnostics::{Diagnostic, file_diagnostics};
 use mini_queries::hash::start_hash;
 use mini_queries::items::Function;
-use mini_queries::link::{LINK_UNITS, link_key, unit_key};
+use mini_queries::link::{LINK_UNITS, group_by_unit, link_key, unit_key};
 use mini_queries::source::{FileContents, FileSummary, SourceFile, Workspace};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::objects::{LinkInput, read_units};
+use super::objects::LinkInput;
+use super::plan::{Found, Planner, UnitFate, Wanted};
 use super::scan::FileState;
 use super::{BuildReport, BuildRequest, Session};
 use crate::cache::index::{FileEntry, Header, Index, encode_summary};
-use crate::cache::store::{Blob, Kind, Store, Unit};
+use crate::cache::store::{Kind, Store};
 use crate::fs::{FileStamp, absolute};
 use crate::render::Located;
 
@@ -79,9 +80,45 @@ impl Edited {
     }
 }
 
+/// The files whose stamps no longer prove them unchanged, read: those with the same
+/// bytes only need a new stamp; the others' texts are new.
+struct Changes {
+    restamped: Vec<(usize, FileStamp)>,
+    texts: Vec<(usize, FileStamp, Hash, Arc<[u8]>)>,
+}
+
+/// A unit whose members' hashes changed: where it is in the header, its previous key,
+/// and its members now.
+struct Rebuilt {
+    slot: usize,
+    old_key: Hash,
+    hashes: Vec<Hash>,
+}
+
+/// Every unit's index and key after the patch, and those rebuilt.
+struct PatchedUnits {
+    units: Vec<(u32, Hash)>,
+    rebuilt: Vec<Rebuilt>,
+}
+
+/// What the patch knows once it has checked the edited files and planned the units.
+#[derive(Clone, Copy)]
+struct Work<'a> {
+    index: &'a Index,
+    /// Each of the index's files' link unit.
+    file_units: &'a [u32],
+    edited: &'a [Edited],
+    rebuilt: &'a [Rebuilt],
+}
+
+/// Declines a step of the patch, saying why.
+fn decline<T>(why: &str) -> Result<Option<T>> {
+    declined(why).map(|_| None)
+}
+
 impl Session {
     /// Builds by patching the index, if this build qualifies (see the module's comment).
-    /// Fills in `report` and returns true if it did.
+    /// Fills in `report` and returns true if it did. Each step below may decline.
     pub(super) fn patch(
         &mut self,
         request: &BuildRequest,
@@ -94,152 +131,18 @@ impl Session {
         let _span = tracing::info_span!("patch").entered();
         let Some(output) = request.output.as_deref() else { return declined("no output path") };
         self.set_settings(&request.settings);
-
-        // Which files changed: their stamps no longer prove them unchanged.
-        let mut changed = Vec::new();
-        for (at, entry) in index.files.iter().enumerate() {
-            let now = stamps.get(&entry.path).copied().flatten();
-            if !entry.stamp_proves_unchanged(now, index.header.started_at_ns) {
-                if changed.len() == MAX_CHANGED_FILES {
-                    return declined("too many changed files");
-                }
-                changed.push(at);
-            }
-        }
-
-        // Read them: the same bytes only need a new stamp.
-        let mut restamped: Vec<(usize, FileStamp)> = Vec::new();
-        let mut texts: Vec<(usize, FileStamp, Hash, Arc<[u8]>)> = Vec::new();
-        for &at in &changed {
-            let path = self.disk_path(&index.files[at].path);
-            let (Some(stamp), Ok(bytes)) = (FileStamp::of(&path), crate::cache::store::read_regular(&path)) else {
-                return declined("a changed file cannot be read");
-            };
-            report.files_read += 1;
-            let content = Hash(*blake3::hash(&bytes).as_bytes());
-            if content == index.files[at].content {
-                restamped.push((at, stamp));
-            } else {
-                texts.push((at, stamp, content, bytes.into()));
-            }
-        }
-
+        let Some(changes) = self.read_changed_files(index, stamps, report)? else { return Ok(false) };
         self.fault(crate::fault::Point::AfterScan);
-
-        // The changed files as text, what they import as summaries.
-        let mut edited: Vec<Edited> = Vec::new();
-        if !texts.is_empty() {
-            let _span = tracing::info_span!("check", files = texts.len()).entered();
-            let position: FxHashMap<&ModulePath, usize> =
-                index.files.iter().enumerate().map(|(at, entry)| (&entry.path, at)).collect();
-            let mut files: BTreeMap<ModulePath, SourceFile> = BTreeMap::new();
-            let mut olds = Vec::new();
-            for (at, _, _, bytes) in &texts {
-                let path = index.files[*at].path.clone();
-                let Some(old) = index.summary(*at) else { return declined("a changed file's summary is damaged") };
-                let file = SourceFile::new(&self.db, path.clone(), FileContents::Text(bytes.clone()), None);
-                files.insert(path, file);
-                olds.push(old);
-            }
-            let entry = &index.files[0].path;
-            let wanted = olds.iter().flat_map(|old| old.imports.iter().filter_map(|i| i.target.clone()));
-            for path in wanted.chain([entry.clone()]) {
-                if files.contains_key(&path) {
-                    continue;
-                }
-                let Some(summary) = position.get(&path).and_then(|&at| index.summary(at)) else {
-                    return declined("an import's summary is damaged");
-                };
-                let file = SourceFile::new(&self.db, path.clone(), FileContents::Unread, Some(summary));
-                files.insert(path, file);
-            }
-            let entry = files[entry];
-            self.workspace = Some(Workspace::new(&self.db, entry, Arc::new(files.clone())));
-            self.files = files.into_iter().map(|(path, file)| (path, FileState::new(file))).collect();
-
-            // Every changed file must be free of errors before any is summarized: a file
-            // without errors of its own can still call a function whose signature has
-            // one (`arg0: bool6`), and then its call is untyped and it has no code. The
-            // files it imports are summaries, recorded without errors, so once the
-            // changed ones have none, every function here is checked and hashed.
-            let changed_files: Vec<SourceFile> =
-                texts.iter().map(|(at, ..)| self.files[&index.files[*at].path].input).collect();
-            if changed_files.iter().any(|&file| file_diagnostics(&self.db, file).iter().any(Diagnostic::is_error)) {
-                return declined("a changed file has errors");
-            }
-            for (((at, stamp, content, _), old), file) in texts.into_iter().zip(olds).zip(changed_files) {
-                let Some(record) = super::scan::record_of(&self.db, file, stamp, content) else {
-                    return declined("a changed file cannot be summarized");
-                };
-                // Other imports would change the program's files or their order.
-                if record.summary.imports != old.imports {
-                    return declined("a file's imports changed");
-                }
-                let interface = record.entry.interface;
-                edited.push(Edited { at, file, stamp, content, interface, old, new: record.summary });
-            }
-            // Summaries that name a changed interface: those of the direct importers.
-            if edited.iter().any(|e| e.interface != index.files[e.at].interface)
-                && !self.check_importers(index, &position, &mut edited, report)?
-            {
-                return Ok(false);
-            }
-            // `main`'s signature makes the entry wrapper's key, which is the index's.
-            if mini_queries::hash::entry_hash(&self.db, self.workspace()) != Some(index.header.entry) {
-                return declined("main's signature changed");
-            }
-        }
-
-        // The warnings: the edited files' own, the others' from the index.
-        let mut texts = super::warnings::Texts::default();
-        let mut fresh: FxHashMap<usize, Vec<Located>> = FxHashMap::default();
-        for e in &edited {
-            let diagnostics = file_diagnostics(&self.db, e.file).iter().map(|d| self.locate(d, &mut texts)).collect();
-            fresh.insert(e.at, diagnostics);
-        }
-        let Some(warnings) = self.replay_warnings(index, &mut fresh) else {
-            return declined("the index's warnings cannot be replayed");
-        };
-        if request.deny_warnings && !warnings.is_empty() {
-            // The ordinary build reports them as errors.
-            return declined("warnings are errors (--deny-warnings)");
-        }
+        let Some(edited) = self.check_edited_files(index, &changes.texts, report)? else { return Ok(false) };
+        let Some(warnings) = self.patched_warnings(index, &edited, request)? else { return Ok(false) };
         report.diagnostics = warnings;
-
-        // The units whose members' hashes changed, and their new keys.
         let Some(file_units) = index.file_units() else { return declined("the link units are damaged") };
-        let mut affected: BTreeMap<u32, Vec<&Edited>> = BTreeMap::new();
-        for e in edited.iter().filter(|e| e.hashes_changed()) {
-            affected.entry(file_units[e.at]).or_default().push(e);
-        }
-        let mut units = index.header.units.clone();
-        let mut rebuilt: Vec<(usize, Hash, Vec<Hash>)> = Vec::new();
-        if !affected.is_empty() {
-            let mut members: BTreeMap<u32, Vec<Hash>> = affected.keys().map(|&u| (u, Vec::new())).collect();
-            let new_of: FxHashMap<usize, &Edited> = edited.iter().map(|e| (e.at, e)).collect();
-            for (at, unit) in file_units.iter().enumerate() {
-                let Some(hashes) = members.get_mut(unit) else { continue };
-                match new_of.get(&at) {
-                    Some(e) => hashes.extend(e.new.functions.iter().map(|f| f.hash)),
-                    None => match index.summary(at) {
-                        Some(summary) => hashes.extend(summary.functions.iter().map(|f| f.hash)),
-                        None => return declined("a summary is damaged"),
-                    },
-                }
-            }
-            for (unit, hashes) in members {
-                // A unit that appears or empties changes the plan's list of units.
-                let Some(slot) = units.iter().position(|&(index, _)| index == unit) else {
-                    return declined("a unit appears");
-                };
-                if hashes.is_empty() {
-                    return declined("a unit empties");
-                }
-                let old_key = units[slot].1;
-                units[slot].1 = unit_key(&hashes);
-                rebuilt.push((slot, old_key, hashes));
-            }
-        }
+        let Some(PatchedUnits { units, rebuilt }) = patched_units(index, &file_units, &edited)? else {
+            return Ok(false);
+        };
+        let work = Work { index, file_units: &file_units, edited: &edited, rebuilt: &rebuilt };
+
+        // The header as an ordinary build would write it.
         let keys: Vec<Hash> = units.iter().map(|&(_, key)| key).collect();
         let link = link_key(&keys, index.header.runtime, index.header.entry);
         debug_assert!(units.len() <= LINK_UNITS as usize);
@@ -247,13 +150,6 @@ impl Session {
         let functions = edited.iter().fold(index.header.functions as i64, |count, e| {
             count + e.new.functions.len() as i64 - e.old.functions.len() as i64
         });
-        // A unit whose key is not in the store is made now: LLVM can start meanwhile.
-        if rebuilt.iter().any(|&(slot, _, _)| !store.contains(Kind::Unit, units[slot].1)) {
-            crate::codegen::prestart();
-        }
-
-        // Link unless the executable is already this one.
-        let output_now = FileStamp::of(output).map(|stamp| (absolute(output), stamp));
         let mut header = Header {
             settings: request.settings.clone(),
             started_at_ns,
@@ -262,45 +158,23 @@ impl Session {
             units,
             ..index.header.clone()
         };
+
+        // Link unless the executable is already this one.
+        let output_now = FileStamp::of(output).map(|stamp| (absolute(output), stamp));
         let up_to_date = link == index.header.link_key && output_now.is_some() && output_now == index.header.output;
         if !up_to_date {
-            let Some((inputs, fetched)) = self.patched_inputs(request, store, &header, &rebuilt, &edited, report)?
-            else {
+            let Some(inputs) = self.patched_inputs(request, store, &work, &header, report)? else {
                 return declined("a unit cannot be rebuilt");
             };
-            if !fetched.is_empty() {
-                report.reused_from_remote += functions_in_units(index, &file_units, &header, &rebuilt, &fetched);
-            }
             self.fault(crate::fault::Point::BeforeLink);
             self.link_executable(&inputs, None, output, &request.settings.codegen)?;
             report.linked = true;
             header.output = FileStamp::of(output).map(|stamp| (absolute(output), stamp));
         }
 
-        // The index: the others' records as they were, byte for byte.
-        let mut entries: Vec<FileEntry> = index.files.clone();
-        for &(at, stamp) in &restamped {
-            entries[at].stamp = stamp;
+        if !self.write_patched_index(request, store, index, &header, &changes.restamped, &edited)? {
+            return declined("a summary to copy is damaged");
         }
-        let mut summaries: FxHashMap<usize, Vec<u8>> = FxHashMap::default();
-        for e in &edited {
-            entries[e.at].stamp = e.stamp;
-            entries[e.at].content = e.content;
-            entries[e.at].interface = e.interface;
-            entries[e.at].warnings = e.new.warnings.len() as u32;
-            if e.new != e.old {
-                summaries.insert(e.at, encode_summary(&e.new));
-            }
-        }
-        {
-            let _span = tracing::info_span!("write_index", summaries = summaries.len()).entered();
-            self.fault(crate::fault::Point::IndexWrite);
-            let path = self.index_path(store, &request.settings);
-            if !index.write_patched(store, &path, &header, &entries, &summaries)? {
-                return declined("a summary to copy is damaged");
-            }
-        }
-
         report.functions = header.functions as usize;
         report.reused_from_disk = (report.functions - report.compiled.len()).saturating_sub(report.reused_from_remote);
         report.link_units = header.units.len();
@@ -311,63 +185,195 @@ impl Session {
         Ok(true)
     }
 
-    /// The final link's inputs after patching: every unit from the store, the rebuilt
-    /// ones made from their previous members and new objects; and the slots of the units
-    /// that came from the remote cache. `None` when something is missing that only an
-    /// ordinary build can make.
+    /// Step 1: which files changed — their stamps no longer prove them unchanged — and
+    /// their bytes.
+    fn read_changed_files(
+        &self,
+        index: &Index,
+        stamps: &FxHashMap<ModulePath, Option<FileStamp>>,
+        report: &mut BuildReport,
+    ) -> Result<Option<Changes>> {
+        let mut changed = Vec::new();
+        for (at, entry) in index.files.iter().enumerate() {
+            let now = stamps.get(&entry.path).copied().flatten();
+            if !entry.stamp_proves_unchanged(now, index.header.started_at_ns) {
+                if changed.len() == MAX_CHANGED_FILES {
+                    return decline("too many changed files");
+                }
+                changed.push(at);
+            }
+        }
+        let mut changes = Changes { restamped: Vec::new(), texts: Vec::new() };
+        for at in changed {
+            let path = self.disk_path(&index.files[at].path);
+            let (Some(stamp), Ok(bytes)) = (FileStamp::of(&path), crate::cache::store::read_regular(&path)) else {
+                return decline("a changed file cannot be read");
+            };
+            report.files_read += 1;
+            let content = Hash(*blake3::hash(&bytes).as_bytes());
+            if content == index.files[at].content {
+                changes.restamped.push((at, stamp));
+            } else {
+                changes.texts.push((at, stamp, content, bytes.into()));
+            }
+        }
+        Ok(Some(changes))
+    }
+
+    /// Step 2: the changed files as text, what they import as summaries; checked, and
+    /// summarized again — with their direct importers when an interface changed.
+    fn check_edited_files(
+        &mut self,
+        index: &Index,
+        texts: &[(usize, FileStamp, Hash, Arc<[u8]>)],
+        report: &mut BuildReport,
+    ) -> Result<Option<Vec<Edited>>> {
+        let mut edited: Vec<Edited> = Vec::new();
+        if texts.is_empty() {
+            return Ok(Some(edited));
+        }
+        let _span = tracing::info_span!("check", files = texts.len()).entered();
+        let position: FxHashMap<&ModulePath, usize> =
+            index.files.iter().enumerate().map(|(at, entry)| (&entry.path, at)).collect();
+        let mut files: BTreeMap<ModulePath, SourceFile> = BTreeMap::new();
+        let mut olds = Vec::new();
+        for (at, _, _, bytes) in texts {
+            let path = index.files[*at].path.clone();
+            let Some(old) = index.summary(*at) else { return decline("a changed file's summary is damaged") };
+            let file = SourceFile::new(&self.db, path.clone(), FileContents::Text(bytes.clone()), None);
+            files.insert(path, file);
+            olds.push(old);
+        }
+        let entry = &index.files[0].path;
+        let wanted = olds.iter().flat_map(|old| old.imports.iter().filter_map(|i| i.target.clone()));
+        for path in wanted.chain([entry.clone()]) {
+            if files.contains_key(&path) {
+                continue;
+            }
+            let Some(summary) = position.get(&path).and_then(|&at| index.summary(at)) else {
+                return decline("an import's summary is damaged");
+            };
+            let file = SourceFile::new(&self.db, path.clone(), FileContents::Unread, Some(summary));
+            files.insert(path, file);
+        }
+        let entry = files[entry];
+        self.workspace = Some(Workspace::new(&self.db, entry, Arc::new(files.clone())));
+        self.files = files.into_iter().map(|(path, file)| (path, FileState::new(file))).collect();
+
+        // Every changed file must be free of errors before any is summarized: a file
+        // without errors of its own can still call a function whose signature has one
+        // (`arg0: bool6`), and then its call is untyped and it has no code. The files it
+        // imports are summaries, recorded without errors, so once the changed ones have
+        // none, every function here is checked and hashed.
+        let changed_files: Vec<SourceFile> =
+            texts.iter().map(|(at, ..)| self.files[&index.files[*at].path].input).collect();
+        if changed_files.iter().any(|&file| file_diagnostics(&self.db, file).iter().any(Diagnostic::is_error)) {
+            return decline("a changed file has errors");
+        }
+        for ((&(at, stamp, content, _), old), file) in texts.iter().zip(olds).zip(changed_files) {
+            let Some(record) = super::scan::record_of(&self.db, file, stamp, content) else {
+                return decline("a changed file cannot be summarized");
+            };
+            // Other imports would change the program's files or their order.
+            if record.summary.imports != old.imports {
+                return decline("a file's imports changed");
+            }
+            let interface = record.entry.interface;
+            edited.push(Edited { at, file, stamp, content, interface, old, new: record.summary });
+        }
+        // Summaries that name a changed interface: those of the direct importers.
+        if edited.iter().any(|e| e.interface != index.files[e.at].interface)
+            && !self.check_importers(index, &position, &mut edited, report)?
+        {
+            return Ok(None);
+        }
+        // `main`'s signature makes the entry wrapper's key, which is the index's.
+        if mini_queries::hash::entry_hash(&self.db, self.workspace()) != Some(index.header.entry) {
+            return decline("main's signature changed");
+        }
+        Ok(Some(edited))
+    }
+
+    /// Step 3: the build's warnings — the edited files' own, the others' from the index.
+    fn patched_warnings(
+        &self,
+        index: &Index,
+        edited: &[Edited],
+        request: &BuildRequest,
+    ) -> Result<Option<Vec<Located>>> {
+        let mut texts = super::warnings::Texts::default();
+        let mut fresh: FxHashMap<usize, Vec<Located>> = FxHashMap::default();
+        for e in edited {
+            let diagnostics = file_diagnostics(&self.db, e.file).iter().map(|d| self.locate(d, &mut texts)).collect();
+            fresh.insert(e.at, diagnostics);
+        }
+        let Some(warnings) = self.replay_warnings(index, &mut fresh) else {
+            return decline("the index's warnings cannot be replayed");
+        };
+        if request.deny_warnings && !warnings.is_empty() {
+            // The ordinary build reports them as errors.
+            return decline("warnings are errors (--deny-warnings)");
+        }
+        Ok(Some(warnings))
+    }
+
+    /// Step 5: the final link's inputs — every unit as the planner finds it, the units
+    /// whose members changed rebuilt from their previous version and the edited files'
+    /// new objects — then the runtime, the entry wrapper and `_start`. `None` when
+    /// something is missing that only an ordinary build can make.
     fn patched_inputs(
         &mut self,
         request: &BuildRequest,
         store: &Store,
+        work: &Work<'_>,
         header: &Header,
-        rebuilt: &[(usize, Hash, Vec<Hash>)],
-        edited: &[Edited],
         report: &mut BuildReport,
-    ) -> Result<Option<(Vec<LinkInput>, Vec<usize>)>> {
-        let keys: Vec<Hash> = header.units.iter().map(|&(_, key)| key).collect();
-        let mut inputs: Vec<Option<LinkInput>> = Vec::with_capacity(keys.len() + 3);
-        let mut fetched: Vec<usize> = Vec::new();
-        let units = {
-            let _span = tracing::info_span!("read_units", units = keys.len()).entered();
-            read_units(store, &keys, request.jobs)
+    ) -> Result<Option<Vec<LinkInput>>> {
+        let Work { index, file_units, edited, rebuilt } = *work;
+        // A unit whose key is not in the store is made now: LLVM can start meanwhile.
+        if rebuilt.iter().any(|r| !store.contains(Kind::Unit, header.units[r.slot].1)) {
+            crate::codegen::prestart();
+        }
+        // The planner, over every unit: only the rebuilt ones' members are known here.
+        let wanted: Vec<Wanted<'_>> = header
+            .units
+            .iter()
+            .enumerate()
+            .map(|(slot, &(index, key))| Wanted {
+                index,
+                key,
+                members: rebuilt.iter().find(|r| r.slot == slot).map(|r| &r.hashes[..]),
+            })
+            .collect();
+        let previous: FxHashMap<u32, Hash> = rebuilt.iter().map(|r| (header.units[r.slot].0, r.old_key)).collect();
+        let mut linked = Default::default();
+        let plan = {
+            let _span = tracing::info_span!("read_units", units = wanted.len()).entered();
+            Planner {
+                store,
+                linked: &mut linked,
+                objects: &self.artifacts.objects,
+                previous: &previous,
+                jobs: request.jobs,
+            }
+            .plan(&wanted)
         };
-        for (slot, found) in units.into_iter().enumerate() {
-            if found.as_ref().is_some_and(|(_, bytes)| bytes.fetched()) {
-                fetched.push(slot);
-            }
-            inputs.push(found.map(|(path, bytes)| LinkInput::new(path, bytes)));
-        }
-        let missing: Vec<&(usize, Hash, Vec<Hash>)> =
-            rebuilt.iter().filter(|(slot, _, _)| inputs[*slot].is_none()).collect();
-        if inputs.iter().enumerate().any(|(slot, input)| input.is_none() && !missing.iter().any(|(s, _, _)| *s == slot))
-        {
+        // Functions from the remote cache, in units downloaded whole.
+        let fetched: Vec<usize> = (plan.units.iter().enumerate())
+            .filter(|(_, unit)| matches!(unit.fate, UnitFate::Found(_, Found::Remote)))
+            .map(|(slot, _)| slot)
+            .collect();
+        report.reused_from_remote += functions_in_units(index, file_units, header, rebuilt, &fetched);
+        // What must be built is a function of an edited file.
+        let functions: FxHashMap<Hash, Function> = edited
+            .iter()
+            .flat_map(|e| e.new.functions.iter().map(move |f| (f.hash, (e.file, f.name.clone()))))
+            .map(|(hash, (file, name))| (hash, Function::new(&self.db, file, name)))
+            .collect();
+        let Some(done) = self.carry_out(plan, store, request.jobs, report, |hash| functions.get(hash).copied())? else {
             return Ok(None);
-        }
-
-        // Previous members first; what is left must be a function of an edited file.
-        let mut needed: Vec<(Function, Hash)> = Vec::new();
-        for (_, old_key, hashes) in &missing {
-            let Some(payload) = store.read(Kind::UnitMembers, *old_key) else { return Ok(None) };
-            let Some(members) = Unit::members(&payload) else { return Ok(None) };
-            for (hash, object) in members {
-                if hashes.contains(&hash) && !self.artifacts.objects.contains_key(&hash) {
-                    self.artifacts.objects.insert(hash, object.into());
-                    report.reused_from_remote += usize::from(payload.fetched());
-                }
-            }
-            for hash in hashes.iter().filter(|hash| !self.artifacts.objects.contains_key(hash)) {
-                let function = edited.iter().find_map(|e| {
-                    let f = e.new.functions.iter().find(|f| f.hash == *hash)?;
-                    Some(Function::new(&self.db, e.file, f.name.clone()))
-                });
-                match function {
-                    Some(function) if !needed.iter().any(|(_, h)| h == hash) => needed.push((function, *hash)),
-                    Some(_) => {}
-                    None => return Ok(None),
-                }
-            }
-        }
-        let compiled = self.generate(&needed, request.jobs)?;
+        };
+        let compiled = done.compiled;
         // Program order: the index's file order, then each file's.
         let mut names: Vec<(usize, usize, String)> = Vec::new();
         for e in edited {
@@ -381,26 +387,83 @@ impl Session {
         names.sort();
         report.compiled = names.into_iter().map(|(_, _, name)| name).collect();
 
-        let _span = tracing::info_span!("merge", units = missing.len()).entered();
-        for (slot, _, hashes) in missing {
-            let objects: Vec<(Hash, &[u8])> =
-                hashes.iter().map(|&hash| (hash, &*self.artifacts.objects[&hash])).collect();
-            let merged = crate::link::merge_objects(objects.iter().map(|&(_, object)| object))?;
-            let key = header.units[*slot].1;
-            store.write(Kind::UnitMembers, key, &Unit::encode_members(&objects))?;
-            let path = store.write(Kind::Unit, key, &merged)?;
-            inputs[*slot] = Some(LinkInput::new(path, Blob::Owned(merged)));
-            report.link_units_relinked += 1;
-        }
-
+        let mut inputs: Vec<LinkInput> = done.units.into_iter().map(|(_, _, input)| input).collect();
         let settings = self.settings.expect("set before patching");
         let start = start_hash(&self.db, settings);
         for (kind, key) in [(Kind::Runtime, header.runtime), (Kind::Entry, header.entry), (Kind::Start, start)] {
             let Some((path, bytes)) = store.read_with_path(kind, key) else { return Ok(None) };
-            inputs.push(Some(LinkInput::new(path, bytes)));
+            inputs.push(LinkInput::new(path, bytes));
         }
-        Ok(inputs.into_iter().collect::<Option<Vec<_>>>().map(|inputs| (inputs, fetched)))
+        Ok(Some(inputs))
     }
+
+    /// Step 6: the index — the others' records as they were, byte for byte. False if a
+    /// summary to copy is damaged.
+    fn write_patched_index(
+        &self,
+        request: &BuildRequest,
+        store: &Store,
+        index: &Index,
+        header: &Header,
+        restamped: &[(usize, FileStamp)],
+        edited: &[Edited],
+    ) -> Result<bool> {
+        let mut entries: Vec<FileEntry> = index.files.clone();
+        for &(at, stamp) in restamped {
+            entries[at].stamp = stamp;
+        }
+        let mut summaries: FxHashMap<usize, Vec<u8>> = FxHashMap::default();
+        for e in edited {
+            entries[e.at].stamp = e.stamp;
+            entries[e.at].content = e.content;
+            entries[e.at].interface = e.interface;
+            entries[e.at].warnings = e.new.warnings.len() as u32;
+            if e.new != e.old {
+                summaries.insert(e.at, encode_summary(&e.new));
+            }
+        }
+        let _span = tracing::info_span!("write_index", summaries = summaries.len()).entered();
+        self.fault(crate::fault::Point::IndexWrite);
+        let path = self.index_path(store, &request.settings);
+        index.write_patched(store, &path, header, &entries, &summaries)
+    }
+}
+
+/// Step 4: the units whose members' hashes changed, and their new keys — the members
+/// of a unit gathered from the index's files as `unit_plan` gathers them from the
+/// program's (`link::group_by_unit`), keyed by the same `unit_key`.
+fn patched_units(index: &Index, file_units: &[u32], edited: &[Edited]) -> Result<Option<PatchedUnits>> {
+    let affected: FxHashSet<u32> = edited.iter().filter(|e| e.hashes_changed()).map(|e| file_units[e.at]).collect();
+    let mut units = index.header.units.clone();
+    let mut rebuilt = Vec::new();
+    if affected.is_empty() {
+        return Ok(Some(PatchedUnits { units, rebuilt }));
+    }
+    let new_of: FxHashMap<usize, &Edited> = edited.iter().map(|e| (e.at, e)).collect();
+    let groups = group_by_unit(file_units.iter().copied().zip(0..).filter(|(unit, _)| affected.contains(unit)));
+    for (unit, files) in groups {
+        let mut hashes = Vec::new();
+        for at in files {
+            match new_of.get(&at) {
+                Some(e) => hashes.extend(e.new.functions.iter().map(|f| f.hash)),
+                None => match index.summary(at) {
+                    Some(summary) => hashes.extend(summary.functions.iter().map(|f| f.hash)),
+                    None => return decline("a summary is damaged"),
+                },
+            }
+        }
+        // A unit that appears or empties changes the plan's list of units.
+        let Some(slot) = units.iter().position(|&(index, _)| index == unit) else {
+            return decline("a unit appears");
+        };
+        if hashes.is_empty() {
+            return decline("a unit empties");
+        }
+        let old_key = units[slot].1;
+        units[slot].1 = unit_key(&hashes);
+        rebuilt.push(Rebuilt { slot, old_key, hashes });
+    }
+    Ok(Some(PatchedUnits { units, rebuilt }))
 }
 
 /// How many functions the units in `slots` (of `header.units`) have: a rebuilt unit's
@@ -409,14 +472,14 @@ fn functions_in_units(
     index: &Index,
     file_units: &[u32],
     header: &Header,
-    rebuilt: &[(usize, Hash, Vec<Hash>)],
+    rebuilt: &[Rebuilt],
     slots: &[usize],
 ) -> usize {
     let mut count = 0;
     let mut wanted: FxHashSet<u32> = FxHashSet::default();
     for &slot in slots {
-        match rebuilt.iter().find(|(s, _, _)| *s == slot) {
-            Some((_, _, hashes)) => count += hashes.len(),
+        match rebuilt.iter().find(|r| r.slot == slot) {
+            Some(r) => count += r.hashes.len(),
             None => {
                 wanted.insert(header.units[slot].0);
             }
