@@ -29,7 +29,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -288,6 +288,10 @@ enum Message {
     Exited(std::process::ExitStatus),
 }
 
+/// Where the main loop asks the compiler thread for builds: the files that changed, or
+/// `None` for "anything may have".
+type BuildRequests = Sender<Option<Vec<PathBuf>>>;
+
 /// Tells the main loop that the compiler thread ended, however it ends: a thread that
 /// disappears silently would leave the watcher waiting for builds that never come.
 struct Farewell(Sender<Message>);
@@ -307,12 +311,6 @@ pub fn run(
     run_program: bool,
     first_build: Option<Arc<Terminal<std::io::Stderr>>>,
 ) -> Result<ExitCode> {
-    let mut first_build = first_build;
-    let mut first_build_done = move || {
-        if let Some(progress) = first_build.take() {
-            progress.finish();
-        }
-    };
     let (tx, rx) = mpsc::channel::<Message>();
     {
         let tx = tx.clone();
@@ -322,179 +320,85 @@ pub fn run(
         .context("installing the Ctrl-C handler")?;
     }
     let cache_dir = crate::fs::absolute(watcher.session().cache_dir());
-    let watcher_root = crate::fs::lexically_normal(&watcher.session().absolute_root());
+    let root = crate::fs::lexically_normal(&watcher.session().absolute_root());
     let entry = watcher.session().entry_path();
-    let output = watcher.request.output.clone();
+    let output = watcher.request.output.clone().filter(|_| run_program);
     let canceller = watcher.canceller();
-
-    // The compiler thread: owns the session, builds on request.
-    let (build_tx, build_rx) = mpsc::channel::<Option<Vec<PathBuf>>>();
-    let compiler = {
-        let tx = tx.clone();
-        std::thread::Builder::new().name("compiler".into()).stack_size(256 << 20).spawn(move || {
-            let _farewell = Farewell(tx.clone());
-            let mut watcher = watcher;
-            while let Ok(changed) = build_rx.recv() {
-                let round = watcher.round(changed.as_deref(), |watcher, outcome| {
-                    let _ = tx.send(Message::Built(outcome, watcher.directories()));
-                });
-                if let Err(crash) = round {
-                    let _ = tx.send(Message::Crashed(crash));
-                    return;
-                }
-            }
-            // The main loop let go (Ctrl-C): leave the disk cache current.
-            if let Err(crash) = watcher.finish() {
-                let _ = tx.send(Message::Crashed(crash));
-            }
-        })?
-    };
-
-    let mut fs_watcher = {
-        let tx = tx.clone();
-        let cache_dir = cache_dir.clone();
-        notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            // Files opened (the build's own reads), and the cache's files, are nothing
-            // to the burst.
-            let nothing = event.as_ref().is_ok_and(|event| {
-                matches!(event.kind, notify::EventKind::Access(notify::event::AccessKind::Open(_)))
-                    || (!event.need_rescan()
-                        && !event.paths.is_empty()
-                        && event.paths.iter().all(|path| path.starts_with(&cache_dir)))
-            });
-            if !nothing {
-                let _ = tx.send(Message::Event(event, Instant::now()));
-            }
-        })
-        .context("starting the file watcher")?
-    };
+    let (build_tx, compiler) = spawn_compiler(watcher, &tx)?;
     // Watch before the first build reads anything, so that no edit falls in between.
-    let root = (watcher_root, true);
-    fs_watcher.watch(&root.0, RecursiveMode::Recursive).with_context(|| format!("watching {}", root.0.display()))?;
+    let mut fs_watcher = file_watcher(&tx, &cache_dir)?;
+    fs_watcher.watch(&root, RecursiveMode::Recursive).with_context(|| format!("watching {}", root.display()))?;
     if reporter.says(Level::Normal) {
         eprintln!(
             "Watching {} and the files it imports: .mini files under {} (Ctrl-C to stop)",
             entry.display(),
-            root.0.display()
+            root.display()
         );
     }
-    let mut watched: BTreeSet<(PathBuf, bool)> = BTreeSet::from([root]);
+    let mut state = Loop {
+        build_tx,
+        burst: Burst::default(),
+        in_flight: None,
+        running: None,
+        tx,
+        canceller,
+        reporter,
+        program: output,
+        cache_dir,
+        fs_watcher,
+        watched: BTreeSet::from([(root, true)]),
+        first_build,
+    };
+    state.main_loop(rx, compiler)
+}
 
-    let mut state = Loop { build_tx, burst: Burst::default(), in_flight: None, running: None };
-    if !state.start(None, Instant::now()) {
-        return Ok(compiler_gone(&mut state, &reporter));
-    }
-    let mut deadline: Option<Instant> = None;
-    loop {
-        let message = match deadline {
-            Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                Ok(message) => Some(message),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => break,
-            },
-            None => match rx.recv() {
-                Ok(message) => Some(message),
-                Err(_) => break,
-            },
-        };
-        // Whatever comes but file events and cancelled builds is said after the first
-        // build's progress line is gone.
-        if !matches!(message, None | Some(Message::Event(..)) | Some(Message::Built(Outcome::Cancelled, _))) {
-            first_build_done();
-        }
-        // Whether the burst may have something new to say (see `Burst::add`).
-        let mut recheck = true;
-        match message {
-            None => {}
-            Some(Message::Event(event, at)) => match state.burst.add(&event, at, &cache_dir) {
-                Added::Changed if state.in_flight.is_some() => canceller.cancel(),
-                Added::Changed | Added::Settling => {}
-                Added::Nothing => recheck = false,
-            },
-            Some(Message::Built(outcome, dirs)) => {
-                // New directories first: an edit there right after the summary line counts.
-                for dir in dirs.difference(&watched) {
-                    let mode = if dir.1 { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
-                    match fs_watcher.watch(&dir.0, mode) {
-                        Ok(()) if reporter.says(Level::Normal) => {
-                            eprintln!(
-                                "Watching also {} (imported files outside the entry's directory)",
-                                dir.0.display()
-                            )
-                        }
-                        Ok(()) => {}
-                        Err(e) => tracing::warn!("cannot watch {}: {e}", dir.0.display()),
-                    }
-                }
-                watched.extend(dirs);
-                let (changed, since) = state.in_flight.take().expect("a build was running");
-                match outcome {
-                    Outcome::Built(report) => {
-                        report_rebuild(&reporter, &report, since.elapsed());
-                        if run_program
-                            && report.success()
-                            && let Some(output) = &output
-                        {
-                            if state.stop_program() && reporter.says(Level::Normal) {
-                                eprintln!("[stopped the previous run: the program was rebuilt]");
-                            }
-                            state.run(output, &tx);
-                        }
-                    }
-                    Outcome::Failed(error) => reporter.error("rebuild-finished", &format!("{error:#}")),
-                    // A newer edit cancelled this build: rebuild with everything.
-                    Outcome::Cancelled => state.burst.requeue(changed, since),
-                }
-            }
-            Some(Message::Crashed(Crash(message))) => {
-                internal_error(&reporter, &message);
-                state.stop_program();
-                return Ok(ExitCode::from(101));
-            }
-            Some(Message::CompilerGone) => return Ok(compiler_gone(&mut state, &reporter)),
-            Some(Message::Exited(status)) => {
-                recheck = false;
-                use std::os::unix::process::ExitStatusExt;
-                // With -q only a failure is worth a line.
-                match (status.code(), status.signal()) {
-                    (Some(0), _) if !reporter.says(Level::Normal) => {}
-                    (Some(code), _) => eprintln!("[program exited with status {code}]"),
-                    (None, Some(signal)) => eprintln!("[{}]", crate::report::terminated_by(signal)),
-                    (None, None) => eprintln!("[program stopped: {status}]"),
-                }
-            }
-            Some(Message::Interrupt) => {
-                canceller.cancel();
-                state.stop_program();
-                drop(state.build_tx);
-                // Let a running build stop; whatever it wrote to the cache is complete.
-                let _ = compiler.join();
-                return Ok(ExitCode::from(130));
+/// Starts the compiler thread: it owns the watcher and its session, builds on request,
+/// and says how each round went; its last act, however it ends, is `CompilerGone`.
+fn spawn_compiler(watcher: Watcher, tx: &Sender<Message>) -> Result<(BuildRequests, std::thread::JoinHandle<()>)> {
+    let (build_tx, build_rx) = mpsc::channel::<Option<Vec<PathBuf>>>();
+    let tx = tx.clone();
+    let compiler = std::thread::Builder::new().name("compiler".into()).stack_size(256 << 20).spawn(move || {
+        let _farewell = Farewell(tx.clone());
+        let mut watcher = watcher;
+        while let Ok(changed) = build_rx.recv() {
+            let round = watcher.round(changed.as_deref(), |watcher, outcome| {
+                let _ = tx.send(Message::Built(outcome, watcher.directories()));
+            });
+            if let Err(crash) = round {
+                let _ = tx.send(Message::Crashed(crash));
+                return;
             }
         }
-        // A build starts when the burst of events is over and no build runs.
-        if !recheck {
-            continue;
+        // The main loop let go (Ctrl-C): leave the disk cache current.
+        if let Err(crash) = watcher.finish() {
+            let _ = tx.send(Message::Crashed(crash));
         }
-        deadline = None;
-        if state.in_flight.is_none() {
-            match state.burst.poll(Instant::now()) {
-                Poll::Idle => {}
-                Poll::Wait(at) => deadline = Some(at),
-                Poll::Ready(changed, since) => {
-                    if !state.start(changed, since) {
-                        return Ok(compiler_gone(&mut state, &reporter));
-                    }
-                }
-            }
+    })?;
+    Ok((build_tx, compiler))
+}
+
+/// The file system's watcher, sending its events to the main loop — but for opening
+/// files (the build's own reads) and the cache's files, which are nothing to the burst.
+fn file_watcher(tx: &Sender<Message>, cache_dir: &Path) -> Result<notify::RecommendedWatcher> {
+    let tx = tx.clone();
+    let cache_dir = cache_dir.to_path_buf();
+    notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let nothing = event.as_ref().is_ok_and(|event| {
+            matches!(event.kind, notify::EventKind::Access(notify::event::AccessKind::Open(_)))
+                || (!event.need_rescan()
+                    && !event.paths.is_empty()
+                    && event.paths.iter().all(|path| path.starts_with(&cache_dir)))
+        });
+        if !nothing {
+            let _ = tx.send(Message::Event(event, Instant::now()));
         }
-    }
-    Ok(ExitCode::SUCCESS)
+    })
+    .context("starting the file watcher")
 }
 
 /// The compiler thread ended without a word: a bug, said as one.
-fn compiler_gone(state: &mut Loop, reporter: &Reporter) -> ExitCode {
-    internal_error(reporter, "the compiler thread stopped");
+fn compiler_gone(state: &mut Loop) -> ExitCode {
+    internal_error(&state.reporter, "the compiler thread stopped");
     state.stop_program();
     ExitCode::from(101)
 }
@@ -507,17 +411,177 @@ fn internal_error(reporter: &Reporter, what: &str) {
     crate::report::fail(event, &format!("mini: {error}"), &error);
 }
 
+/// The main loop's state: the builds it asks for and the events it has seen, the
+/// program it runs, and how it reports.
 struct Loop {
-    build_tx: Sender<Option<Vec<PathBuf>>>,
+    build_tx: BuildRequests,
     /// The events since the last build started.
     burst: Burst,
     /// The changes being built, and when the first of them happened.
     in_flight: Option<(Option<Vec<PathBuf>>, Instant)>,
     /// The program of `--run`, while it runs: a stop flag and its thread.
     running: Option<(Arc<AtomicBool>, std::thread::JoinHandle<bool>)>,
+    /// Where the compiler thread, the file watcher and runs send their messages.
+    tx: Sender<Message>,
+    canceller: Canceller,
+    reporter: Reporter,
+    /// With `--run`, the executable to run after each successful build.
+    program: Option<PathBuf>,
+    cache_dir: PathBuf,
+    fs_watcher: notify::RecommendedWatcher,
+    /// The directories watched, and whether recursively.
+    watched: BTreeSet<(PathBuf, bool)>,
+    /// The first build's progress display, until anything about it is printed.
+    first_build: Option<Arc<Terminal<std::io::Stderr>>>,
 }
 
 impl Loop {
+    /// Waits for messages and acts on them until Ctrl-C or a failure of the compiler.
+    fn main_loop(&mut self, rx: Receiver<Message>, compiler: std::thread::JoinHandle<()>) -> Result<ExitCode> {
+        if !self.start(None, Instant::now()) {
+            return Ok(compiler_gone(self));
+        }
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let message = match deadline {
+                Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    Ok(message) => Some(message),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match rx.recv() {
+                    Ok(message) => Some(message),
+                    Err(_) => break,
+                },
+            };
+            // Whatever comes but file events and cancelled builds is said after the first
+            // build's progress line is gone.
+            if !matches!(message, None | Some(Message::Event(..)) | Some(Message::Built(Outcome::Cancelled, _))) {
+                self.first_build_done();
+            }
+            // Whether the burst may have something new to say (see `Burst::add`).
+            let recheck = match message {
+                None => true,
+                Some(Message::Event(event, at)) => self.on_event(&event, at),
+                Some(Message::Built(outcome, dirs)) => {
+                    self.watch_new_directories(dirs);
+                    self.on_built(outcome);
+                    true
+                }
+                Some(Message::Crashed(Crash(message))) => {
+                    internal_error(&self.reporter, &message);
+                    self.stop_program();
+                    return Ok(ExitCode::from(101));
+                }
+                Some(Message::CompilerGone) => return Ok(compiler_gone(self)),
+                Some(Message::Exited(status)) => {
+                    self.on_exited(status);
+                    false
+                }
+                Some(Message::Interrupt) => {
+                    self.canceller.cancel();
+                    self.stop_program();
+                    // Let a running build stop; whatever it wrote to the cache is complete.
+                    let (build_tx, _) = mpsc::channel();
+                    drop(std::mem::replace(&mut self.build_tx, build_tx));
+                    let _ = compiler.join();
+                    return Ok(ExitCode::from(130));
+                }
+            };
+            if recheck {
+                match self.start_when_settled() {
+                    Some(at) => deadline = at,
+                    None => return Ok(compiler_gone(self)),
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// Ends the first build's progress line, once.
+    fn first_build_done(&mut self) {
+        if let Some(progress) = self.first_build.take() {
+            progress.finish();
+        }
+    }
+
+    /// A file event: into the burst, cancelling a build that runs if something changed.
+    /// Returns whether the burst may have something new to say.
+    fn on_event(&mut self, event: &notify::Result<notify::Event>, at: Instant) -> bool {
+        match self.burst.add(event, at, &self.cache_dir) {
+            Added::Changed if self.in_flight.is_some() => {
+                self.canceller.cancel();
+                true
+            }
+            Added::Changed | Added::Settling => true,
+            Added::Nothing => false,
+        }
+    }
+
+    /// Watches the directories of imported files outside the entry's directory, before
+    /// anything is reported: an edit there right after the summary line counts.
+    fn watch_new_directories(&mut self, dirs: BTreeSet<(PathBuf, bool)>) {
+        for dir in dirs.difference(&self.watched) {
+            let mode = if dir.1 { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+            match self.fs_watcher.watch(&dir.0, mode) {
+                Ok(()) if self.reporter.says(Level::Normal) => {
+                    eprintln!("Watching also {} (imported files outside the entry's directory)", dir.0.display())
+                }
+                Ok(()) => {}
+                Err(e) => tracing::warn!("cannot watch {}: {e}", dir.0.display()),
+            }
+        }
+        self.watched.extend(dirs);
+    }
+
+    /// A round ended: report it (and run the program), or queue a cancelled build's
+    /// changes again.
+    fn on_built(&mut self, outcome: Outcome) {
+        let (changed, since) = self.in_flight.take().expect("a build was running");
+        match outcome {
+            Outcome::Built(report) => {
+                report_rebuild(&self.reporter, &report, since.elapsed());
+                if report.success()
+                    && let Some(program) = self.program.clone()
+                {
+                    if self.stop_program() && self.reporter.says(Level::Normal) {
+                        eprintln!("[stopped the previous run: the program was rebuilt]");
+                    }
+                    self.run(&program);
+                }
+            }
+            Outcome::Failed(error) => self.reporter.error("rebuild-finished", &format!("{error:#}")),
+            // A newer edit cancelled this build: rebuild with everything.
+            Outcome::Cancelled => self.burst.requeue(changed, since),
+        }
+    }
+
+    /// The program of `--run` ended by itself.
+    fn on_exited(&self, status: std::process::ExitStatus) {
+        use std::os::unix::process::ExitStatusExt;
+        // With -q only a failure is worth a line.
+        match (status.code(), status.signal()) {
+            (Some(0), _) if !self.reporter.says(Level::Normal) => {}
+            (Some(code), _) => eprintln!("[program exited with status {code}]"),
+            (None, Some(signal)) => eprintln!("[{}]", crate::report::terminated_by(signal)),
+            (None, None) => eprintln!("[program stopped: {status}]"),
+        }
+    }
+
+    /// Starts a build when the burst of events is over and no build runs. Returns when
+    /// to look again (`Some(None)`: at the next message), or `None` if the compiler
+    /// thread is gone.
+    fn start_when_settled(&mut self) -> Option<Option<Instant>> {
+        if self.in_flight.is_some() {
+            return Some(None);
+        }
+        match self.burst.poll(Instant::now()) {
+            Poll::Idle => Some(None),
+            Poll::Wait(at) => Some(Some(at)),
+            Poll::Ready(changed, since) => self.start(changed, since).then_some(None),
+        }
+    }
+
     /// Asks the compiler thread for a build; false if it is gone.
     #[must_use]
     fn start(&mut self, changed: Option<Vec<PathBuf>>, since: Instant) -> bool {
@@ -526,7 +590,7 @@ impl Loop {
     }
 
     /// Runs the program (the caller stops a previous run first).
-    fn run(&mut self, program: &Path, tx: &Sender<Message>) {
+    fn run(&mut self, program: &Path) {
         self.stop_program();
         let path = crate::fs::absolute(program);
         let mut child = match crate::process::spawn(&mut Command::new(&path)) {
@@ -537,7 +601,7 @@ impl Loop {
             }
         };
         let stop = Arc::new(AtomicBool::new(false));
-        let tx = tx.clone();
+        let tx = self.tx.clone();
         let stopping = Arc::clone(&stop);
         // The run's own thread owns the child: it reports the exit, or kills the child
         // when the next build is ready (and says whether it had to).
