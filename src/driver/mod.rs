@@ -10,28 +10,31 @@ mod importers;
 mod objects;
 mod patch;
 mod plan;
+mod record;
+mod request;
 mod scan;
 mod warnings;
 
 pub use explain::{Compared, Explained, Explanation, Found, Status};
+pub use request::{BuildReport, BuildRequest, Emit};
 pub use scan::module_path_of;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use mini_queries::Database;
-use mini_queries::base::{Encoder, Hash, ModulePath};
+use mini_queries::base::{Hash, ModulePath};
 use mini_queries::diagnostics::program_diagnostics;
 use mini_queries::hash::fn_hash;
 use mini_queries::items::program_functions;
-use mini_queries::source::{BuildSettings, Settings, SourceFile, Workspace};
+use mini_queries::source::{BuildSettings, Settings, Workspace};
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::Setter;
 
-use crate::cache::index::{FileRecord, Header, Index, IndexError};
+use crate::cache::index::{Header, Index};
 use crate::cache::store::Store;
 use crate::fault::{Action, Faults, Point};
 use crate::fs::{FileStamp, absolute, lexically_normal, now_ns, relative_to, stamps_of};
@@ -39,99 +42,6 @@ use crate::link::Linker;
 use crate::link::incremental::IncrementalLinker;
 use crate::progress::{Phase, Progress};
 use crate::render::Located;
-
-/// What a build produces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Emit {
-    /// A native executable.
-    Exe,
-    /// One relocatable object file holding the whole program.
-    Obj,
-    /// LLVM IR as text.
-    LlvmIr,
-    /// ZIR as text.
-    Zir,
-}
-
-/// What to build and how.
-#[derive(Clone, Debug)]
-pub struct BuildRequest {
-    pub emit: Emit,
-    /// Where the output goes; `None` for text outputs means standard output.
-    pub output: Option<PathBuf>,
-    pub settings: Settings,
-    pub jobs: usize,
-    pub log_queries: bool,
-    /// `--deny-warnings`: warnings are errors, and fail the build before any output.
-    pub deny_warnings: bool,
-}
-
-impl BuildRequest {
-    /// An executable at `output`, for this machine, with the default settings, on one
-    /// thread: what a caller changes the odd field of (`..BuildRequest::executable(p)`).
-    pub fn executable(output: PathBuf) -> BuildRequest {
-        BuildRequest {
-            emit: Emit::Exe,
-            output: Some(output),
-            settings: Settings::host(),
-            jobs: 1,
-            log_queries: false,
-            deny_warnings: false,
-        }
-    }
-}
-
-/// The outcome of one build.
-#[derive(Debug, Default)]
-pub struct BuildReport {
-    /// Errors and warnings, in program order.
-    pub diagnostics: Vec<Located>,
-    /// Functions in the program.
-    pub functions: usize,
-    /// Qualified names of the functions whose code was generated in this build.
-    pub compiled: Vec<String>,
-    /// Functions whose object came from the on-disk store.
-    pub reused_from_disk: usize,
-    /// Functions whose object came from the remote cache (in a unit downloaded now).
-    pub reused_from_remote: usize,
-    /// Source files read from disk and parsed in this build.
-    pub files_read: usize,
-    pub files_parsed: usize,
-    pub link_units: usize,
-    pub link_units_relinked: usize,
-    /// Whether the final link ran (it is skipped when its inputs and output are unchanged).
-    pub linked: bool,
-    pub output: Option<PathBuf>,
-    /// Text output (llvm-ir or zir) when written to standard output.
-    pub text: Option<String>,
-    pub duration: Duration,
-    /// The queries that executed, in order (with `--log-queries`).
-    pub executed: Vec<String>,
-    /// What the remote cache did, if there is one.
-    pub remote: Option<Box<crate::cache::remote::RemoteReport>>,
-}
-
-impl BuildReport {
-    /// Whether the build has no errors (warnings do not fail it).
-    pub fn success(&self) -> bool {
-        !self.diagnostics.iter().any(Located::is_error)
-    }
-
-    pub fn errors(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.is_error()).count()
-    }
-
-    pub fn warnings(&self) -> usize {
-        self.diagnostics.len() - self.errors()
-    }
-
-    /// Makes every warning an error (`--deny-warnings`).
-    pub fn deny_warnings(&mut self) {
-        for d in &mut self.diagnostics {
-            d.severity = mini_queries::base::Severity::Error;
-        }
-    }
-}
 
 /// Where build results are kept between builds and processes.
 #[derive(Clone)]
@@ -459,37 +369,6 @@ impl Session {
         self.workspace.expect("scan() runs before any query")
     }
 
-    /// The index file for this program and these settings.
-    fn index_path(&self, store: &Store, settings: &Settings) -> PathBuf {
-        self.index_path_under(store.root(), settings)
-    }
-
-    fn index_path_under(&self, cache: &Path, settings: &Settings) -> PathBuf {
-        let key = Encoder::new("mini index")
-            .str(self.entry.as_str())
-            .encode(&settings.codegen)
-            .u8(u8::from(settings.contracts))
-            .finish();
-        cache.join("index").join(key.to_hex())
-    }
-
-    fn read_index(&self, store: &Store, settings: &Settings) -> Option<Index> {
-        if matches!(self.cache.dir, CacheDir::Private(_)) {
-            return None;
-        }
-        read_index_file(&self.index_path(store, settings))
-    }
-
-    /// With no previous build for `settings`: the units of the last build with the same
-    /// code generation settings and contracts switched the other way, to reuse members
-    /// from. A function without contracts has the same hash, and so the same object,
-    /// either way: switching contracts compiles only the functions that have some.
-    fn sibling_units(&self, store: &Store, settings: &Settings) -> FxHashMap<u32, Hash> {
-        let sibling = Settings { contracts: !settings.contracts, ..settings.clone() };
-        let index = self.read_index(store, &sibling);
-        index.map(|index| index.header.units.iter().copied().collect()).unwrap_or_default()
-    }
-
     /// Every diagnostic of the program, located and in order.
     pub fn diagnostics(&self) -> Vec<Located> {
         let _span = tracing::info_span!("diagnostics").entered();
@@ -533,7 +412,7 @@ impl Session {
         let index = match &self.cache.dir {
             CacheDir::Shared(dir) => {
                 let path = self.index_path_under(dir, &settings);
-                read_index_file(&path)
+                record::read_index_file(&path)
             }
             CacheDir::Private(_) => None,
         };
@@ -734,95 +613,6 @@ impl Session {
         index.files.iter().map(|r| r.path.clone()).zip(stamps_of(&paths)).collect()
     }
 
-    /// The no-op fast path: when the last successful build with these settings linked
-    /// this very output, and no source file's stamp changed since, there is nothing to
-    /// do — not even starting the queries.
-    fn no_op(
-        &self,
-        request: &BuildRequest,
-        index: Option<&Index>,
-        stamps: &FxHashMap<ModulePath, Option<FileStamp>>,
-        start: Instant,
-    ) -> Option<BuildReport> {
-        let index = index?;
-        if request.emit != Emit::Exe {
-            return None;
-        }
-        let output = absolute(request.output.as_deref()?);
-        let (linked, stamp) = index.header.output.as_ref()?;
-        if *linked != output || FileStamp::of(&output) != Some(*stamp) {
-            return None;
-        }
-        let unchanged = index.files.iter().all(|record| {
-            record.stamp_proves_unchanged(stamps.get(&record.path).copied().flatten(), index.header.started_at_ns)
-        });
-        if !unchanged {
-            return None;
-        }
-        // Nothing is built, but the warnings of the last build are still there: say them
-        // again, as cargo does.
-        let diagnostics = self.replay_warnings(index, &mut FxHashMap::default())?;
-        let functions = index.header.functions as usize;
-        let mut report = BuildReport {
-            diagnostics,
-            functions,
-            reused_from_disk: functions,
-            link_units: index.header.units.len(),
-            output: request.output.clone(),
-            duration: start.elapsed(),
-            ..BuildReport::default()
-        };
-        if request.deny_warnings && report.warnings() > 0 {
-            // The executable is the last build's; this build made nothing.
-            report.deny_warnings();
-            report.output = None;
-        }
-        Some(report)
-    }
-
-    /// Writes the index for this program and settings: each file's record and what was
-    /// linked.
-    fn record_index(
-        &mut self,
-        store: &Store,
-        request: &BuildRequest,
-        started_at_ns: i64,
-        plan: &mini_queries::link::LinkPlan,
-        start: Hash,
-    ) -> Result<()> {
-        if matches!(self.cache.dir, CacheDir::Private(_)) {
-            return Ok(());
-        }
-        let _span = tracing::info_span!("record_index").entered();
-        let output = match (request.emit, &request.output) {
-            (Emit::Exe, Some(path)) => FileStamp::of(path).map(|stamp| (absolute(path), stamp)),
-            _ => None,
-        };
-        let mut header = Header {
-            entry_path: self.entry.to_string(),
-            settings: request.settings.clone(),
-            started_at_ns,
-            functions: plan.function_count() as u32,
-            link_key: plan.key,
-            runtime: plan.runtime,
-            entry: plan.entry,
-            start,
-            units: plan.units.iter().map(|u| (u.index, u.key)).collect(),
-            output,
-        };
-        let path = self.index_path(store, &request.settings);
-        if self.mode.defers_writes() {
-            self.artifacts.pending_index = Some((path, header));
-            Ok(())
-        } else {
-            self.fault(Point::IndexWrite);
-            match self.file_records(&mut header) {
-                Some(files) => Index::write(store, &path, &header, &files),
-                None => Ok(()),
-            }
-        }
-    }
-
     /// Sets the session up for watch mode (see `Mode::Watch`).
     pub fn for_watching(&mut self) {
         self.mode = Mode::Watch;
@@ -889,77 +679,6 @@ impl Session {
         Ok(true)
     }
 
-    /// Writes an index whose write was deferred and is still pending — a cancellation
-    /// stopped it — as a watcher that is going away must: a cancellation that arrived
-    /// before this call does not stop it.
-    pub fn write_pending_index(&mut self) -> Result<()> {
-        self.forget_stale_cancellation();
-        self.flush_index()
-    }
-
-    /// Writes an index whose write was deferred.
-    ///
-    /// The records are taken from the database as the build left it, so this must run
-    /// before the next build changes an input. A cancellation unwinds out of it (the
-    /// records are queries) and leaves the index pending: the next build writes it
-    /// first (`build`). Once it has been tried to the end, it is no longer pending,
-    /// written or not.
-    pub fn flush_index(&mut self) -> Result<()> {
-        self.write_deferred()?;
-        let Some((path, header)) = &self.artifacts.pending_index else { return Ok(()) };
-        let (path, mut header) = (path.clone(), header.clone());
-        let _span = tracing::info_span!("write_index").entered();
-        self.fault(Point::IndexWrite);
-        let files = self.file_records(&mut header);
-        self.artifacts.pending_index = None;
-        let Some(files) = files else { return Ok(()) };
-        let mut store = self.open_store()?;
-        store.keep_index(path.clone());
-        Index::write(&store, &path, &header, &files)
-    }
-
-    /// Each program file's index record, reusing last build's where the file's input is
-    /// the same. `None` if some file cannot be recorded (it has no stamp, or no code):
-    /// an index must list every file of the program, or a later build would not notice
-    /// that the missing one changed, so then none is written.
-    ///
-    /// The records' stamps were taken by this build or, in watch mode, earlier ones: the
-    /// header's start becomes the earliest of their `checked_at_ns`, so that the
-    /// racy-clean rule judges each stamp against a time before it was taken.
-    fn file_records(&mut self, header: &mut Header) -> Option<Vec<FileRecord>> {
-        let db = &self.db;
-        let files: Vec<SourceFile> = mini_queries::imports::program_files(db, self.workspace()).to_vec();
-        let mut records = Vec::with_capacity(files.len());
-        let mut kept = FxHashMap::with_capacity_and_hasher(files.len(), Default::default());
-        let mut oldest_check = header.started_at_ns;
-        for file in files {
-            let path = file.path(db).clone();
-            let state = self.files.get(&path);
-            let recorded = state.and_then(|state| {
-                let seen = state.seen?;
-                oldest_check = oldest_check.min(seen.checked_at_ns);
-                let (stamp, content) = (seen.stamp?, seen.content?);
-                match (&state.record, &state.basis) {
-                    (Some(old), _) if old.entry.content == content => Some(restamped(old, stamp)),
-                    (_, Some(basis)) if basis.record.entry.content == content => Some(restamped(&basis.record, stamp)),
-                    _ => scan::record_of(db, file, stamp, content),
-                }
-            });
-            let Some(record) = recorded else {
-                tracing::warn!("not writing the cache index: '{}' could not be recorded", self.display_path(&path));
-                return None;
-            };
-            kept.insert(path, record.clone());
-            records.push(record);
-        }
-        // Each file keeps its record of this index; a file no longer in the program, none.
-        for (path, state) in &mut self.files {
-            state.record = kept.remove(path);
-        }
-        header.started_at_ns = oldest_check;
-        Some(records)
-    }
-
     fn emit_text(&self, request: &BuildRequest, text: String, report: &mut BuildReport) -> Result<()> {
         match &request.output {
             Some(path) => {
@@ -983,34 +702,4 @@ impl Session {
             })
             .collect()
     }
-}
-
-/// The index at `path`, or `None` — saying why, unless there is none.
-fn read_index_file(path: &Path) -> Option<Index> {
-    let _span = tracing::info_span!("read_index").entered();
-    if !path.exists() {
-        return None;
-    }
-    match Index::read(path) {
-        Ok(index) => Some(index),
-        Err(IndexError::Unreadable(reason)) => {
-            tracing::warn!("cannot read the cache index {}: {reason}; building without it", path.display());
-            None
-        }
-        Err(IndexError::Damaged) => {
-            tracing::warn!("the cache index {} is damaged; rebuilding it", path.display());
-            None
-        }
-        Err(IndexError::OtherVersion) => {
-            // Every new build of the compiler meets the previous one's index.
-            tracing::info!("the cache index {} is from another version of mini; rebuilding it", path.display());
-            None
-        }
-    }
-}
-
-fn restamped(record: &FileRecord, stamp: FileStamp) -> FileRecord {
-    let mut record = record.clone();
-    record.entry.stamp = stamp;
-    record
 }

@@ -1,0 +1,241 @@
+//! What the on-disk index says about this program, and what a build records in it: the
+//! index's path for the settings, reading it (and saying why it cannot be used), the
+//! no-op fast path it allows, and each file's record written after a build — at once,
+//! or in watch mode after the rebuild is reported.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Result;
+use mini_queries::base::{Encoder, Hash, ModulePath};
+use mini_queries::source::{Settings, SourceFile};
+use rustc_hash::FxHashMap;
+
+use super::{BuildReport, BuildRequest, CacheDir, Emit, Session, scan};
+use crate::cache::index::{FileRecord, Header, Index, IndexError};
+use crate::cache::store::Store;
+use crate::fault::Point;
+use crate::fs::{FileStamp, absolute};
+
+impl Session {
+    /// The index file for this program and these settings.
+    pub(super) fn index_path(&self, store: &Store, settings: &Settings) -> PathBuf {
+        self.index_path_under(store.root(), settings)
+    }
+
+    pub(super) fn index_path_under(&self, cache: &Path, settings: &Settings) -> PathBuf {
+        let key = Encoder::new("mini index")
+            .str(self.entry.as_str())
+            .encode(&settings.codegen)
+            .u8(u8::from(settings.contracts))
+            .finish();
+        cache.join("index").join(key.to_hex())
+    }
+
+    pub(super) fn read_index(&self, store: &Store, settings: &Settings) -> Option<Index> {
+        if matches!(self.cache.dir, CacheDir::Private(_)) {
+            return None;
+        }
+        read_index_file(&self.index_path(store, settings))
+    }
+
+    /// With no previous build for `settings`: the units of the last build with the same
+    /// code generation settings and contracts switched the other way, to reuse members
+    /// from. A function without contracts has the same hash, and so the same object,
+    /// either way: switching contracts compiles only the functions that have some.
+    pub(super) fn sibling_units(&self, store: &Store, settings: &Settings) -> FxHashMap<u32, Hash> {
+        let sibling = Settings { contracts: !settings.contracts, ..settings.clone() };
+        let index = self.read_index(store, &sibling);
+        index.map(|index| index.header.units.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// The no-op fast path: when the last successful build with these settings linked
+    /// this very output, and no source file's stamp changed since, there is nothing to
+    /// do — not even starting the queries.
+    pub(super) fn no_op(
+        &self,
+        request: &BuildRequest,
+        index: Option<&Index>,
+        stamps: &FxHashMap<ModulePath, Option<FileStamp>>,
+        start: Instant,
+    ) -> Option<BuildReport> {
+        let index = index?;
+        if request.emit != Emit::Exe {
+            return None;
+        }
+        let output = absolute(request.output.as_deref()?);
+        let (linked, stamp) = index.header.output.as_ref()?;
+        if *linked != output || FileStamp::of(&output) != Some(*stamp) {
+            return None;
+        }
+        let unchanged = index.files.iter().all(|record| {
+            record.stamp_proves_unchanged(stamps.get(&record.path).copied().flatten(), index.header.started_at_ns)
+        });
+        if !unchanged {
+            return None;
+        }
+        // Nothing is built, but the warnings of the last build are still there: say them
+        // again, as cargo does.
+        let diagnostics = self.replay_warnings(index, &mut FxHashMap::default())?;
+        let functions = index.header.functions as usize;
+        let mut report = BuildReport {
+            diagnostics,
+            functions,
+            reused_from_disk: functions,
+            link_units: index.header.units.len(),
+            output: request.output.clone(),
+            duration: start.elapsed(),
+            ..BuildReport::default()
+        };
+        if request.deny_warnings && report.warnings() > 0 {
+            // The executable is the last build's; this build made nothing.
+            report.deny_warnings();
+            report.output = None;
+        }
+        Some(report)
+    }
+
+    /// Writes the index for this program and settings: each file's record and what was
+    /// linked.
+    pub(super) fn record_index(
+        &mut self,
+        store: &Store,
+        request: &BuildRequest,
+        started_at_ns: i64,
+        plan: &mini_queries::link::LinkPlan,
+        start: Hash,
+    ) -> Result<()> {
+        if matches!(self.cache.dir, CacheDir::Private(_)) {
+            return Ok(());
+        }
+        let _span = tracing::info_span!("record_index").entered();
+        let output = match (request.emit, &request.output) {
+            (Emit::Exe, Some(path)) => FileStamp::of(path).map(|stamp| (absolute(path), stamp)),
+            _ => None,
+        };
+        let mut header = Header {
+            entry_path: self.entry.to_string(),
+            settings: request.settings.clone(),
+            started_at_ns,
+            functions: plan.function_count() as u32,
+            link_key: plan.key,
+            runtime: plan.runtime,
+            entry: plan.entry,
+            start,
+            units: plan.units.iter().map(|u| (u.index, u.key)).collect(),
+            output,
+        };
+        let path = self.index_path(store, &request.settings);
+        if self.mode.defers_writes() {
+            self.artifacts.pending_index = Some((path, header));
+            Ok(())
+        } else {
+            self.fault(Point::IndexWrite);
+            match self.file_records(&mut header) {
+                Some(files) => Index::write(store, &path, &header, &files),
+                None => Ok(()),
+            }
+        }
+    }
+
+    /// Writes an index whose write was deferred and is still pending — a cancellation
+    /// stopped it — as a watcher that is going away must: a cancellation that arrived
+    /// before this call does not stop it.
+    pub fn write_pending_index(&mut self) -> Result<()> {
+        self.forget_stale_cancellation();
+        self.flush_index()
+    }
+
+    /// Writes an index whose write was deferred.
+    ///
+    /// The records are taken from the database as the build left it, so this must run
+    /// before the next build changes an input. A cancellation unwinds out of it (the
+    /// records are queries) and leaves the index pending: the next build writes it
+    /// first (`build`). Once it has been tried to the end, it is no longer pending,
+    /// written or not.
+    pub fn flush_index(&mut self) -> Result<()> {
+        self.write_deferred()?;
+        let Some((path, header)) = &self.artifacts.pending_index else { return Ok(()) };
+        let (path, mut header) = (path.clone(), header.clone());
+        let _span = tracing::info_span!("write_index").entered();
+        self.fault(Point::IndexWrite);
+        let files = self.file_records(&mut header);
+        self.artifacts.pending_index = None;
+        let Some(files) = files else { return Ok(()) };
+        let mut store = self.open_store()?;
+        store.keep_index(path.clone());
+        Index::write(&store, &path, &header, &files)
+    }
+
+    /// Each program file's index record, reusing last build's where the file's input is
+    /// the same. `None` if some file cannot be recorded (it has no stamp, or no code):
+    /// an index must list every file of the program, or a later build would not notice
+    /// that the missing one changed, so then none is written.
+    ///
+    /// The records' stamps were taken by this build or, in watch mode, earlier ones: the
+    /// header's start becomes the earliest of their `checked_at_ns`, so that the
+    /// racy-clean rule judges each stamp against a time before it was taken.
+    pub(super) fn file_records(&mut self, header: &mut Header) -> Option<Vec<FileRecord>> {
+        let db = &self.db;
+        let files: Vec<SourceFile> = mini_queries::imports::program_files(db, self.workspace()).to_vec();
+        let mut records = Vec::with_capacity(files.len());
+        let mut kept = FxHashMap::with_capacity_and_hasher(files.len(), Default::default());
+        let mut oldest_check = header.started_at_ns;
+        for file in files {
+            let path = file.path(db).clone();
+            let state = self.files.get(&path);
+            let recorded = state.and_then(|state| {
+                let seen = state.seen?;
+                oldest_check = oldest_check.min(seen.checked_at_ns);
+                let (stamp, content) = (seen.stamp?, seen.content?);
+                match (&state.record, &state.basis) {
+                    (Some(old), _) if old.entry.content == content => Some(restamped(old, stamp)),
+                    (_, Some(basis)) if basis.record.entry.content == content => Some(restamped(&basis.record, stamp)),
+                    _ => scan::record_of(db, file, stamp, content),
+                }
+            });
+            let Some(record) = recorded else {
+                tracing::warn!("not writing the cache index: '{}' could not be recorded", self.display_path(&path));
+                return None;
+            };
+            kept.insert(path, record.clone());
+            records.push(record);
+        }
+        // Each file keeps its record of this index; a file no longer in the program, none.
+        for (path, state) in &mut self.files {
+            state.record = kept.remove(path);
+        }
+        header.started_at_ns = oldest_check;
+        Some(records)
+    }
+}
+
+/// The index at `path`, or `None` — saying why, unless there is none.
+pub(super) fn read_index_file(path: &Path) -> Option<Index> {
+    let _span = tracing::info_span!("read_index").entered();
+    if !path.exists() {
+        return None;
+    }
+    match Index::read(path) {
+        Ok(index) => Some(index),
+        Err(IndexError::Unreadable(reason)) => {
+            tracing::warn!("cannot read the cache index {}: {reason}; building without it", path.display());
+            None
+        }
+        Err(IndexError::Damaged) => {
+            tracing::warn!("the cache index {} is damaged; rebuilding it", path.display());
+            None
+        }
+        Err(IndexError::OtherVersion) => {
+            // Every new build of the compiler meets the previous one's index.
+            tracing::info!("the cache index {} is from another version of mini; rebuilding it", path.display());
+            None
+        }
+    }
+}
+
+fn restamped(record: &FileRecord, stamp: FileStamp) -> FileRecord {
+    let mut record = record.clone();
+    record.entry.stamp = stamp;
+    record
+}
