@@ -40,7 +40,7 @@ impl Session {
         let summarized: Vec<_> = files
             .iter()
             .zip(&sections)
-            .filter(|(file, (_, _, cached))| cached.is_none() && file.summary(&self.db).is_some())
+            .filter(|(file, (_, _, cached))| cached.is_none() && mini_queries::summary::is_summarized(&self.db, **file))
             .map(|(file, _)| file.path(&self.db).clone())
             .collect();
         for path in summarized {

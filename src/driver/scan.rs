@@ -362,7 +362,7 @@ impl Session {
     /// Gives a file its text (dropping any summary) — setting only what changed, since
     /// every set starts a new revision.
     fn set_text(&mut self, file: SourceFile, contents: FileContents) {
-        if file.summary(&self.db).is_some() {
+        if mini_queries::summary::is_summarized(&self.db, file) {
             file.set_summary(&mut self.db).with_durability(Durability::LOW).to(None);
         }
         if *file.contents(&self.db) != contents {
@@ -434,7 +434,7 @@ impl Session {
     fn hydrate_file(&mut self, path: &ModulePath, unchanged_only: bool, report: &mut BuildReport) -> bool {
         let Some(state) = self.files.get(path) else { return true };
         let file = state.input;
-        if file.summary(&self.db).is_none() {
+        if !mini_queries::summary::is_summarized(&self.db, file) {
             return true;
         }
         let summarized = state.basis.as_ref().map(|basis| basis.record.entry.content);

@@ -270,8 +270,8 @@ pub fn workspace_symbols(db: &dyn Db, sources: &dyn Sources, query: &str, limit:
             break;
         }
         // A summary lists its functions without the text: read it only if one matches.
-        if let Some(summary) = file.summary(db)
-            && !summary.functions.iter().any(|f| matches(&f.name))
+        if let Some(mut names) = crate::summary::function_names(db, file)
+            && !names.any(|name| matches(name))
         {
             continue;
         }
