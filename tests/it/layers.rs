@@ -117,3 +117,24 @@ fn the_queries_import_only_stages_listed_before_them() {
         }
     }
 }
+
+/// What a summary may answer is written down in one place (`queries/src/summary.rs`):
+/// no other query module reads a file's summary field.
+#[test]
+fn only_summary_rs_reads_a_files_summary_in_the_queries() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/src");
+    let mut found = Vec::new();
+    for (_, path) in sources(&root) {
+        if path.ends_with("summary.rs") || path.ends_with("source.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for (n, line) in code.lines().enumerate() {
+            if line.contains(".summary(") && !line.trim_start().starts_with("//") {
+                found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "read summaries through summary.rs:\n{}", found.join("\n"));
+}
