@@ -24,6 +24,7 @@ pub mod ide;
 // The back end: what code generation reads, its keys, the link plan, the code.
 pub mod codegen_input;
 pub mod hash;
+pub mod record;
 pub mod link;
 pub mod codegen;
 // Describing what ran, for logs and snapshots.

@@ -176,7 +176,14 @@ impl Session {
     /// header's start becomes the earliest of their `checked_at_ns`, so that the
     /// racy-clean rule judges each stamp against a time before it was taken.
     pub(super) fn file_records(&mut self, header: &mut Header) -> Option<Vec<FileRecord>> {
-        let db = &self.db;
+        // A handle of its own, so a fresh query stack: salsa reuses one frame per depth
+        // of its stack and clears it, on every pop, in time proportional to the most
+        // edges any query at that depth ever had. On the build's handle, depth 0 has held
+        // the whole-program queries (an edge per file or function), so summarizing ten
+        // thousand files there cost ten thousand such clears, and the functions of a
+        // large file, whose `file_diagnostics` had an edge per function, paid it each.
+        let fresh = self.db.clone();
+        let db = &fresh;
         let files: Vec<SourceFile> = mini_queries::imports::program_files(db, self.workspace()).to_vec();
         let mut records = Vec::with_capacity(files.len());
         let mut kept = FxHashMap::with_capacity_and_hasher(files.len(), Default::default());

@@ -17,13 +17,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use mini_queries::Db;
 use mini_queries::base::{Hash, ModulePath};
-use mini_queries::diagnostics::file_diagnostics;
-use mini_queries::hash::{fn_hash, text_hashes};
-use mini_queries::imports::{file_imports, imports_of};
-use mini_queries::items::file_functions;
-use mini_queries::sema::{file_interface, fn_signature};
-use mini_queries::source::{FileContents, FileSummary, SourceFile, SummaryFunction, SummaryWarning, Workspace};
-use mini_queries::zir::fn_zir;
+use mini_queries::imports::imports_of;
+use mini_queries::record::{Summarized, summarize};
+use mini_queries::sema::file_interface;
+use mini_queries::source::{FileContents, SourceFile, Workspace};
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::{Durability, Setter};
 
@@ -503,42 +500,33 @@ impl std::fmt::Display for ChangedDuringBuild {
 impl std::error::Error for ChangedDuringBuild {}
 
 /// The index record of a file that has text — its warnings too, so that a build that
-/// does not check it again still reports them; `None` if some function of it has no
-/// signature, hash or ZIR — it has errors, or calls a function whose signature has.
-/// Callers record files only after checking that the program (or, when patching, every
-/// file in the database) has no errors, so `None` means "do not record", never a crash.
+/// does not check it again still reports them; `None` if the file has errors, or some
+/// function of it has no signature, hash or ZIR — it calls a function whose signature
+/// has an error. Callers record files only after checking that the program (or, when
+/// patching, every file in the database) has no errors, so `None` means "do not
+/// record", never a crash.
 pub(super) fn record_of(db: &dyn Db, file: SourceFile, stamp: FileStamp, content: Hash) -> Option<FileRecord> {
-    let functions: Vec<SummaryFunction> = file_functions(db, file)
-        .functions
-        .iter()
-        .map(|&f| {
-            let text = text_hashes(fn_zir(db, f).as_deref()?);
-            Some(SummaryFunction {
-                name: f.name(db).clone(),
-                signature: fn_signature(db, f).clone()?,
-                hash: fn_hash(db, f)?,
-                zir: text.body,
-                contracts: text.contracts,
-            })
-        })
-        .collect::<Option<_>>()?;
-    let warnings: Vec<SummaryWarning> = file_diagnostics(db, file)
-        .iter()
-        .map(|d| {
-            debug_assert!(!d.is_error(), "a file with errors has no record");
-            SummaryWarning { span: d.span, message: d.message.clone(), notes: d.notes.clone() }
-        })
-        .collect();
-    Some(FileRecord {
+    summarize(db, file).as_ref().map(|summarized| record_from(db, file, summarized, stamp, content))
+}
+
+/// A file's index record from its summary (`summarize`), stamp and content hash.
+pub(super) fn record_from(
+    db: &dyn Db,
+    file: SourceFile,
+    summarized: &Summarized,
+    stamp: FileStamp,
+    content: Hash,
+) -> FileRecord {
+    FileRecord {
         entry: FileEntry {
             path: file.path(db).clone(),
             stamp,
             content,
-            interface: file_interface(db, file).hash,
-            warnings: warnings.len() as u32,
+            interface: summarized.interface,
+            warnings: summarized.summary.warnings.len() as u32,
         },
-        summary: Arc::new(FileSummary::new(file_imports(db, file).clone(), functions, warnings)),
-    })
+        summary: summarized.summary.clone(),
+    }
 }
 
 /// The module path of the file at `path`, relative to the directory `root` (absolute):
