@@ -51,7 +51,7 @@ fn query_key_kind(query: &str) -> KeyKind {
         "fn_zir" | "fn_signature" | "fn_check" | "fn_air" | "fn_contracts" | "fn_debug_info" | "fn_hash"
         | "fn_object" | "fn_llvm_ir" => KeyKind::Function,
         "parse_file" | "file_imports" | "file_read_error" | "file_scope" | "file_functions" | "file_diagnostics"
-        | "file_interface" | "file_names" => KeyKind::File,
+        | "file_interface" | "file_names" | "summarize" => KeyKind::File,
         "unit_plan" => KeyKind::Unit,
         "batch_objects" => KeyKind::Batch,
         _ => KeyKind::Singleton,

@@ -73,7 +73,8 @@ fn editing_a_body_recompiles_only_that_function() {
             fn_contracts(main.helper)
             unit_plan(unit 213)
             link_plan()
-            fn_object(main.helper)"#]],
+            fn_object(main.helper)
+            summarize(main.mini)"#]],
         expect!["main.helper"],
         "500\n",
     );
@@ -111,7 +112,8 @@ fn changing_whitespace_recompiles_nothing() {
             fn_signature(main.helper)
             fn_check(main.helper)
             fn_zir(main.unrelated)
-            file_read_error(main.mini)"#]],
+            file_read_error(main.mini)
+            summarize(main.mini)"#]],
         expect![[r#""#]],
         "50\n",
     );
@@ -174,6 +176,7 @@ fn changing_a_signature_recompiles_direct_callers_only() {
             fn_object(lib/math.add)
             fn_object(lib/math.three)
             fn_object(main.main)
+            summarize(lib/math.mini)
             file_interface(lib/math.mini)"#]],
         expect![[r#"
             main.main
@@ -204,6 +207,7 @@ fn adding_an_unrelated_function_recompiles_nothing_existing() {
             fn_contracts(main.brand_new)
             link_plan()
             fn_object(main.brand_new)
+            summarize(main.mini)
             fn_signature(main.brand_new)
             file_interface(main.mini)"#]],
         expect!["main.brand_new"],
@@ -231,7 +235,8 @@ fn editing_an_imported_body_does_not_recompile_the_importer() {
             fn_contracts(lib/math.add)
             unit_plan(unit 8)
             link_plan()
-            fn_object(lib/math.add)"#]],
+            fn_object(lib/math.add)
+            summarize(lib/math.mini)"#]],
         expect!["lib/math.add"],
         "60\n",
     );
@@ -343,7 +348,8 @@ fn with_contracts_off_a_contract_edit_compiles_nothing_and_links_nothing() {
             file_diagnostics(lib/math.mini)
             fn_check(lib/math.root)
             fn_zir(lib/math.square)
-            fn_air(lib/math.root)"#]],
+            fn_air(lib/math.root)
+            summarize(lib/math.mini)"#]],
         expect![[r#""#]],
     );
     assert!(!report.linked, "nothing changed, so nothing is linked");
@@ -370,7 +376,8 @@ fn with_contracts_on_a_contract_edit_recompiles_that_function_and_not_its_caller
             fn_hash(lib/math.root)
             unit_plan(unit 8)
             link_plan()
-            fn_object(lib/math.root)"#]],
+            fn_object(lib/math.root)
+            summarize(lib/math.mini)"#]],
         expect!["lib/math.root"],
     );
     assert!(report.linked);
@@ -454,7 +461,8 @@ fn a_comment_that_moves_a_warning_compiles_nothing() {
         file_functions(main.mini)
         fn_zir(main.main)
         program_diagnostics()
-        file_read_error(main.mini)"#]]
+        file_read_error(main.mini)
+        summarize(main.mini)"#]]
     .assert_eq(&moved.executed.join("\n"));
     assert_eq!(moved.compiled, Vec::<String>::new());
     assert!(!moved.linked);
