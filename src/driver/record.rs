@@ -182,13 +182,19 @@ impl Session {
         // the whole-program queries (an edge per file or function), so summarizing ten
         // thousand files there cost ten thousand such clears, and the functions of a
         // large file, whose `file_diagnostics` had an edge per function, paid it each.
+        // Its queries are cancelled when the session's are (a watcher's next edit): the
+        // token is the handle's own, so the session's is passed on at every file.
         let fresh = self.db.clone();
         let db = &fresh;
+        let (session, own) = (self.cancellation_token(), salsa::Database::cancellation_token(&fresh));
         let files: Vec<SourceFile> = mini_queries::imports::program_files(db, self.workspace()).to_vec();
         let mut records = Vec::with_capacity(files.len());
         let mut kept = FxHashMap::with_capacity_and_hasher(files.len(), Default::default());
         let mut oldest_check = header.started_at_ns;
         for file in files {
+            if session.is_cancelled() {
+                own.cancel();
+            }
             let path = file.path(db).clone();
             let state = self.files.get(&path);
             let recorded = state.and_then(|state| {

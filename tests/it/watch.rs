@@ -725,6 +725,20 @@ fn a_renamed_directory_with_retargeted_imports_builds_like_a_clean_build() {
     assert_index_is_current(d);
 }
 
+/// Every index head in the cache of the program in `dir`, with its bytes.
+fn index_files(dir: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let mut heads: Vec<_> = std::fs::read_dir(dir.join(".mini_cache/index"))
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            (entry.file_name(), std::fs::read(entry.path()).unwrap())
+        })
+        .collect();
+    heads.sort();
+    assert!(!heads.is_empty(), "the first build wrote an index");
+    heads
+}
+
 /// An index whose writing a cancellation stopped is written when the watcher ends
 /// (Ctrl-C), if no build came after to write it: a later one-shot build finds it current.
 #[test]
@@ -736,8 +750,11 @@ fn an_index_write_cancelled_before_the_watcher_ends_is_written_when_it_ends() {
     let mut w = watcher(d);
     assert_eq!(rounds(&mut w, &[]), ["compiled [main.main, lib.f], linked true"]);
     write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 2;\n}\n");
+    let before = index_files(d);
     w.session().faults().arm(Point::IndexWrite, Action::Cancel);
     assert_eq!(rounds(&mut w, &[d.join("lib.mini")]), ["compiled [lib.f], linked true"]);
+    // The cancellation stopped the write: the index is still the first build's.
+    assert_eq!(index_files(d), before, "a cancelled index write writes nothing");
     // As at Ctrl-C: the main loop cancels whatever runs, then lets go.
     w.canceller().cancel();
     w.finish().expect("no crash");
