@@ -10,6 +10,7 @@ mod importers;
 mod objects;
 mod patch;
 mod plan;
+mod prefetch;
 mod record;
 mod request;
 mod scan;
@@ -86,9 +87,9 @@ struct Artifacts {
     linker: Option<Linker>,
     /// Watch mode's incremental linker: the last image's layout, patched after an edit.
     incremental: Option<Arc<std::sync::Mutex<IncrementalLinker>>>,
-    /// In watch mode, the index to write after the rebuild is reported: where, and
-    /// what was linked (the file records are taken then).
-    pending_index: Option<(PathBuf, Header)>,
+    /// In watch mode, the index to write after the rebuild is reported: where, what
+    /// was linked (the file records are taken then), and the build's jobs.
+    pending_index: Option<(PathBuf, Header, usize)>,
     /// In watch mode, the store entries and statistics to write after the report.
     deferred: deferred::Deferred,
 }
@@ -537,6 +538,10 @@ impl Session {
         self.set_settings(&request.settings);
         self.scan(index.as_ref(), &stamps, started_at_ns, &mut report)?;
         self.fault(Point::AfterScan);
+        let files = mini_queries::imports::program_files(&self.db, self.workspace()).clone();
+        self.prefetch(&files, report.files_read, request.jobs, |db, file| {
+            mini_queries::diagnostics::file_diagnostics(db, file);
+        });
         report.diagnostics = self.diagnostics();
         self.fault(Point::AfterDiagnostics);
         if request.deny_warnings {

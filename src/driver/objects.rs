@@ -40,6 +40,13 @@ impl Session {
         store: &Store,
         report: &mut BuildReport,
     ) -> Result<(Arc<LinkPlan>, Hash)> {
+        // Every function's hash, which the unit plans read, on all cores first.
+        let files = mini_queries::imports::program_files(&self.db, self.workspace()).clone();
+        self.prefetch(&files, report.files_read, request.jobs, |db, file| {
+            for &function in &mini_queries::items::file_functions(db, file).functions {
+                mini_queries::hash::fn_hash(db, function);
+            }
+        });
         let plan = {
             let _span = tracing::info_span!("link_plan").entered();
             link_plan(&self.db, self.workspace()).clone().context("a program without errors has a link plan")?

@@ -127,11 +127,11 @@ impl Session {
         };
         let path = self.index_path(store, &request.settings);
         if self.mode.defers_writes() {
-            self.artifacts.pending_index = Some((path, header));
+            self.artifacts.pending_index = Some((path, header, request.jobs));
             Ok(())
         } else {
             self.fault(Point::IndexWrite);
-            match self.file_records(&mut header) {
+            match self.file_records(&mut header, request.jobs) {
                 Some(files) => Index::write(store, &path, &header, &files),
                 None => Ok(()),
             }
@@ -155,11 +155,11 @@ impl Session {
     /// written or not.
     pub fn flush_index(&mut self) -> Result<()> {
         self.write_deferred()?;
-        let Some((path, header)) = &self.artifacts.pending_index else { return Ok(()) };
-        let (path, mut header) = (path.clone(), header.clone());
+        let Some((path, header, jobs)) = &self.artifacts.pending_index else { return Ok(()) };
+        let (path, mut header, jobs) = (path.clone(), header.clone(), *jobs);
         let _span = tracing::info_span!("write_index").entered();
         self.fault(Point::IndexWrite);
-        let files = self.file_records(&mut header);
+        let files = self.file_records(&mut header, jobs);
         self.artifacts.pending_index = None;
         let Some(files) = files else { return Ok(()) };
         let mut store = self.open_store()?;
@@ -175,7 +175,7 @@ impl Session {
     /// The records' stamps were taken by this build or, in watch mode, earlier ones: the
     /// header's start becomes the earliest of their `checked_at_ns`, so that the
     /// racy-clean rule judges each stamp against a time before it was taken.
-    pub(super) fn file_records(&mut self, header: &mut Header) -> Option<Vec<FileRecord>> {
+    pub(super) fn file_records(&mut self, header: &mut Header, jobs: usize) -> Option<Vec<FileRecord>> {
         // A handle of its own, so a fresh query stack: salsa reuses one frame per depth
         // of its stack and clears it, on every pop, in time proportional to the most
         // edges any query at that depth ever had. On the build's handle, depth 0 has held
@@ -188,6 +188,17 @@ impl Session {
         let db = &fresh;
         let (session, own) = (self.cancellation_token(), salsa::Database::cancellation_token(&fresh));
         let files: Vec<SourceFile> = mini_queries::imports::program_files(db, self.workspace()).to_vec();
+        // The files that need a new summary (all of them, after a cold build), on all cores.
+        let new: Vec<SourceFile> = (files.iter().copied())
+            .filter(|file| {
+                let state = self.files.get(file.path(db));
+                let seen = state.and_then(|state| Some((state, state.seen?.stamp?, state.seen?.content?)));
+                seen.is_some_and(|(state, stamp, content)| kept_record(state, stamp, content).is_none())
+            })
+            .collect();
+        self.prefetch(&new, new.len(), jobs, |db, file| {
+            mini_queries::record::summarize(db, file);
+        });
         let mut records = Vec::with_capacity(files.len());
         let mut kept = FxHashMap::with_capacity_and_hasher(files.len(), Default::default());
         let mut oldest_check = header.started_at_ns;
@@ -201,11 +212,7 @@ impl Session {
                 let seen = state.seen?;
                 oldest_check = oldest_check.min(seen.checked_at_ns);
                 let (stamp, content) = (seen.stamp?, seen.content?);
-                match (&state.record, &state.basis) {
-                    (Some(old), _) if old.entry.content == content => Some(restamped(old, stamp)),
-                    (_, Some(basis)) if basis.record.entry.content == content => Some(restamped(&basis.record, stamp)),
-                    _ => scan::record_of(db, file, stamp, content),
-                }
+                kept_record(state, stamp, content).or_else(|| scan::record_of(db, file, stamp, content))
             });
             let Some(record) = recorded else {
                 tracing::warn!("not writing the cache index: '{}' could not be recorded", self.display_path(&path));
@@ -244,6 +251,16 @@ pub(super) fn read_index_file(path: &Path) -> Option<Index> {
             tracing::info!("the cache index {} is from another version of mini; rebuilding it", path.display());
             None
         }
+    }
+}
+
+/// The file's record in the last index, restamped, if its content is still the one
+/// recorded: the session's own record, or the index's that the build started from.
+fn kept_record(state: &scan::FileState, stamp: FileStamp, content: Hash) -> Option<FileRecord> {
+    match (&state.record, &state.basis) {
+        (Some(old), _) if old.entry.content == content => Some(restamped(old, stamp)),
+        (_, Some(basis)) if basis.record.entry.content == content => Some(restamped(&basis.record, stamp)),
+        _ => None,
     }
 }
 

@@ -13,6 +13,7 @@ mod lsp;
 mod mutation;
 mod nginx;
 mod oracle;
+mod prefetch;
 mod programs;
 mod reexecution;
 mod saving;
