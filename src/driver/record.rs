@@ -191,9 +191,10 @@ impl Session {
         // The files that need a new summary (all of them, after a cold build), on all cores.
         let new: Vec<SourceFile> = (files.iter().copied())
             .filter(|file| {
-                let state = self.files.get(file.path(db));
-                let seen = state.and_then(|state| Some((state, state.seen?.stamp?, state.seen?.content?)));
-                seen.is_some_and(|(state, stamp, content)| kept_record(state, stamp, content).is_none())
+                self.files.get(file.path(db)).is_some_and(|state| {
+                    let content = state.seen.and_then(|seen| seen.stamp.and(seen.content));
+                    content.is_some_and(|content| kept_record(state, content).is_none())
+                })
             })
             .collect();
         self.prefetch(&new, new.len(), jobs, |db, file| {
@@ -212,7 +213,10 @@ impl Session {
                 let seen = state.seen?;
                 oldest_check = oldest_check.min(seen.checked_at_ns);
                 let (stamp, content) = (seen.stamp?, seen.content?);
-                kept_record(state, stamp, content).or_else(|| scan::record_of(db, file, stamp, content))
+                match kept_record(state, content) {
+                    Some(kept) => Some(restamped(kept, stamp)),
+                    None => scan::record_of(db, file, stamp, content),
+                }
             });
             let Some(record) = recorded else {
                 tracing::warn!("not writing the cache index: '{}' could not be recorded", self.display_path(&path));
@@ -254,12 +258,12 @@ pub(super) fn read_index_file(path: &Path) -> Option<Index> {
     }
 }
 
-/// The file's record in the last index, restamped, if its content is still the one
-/// recorded: the session's own record, or the index's that the build started from.
-fn kept_record(state: &scan::FileState, stamp: FileStamp, content: Hash) -> Option<FileRecord> {
+/// The file's record in the last index, if its content is still the one recorded: the
+/// session's own record, or the index's that the build started from.
+fn kept_record(state: &scan::FileState, content: Hash) -> Option<&FileRecord> {
     match (&state.record, &state.basis) {
-        (Some(old), _) if old.entry.content == content => Some(restamped(old, stamp)),
-        (_, Some(basis)) if basis.record.entry.content == content => Some(restamped(&basis.record, stamp)),
+        (Some(old), _) if old.entry.content == content => Some(old),
+        (_, Some(basis)) if basis.record.entry.content == content => Some(&basis.record),
         _ => None,
     }
 }
