@@ -14,7 +14,7 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=-no-pie");
 
     // The shell's part of every cache key (see `src/cache/identity.rs`).
-    for file in identity::SHAPING_SOURCES {
+    for file in identity::SHAPING_SOURCES.iter().chain(identity::LINKER_SOURCES) {
         println!("cargo:rerun-if-changed={file}");
     }
     println!("cargo:rerun-if-changed=Cargo.lock");
@@ -22,6 +22,8 @@ fn main() {
     let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let hash = identity::shell_hash(&root).expect("the shell's sources are readable");
     println!("cargo:rustc-env=MINI_SHELL_HASH={hash}");
+    let hash = identity::linker_hash(&root).expect("the linker's sources are readable");
+    println!("cargo:rustc-env=MINI_LINKER_HASH={hash}");
     git_commit();
 }
 

@@ -296,6 +296,7 @@ fn evict(store: &Store, target: impl FnOnce(u64) -> u64, spare_since: Option<Sys
                 Store::key(Kind::Runtime, header.runtime),
                 Store::key(Kind::Entry, header.entry),
                 Store::key(Kind::Start, header.start),
+                Store::key(Kind::LinkLayout, header.link_key),
             ]);
         let keep = store.kept_index() == Some(item.path.as_path());
         for key in keys {

@@ -18,11 +18,24 @@ pub const SHAPING_SOURCES: &[&str] = &["src/link/merge.rs", "src/cache/store.rs"
 /// The dependencies whose code shapes stored bytes: `object` writes the merged units.
 pub const SHAPING_CRATES: &[&str] = &["object"];
 
+/// The sources of mini's own linker, whose layout of an executable a later build may
+/// patch in place (`Kind::LinkLayout`): a layout is used only by the linker that made it.
+pub const LINKER_SOURCES: &[&str] = &["src/link/image.rs", "src/link/incremental.rs", "src/link/saved.rs"];
+
 /// The hash of the shaping sources under `root` and of the shaping crates' versions in
 /// `root/Cargo.lock`, as 16 hex digits; `None` if a source cannot be read.
 pub fn shell_hash(root: &Path) -> Option<String> {
+    sources_hash(root, SHAPING_SOURCES)
+}
+
+/// `shell_hash` for the linker's sources (`LINKER_SOURCES`).
+pub fn linker_hash(root: &Path) -> Option<String> {
+    sources_hash(root, LINKER_SOURCES)
+}
+
+fn sources_hash(root: &Path, sources: &[&str]) -> Option<String> {
     let mut hasher = blake3::Hasher::new();
-    for file in SHAPING_SOURCES {
+    for file in sources {
         let text = std::fs::read(root.join(file)).ok()?;
         hasher.update(&(file.len() as u64).to_le_bytes());
         hasher.update(file.as_bytes());

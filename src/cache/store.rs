@@ -61,6 +61,10 @@ pub enum Kind {
     /// A program's index without what only one machine knows, kept only on a remote
     /// cache (see `remote`).
     SharedIndex = 7,
+    /// The layout of an executable mini's linker wrote, keyed by its link key, so that a
+    /// new process can patch the executable in place (`IncrementalLinker::save`). Kept
+    /// on this machine only: it describes an executable that is here.
+    LinkLayout = 8,
 }
 
 impl Kind {
@@ -73,6 +77,7 @@ impl Kind {
             5 => Kind::Start,
             6 => Kind::UnitMembers,
             7 => Kind::SharedIndex,
+            8 => Kind::LinkLayout,
             _ => return None,
         })
     }
@@ -259,7 +264,11 @@ impl Store {
     /// function hash, a unit key…), under this format version and this shell (see
     /// `identity`): `Encoder::new` adds the queries' `COMPILER_ID` and LLVM's version.
     pub fn key(kind: Kind, inner: Hash) -> Hash {
-        key_for_shell(SHELL_ID, kind, inner)
+        match kind {
+            // A layout is used only by the linker that made it.
+            Kind::LinkLayout => key_for_shell(SHELL_AND_LINKER_ID, kind, inner),
+            _ => key_for_shell(SHELL_ID, kind, inner),
+        }
     }
 
     pub fn path(&self, key: Hash) -> PathBuf {
@@ -574,6 +583,10 @@ pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
 /// The shell's identity: a hash of the sources that shape stored bytes (`identity`).
 pub const SHELL_ID: &str = env!("MINI_SHELL_HASH");
 
+/// `SHELL_ID` and the hash of mini's linker (`identity::LINKER_SOURCES`), for the keys
+/// of executables' layouts.
+const SHELL_AND_LINKER_ID: &str = concat!(env!("MINI_SHELL_HASH"), "+", env!("MINI_LINKER_HASH"));
+
 /// An entry's key as a build of mini whose shell has identity `shell` computes it.
 pub fn key_for_shell(shell: &str, kind: Kind, inner: Hash) -> Hash {
     Encoder::new("mini cache entry").u32(FORMAT_VERSION).str(shell).u8(kind as u8).bytes(&inner.0).finish()
@@ -758,6 +771,31 @@ mod tests {
                 assert_ne!(key_for_shell(&other, kind, hash(7)), Store::key(kind, hash(7)));
             }
         }
+    }
+
+    /// An executable's layout is patched only by the linker that made it: its key mixes
+    /// in a hash of the linker's sources, which changes with them.
+    #[test]
+    fn layout_keys_change_with_the_linker() {
+        use crate::cache::identity::{LINKER_SOURCES, linker_hash};
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let compiled_in = SHELL_AND_LINKER_ID.split_once('+').map(|(_, linker)| linker);
+        assert_eq!(linker_hash(root).as_deref(), compiled_in, "the compiled-in identity is the sources' hash");
+        let copy = tempfile::tempdir().unwrap();
+        for file in LINKER_SOURCES.iter().chain(&["Cargo.lock"]) {
+            let to = copy.path().join(file);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(root.join(file), to).unwrap();
+        }
+        assert_eq!(linker_hash(copy.path()).as_deref(), compiled_in);
+        let image = copy.path().join("src/link/image.rs");
+        let text = std::fs::read_to_string(&image).unwrap();
+        std::fs::write(&image, text.replace("fn capacity", "fn capacity_")).unwrap();
+        let other = linker_hash(copy.path()).unwrap();
+        assert_ne!(Some(other.as_str()), compiled_in);
+        let other_id = format!("{SHELL_ID}+{other}");
+        assert_ne!(key_for_shell(&other_id, Kind::LinkLayout, hash(7)), Store::key(Kind::LinkLayout, hash(7)));
+        assert_ne!(Store::key(Kind::LinkLayout, hash(7)), key_for_shell(SHELL_ID, Kind::LinkLayout, hash(7)));
     }
 
     #[test]

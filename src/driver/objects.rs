@@ -27,6 +27,7 @@ use super::{BuildReport, BuildRequest, LinkState, Session};
 use crate::cache::store::{Blob, Kind, Store, Unit};
 use crate::fs::{FileStamp, absolute, lexically_normal};
 use crate::link::image;
+use crate::link::incremental::IncrementalLinker;
 use crate::link::{self, Linker};
 use crate::progress::Phase;
 
@@ -103,7 +104,13 @@ impl Session {
             Emit::Exe => {
                 let _span = tracing::info_span!("link", inputs = inputs.len()).entered();
                 self.fault(crate::fault::Point::BeforeLink);
-                self.link_executable(&inputs, Some(&keys), &output, &request.settings.codegen)?;
+                self.link_executable(
+                    &inputs,
+                    Some(&keys),
+                    Some((store, plan.key)),
+                    &output,
+                    &request.settings.codegen,
+                )?;
                 report.linked = true;
                 self.artifacts.link_state = Some(LinkState {
                     settings: request.settings.clone(),
@@ -282,11 +289,14 @@ impl Session {
     /// `MINI_LINKER=system` always uses the system linker, `MINI_LINKER=own` never does
     /// (a refusal is then an error: that is how the tests know the own linker ran).
     /// `keys`, where known, identify the inputs' bytes: watch mode's incremental linker
-    /// needs them.
+    /// needs them. A one-shot build with mini's linker also saves the executable's
+    /// layout in `layout`'s store, under its link key, so that the next build can patch
+    /// the executable in place (see `patch::patch_in_place`).
     pub(super) fn link_executable(
         &mut self,
         inputs: &[LinkInput],
         keys: Option<&[Hash]>,
+        layout: Option<(&Store, Hash)>,
         output: &Path,
         settings: &CodegenSettings,
     ) -> Result<()> {
@@ -305,6 +315,17 @@ impl Session {
                     let mut linker = linker.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     let scratch = self.cache_dir().join("tmp");
                     linker.link(keys, &objects, "_start").map(|()| linker.publish(output, &scratch))
+                }
+                // One-shot: linked whole, its layout kept for the next build.
+                (None, Some(keys)) if let Some((store, link_key)) = layout => {
+                    let mut linker = IncrementalLinker::new();
+                    linker.link(keys, &objects, "_start").map(|()| {
+                        // The layout is written on the other core meanwhile.
+                        std::thread::scope(|scope| {
+                            scope.spawn(|| save_layout(store, link_key, &linker));
+                            write_executable(output, linker.image().expect("linked"))
+                        })
+                    })
                 }
                 _ => image::link(&objects, "_start").map(|image| write_executable(output, &image)),
             };
@@ -434,6 +455,24 @@ fn own_linker_can_link(settings: &CodegenSettings) -> bool {
     settings.target.starts_with("x86_64") && !settings.debug_info
 }
 
+/// Saves the layout of the executable `linker` just wrote, for the next build to patch
+/// it in place. A failure costs that build a full link, so it is only logged.
+pub(super) fn save_layout(store: &Store, link_key: Hash, linker: &IncrementalLinker) {
+    let _span = tracing::info_span!("save_layout").entered();
+    let Some(bytes) = linker.save() else { return };
+    if let Err(e) = store.write(Kind::LinkLayout, link_key, &bytes) {
+        tracing::warn!("cannot save the executable's layout: {e:#}");
+    }
+}
+
+impl Session {
+    /// Whether a one-shot build links with mini's own linker (see `own_linker_applies`):
+    /// watch mode keeps its layout in memory instead.
+    pub(super) fn own_linker_links(&self, settings: &CodegenSettings) -> bool {
+        self.artifacts.incremental.is_none() && own_linker_applies(settings)
+    }
+}
+
 /// Whether the executable will be linked by mini's own linker (unless it refuses the
 /// input, which mini's objects never make it do): it can, and `MINI_LINKER` does not
 /// ask for the system linker.
@@ -479,6 +518,11 @@ pub(super) struct LinkInput {
 impl LinkInput {
     pub(super) fn new(path: PathBuf, bytes: Blob) -> LinkInput {
         LinkInput { path, bytes: Arc::new(bytes) }
+    }
+
+    /// Its bytes.
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// Whether its file is still on disk (the system linker reads it from there).

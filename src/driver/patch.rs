@@ -47,6 +47,7 @@ use super::{BuildReport, BuildRequest, Session};
 use crate::cache::index::{FileEntry, Header, Index, encode_summary};
 use crate::cache::store::{Kind, Store};
 use crate::fs::{FileStamp, absolute};
+use crate::link::incremental::IncrementalLinker;
 use crate::render::Located;
 
 /// Declines to patch, saying why (`MINI_LOG=info` shows it).
@@ -163,11 +164,20 @@ impl Session {
         let output_now = FileStamp::of(output).map(|stamp| (absolute(output), stamp));
         let up_to_date = link == index.header.link_key && output_now.is_some() && output_now == index.header.output;
         if !up_to_date {
-            let Some(inputs) = self.patched_inputs(request, store, &work, &header, report)? else {
-                return declined("a unit cannot be rebuilt");
-            };
-            self.fault(crate::fault::Point::BeforeLink);
-            self.link_executable(&inputs, None, output, &request.settings.codegen)?;
+            let start = start_hash(&self.db, self.settings.expect("set before patching"));
+            let keys: Vec<Hash> =
+                (header.units.iter().map(|&(_, key)| key)).chain([header.runtime, header.entry, start]).collect();
+            let in_place = output_now.is_some() && output_now == index.header.output;
+            report.linked_in_place =
+                in_place && self.patch_in_place(request, store, &work, &header, &keys, output, report)?;
+            if !report.linked_in_place {
+                let Some(inputs) = self.patched_inputs(request, store, &work, &header, report, false)? else {
+                    return declined("a unit cannot be rebuilt");
+                };
+                self.fault(crate::fault::Point::BeforeLink);
+                let layout = Some((store, header.link_key));
+                self.link_executable(&inputs, Some(&keys), layout, output, &request.settings.codegen)?;
+            }
             report.linked = true;
             header.output = FileStamp::of(output).map(|stamp| (absolute(output), stamp));
         }
@@ -328,20 +338,23 @@ impl Session {
         work: &Work<'_>,
         header: &Header,
         report: &mut BuildReport,
+        rebuilt_only: bool,
     ) -> Result<Option<Vec<LinkInput>>> {
         let Work { index, file_units, edited, rebuilt } = *work;
         // A unit whose key is not in the store is made now: LLVM can start meanwhile.
         if rebuilt.iter().any(|r| !store.contains(Kind::Unit, header.units[r.slot].1)) {
             crate::codegen::prestart();
         }
-        // The planner, over every unit: only the rebuilt ones' members are known here.
-        let wanted: Vec<Wanted<'_>> = header
-            .units
-            .iter()
-            .enumerate()
-            .map(|(slot, &(index, key))| Wanted {
-                index,
-                key,
+        // The planner, over every unit (or, patching in place, the rebuilt ones only):
+        // only the rebuilt ones' members are known here.
+        let slots: Vec<usize> = match rebuilt_only {
+            true => rebuilt.iter().map(|r| r.slot).collect(),
+            false => (0..header.units.len()).collect(),
+        };
+        let wanted: Vec<Wanted<'_>> = (slots.iter())
+            .map(|&slot| Wanted {
+                index: header.units[slot].0,
+                key: header.units[slot].1,
                 members: rebuilt.iter().find(|r| r.slot == slot).map(|r| &r.hashes[..]),
             })
             .collect();
@@ -359,9 +372,9 @@ impl Session {
             .plan(&wanted)
         };
         // Functions from the remote cache, in units downloaded whole.
-        let fetched: Vec<usize> = (plan.units.iter().enumerate())
-            .filter(|(_, unit)| matches!(unit.fate, UnitFate::Found(_, Found::Remote)))
-            .map(|(slot, _)| slot)
+        let fetched: Vec<usize> = (plan.units.iter().zip(&slots))
+            .filter(|(unit, _)| matches!(unit.fate, UnitFate::Found(_, Found::Remote)))
+            .map(|(_, &slot)| slot)
             .collect();
         report.reused_from_remote += functions_in_units(index, file_units, header, rebuilt, &fetched);
         // What must be built is a function of an edited file.
@@ -385,9 +398,14 @@ impl Session {
             }
         }
         names.sort();
-        report.compiled = names.into_iter().map(|(_, _, name)| name).collect();
+        // Added to: when patching in place fails over to linking whole, this runs again
+        // and compiles nothing more.
+        report.compiled.extend(names.into_iter().map(|(_, _, name)| name));
 
         let mut inputs: Vec<LinkInput> = done.units.into_iter().map(|(_, _, input)| input).collect();
+        if rebuilt_only {
+            return Ok(Some(inputs));
+        }
         let settings = self.settings.expect("set before patching");
         let start = start_hash(&self.db, settings);
         for (kind, key) in [(Kind::Runtime, header.runtime), (Kind::Entry, header.entry), (Kind::Start, start)] {
@@ -395,6 +413,65 @@ impl Session {
             inputs.push(LinkInput::new(path, bytes));
         }
         Ok(Some(inputs))
+    }
+
+    /// Step 5, in place: the executable on disk is the last build's, so the rebuilt
+    /// units are patched into it with the layout its link saved (`IncrementalLinker::
+    /// save`), reading no other unit. False, having written nothing, when that cannot
+    /// be done — no saved layout, an executable that is not the one it describes, a
+    /// unit that outgrew its room, another linker — and the caller links whole. The
+    /// patched image is what a full link of the same inputs gives, byte for byte.
+    #[allow(clippy::too_many_arguments)]
+    fn patch_in_place(
+        &mut self,
+        request: &BuildRequest,
+        store: &Store,
+        work: &Work<'_>,
+        header: &Header,
+        keys: &[Hash],
+        output: &std::path::Path,
+        report: &mut BuildReport,
+    ) -> Result<bool> {
+        if !self.own_linker_links(&request.settings.codegen) || work.rebuilt.is_empty() {
+            return Ok(false);
+        }
+        let _span = tracing::info_span!("in_place", units = work.rebuilt.len()).entered();
+        // A unit whose key is not in the store is made below: LLVM starts meanwhile.
+        if work.rebuilt.iter().any(|r| !store.contains(Kind::Unit, header.units[r.slot].1)) {
+            crate::codegen::prestart();
+        }
+        let resumed = {
+            let _span = tracing::info_span!("resume").entered();
+            let Some(saved) = store.read(Kind::LinkLayout, work.index.header.link_key) else { return Ok(false) };
+            let Ok(image) = crate::cache::store::read_regular(output) else { return Ok(false) };
+            IncrementalLinker::resume(&saved, image)
+        };
+        let Some(mut linker) = resumed else {
+            tracing::info!("the saved layout is not the executable's; linking whole");
+            return Ok(false);
+        };
+        let remote_before = report.reused_from_remote;
+        let Some(units) = self.patched_inputs(request, store, work, header, report, true)? else {
+            report.reused_from_remote = remote_before;
+            return Ok(false);
+        };
+        let mut objects: Vec<&[u8]> = vec![&[]; keys.len()];
+        for (r, input) in work.rebuilt.iter().zip(&units) {
+            objects[r.slot] = input.bytes();
+        }
+        self.fault(crate::fault::Point::BeforeLink);
+        if let Err(why) = linker.patch_only(keys, &objects, "_start") {
+            tracing::info!(?why, "cannot patch the executable in place; linking whole");
+            report.reused_from_remote = remote_before;
+            return Ok(false);
+        }
+        // The executable, and beside it on the other core the layout for the next build.
+        let _span = tracing::info_span!("publish").entered();
+        std::thread::scope(|scope| {
+            scope.spawn(|| super::objects::save_layout(store, header.link_key, &linker));
+            crate::output::write_atomically(output, linker.image().expect("patched"), true)
+        })?;
+        Ok(true)
     }
 
     /// Step 6: the index — the others' records as they were, byte for byte. False if a

@@ -69,6 +69,9 @@ pub struct BuildReport {
     pub link_units_relinked: usize,
     /// Whether the final link ran (it is skipped when its inputs and output are unchanged).
     pub linked: bool,
+    /// Whether it patched the last build's executable in place rather than linking
+    /// whole (a new process, with the layout that build saved).
+    pub linked_in_place: bool,
     pub output: Option<PathBuf>,
     /// Text output (llvm-ir or zir) when written to standard output.
     pub text: Option<String>,

@@ -344,10 +344,10 @@ pub(super) struct Site {
 /// bytes and checked against them (no allocation per name).
 #[derive(Default)]
 pub(super) struct Names {
-    bytes: Vec<u8>,
+    pub(super) bytes: Vec<u8>,
     /// By number: where its name is in `bytes`.
-    spans: Vec<(u32, u32)>,
-    by_hash: FxHashMap<u64, u32>,
+    pub(super) spans: Vec<(u32, u32)>,
+    pub(super) by_hash: FxHashMap<u64, u32>,
 }
 
 impl Names {

@@ -217,6 +217,47 @@ impl IncrementalLinker {
         self.last.as_ref()
     }
 
+    /// The state a new process needs to patch the image this linker holds — the
+    /// inputs' keys, the entry point, the layout, and the image's hash (see `saved`);
+    /// `None` before a successful link.
+    pub fn save(&self) -> Option<Vec<u8>> {
+        let state = self.state.as_ref()?;
+        let image_hash = blake3::hash(&state.image);
+        Some(super::saved::encode(&state.keys, &state.entry, image_hash.as_bytes(), &state.layout))
+    }
+
+    /// A linker holding `image` — the executable as read back from disk — with the
+    /// state `save` gave for it; `None` if the state is damaged or is not `image`'s.
+    pub fn resume(saved: &[u8], image: Vec<u8>) -> Option<IncrementalLinker> {
+        let saved = super::saved::decode(saved)?;
+        if saved.keys.len() != saved.layout.inputs.len() || *blake3::hash(&image).as_bytes() != saved.image_hash {
+            return None;
+        }
+        let state = State { keys: saved.keys, entry: saved.entry, image, layout: saved.layout };
+        Some(IncrementalLinker { state: Some(state), mode: Mode::WriteWhole, ..IncrementalLinker::default() })
+    }
+
+    /// Patches the image with the inputs whose keys changed, without linking whole: a
+    /// new process that read only those inputs (the others' `objects` may be empty).
+    /// On `Err` nothing usable is left: the caller links whole, with every input.
+    pub fn patch_only(&mut self, keys: &[Hash], objects: &[&[u8]], entry: &str) -> Result<How, Why> {
+        let start = Instant::now();
+        let patched = self.patch(keys, objects, entry);
+        if patched.is_err() {
+            self.state = None;
+        }
+        let how = patched?;
+        tracing::info!(?how, "patched the executable in place");
+        self.last = Some(LastLink {
+            how: how.clone(),
+            link: start.elapsed(),
+            publish: Duration::ZERO,
+            written: 0,
+            in_place: false,
+        });
+        Ok(how)
+    }
+
     /// Links and publishes as `mode` says (for benchmarks).
     pub fn set_mode(&mut self, mode: Mode) {
         self.mode = mode;
@@ -714,5 +755,80 @@ mod tests {
         }
         assert!(rewritten > 0, "no patch moved a global that another input calls: {hows:?}");
         assert!(in_place >= hows["patched"] / 2, "{in_place} copies patched in place: {hows:?}");
+    }
+
+    /// A new process's patch: the state saved after each link and resumed with the
+    /// image read back, then given only the changed inputs (the others empty), as the
+    /// one-shot patch path does; where that cannot patch, a full link with every input.
+    /// Every image is a full link's, byte for byte.
+    #[test]
+    fn a_resumed_linker_patches_as_the_one_that_saved() {
+        let mut patched = 0;
+        for seed in [0x5eed_u64, 0xfeed_beef] {
+            let mut rng = Rng(seed);
+            let inputs = 12;
+            let mut specs: Vec<Spec> = (0..inputs).map(|_| random_spec(&mut rng, inputs)).collect();
+            let objects_of =
+                |specs: &[Spec]| -> Vec<Vec<u8>> { specs.iter().enumerate().map(|(i, s)| object(i, s)).collect() };
+            let objects = objects_of(&specs);
+            let objects: Vec<&[u8]> = objects.iter().map(Vec::as_slice).collect();
+            let mut keys: Vec<Hash> = objects.iter().map(|o| Hash(*blake3::hash(o).as_bytes())).collect();
+            let mut linker = IncrementalLinker::new();
+            linker.link(&keys, &objects, "_start").unwrap();
+            for step in 0..60 {
+                let saved = linker.save().expect("a linked state");
+                let image = linker.image().unwrap().to_vec();
+                assert!(IncrementalLinker::resume(&saved, vec![0; image.len()]).is_none(), "another image");
+                let mut resumed = IncrementalLinker::resume(&saved, image).expect("its own image");
+
+                let i = rng.below(inputs);
+                edit(&mut rng, &mut specs[i], inputs);
+                let objects = objects_of(&specs);
+                let all: Vec<&[u8]> = objects.iter().map(Vec::as_slice).collect();
+                let new_keys: Vec<Hash> = all.iter().map(|o| Hash(*blake3::hash(o).as_bytes())).collect();
+                let changed: Vec<&[u8]> =
+                    (0..inputs).map(|k| if new_keys[k] == keys[k] { &[][..] } else { all[k] }).collect();
+                match resumed.patch_only(&new_keys, &changed, "_start") {
+                    Ok(_) => patched += 1,
+                    Err(_) => {
+                        assert!(resumed.image().is_none(), "a failed patch leaves nothing to publish");
+                        resumed = IncrementalLinker::new();
+                        resumed.link(&new_keys, &all, "_start").unwrap();
+                    }
+                }
+                let full = image::link(&all, "_start").unwrap();
+                assert!(resumed.image().unwrap() == &full[..], "seed {seed:#x}, step {step}");
+                (linker, keys) = (resumed, new_keys);
+            }
+        }
+        assert!(patched >= 40, "only {patched} patched after resuming");
+    }
+
+    /// Saved bytes that are cut short are refused, and changed ones never make decoding
+    /// panic. (The store's trailer, a hash of the entry, refuses damaged entries before
+    /// they get here, and the image's hash ties a state to its executable.)
+    #[test]
+    fn damaged_saved_states_are_refused_without_panicking() {
+        let mut rng = Rng(0xdead_beef);
+        let inputs = 4;
+        let specs: Vec<Spec> = (0..inputs).map(|_| random_spec(&mut rng, inputs)).collect();
+        let objects: Vec<Vec<u8>> = specs.iter().enumerate().map(|(i, s)| object(i, s)).collect();
+        let objects: Vec<&[u8]> = objects.iter().map(Vec::as_slice).collect();
+        let keys: Vec<Hash> = objects.iter().map(|o| Hash(*blake3::hash(o).as_bytes())).collect();
+        let mut linker = IncrementalLinker::new();
+        linker.link(&keys, &objects, "_start").unwrap();
+        let saved = linker.save().unwrap();
+        let image = linker.image().unwrap().to_vec();
+        assert!(IncrementalLinker::resume(&saved, image.clone()).is_some());
+        for len in 0..saved.len() {
+            assert!(IncrementalLinker::resume(&saved[..len], image.clone()).is_none(), "cut at {len}");
+        }
+        for _ in 0..2000 {
+            let mut damaged = saved.clone();
+            let at = rng.below(damaged.len());
+            damaged[at] ^= 1 << rng.below(8);
+            // Refused, or (a flip in a field no check covers, an address say) decoded.
+            let _ = IncrementalLinker::resume(&damaged, image.clone());
+        }
     }
 }

@@ -7,6 +7,7 @@ mod debug;
 pub mod image;
 pub mod incremental;
 mod merge;
+mod saved;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -158,3 +158,102 @@ fn a_watchers_new_units_reach_the_store_with_the_index() {
     let report = fresh.build(&request(&d.join("main"))).unwrap();
     assert!(report.compiled.is_empty() && !report.linked, "{report:?}");
 }
+
+/// A one-shot build in a new process, over the cache the last build left.
+fn one_shot(d: &Path, output: &str) -> mini::driver::BuildReport {
+    let mut session = Session::new(&d.join("main.mini")).unwrap();
+    let report = session.build(&request(&d.join(output))).unwrap();
+    assert!(report.success(), "{:?}", report.diagnostics);
+    report
+}
+
+/// The executable of a clean build (no cache) of the program in `d`.
+fn clean(d: &Path) -> Vec<u8> {
+    let mut session = Session::new(&d.join("main.mini")).unwrap();
+    session.disable_cache();
+    assert!(session.build(&request(&d.join("clean"))).unwrap().success());
+    std::fs::read(d.join("clean")).unwrap()
+}
+
+fn program_in(d: &Path) -> Program {
+    let program = Program { files: vec![vec![(1, 0), (2, 1), (1, 2)]; FILES] };
+    for i in 0..FILES {
+        write(d, &format!("m{i}.mini"), &program.render(i));
+    }
+    write(d, "main.mini", &Program::main());
+    program
+}
+
+/// A new process after a body edit patches the executable the last build linked, with
+/// the layout that build saved, instead of reading every unit and linking whole — and
+/// gets the clean build's executable, byte for byte. An edit that makes a unit outgrow
+/// its room is linked whole, correctly, and the next edit patches again.
+#[test]
+fn a_new_process_patches_the_last_executable_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut program = program_in(d);
+    let first = one_shot(d, "main");
+    assert!(first.linked && !first.linked_in_place, "a first build links whole");
+
+    // (file, function, statements, constant, whether it fits in place)
+    for (i, k, statements, constant, in_place) in
+        [(3, 1, 2, 5, true), (0, 0, 2, 0, true), (3, 1, 200, 5, false), (5, 2, 1, 9, true)]
+    {
+        program.files[i][k] = (statements, constant);
+        write(d, &format!("m{i}.mini"), &program.render(i));
+        let report = one_shot(d, "main");
+        let context = format!("m{i}.f{k} with {statements} statements and {constant}");
+        assert_eq!(report.compiled, [format!("m{i}.f{k}")], "{context}");
+        assert_eq!((report.linked, report.linked_in_place), (true, in_place), "{context}");
+        assert!(std::fs::read(d.join("main")).unwrap() == clean(d), "{context}: the clean build's executable");
+        assert_eq!(run(&d.join("main")), run(&d.join("clean")), "{context}");
+    }
+}
+
+/// The saved layout is trusted only for the executable it was saved with: an executable
+/// changed since (its stamp is not the one the index recorded), or a damaged layout
+/// entry, means linking whole — the right executable either way.
+#[test]
+fn an_executable_or_layout_not_as_saved_is_linked_whole() {
+    use mini::cache::store::{Kind, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut program = program_in(d);
+    one_shot(d, "main");
+    let edit = |program: &mut Program, constant: i32| {
+        program.files[2][0].1 = constant;
+        write(d, "m2.mini", &program.render(2));
+    };
+
+    // The executable was replaced (here by a copy of itself: same bytes, new stamp).
+    let bytes = std::fs::read(d.join("main")).unwrap();
+    std::fs::remove_file(d.join("main")).unwrap();
+    std::fs::write(d.join("main"), &bytes).unwrap();
+    std::fs::set_permissions(d.join("main"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    edit(&mut program, 41);
+    let report = one_shot(d, "main");
+    assert!(report.linked && !report.linked_in_place, "not the executable the index recorded");
+    assert!(std::fs::read(d.join("main")).unwrap() == clean(d));
+
+    // The layout saved for it is damaged.
+    let index_dir = d.join(".mini_cache/index");
+    let head = std::fs::read_dir(&index_dir).unwrap().next().unwrap().unwrap().path();
+    let index = mini::cache::index::Index::read(&head).expect("an index");
+    let store = Store::open(&d.join(".mini_cache")).unwrap();
+    let layout = store.path(Store::key(Kind::LinkLayout, index.header.link_key));
+    let mut saved = std::fs::read(&layout).expect("the build saved its layout");
+    saved[100] ^= 0xff;
+    std::fs::write(&layout, &saved).unwrap();
+    drop(store);
+    edit(&mut program, 42);
+    let report = one_shot(d, "main");
+    assert!(report.linked && !report.linked_in_place, "a damaged layout is not used");
+    assert!(std::fs::read(d.join("main")).unwrap() == clean(d));
+
+    // The full link saved a new layout: the next edit patches in place again.
+    edit(&mut program, 43);
+    let report = one_shot(d, "main");
+    assert!(report.linked_in_place);
+    assert!(std::fs::read(d.join("main")).unwrap() == clean(d));
+}

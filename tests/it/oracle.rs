@@ -397,7 +397,7 @@ fn fresh_sessions_match_clean_builds_after_random_edits() {
         model.write(&project);
         one_shot_build(&project, None, model.settings(), "main");
         let mut history = Vec::new();
-        let (mut patched, mut interface_patched) = (0, 0);
+        let (mut patched, mut interface_patched, mut in_place) = (0, 0, 0);
         for _ in 0..20 {
             let (kind, what) = model.edit(&mut rng);
             history.push(what.clone());
@@ -405,6 +405,7 @@ fn fresh_sessions_match_clean_builds_after_random_edits() {
             let before = std::fs::read(project.path("main")).unwrap();
             let (_, report) = one_shot_build(&project, None, model.settings(), "main");
             let context = format!("seed {seed:#x}, edits: {history:?}");
+            in_place += usize::from(report.linked_in_place);
             // A full build plans the link; the patch reuses the index's plan.
             let planned = report.executed.iter().any(|query| query.starts_with("link_plan"));
             match kind {
@@ -435,6 +436,7 @@ fn fresh_sessions_match_clean_builds_after_random_edits() {
         }
         assert!(patched >= 5, "seed {seed:#x}: only {patched} patched builds");
         assert!(interface_patched >= 2, "seed {seed:#x}: only {interface_patched} signature or new-function edits");
+        assert!(in_place >= 3, "seed {seed:#x}: only {in_place} executables patched in place");
     }
 }
 

@@ -1,0 +1,209 @@
+//! The incremental linker's state as bytes, so that a new process can patch the
+//! executable the last build linked instead of linking it again (`IncrementalLinker::
+//! save` and `resume`): the inputs' keys, the entry point, the layout, and the hash of
+//! the image the layout describes. The store's trailer already proves the bytes are the
+//! ones written; decoding checks every length against what is left, so damaged or
+//! foreign bytes are `None`, never a panic.
+
+use mini_queries::base::Hash;
+
+use super::image::{Global, InputLayout, Layout, Names, Region, Site};
+
+const MAGIC: &[u8; 8] = b"minilay1";
+
+/// What `encode` wrote.
+pub(super) struct Saved {
+    pub keys: Vec<Hash>,
+    pub entry: String,
+    pub image_hash: [u8; 32],
+    pub layout: Layout,
+}
+
+pub(super) fn encode(keys: &[Hash], entry: &str, image_hash: &[u8; 32], layout: &Layout) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(64 + layout.globals.len() * 40));
+    w.0.extend_from_slice(MAGIC);
+    w.u32(keys.len() as u32);
+    for key in keys {
+        w.0.extend_from_slice(&key.0);
+    }
+    w.bytes(entry.as_bytes());
+    w.0.extend_from_slice(image_hash);
+    for (start, end) in layout.bounds {
+        w.u64(start);
+        w.u64(end);
+    }
+    w.u32(layout.inputs.len() as u32);
+    for input in &layout.inputs {
+        for region in &input.regions {
+            for field in [region.start, region.align, region.used, region.capacity] {
+                w.u64(field);
+            }
+        }
+        w.0.extend_from_slice(&input.shape);
+        for field in [input.first_local, input.first_listed_global, input.first_name] {
+            w.u32(field);
+        }
+        w.u32(input.defines.len() as u32);
+        for &id in &input.defines {
+            w.u32(id);
+        }
+        w.u32(input.outgoing.len() as u32);
+        for &(id, site) in &input.outgoing {
+            w.u32(id);
+            w.u64(site.place);
+            w.u64(site.addend as u64);
+            w.u32(site.r_type);
+        }
+    }
+    w.bytes(&layout.names.bytes);
+    w.u32(layout.names.spans.len() as u32);
+    for &(start, len) in &layout.names.spans {
+        w.u32(start);
+        w.u32(len);
+    }
+    let mut by_hash: Vec<(u64, u32)> = layout.names.by_hash.iter().map(|(&hash, &id)| (hash, id)).collect();
+    by_hash.sort_unstable();
+    w.u32(by_hash.len() as u32);
+    for (hash, id) in by_hash {
+        w.u64(hash);
+        w.u32(id);
+    }
+    w.u32(layout.globals.len() as u32);
+    for global in &layout.globals {
+        w.u64(global.address);
+        w.u32(global.owner);
+    }
+    w.u64(layout.symtab_offset);
+    for field in [layout.first_global, layout.symbols, layout.strings, layout.entry] {
+        w.u32(field);
+    }
+    w.0.push(u8::from(layout.uses_got));
+    w.0
+}
+
+pub(super) fn decode(bytes: &[u8]) -> Option<Saved> {
+    let mut r = Reader(bytes);
+    if r.take(MAGIC.len())? != MAGIC {
+        return None;
+    }
+    let count = r.count(32)?;
+    let keys = (0..count).map(|_| Some(Hash(r.array()?))).collect::<Option<Vec<_>>>()?;
+    let entry = String::from_utf8(r.bytes()?.to_vec()).ok()?;
+    let image_hash = r.array()?;
+    let mut bounds = [(0, 0); 4];
+    for bound in &mut bounds {
+        *bound = (r.u64()?, r.u64()?);
+    }
+    let inputs = (0..r.count(4 * 32 + 32 + 20)?)
+        .map(|_| {
+            let mut regions = [Region::default(); 4];
+            for region in &mut regions {
+                *region = Region { start: r.u64()?, align: r.u64()?, used: r.u64()?, capacity: r.u64()? };
+            }
+            let shape = r.array()?;
+            let (first_local, first_listed_global, first_name) = (r.u32()?, r.u32()?, r.u32()?);
+            let defines = (0..r.count(4)?).map(|_| r.u32()).collect::<Option<Vec<_>>>()?;
+            let outgoing = (0..r.count(24)?)
+                .map(|_| {
+                    let id = r.u32()?;
+                    Some((id, Site { place: r.u64()?, addend: r.u64()? as i64, r_type: r.u32()? }))
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some(InputLayout { regions, shape, first_local, first_listed_global, first_name, defines, outgoing })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let name_bytes = r.bytes()?.to_vec();
+    let spans = (0..r.count(8)?)
+        .map(|_| {
+            let (start, len) = (r.u32()?, r.u32()?);
+            (start as usize + len as usize <= name_bytes.len()).then_some((start, len))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let by_hash = (0..r.count(12)?)
+        .map(|_| {
+            let (hash, id) = (r.u64()?, r.u32()?);
+            ((id as usize) < spans.len()).then_some((hash, id))
+        })
+        .collect::<Option<_>>()?;
+    let globals =
+        (0..r.count(12)?).map(|_| Some(Global { address: r.u64()?, owner: r.u32()? })).collect::<Option<Vec<_>>>()?;
+    let symtab_offset = r.u64()?;
+    let (first_global, symbols, strings, entry_global) = (r.u32()?, r.u32()?, r.u32()?, r.u32()?);
+    let uses_got = match r.take(1)? {
+        [0] => false,
+        [1] => true,
+        _ => return None,
+    };
+    // Every global number the layout holds must name a global.
+    let ids_valid = spans.len() == globals.len()
+        && (entry_global as usize) < globals.len()
+        && inputs.iter().all(|input| {
+            input.defines.iter().chain(input.outgoing.iter().map(|(id, _)| id)).all(|&id| (id as usize) < globals.len())
+        });
+    if !r.0.is_empty() || !ids_valid {
+        return None;
+    }
+    let layout = Layout {
+        bounds,
+        inputs,
+        names: Names { bytes: name_bytes, spans, by_hash },
+        globals,
+        symtab_offset,
+        first_global,
+        symbols,
+        strings,
+        entry: entry_global,
+        uses_got,
+    };
+    Some(Saved { keys, entry, image_hash, layout })
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u32(&mut self, value: u32) {
+        self.0.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn u64(&mut self, value: u64) {
+        self.0.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.u32(bytes.len() as u32);
+        self.0.extend_from_slice(bytes);
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.array()?))
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = self.u32()? as usize;
+        self.take(len)
+    }
+
+    /// A count of items of at least `size` bytes each, if that many could follow.
+    fn count(&mut self, size: usize) -> Option<usize> {
+        let count = self.u32()? as usize;
+        (count.checked_mul(size)? <= self.0.len()).then_some(count)
+    }
+}
