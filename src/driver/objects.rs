@@ -347,6 +347,12 @@ impl Session {
         self.artifacts.linker.as_ref().expect("detected above").link_executable(&paths, output, comp_dir.as_deref())
     }
 
+    /// Whether a one-shot build links with mini's own linker (see `own_linker_applies`):
+    /// watch mode keeps its layout in memory instead.
+    pub(super) fn own_linker_links(&self, settings: &CodegenSettings) -> bool {
+        self.artifacts.incremental.is_none() && own_linker_applies(settings)
+    }
+
     /// Generates the objects of `functions` on `jobs` threads, in program order; returns
     /// which were generated. Many functions are compiled in batches (see
     /// `batch_objects`); a few, one by one. The code generator is started first (see
@@ -462,14 +468,6 @@ pub(super) fn save_layout(store: &Store, link_key: Hash, linker: &IncrementalLin
     let Some(bytes) = linker.save() else { return };
     if let Err(e) = store.write(Kind::LinkLayout, link_key, &bytes) {
         tracing::warn!("cannot save the executable's layout: {e:#}");
-    }
-}
-
-impl Session {
-    /// Whether a one-shot build links with mini's own linker (see `own_linker_applies`):
-    /// watch mode keeps its layout in memory instead.
-    pub(super) fn own_linker_links(&self, settings: &CodegenSettings) -> bool {
-        self.artifacts.incremental.is_none() && own_linker_applies(settings)
     }
 }
 

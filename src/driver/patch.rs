@@ -167,9 +167,10 @@ impl Session {
             let start = start_hash(&self.db, self.settings.expect("set before patching"));
             let keys: Vec<Hash> =
                 (header.units.iter().map(|&(_, key)| key)).chain([header.runtime, header.entry, start]).collect();
-            let in_place = output_now.is_some() && output_now == index.header.output;
+            // The executable there is the one the index recorded: it may be patched.
+            let recorded = output_now.is_some() && output_now == index.header.output;
             report.linked_in_place =
-                in_place && self.patch_in_place(request, store, &work, &header, &keys, output, report)?;
+                recorded && self.patch_in_place(request, store, &work, &header, &keys, output, report)?;
             if !report.linked_in_place {
                 let Some(inputs) = self.patched_inputs(request, store, &work, &header, report, false)? else {
                     return declined("a unit cannot be rebuilt");
@@ -416,11 +417,12 @@ impl Session {
     }
 
     /// Step 5, in place: the executable on disk is the last build's, so the rebuilt
-    /// units are patched into it with the layout its link saved (`IncrementalLinker::
-    /// save`), reading no other unit. False, having written nothing, when that cannot
-    /// be done — no saved layout, an executable that is not the one it describes, a
-    /// unit that outgrew its room, another linker — and the caller links whole. The
-    /// patched image is what a full link of the same inputs gives, byte for byte.
+    /// units are made (as in step 5) and patched into it with the layout its link saved
+    /// (`IncrementalLinker::save`), reading no other unit. False, the executable
+    /// untouched, when that cannot be done — no saved layout, an executable that is not
+    /// the one it describes, a unit that outgrew its room, another linker — and the
+    /// caller links whole (what was compiled is kept). The patched image is what a full
+    /// link of the same inputs gives, byte for byte.
     #[allow(clippy::too_many_arguments)]
     fn patch_in_place(
         &mut self,
