@@ -325,6 +325,12 @@ impl Store {
         self.path(Self::key(kind, inner)).is_file()
     }
 
+    /// Removes an entry nothing will read again, if it is there (the size the cache
+    /// counts is corrected by its next garbage collection).
+    pub fn forget(&self, kind: Kind, inner: Hash) {
+        let _ = std::fs::remove_file(self.path(Self::key(kind, inner)));
+    }
+
     /// The path of a valid entry, verified now; `None` if absent or bad (and removed).
     pub fn verified_path(&self, kind: Kind, inner: Hash) -> Option<PathBuf> {
         self.read(kind, inner).map(|_| self.path(Self::key(kind, inner)))

@@ -181,6 +181,10 @@ impl Session {
             }
             report.linked = true;
             header.output = FileStamp::of(output).map(|stamp| (absolute(output), stamp));
+            // The last executable's layout describes an executable that is gone.
+            if index.header.link_key != header.link_key {
+                store.forget(Kind::LinkLayout, index.header.link_key);
+            }
         }
 
         if !self.write_patched_index(request, store, index, &header, &changes.restamped, &edited)? {

@@ -251,9 +251,19 @@ fn an_executable_or_layout_not_as_saved_is_linked_whole() {
     assert!(report.linked && !report.linked_in_place, "a damaged layout is not used");
     assert!(std::fs::read(d.join("main")).unwrap() == clean(d));
 
-    // The full link saved a new layout: the next edit patches in place again.
+    // The full link saved a new layout: the next edit patches in place again, and the
+    // layout of the executable it replaced is gone (one layout per program, not per edit).
+    let index = mini::cache::index::Index::read(&head).expect("an index");
+    let layout_of = |index: &mini::cache::index::Index| {
+        Store::open(&d.join(".mini_cache")).unwrap().path(Store::key(Kind::LinkLayout, index.header.link_key))
+    };
+    let before = layout_of(&index);
+    assert!(before.exists());
     edit(&mut program, 43);
     let report = one_shot(d, "main");
     assert!(report.linked_in_place);
     assert!(std::fs::read(d.join("main")).unwrap() == clean(d));
+    let index = mini::cache::index::Index::read(&head).expect("an index");
+    assert!(!before.exists(), "the replaced executable's layout is removed");
+    assert!(layout_of(&index).exists());
 }
