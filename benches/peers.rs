@@ -442,8 +442,11 @@ trait Tool {
     fn name(&self) -> String;
     fn key(&self) -> &'static str;
     fn twin(&mut self) -> &mut Twin;
-    /// The tool whose median this one's is divided by in the "mini ÷ tool" column.
-    fn compare_with(&self) -> Option<&'static str>;
+    /// The tool whose median this one's is divided by in the "mini ÷ tool" column; none
+    /// for mini's own rows.
+    fn compare_with(&self) -> Option<&'static str> {
+        None
+    }
     fn supports(&self, _scenario: Scenario) -> Result<(), &'static str> {
         Ok(())
     }
@@ -460,6 +463,15 @@ trait Tool {
     fn stop(&mut self) {}
 }
 
+/// What a watcher can be timed on: every scenario but the no-op, after which it has
+/// nothing to do.
+fn watcher_supports(scenario: Scenario) -> Result<(), &'static str> {
+    match scenario {
+        Scenario::Noop => Err("nothing changed, so a watcher does nothing"),
+        _ => Ok(()),
+    }
+}
+
 struct MiniCli {
     twin: Twin,
     exe: PathBuf,
@@ -474,9 +486,6 @@ impl Tool for MiniCli {
     }
     fn twin(&mut self) -> &mut Twin {
         &mut self.twin
-    }
-    fn compare_with(&self) -> Option<&'static str> {
-        None
     }
     fn clean(&mut self) {
         remove(&self.twin.dir.join(".mini_cache"));
@@ -564,14 +573,8 @@ impl Tool for MiniWatch {
     fn twin(&mut self) -> &mut Twin {
         &mut self.twin
     }
-    fn compare_with(&self) -> Option<&'static str> {
-        None
-    }
     fn supports(&self, scenario: Scenario) -> Result<(), &'static str> {
-        match scenario {
-            Scenario::Noop => Err("nothing changed, so a watcher does nothing"),
-            _ => Ok(()),
-        }
+        watcher_supports(scenario)
     }
     fn clean(&mut self) {
         self.watcher = None;
@@ -712,14 +715,8 @@ impl Tool for MiniWatchEvents {
     fn twin(&mut self) -> &mut Twin {
         &mut self.twin
     }
-    fn compare_with(&self) -> Option<&'static str> {
-        None
-    }
     fn supports(&self, scenario: Scenario) -> Result<(), &'static str> {
-        match scenario {
-            Scenario::Noop => Err("nothing changed, so a watcher does nothing"),
-            _ => Ok(()),
-        }
+        watcher_supports(scenario)
     }
     fn clean(&mut self) {
         self.stop();
@@ -921,10 +918,7 @@ impl Tool for ZigWatch {
         Some("mini-watch-events")
     }
     fn supports(&self, scenario: Scenario) -> Result<(), &'static str> {
-        match scenario {
-            Scenario::Noop => Err("nothing changed, so a watcher does nothing"),
-            _ => Ok(()),
-        }
+        watcher_supports(scenario)
     }
     fn clean(&mut self) {
         self.stop();
