@@ -221,6 +221,35 @@ impl<'a> Input<'a> {
         Ok(())
     }
 
+    /// Each relocation with its target resolved: where, its type, the target's address
+    /// and — for a global, found by `global` (a name to its address and number) — the
+    /// global's number, and the addend. Each symbol is resolved once.
+    pub fn for_each_resolved_relocation(
+        &self,
+        global: impl Fn(&[u8]) -> Option<(u64, u32)>,
+        mut f: impl FnMut(u64, u32, u64, Option<u32>, i64) -> Result<()>,
+    ) -> Result<()> {
+        let mut targets: Vec<Option<(u64, Option<u32>)>> = vec![None; self.file.symbols().count() + 1];
+        self.for_each_relocation(|place, r_type, index, addend| {
+            let (target, id) = match targets[index.0] {
+                Some(resolved) => resolved,
+                None => {
+                    let resolved = match self.target(index)? {
+                        Target::Address(address) => (address, None),
+                        Target::Global(name) => {
+                            let (address, id) = global(name)
+                                .with_context(|| format!("undefined symbol '{}'", String::from_utf8_lossy(name)))?;
+                            (address, Some(id))
+                        }
+                    };
+                    targets[index.0] = Some(resolved);
+                    resolved
+                }
+            };
+            f(place, r_type, target, id, addend)
+        })
+    }
+
     /// Where a relocation's symbol is: an address of this input's own, or a global's name.
     pub fn target(&self, index: SymbolIndex) -> Result<Target<'a>> {
         let symbol = self.file.symbol_by_index(index)?;
@@ -489,37 +518,21 @@ pub(super) fn link_recording(objects: &[&[u8]], entry: &str, record: bool) -> Re
     }
     let mut got = Got { entries: FxHashMap::default(), next: rodata.1 - GOT_ROOM, end: rodata.1 };
     for (object, input) in inputs.iter().enumerate() {
-        // Where each of this input's symbols is (and the global's number, if it is one),
-        // resolved the first time a relocation names it.
-        let mut targets: Vec<Option<(u64, Option<u32>)>> = vec![None; input.file.symbols().count() + 1];
         let mut outgoing = Vec::new();
-        input.for_each_relocation(|place, r_type, index, addend| {
-            let (target, id) = match targets[index.0] {
-                Some(resolved) => resolved,
-                None => {
-                    let resolved = match input.target(index)? {
-                        Target::Address(address) => (address, None),
-                        Target::Global(name) => {
-                            let &(address, id) = globals
-                                .get(name)
-                                .with_context(|| format!("undefined symbol '{}'", String::from_utf8_lossy(name)))?;
-                            (address, Some(id))
-                        }
-                    };
-                    targets[index.0] = Some(resolved);
-                    resolved
+        input.for_each_resolved_relocation(
+            |name| globals.get(name).copied(),
+            |place, r_type, target, id, addend| {
+                let target = if is_got(r_type) { got.slot(target, &mut bytes)? } else { target };
+                write_field(&mut bytes, r_type, place, target, addend)?;
+                if record
+                    && let Some(id) = id
+                    && owners[id as usize].1 != object as u32
+                {
+                    outgoing.push((id, Site { place, addend, r_type }));
                 }
-            };
-            let target = if is_got(r_type) { got.slot(target, &mut bytes)? } else { target };
-            write_field(&mut bytes, r_type, place, target, addend)?;
-            if record
-                && let Some(id) = id
-                && owners[id as usize].1 != object as u32
-            {
-                outgoing.push((id, Site { place, addend, r_type }));
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         if record {
             layouts[object].outgoing = outgoing;
         }

@@ -26,11 +26,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use mini_queries::base::Hash;
-use object::Object as _;
 use rustc_hash::FxHashSet;
 
 use super::copies::{Copies, Published};
-use super::image::{self, Defined, Input, Layout, SYM_SIZE, Site, Target};
+use super::image::{self, Defined, Input, Layout, SYM_SIZE, Site};
 
 /// How many changed inputs a patch takes on; more is a full link (a new file shifts
 /// every unit after it, say).
@@ -400,30 +399,14 @@ fn patch(layout: &mut Layout, image: &mut Vec<u8>, changed: &[(usize, &[u8])]) -
         input.copy_into(image).map_err(Why::failed)?;
         dirty.extend(input.file_ranges());
         let mut outgoing = Vec::new();
-        let mut targets: Vec<Option<(u64, Option<u32>)>> = vec![None; input.file.symbols().count() + 1];
         let mut got = false;
+        let global = |name: &[u8]| layout.names.get(name).map(|id| (layout.globals[id as usize].address, id));
         input
-            .for_each_relocation(|place, r_type, index, addend| {
+            .for_each_resolved_relocation(global, |place, r_type, target, id, addend| {
                 if image::is_got(r_type) {
                     got = true;
                     anyhow::bail!("a GOT relocation");
                 }
-                let (target, id) = match targets[index.0] {
-                    Some(resolved) => resolved,
-                    None => {
-                        let resolved = match input.target(index)? {
-                            Target::Address(address) => (address, None),
-                            Target::Global(name) => {
-                                let Some(id) = layout.names.get(name) else {
-                                    anyhow::bail!("undefined symbol '{}'", String::from_utf8_lossy(name));
-                                };
-                                (layout.globals[id as usize].address, Some(id))
-                            }
-                        };
-                        targets[index.0] = Some(resolved);
-                        resolved
-                    }
-                };
                 image::write_field(image, r_type, place, target, addend)?;
                 if let Some(id) = id
                     && layout.globals[id as usize].owner != owner
