@@ -182,11 +182,9 @@ impl Session {
         // the whole-program queries (an edge per file or function), so summarizing ten
         // thousand files there cost ten thousand such clears, and the functions of a
         // large file, whose `file_diagnostics` had an edge per function, paid it each.
-        // Its queries are cancelled when the session's are (a watcher's next edit): the
-        // token is the handle's own, so the session's is passed on at every file.
-        let fresh = self.db.clone();
-        let db = &fresh;
-        let (session, own) = (self.cancellation_token(), salsa::Database::cancellation_token(&fresh));
+        // It follows the session's cancellation (a watcher's next edit) at every file.
+        let handle = self.own_handle();
+        let db = &handle.db;
         let files: Vec<SourceFile> = mini_queries::imports::program_files(db, self.workspace()).to_vec();
         // The files that need a new summary (all of them, after a cold build), on all cores.
         let new: Vec<SourceFile> = (files.iter().copied())
@@ -204,9 +202,7 @@ impl Session {
         let mut kept = FxHashMap::with_capacity_and_hasher(files.len(), Default::default());
         let mut oldest_check = header.started_at_ns;
         for file in files {
-            if session.is_cancelled() {
-                own.cancel();
-            }
+            handle.follow();
             let path = file.path(db).clone();
             let state = self.files.get(&path);
             let recorded = state.and_then(|state| {
