@@ -26,7 +26,6 @@ use super::plan::{Found, Member, Plan, PlannedUnit, Planner, UnitFate, Wanted};
 use super::{BuildReport, BuildRequest, LinkState, Session};
 use crate::cache::store::{Blob, Kind, Store, Unit};
 use crate::fs::{FileStamp, absolute, lexically_normal};
-use crate::link::image;
 use crate::link::incremental::IncrementalLinker;
 use crate::link::{self, Linker};
 use crate::progress::Phase;
@@ -104,13 +103,7 @@ impl Session {
             Emit::Exe => {
                 let _span = tracing::info_span!("link", inputs = inputs.len()).entered();
                 self.fault(crate::fault::Point::BeforeLink);
-                self.link_executable(
-                    &inputs,
-                    Some(&keys),
-                    Some((store, plan.key)),
-                    &output,
-                    &request.settings.codegen,
-                )?;
+                self.link_executable(&inputs, &keys, (store, plan.key), &output, &request.settings.codegen)?;
                 report.linked = true;
                 self.artifacts.link_state = Some(LinkState {
                     settings: request.settings.clone(),
@@ -288,15 +281,15 @@ impl Session {
     /// debug info), else — or if it refuses the input — with the system linker.
     /// `MINI_LINKER=system` always uses the system linker, `MINI_LINKER=own` never does
     /// (a refusal is then an error: that is how the tests know the own linker ran).
-    /// `keys`, where known, identify the inputs' bytes: watch mode's incremental linker
-    /// needs them. A one-shot build with mini's linker also saves the executable's
-    /// layout in `layout`'s store, under its link key, so that the next build can patch
-    /// the executable in place (see `patch::patch_in_place`).
+    /// `keys` identify the inputs' bytes: watch mode's incremental linker patches by
+    /// them. A one-shot build with mini's linker saves the executable's layout in
+    /// `store` under `link_key`, so that the next build can patch the executable in place
+    /// (see `patch::patch_in_place`).
     pub(super) fn link_executable(
         &mut self,
         inputs: &[LinkInput],
-        keys: Option<&[Hash]>,
-        layout: Option<(&Store, Hash)>,
+        keys: &[Hash],
+        (store, link_key): (&Store, Hash),
         output: &Path,
         settings: &CodegenSettings,
     ) -> Result<()> {
@@ -309,15 +302,15 @@ impl Session {
             let objects: Vec<&[u8]> = inputs.iter().map(|input| &**input.bytes).collect();
             // The outer result is the linker's (a refusal falls back), the inner one the
             // writing's.
-            let linked = match (&self.artifacts.incremental, keys) {
+            let linked = match &self.artifacts.incremental {
                 // Watch mode: patch the last executable where only some inputs changed.
-                (Some(linker), Some(keys)) => {
+                Some(linker) => {
                     let mut linker = linker.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     let scratch = self.cache_dir().join("tmp");
                     linker.link(keys, &objects, "_start").map(|()| linker.publish(output, &scratch))
                 }
                 // One-shot: linked whole, its layout kept for the next build.
-                (None, Some(keys)) if let Some((store, link_key)) = layout => {
+                None => {
                     let mut linker = IncrementalLinker::new();
                     linker.link(keys, &objects, "_start").map(|()| {
                         // The layout is written on the other core meanwhile.
@@ -327,7 +320,6 @@ impl Session {
                         })
                     })
                 }
-                _ => image::link(&objects, "_start").map(|image| write_executable(output, &image)),
             };
             match linked {
                 Ok(written) => return written,

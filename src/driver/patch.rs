@@ -176,8 +176,8 @@ impl Session {
                     return declined("a unit cannot be rebuilt");
                 };
                 self.fault(crate::fault::Point::BeforeLink);
-                let layout = Some((store, header.link_key));
-                self.link_executable(&inputs, Some(&keys), layout, output, &request.settings.codegen)?;
+                let layout = (store, header.link_key);
+                self.link_executable(&inputs, &keys, layout, output, &request.settings.codegen)?;
             }
             report.linked = true;
             header.output = FileStamp::of(output).map(|stamp| (absolute(output), stamp));
