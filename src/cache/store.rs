@@ -180,13 +180,7 @@ impl Store {
             std::fs::create_dir_all(root.join(dir))
                 .with_context(|| format!("creating the cache directory {}", root.join(dir).display()))?;
         }
-        let tag = root.join("CACHEDIR.TAG");
-        if !tag.exists() {
-            let _ = std::fs::write(
-                &tag,
-                "Signature: 8a477f597d28d172789f06886806bc55\n# This directory holds mini's build cache.\n",
-            );
-        }
+        write_tag(root);
         let lock_path = root.join("lock");
         let lock = open_regular(File::options().create(true).truncate(false).read(true).write(true), &lock_path)
             .with_context(|| format!("opening the cache lock {}", lock_path.display()))?;
@@ -545,6 +539,27 @@ fn is_no_space(error: &std::io::Error) -> bool {
     matches!(error.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }
 
+/// What `Store::open` writes to `CACHEDIR.TAG`: the standard signature, which backup
+/// tools know, and the line by which mini's cache commands know the cache is mini's.
+const TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n# This directory holds mini's build cache.\n";
+
+/// Writes the cache's tag unless it is there whole. It goes through `tmp/` and a
+/// rename, so that a build killed meanwhile leaves no tag or a whole one; a tag cut
+/// short by an older mini (a strict beginning of `TAG`, possibly empty) is written
+/// again. Any other tag is another tool's, and is left alone.
+fn write_tag(root: &Path) {
+    let tag = root.join("CACHEDIR.TAG");
+    match read_regular(&tag) {
+        Ok(bytes) if bytes.len() == TAG.len() || !TAG.as_bytes().starts_with(&bytes) => return,
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return,
+        _ => {}
+    }
+    let temp = root.join("tmp").join(format!("CACHEDIR.TAG.{}", std::process::id()));
+    if std::fs::write(&temp, TAG).is_err() || std::fs::rename(&temp, &tag).is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+}
+
 /// Opens `path` with `options` only if it is a regular file, without blocking: opening a
 /// FIFO (for reading, with no writer; for writing, with no reader) would wait forever.
 /// Reads and locks of regular files are unaffected by `O_NONBLOCK`.
@@ -802,6 +817,27 @@ mod tests {
         let other_id = format!("{SHELL_ID}+{other}");
         assert_ne!(key_for_shell(&other_id, Kind::LinkLayout, hash(7)), Store::key(Kind::LinkLayout, hash(7)));
         assert_ne!(Store::key(Kind::LinkLayout, hash(7)), key_for_shell(SHELL_ID, Kind::LinkLayout, hash(7)));
+    }
+
+    /// A build killed while writing the tag once left it cut short, and mini's cache
+    /// commands then called the cache another tool's. Opening the store mends such a
+    /// tag, and leaves another tool's alone.
+    #[test]
+    fn a_tag_cut_short_is_written_again_and_a_foreign_one_kept() {
+        use crate::cache::gc::{Presence, presence};
+        for cut in [0, 1, 20, TAG.len() - 1] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("CACHEDIR.TAG"), &TAG[..cut]).unwrap();
+            drop(Store::open(dir.path()).unwrap());
+            assert_eq!(std::fs::read_to_string(dir.path().join("CACHEDIR.TAG")).unwrap(), TAG, "cut at {cut}");
+            assert!(matches!(presence(dir.path()), Presence::Cache), "cut at {cut}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let foreign = "Signature: 8a477f597d28d172789f06886806bc55\n# another tool's\n";
+        std::fs::write(dir.path().join("CACHEDIR.TAG"), foreign).unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        assert_eq!(std::fs::read_to_string(dir.path().join("CACHEDIR.TAG")).unwrap(), foreign);
+        assert!(std::fs::read_dir(dir.path().join("tmp")).unwrap().next().is_none(), "no temporary file left");
     }
 
     #[test]
