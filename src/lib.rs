@@ -1,6 +1,7 @@
 //! The `mini` shell: the CLI, the build driver, linking. All I/O lives here; the
 //! compiler's stages are queries in `mini-queries`.
 
+pub mod bytes;
 pub mod cache;
 pub mod cli;
 pub mod codegen;

@@ -3,7 +3,8 @@
 //!
 //! `COMPILER_ID` hashes `queries/src` and `llvm/src`, which make every object; but a link
 //! unit's bytes are made here, by `link/merge.rs` (with the `object` crate's writer), and
-//! the store's and the index's layouts live in `store.rs` and `index.rs`. Two builds of
+//! the store's and the index's layouts live in `store.rs` and `index.rs` (encoded with
+//! `bytes.rs`). Two builds of
 //! mini that differ in any of them must not share entry keys, locally or through a remote
 //! cache, so the store mixes this hash into every key (`store::Store::key`).
 //!
@@ -13,7 +14,7 @@
 use std::path::Path;
 
 /// The shell sources whose text shapes stored bytes, relative to the package root.
-pub const SHAPING_SOURCES: &[&str] = &["src/link/merge.rs", "src/cache/store.rs", "src/cache/index.rs"];
+pub const SHAPING_SOURCES: &[&str] = &["src/link/merge.rs", "src/cache/store.rs", "src/cache/index.rs", "src/bytes.rs"];
 
 /// The dependencies whose code shapes stored bytes: `object` writes the merged units.
 pub const SHAPING_CRATES: &[&str] = &["object"];

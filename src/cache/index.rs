@@ -39,6 +39,7 @@ use mini_queries::source::{CodegenSettings, FileSummary, Settings, SummaryFuncti
 use rustc_hash::FxHashMap;
 
 use super::store::{Blob, Store};
+use crate::bytes::{Reader, Writer};
 use crate::fs::FileStamp;
 
 const MAGIC: &[u8; 10] = b"mini-index";
@@ -687,31 +688,13 @@ fn from_type_code(code: u8) -> Option<Option<Type>> {
     })
 }
 
-struct Writer(Vec<u8>);
+/// The index's own fields, in the shell's encoding (`crate::bytes`).
+trait WriteIndex {
+    fn stamp(&mut self, s: FileStamp);
+    fn span(&mut self, span: Span);
+}
 
-impl Writer {
-    fn bytes_raw(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(bytes);
-    }
-    fn u8(&mut self, v: u8) {
-        self.0.push(v);
-    }
-    fn u32(&mut self, v: u32) {
-        self.bytes_raw(&v.to_le_bytes());
-    }
-    fn u64(&mut self, v: u64) {
-        self.bytes_raw(&v.to_le_bytes());
-    }
-    fn i64(&mut self, v: i64) {
-        self.bytes_raw(&v.to_le_bytes());
-    }
-    fn str(&mut self, s: &str) {
-        self.u32(s.len() as u32);
-        self.bytes_raw(s.as_bytes());
-    }
-    fn hash(&mut self, h: Hash) {
-        self.bytes_raw(&h.0);
-    }
+impl WriteIndex for Writer {
     fn stamp(&mut self, s: FileStamp) {
         self.u64(s.len);
         self.i64(s.mtime_ns);
@@ -724,41 +707,18 @@ impl Writer {
     }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+trait ReadIndex<'a> {
+    fn section(&mut self) -> Option<&'a [u8]>;
+    fn path(&mut self) -> Option<ModulePath>;
+    fn stamp(&mut self) -> Option<FileStamp>;
+    fn span(&mut self) -> Option<Span>;
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let slice = self.bytes.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(slice)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn i64(&mut self) -> Option<i64> {
-        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn str(&mut self) -> Option<String> {
-        let len = self.u32()? as usize;
-        String::from_utf8(self.take(len)?.to_vec()).ok()
-    }
-    fn hash(&mut self) -> Option<Hash> {
-        Some(Hash(self.take(32)?.try_into().ok()?))
-    }
+impl<'a> ReadIndex<'a> for Reader<'a> {
     /// A length-prefixed section followed by its blake3 checksum.
     fn section(&mut self) -> Option<&'a [u8]> {
         let len = usize::try_from(self.u64()?).ok()?;
-        let bytes = self.bytes.get(self.pos..self.pos.checked_add(len)?)?;
-        self.pos += len;
+        let bytes = self.take(len)?;
         let checksum = self.take(32)?;
         (blake3::hash(bytes).as_bytes() == checksum).then_some(bytes)
     }
@@ -766,8 +726,7 @@ impl<'a> Reader<'a> {
     /// A module path written by `Writer::str`. Paths in an index were normalized when
     /// written and the section's checksum held, so they are taken as they are.
     fn path(&mut self) -> Option<ModulePath> {
-        let len = self.u32()? as usize;
-        let text = std::str::from_utf8(self.take(len)?).ok()?;
+        let text = std::str::from_utf8(self.bytes()?).ok()?;
         Some(ModulePath::normalized(text))
     }
 

@@ -7,6 +7,8 @@
 
 use mini_queries::base::Hash;
 
+use crate::bytes::{Reader, Writer};
+
 use super::image::{Global, InputLayout, Layout, Names, Region, Site};
 
 const MAGIC: &[u8; 8] = b"minilay1";
@@ -21,13 +23,13 @@ pub(super) struct Saved {
 
 pub(super) fn encode(keys: &[Hash], entry: &str, image_hash: &[u8; 32], layout: &Layout) -> Vec<u8> {
     let mut w = Writer(Vec::with_capacity(64 + layout.globals.len() * 40));
-    w.0.extend_from_slice(MAGIC);
+    w.bytes_raw(MAGIC);
     w.u32(keys.len() as u32);
-    for key in keys {
-        w.0.extend_from_slice(&key.0);
+    for &key in keys {
+        w.hash(key);
     }
-    w.bytes(entry.as_bytes());
-    w.0.extend_from_slice(image_hash);
+    w.str(entry);
+    w.bytes_raw(image_hash);
     for (start, end) in layout.bounds {
         w.u64(start);
         w.u64(end);
@@ -39,7 +41,7 @@ pub(super) fn encode(keys: &[Hash], entry: &str, image_hash: &[u8; 32], layout: 
                 w.u64(field);
             }
         }
-        w.0.extend_from_slice(&input.shape);
+        w.bytes_raw(&input.shape);
         for field in [input.first_local, input.first_listed_global, input.first_name] {
             w.u32(field);
         }
@@ -77,18 +79,18 @@ pub(super) fn encode(keys: &[Hash], entry: &str, image_hash: &[u8; 32], layout: 
     for field in [layout.first_global, layout.symbols, layout.strings, layout.entry] {
         w.u32(field);
     }
-    w.0.push(u8::from(layout.uses_got));
+    w.u8(u8::from(layout.uses_got));
     w.0
 }
 
 pub(super) fn decode(bytes: &[u8]) -> Option<Saved> {
-    let mut r = Reader(bytes);
+    let mut r = Reader::new(bytes);
     if r.take(MAGIC.len())? != MAGIC {
         return None;
     }
     let count = r.count(32)?;
-    let keys = (0..count).map(|_| Some(Hash(r.array()?))).collect::<Option<Vec<_>>>()?;
-    let entry = String::from_utf8(r.bytes()?.to_vec()).ok()?;
+    let keys = (0..count).map(|_| r.hash()).collect::<Option<Vec<_>>>()?;
+    let entry = r.str()?;
     let image_hash = r.array()?;
     let mut bounds = [(0, 0); 4];
     for bound in &mut bounds {
@@ -140,7 +142,7 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Saved> {
         && inputs.iter().all(|input| {
             input.defines.iter().chain(input.outgoing.iter().map(|(id, _)| id)).all(|&id| (id as usize) < globals.len())
         });
-    if !r.0.is_empty() || !ids_valid {
+    if !r.is_done() || !ids_valid {
         return None;
     }
     let layout = Layout {
@@ -156,54 +158,4 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Saved> {
         uses_got,
     };
     Some(Saved { keys, entry, image_hash, layout })
-}
-
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn u32(&mut self, value: u32) {
-        self.0.extend_from_slice(&value.to_le_bytes());
-    }
-
-    fn u64(&mut self, value: u64) {
-        self.0.extend_from_slice(&value.to_le_bytes());
-    }
-
-    fn bytes(&mut self, bytes: &[u8]) {
-        self.u32(bytes.len() as u32);
-        self.0.extend_from_slice(bytes);
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = self.0.split_at_checked(n)?;
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        self.take(N)?.try_into().ok()
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.array()?))
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.array()?))
-    }
-
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let len = self.u32()? as usize;
-        self.take(len)
-    }
-
-    /// A count of items of at least `size` bytes each, if that many could follow.
-    fn count(&mut self, size: usize) -> Option<usize> {
-        let count = self.u32()? as usize;
-        (count.checked_mul(size)? <= self.0.len()).then_some(count)
-    }
 }

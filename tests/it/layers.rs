@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// The shell's layers, bottom first. A module may import modules of lower layers.
 const SHELL_LAYERS: &[&[&str]] = &[
-    &["fs", "output", "fault", "process", "render", "version"],
+    &["fs", "output", "fault", "process", "render", "version", "bytes"],
     &["cache", "link", "progress", "codegen"],
     &["driver"],
     &["report"],
