@@ -186,17 +186,46 @@ fn summarized_warnings(db: &dyn Db, file: SourceFile) -> Option<Vec<Diagnostic>>
     )
 }
 
-/// Every error and warning in the program: each file's, in program order, then the
+/// How many of the program's files, in program order, `chunk_diagnostics` reads
+/// together.
+pub const DIAGNOSTIC_CHUNK: usize = 128;
+
+/// A run of the program's files, in program order, whose diagnostics are collected
+/// together. Interned with its files, so a chunk's query depends only on its own files.
+#[salsa::interned(unsafe(no_lifetime), revisions = usize::MAX, debug)]
+pub struct FileChunk {
+    /// The position of the chunk's first file in the program.
+    #[returns(copy)]
+    pub start: u32,
+    #[returns(ref)]
+    pub files: Arc<[SourceFile]>,
+}
+
+/// The program's files in chunks of `DIAGNOSTIC_CHUNK`.
+///
+/// Reads: the program's files. A chunk whose files did not move is the one interned
+/// before, so its diagnostics stay memoized.
+#[salsa::tracked(returns(ref))]
+pub fn program_chunks(db: &dyn Db, workspace: Workspace) -> Arc<[FileChunk]> {
+    let files = crate::imports::program_files(db, workspace);
+    files
+        .chunks(DIAGNOSTIC_CHUNK)
+        .enumerate()
+        .map(|(i, chunk)| FileChunk::new(db, (i * DIAGNOSTIC_CHUNK) as u32, Arc::<[SourceFile]>::from(chunk)))
+        .collect()
+}
+
+/// The errors and warnings of a chunk's files, in order; the entry file's include the
 /// entry point's.
 ///
 /// Reads: each file's diagnostics — a summarized file's straight from its summary, so
-/// that an unchanged program costs no per-file query.
+/// that an unchanged program costs no per-file query — and the workspace's entry.
 #[salsa::tracked(returns(ref))]
-pub fn program_diagnostics(db: &dyn Db, workspace: Workspace) -> Arc<[Diagnostic]> {
-    let _span = tracing::debug_span!("program_diagnostics").entered();
-    let entry = workspace.entry(db);
+pub fn chunk_diagnostics(db: &dyn Db, chunk: FileChunk) -> Arc<[Diagnostic]> {
+    let _span = tracing::debug_span!("chunk_diagnostics", start = chunk.start(db)).entered();
+    let entry = Workspace::get(db).entry(db);
     let mut out: Vec<Diagnostic> = Vec::new();
-    for &file in crate::imports::program_files(db, workspace).iter() {
+    for &file in chunk.files(db).iter() {
         if let Some(warnings) = summarized_warnings(db, file) {
             out.extend(warnings);
             continue;
@@ -209,6 +238,18 @@ pub fn program_diagnostics(db: &dyn Db, workspace: Workspace) -> Arc<[Diagnostic
         }
     }
     out.into()
+}
+
+/// Every error and warning in the program: each file's, in program order, the entry
+/// file's with the entry point's.
+///
+/// Reads: each chunk's diagnostics (`chunk_diagnostics`): an edit re-runs one chunk's
+/// query, and the rest is verified through one edge per chunk.
+#[salsa::tracked(returns(ref))]
+pub fn program_diagnostics(db: &dyn Db, workspace: Workspace) -> Arc<[Diagnostic]> {
+    let _span = tracing::debug_span!("program_diagnostics").entered();
+    let chunks = program_chunks(db, workspace);
+    chunks.iter().flat_map(|&chunk| chunk_diagnostics(db, chunk).iter().cloned()).collect()
 }
 
 /// The entry file must define `fn main() i32` or `fn main() void`. Public for the language

@@ -1,5 +1,6 @@
 //! Executed queries described for people and snapshots: `fn_check(lib/math.add)`,
-//! `parse_file(main.mini)`, `unit_plan(unit 69)`. Listed last among the modules: a key is
+//! `parse_file(main.mini)`, `unit_plan(unit 69)`, `group_imports(group 7)`,
+//! `chunk_diagnostics(files 0..128)`. Listed last among the modules: a key is
 //! shown through the salsa struct of the stage that defines it.
 
 use salsa::plumbing::FromId;
@@ -7,6 +8,8 @@ use salsa::{Database as _, DatabaseKeyIndex};
 
 use crate::codegen::CodegenBatch;
 use crate::db::Database;
+use crate::diagnostics::FileChunk;
+use crate::imports::FileGroup;
 use crate::items::Function;
 use crate::link::LinkUnit;
 use crate::source::SourceFile;
@@ -26,6 +29,12 @@ impl Database {
             KeyKind::Function => Function::from_id(id).qualified_name(self),
             KeyKind::File => SourceFile::from_id(id).path(self).to_string(),
             KeyKind::Unit => format!("unit {}", LinkUnit::from_id(id).index(self)),
+            KeyKind::Group => format!("group {}", FileGroup::from_id(id).index(self)),
+            KeyKind::Chunk => {
+                let chunk = FileChunk::from_id(id);
+                let start = chunk.start(self) as usize;
+                format!("files {start}..{}", start + chunk.files(self).len())
+            }
             KeyKind::Batch => {
                 format!("{} functions", CodegenBatch::from_id(id).functions(self).len())
             }
@@ -38,6 +47,8 @@ impl Database {
 enum KeyKind {
     Function,
     Unit,
+    Group,
+    Chunk,
     Batch,
     File,
     Singleton,
@@ -53,6 +64,8 @@ fn query_key_kind(query: &str) -> KeyKind {
         "parse_file" | "file_imports" | "file_read_error" | "file_scope" | "file_functions" | "file_diagnostics"
         | "file_interface" | "file_names" | "summarize" => KeyKind::File,
         "unit_plan" => KeyKind::Unit,
+        "group_imports" | "group_units" => KeyKind::Group,
+        "chunk_diagnostics" => KeyKind::Chunk,
         "batch_objects" => KeyKind::Batch,
         _ => KeyKind::Singleton,
     }

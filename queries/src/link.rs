@@ -8,10 +8,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+
 use crate::base::{Encoder, Hash, ModulePath};
 use crate::db::Db;
 use crate::hash::{entry_hash, fn_hash, runtime_hash};
-use crate::imports::program_files;
+use crate::imports::{FileGroup, file_groups, program_files};
 use crate::items::{Function, file_functions, functions_of};
 use crate::source::{BuildSettings, SourceFile, Workspace};
 use crate::summary;
@@ -25,10 +27,15 @@ pub fn link_unit_of(module: &ModulePath) -> u32 {
     u32::from_le_bytes(hash.as_bytes()[..4].try_into().expect("4 bytes")) % LINK_UNITS
 }
 
+/// A link unit and its files, in program order. Interned with its files, so a unit's
+/// plan depends only on its own files: once the program's files are verified, an
+/// unchanged unit's plan is verified without walking them.
 #[salsa::interned(unsafe(no_lifetime), revisions = usize::MAX, debug)]
 pub struct LinkUnit {
     #[returns(copy)]
     pub index: u32,
+    #[returns(ref)]
+    pub files: Arc<[SourceFile]>,
 }
 
 /// One link unit: its files and its members' hashes in program order, and its key.
@@ -66,14 +73,34 @@ impl UnitPlan {
     }
 }
 
-/// The program's files grouped by link unit, each group in program order.
+/// The link unit of each file of a group, in the group's order.
 ///
-/// Reads: the program's files.
+/// Reads: the files' paths, which never change, so each group's is computed once and
+/// the program's units are regrouped with a lookup per file, not a hash of its path.
 #[salsa::tracked(returns(ref))]
-pub fn program_units(db: &dyn Db, workspace: Workspace) -> Arc<BTreeMap<u32, Vec<SourceFile>>> {
+pub fn group_units(db: &dyn Db, group: FileGroup) -> Arc<[u32]> {
+    group.files(db).iter().map(|file| link_unit_of(file.path(db))).collect()
+}
+
+/// The program's link units, by index, each with its files in program order.
+///
+/// Reads: the program's files, and each group's units.
+#[salsa::tracked(returns(ref))]
+pub fn program_units(db: &dyn Db, workspace: Workspace) -> Arc<[LinkUnit]> {
     let _span = tracing::debug_span!("program_units").entered();
-    let files = program_files(db, workspace).iter().map(|&file| (link_unit_of(file.path(db)), file));
-    Arc::new(group_by_unit(files))
+    let mut unit_of: FxHashMap<SourceFile, u32> = FxHashMap::default();
+    unit_of.reserve(workspace.files(db).len());
+    for &group in file_groups(db, workspace).iter() {
+        unit_of.extend(group.files(db).iter().copied().zip(group_units(db, group).iter().copied()));
+    }
+    let files = program_files(db, workspace).iter().map(|&file| {
+        let unit = unit_of.get(&file).copied().unwrap_or_else(|| link_unit_of(file.path(db)));
+        (unit, file)
+    });
+    group_by_unit(files)
+        .into_iter()
+        .map(|(index, files)| LinkUnit::new(db, index, Arc::<[SourceFile]>::from(files)))
+        .collect()
 }
 
 /// Groups a program's files — given in program order, each with its link unit — by
@@ -91,15 +118,15 @@ pub fn group_by_unit<T>(files: impl IntoIterator<Item = (u32, T)>) -> BTreeMap<u
 
 /// One unit's members and key; `None` if a member has errors.
 ///
-/// Reads: the unit's files and their functions' hashes — taken from summaries for
+/// Reads: the unit's files' functions' hashes — taken from summaries for
 /// unchanged files, so an unchanged unit costs no per-function query.
 #[salsa::tracked(returns(ref))]
 pub fn unit_plan(db: &dyn Db, unit: LinkUnit) -> Option<Arc<UnitPlan>> {
     let index = unit.index(db);
     let _span = tracing::debug_span!("unit_plan", unit = index).entered();
-    let files = program_units(db, Workspace::get(db)).get(&index)?;
+    let files = unit.files(db);
     let mut hashes = Vec::new();
-    for &file in files {
+    for &file in files.iter() {
         match summary::function_hashes(db, file) {
             Some(summarized) => hashes.extend(summarized),
             None => {
@@ -110,7 +137,7 @@ pub fn unit_plan(db: &dyn Db, unit: LinkUnit) -> Option<Arc<UnitPlan>> {
         }
     }
     let key = unit_key(&hashes);
-    Some(Arc::new(UnitPlan { index, files: files.clone(), hashes, key }))
+    Some(Arc::new(UnitPlan { index, files: files.to_vec(), hashes, key }))
 }
 
 /// A unit's key: a hash of its members' hashes, in order.
@@ -158,8 +185,8 @@ impl LinkPlan {
 pub fn link_plan(db: &dyn Db, workspace: Workspace) -> Option<Arc<LinkPlan>> {
     let _span = tracing::debug_span!("link_plan").entered();
     let mut units = Vec::new();
-    for &index in program_units(db, workspace).keys() {
-        let unit = unit_plan(db, LinkUnit::new(db, index)).clone()?;
+    for &unit in program_units(db, workspace).iter() {
+        let unit = unit_plan(db, unit).clone()?;
         // Files without functions contribute nothing to link.
         if !unit.is_empty() {
             units.push(unit);

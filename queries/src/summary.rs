@@ -5,17 +5,18 @@
 //! summary may answer — and so what the shell must prove before it gives a file one —
 //! is written down in one place:
 //!
-//! - its imports (`file_imports`, and the whole-program walks `imports_of`);
+//! - its imports (`file_imports`, and the walks `imports_of`);
 //! - its functions' names, in source order (`file_functions`, `functions_of`);
 //! - each function's signature (`fn_signature`) and hash (`fn_hash`, `unit_plan`);
-//! - that it has no errors, and its warnings (`file_diagnostics`, `program_diagnostics`),
+//! - that it has no errors, and its warnings (`file_diagnostics`, `chunk_diagnostics`),
 //!   and that it was readable.
 //!
 //! Nothing else: a query that needs the text (a body, a position) finds none, which is
 //! why the shell hydrates a summarized file before asking for its objects or its IR.
-//! Whole-program queries call these functions directly rather than a per-file query, so
-//! an unchanged program of ten thousand files costs no per-file query execution; the
-//! summary is a separate input field from the text, so text edits never re-run them.
+//! The queries over groups of files (`group_imports`, `chunk_diagnostics`, `unit_plan`)
+//! call these functions directly rather than a per-file query, so an unchanged program
+//! of ten thousand files costs no per-file query execution; the summary is a separate
+//! input field from the text, so text edits never re-run them.
 
 use std::sync::Arc;
 

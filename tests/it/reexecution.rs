@@ -60,6 +60,7 @@ fn editing_a_body_recompiles_only_that_function() {
         expect![[r#"
             parse_file(main.mini)
             file_imports(main.mini)
+            file_read_error(main.mini)
             file_diagnostics(main.mini)
             file_functions(main.mini)
             fn_zir(main.main)
@@ -67,7 +68,6 @@ fn editing_a_body_recompiles_only_that_function() {
             fn_signature(main.helper)
             fn_check(main.helper)
             fn_zir(main.unrelated)
-            file_read_error(main.mini)
             fn_air(main.helper)
             fn_hash(main.helper)
             fn_contracts(main.helper)
@@ -87,12 +87,12 @@ fn editing_a_comment_recompiles_nothing() {
         expect![[r#"
             parse_file(main.mini)
             file_imports(main.mini)
+            file_read_error(main.mini)
             file_diagnostics(main.mini)
             file_functions(main.mini)
             fn_zir(main.main)
             fn_zir(main.helper)
-            fn_zir(main.unrelated)
-            file_read_error(main.mini)"#]],
+            fn_zir(main.unrelated)"#]],
         expect![[r#""#]],
         "50\n",
     );
@@ -105,6 +105,7 @@ fn changing_whitespace_recompiles_nothing() {
         expect![[r#"
             parse_file(main.mini)
             file_imports(main.mini)
+            file_read_error(main.mini)
             file_diagnostics(main.mini)
             file_functions(main.mini)
             fn_zir(main.main)
@@ -112,7 +113,6 @@ fn changing_whitespace_recompiles_nothing() {
             fn_signature(main.helper)
             fn_check(main.helper)
             fn_zir(main.unrelated)
-            file_read_error(main.mini)
             summarize(main.mini)"#]],
         expect![[r#""#]],
         "50\n",
@@ -193,6 +193,7 @@ fn adding_an_unrelated_function_recompiles_nothing_existing() {
         expect![[r#"
             parse_file(main.mini)
             file_imports(main.mini)
+            file_read_error(main.mini)
             file_diagnostics(main.mini)
             file_functions(main.mini)
             fn_zir(main.main)
@@ -200,7 +201,6 @@ fn adding_an_unrelated_function_recompiles_nothing_existing() {
             fn_check(main.brand_new)
             fn_zir(main.brand_new)
             fn_zir(main.unrelated)
-            file_read_error(main.mini)
             unit_plan(unit 213)
             fn_hash(main.brand_new)
             fn_air(main.brand_new)
@@ -457,11 +457,12 @@ fn a_comment_that_moves_a_warning_compiles_nothing() {
     expect![[r#"
         parse_file(main.mini)
         file_imports(main.mini)
+        file_read_error(main.mini)
         file_diagnostics(main.mini)
         file_functions(main.mini)
         fn_zir(main.main)
+        chunk_diagnostics(files 0..1)
         program_diagnostics()
-        file_read_error(main.mini)
         summarize(main.mini)"#]]
     .assert_eq(&moved.executed.join("\n"));
     assert_eq!(moved.compiled, Vec::<String>::new());

@@ -192,6 +192,36 @@ fn after_a_rebase_the_watcher_works_from_summaries() {
     assert_eq!(summary(&body), "compiled [lib.f], linked true");
     let parsed: Vec<&String> = body.executed.iter().filter(|q| q.starts_with("parse_file")).collect();
     assert_eq!(parsed, ["parse_file(lib.mini)"]);
+    // The file trades its summary for its text: the queries that read its summary
+    // re-run — its group's imports, its chunk's diagnostics, its unit's plan — and find
+    // the same answers, so no query over the whole program re-runs (each is verified
+    // through one edge per group, chunk or unit, not one per file).
+    expect![[r#"
+        file_imports(lib.mini)
+        parse_file(lib.mini)
+        file_interface(lib.mini)
+        file_functions(lib.mini)
+        fn_signature(lib.f)
+        fn_zir(lib.f)
+        group_imports(group 513)
+        file_read_error(lib.mini)
+        program_files()
+        program_chunks()
+        program_diagnostics()
+        chunk_diagnostics(files 0..3)
+        file_diagnostics(lib.mini)
+        fn_check(lib.f)
+        file_scope(lib.mini)
+        program_units()
+        link_plan()
+        unit_plan(unit 69)
+        fn_hash(lib.f)
+        fn_air(lib.f)
+        fn_contracts(lib.f)
+        fn_object(lib.f)
+        entry_object()
+        start_hash()"#]]
+    .assert_eq(&body.executed.join("\n"));
     assert_eq!(run(d), "12\n");
     assert!(w.flush().expect("flushed"));
 
