@@ -358,11 +358,25 @@ impl Session {
             self.settings = Some(BuildSettings::new(&self.db, settings.codegen.clone(), settings.contracts));
             return;
         };
-        if *input.codegen(&self.db) != settings.codegen {
+        let codegen = *input.codegen(&self.db) != settings.codegen;
+        let contracts = input.contracts(&self.db) != settings.contracts;
+        if codegen {
             input.set_codegen(&mut self.db).with_durability(salsa::Durability::HIGH).to(settings.codegen.clone());
         }
-        if input.contracts(&self.db) != settings.contracts {
+        if contracts {
             input.set_contracts(&mut self.db).with_durability(salsa::Durability::HIGH).to(settings.contracts);
+        }
+        if codegen || contracts {
+            // Summaries and index records hold function hashes, which the settings are
+            // part of: the other settings' ones would stand for code these settings do
+            // not generate. Files turn back into text, and nothing is kept for the index.
+            let summarized: Vec<ModulePath> = self.summarized().collect();
+            for path in summarized {
+                self.hydrate(&path, &mut BuildReport::default());
+            }
+            for state in self.files.values_mut() {
+                state.record = None;
+            }
         }
     }
 

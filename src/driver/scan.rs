@@ -481,7 +481,7 @@ impl Session {
     }
 
     /// The files that are summaries now.
-    fn summarized(&self) -> impl Iterator<Item = ModulePath> + '_ {
+    pub(super) fn summarized(&self) -> impl Iterator<Item = ModulePath> + '_ {
         self.files.iter().filter(|(_, state)| state.basis.is_some()).map(|(path, _)| path.clone())
     }
 }

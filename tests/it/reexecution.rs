@@ -270,7 +270,9 @@ fn changing_the_opt_level_regenerates_every_object() {
             runtime_object()
             entry_object()
             start_hash()
-            start_object()"#]],
+            start_object()
+            summarize(main.mini)
+            summarize(lib/math.mini)"#]],
         expect![[r#"
             main.main
             main.helper
@@ -404,7 +406,9 @@ fn switching_contracts_off_and_on_reuses_the_first_objects() {
         fn_hash(main.helper)
         unit_plan(unit 213)
         fn_object(lib/math.root)
-        fn_object(main.helper)"#]]
+        fn_object(main.helper)
+        summarize(main.mini)
+        summarize(lib/math.mini)"#]]
     .assert_eq(&off.executed.join("\n"));
     expect![[r#"
         main.helper
@@ -421,10 +425,83 @@ fn switching_contracts_off_and_on_reuses_the_first_objects() {
         link_plan()
         fn_hash(main.main)
         fn_hash(main.helper)
-        unit_plan(unit 213)"#]]
+        unit_plan(unit 213)
+        summarize(main.mini)
+        summarize(lib/math.mini)"#]]
     .assert_eq(&on.executed.join("\n"));
     assert!(on.compiled.is_empty(), "compiled {:?}", on.compiled);
     assert_eq!(std::fs::read(project.path("main")).unwrap(), first, "the first executable, byte for byte");
+}
+
+/// A session that builds with other settings writes that settings' index with that
+/// settings' summaries, never records kept from the other settings' index: a function
+/// with contracts hashes differently with them on and off. A fresh process then
+/// rebuilds a unit from those summaries' hashes, and must link the code of the
+/// settings it builds with.
+#[test]
+fn an_index_written_after_the_settings_changed_holds_their_hashes() {
+    // A file in `main.mini`'s link unit, so that editing it rebuilds that unit from its
+    // members' recorded hashes.
+    let main_unit = mini_queries::link::link_unit_of(&mini_queries::base::ModulePath::normalized("main.mini"));
+    let twin = (0..)
+        .map(|i| format!("m{i}.mini"))
+        .find(|p| mini_queries::link::link_unit_of(&mini_queries::base::ModulePath::normalized(p)) == main_unit)
+        .expect("some name shares the unit");
+    let fixture = format!(
+        "//- main.mini\nimport \"{twin}\" as twin;\n\nfn main() i32 {{\n    @print(helper(0));\n    @print(twin.g());\n    return 0;\n}}\n\n\
+         fn helper(v: i32) i32\n    requires(v > 0)\n{{\n    return v * 10;\n}}\n\
+         //- {twin}\npub fn g() i32 {{\n    return 1;\n}}\n"
+    );
+    let mut project = Project::new(&fixture);
+    project.settings.contracts = true;
+    project.build();
+    assert_ne!(project.run().1, 0, "helper(0) breaks its contract");
+    project.settings.contracts = false;
+    project.build();
+    assert_eq!(project.run(), ("0\n1\n".to_string(), 0));
+
+    // A new process, contracts off: `main.mini` is a summary from the index just written.
+    project.edit(&twin, "return 1;", "return 2;");
+    project.session = mini::driver::Session::new(&project.path("main.mini")).unwrap();
+    let patched = project.build();
+    assert_eq!(patched.compiled, [format!("{}.g", twin.trim_end_matches(".mini"))]);
+    assert_eq!(project.run(), ("0\n2\n".to_string(), 0), "helper compiled without its contract");
+
+    // And back, in a new process: helper's contract is checked again.
+    project.settings.contracts = true;
+    project.session = mini::driver::Session::new(&project.path("main.mini")).unwrap();
+    project.build();
+    assert_ne!(project.run().1, 0, "helper(0) breaks its contract again");
+}
+
+/// The same for a session whose files are summaries of one settings' index (as a
+/// watcher's after a rebase): building with other settings reads them as text again,
+/// since a summary's hashes are its settings'.
+#[test]
+fn summaries_of_other_settings_are_not_built_from() {
+    let mut project = Project::new(
+        "//- main.mini\nimport \"lib.mini\";\n\nfn main() i32 {\n    @print(helper(0));\n    @print(lib.g());\n    return 0;\n}\n\n\
+         fn helper(v: i32) i32\n    requires(v > 0)\n{\n    return v * 10;\n}\n\
+         //- lib.mini\npub fn g() i32 {\n    return 1;\n}\n",
+    );
+    project.settings.contracts = true;
+    project.build();
+    let mut warm = project.session.fresh().unwrap().expect("a session with a cache");
+    let request = mini::driver::BuildRequest {
+        emit: mini::driver::Emit::Exe,
+        output: Some(project.path("main")),
+        settings: project.settings.clone(),
+        jobs: 1,
+        log_queries: true,
+        deny_warnings: false,
+    };
+    assert!(warm.warm(&request).unwrap());
+    assert_eq!(warm.text_files(), 0, "every file is a summary");
+    project.session = warm;
+    project.settings.contracts = false;
+    let off = project.build();
+    assert_eq!(project.run(), ("0\n1\n".to_string(), 0), "helper compiled without its contract");
+    assert_eq!(off.compiled, ["main.helper"], "the one function whose code the setting changes");
 }
 
 /// A warning reaches no hash: a comment above it moves it, re-checks nothing and
