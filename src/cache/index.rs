@@ -70,6 +70,8 @@ pub struct Index {
     pub files: Vec<FileEntry>,
     /// Where each file's summary is, in `files`' order.
     summary_refs: Vec<SummaryRef>,
+    /// The head's checksum: which head this is (`identity`).
+    identity: Hash,
     /// The head as read (mapped, usually).
     bytes: Blob,
     /// Where the files' entries start in `bytes` (they end where `graph` starts).
@@ -256,16 +258,24 @@ impl Index {
 
     /// Writes an index for `files` at `head`: every summary into a new summaries file,
     /// then the head. Both are replaced atomically, the summaries first, so that a head
-    /// is never newer than the summaries it points to.
-    pub fn write(store: &Store, head: &Path, header: &Header, files: &[FileRecord]) -> Result<()> {
+    /// is never newer than the summaries it points to. Returns the head's `identity`.
+    pub fn write(store: &Store, head: &Path, header: &Header, files: &[FileRecord]) -> Result<Hash> {
         let summaries: Vec<Vec<u8>> = files.iter().map(|f| encode_summary(&f.summary)).collect();
         let (refs, section) = pack(summaries.iter().map(Vec::as_slice));
         let entries: Vec<&FileEntry> = files.iter().map(|f| &f.entry).collect();
         let imports = graph(&entries, files.iter().map(|f| &*f.summary.imports));
         store.write_file(&summaries_path(head), &section)?;
         let mut out = Writer(Vec::with_capacity(files.len() * 160));
-        write_head(&mut out, header, &entries, &refs, SUMMARIES_BESIDE, &imports);
-        store.write_index(head, &[&out.0])
+        let identity = write_head(&mut out, header, &entries, &refs, SUMMARIES_BESIDE, &imports);
+        store.write_index(head, &[&out.0])?;
+        Ok(identity)
+    }
+
+    /// Which head this is: its checksum. Two heads with the same identity have the same
+    /// bytes, so a session that remembers the identity of the head it last wrote (or
+    /// read) knows whether the one on disk is still that one.
+    pub fn identity(&self) -> Hash {
+        self.identity
     }
 
     /// Writes this index again at `head` for a build that changed a few files: `entries`
@@ -276,7 +286,7 @@ impl Index {
     /// the file cannot be appended to, or dead bytes would outweigh live ones, every
     /// summary is written anew instead — copied as it is. Returns false, writing nothing,
     /// if an unchanged summary needed for that is damaged: the caller builds the ordinary
-    /// way, which writes a whole new index.
+    /// way, which writes a whole new index. Returns the new head's `identity`.
     pub fn write_patched(
         &self,
         store: &Store,
@@ -284,7 +294,7 @@ impl Index {
         header: &Header,
         entries: &[FileEntry],
         changed: &FxHashMap<usize, Vec<u8>>,
-    ) -> Result<bool> {
+    ) -> Result<Option<Hash>> {
         assert_eq!(entries.len(), self.files.len(), "a patched index lists the same files");
         let path = summaries_path(head);
         let beside = matches!(&self.summaries, Summaries::Beside { path: own, .. } if *own == path);
@@ -311,7 +321,7 @@ impl Index {
                 for i in 0..entries.len() {
                     match changed.get(&i).map(Vec::as_slice).or_else(|| self.summary_bytes(i)) {
                         Some(bytes) => parts.push(bytes),
-                        None => return Ok(false),
+                        None => return Ok(None),
                     }
                 }
                 let (refs, section) = pack(parts.into_iter());
@@ -322,7 +332,7 @@ impl Index {
         // The entries and the graph as they were, copied, with the few that changed
         // written over (an entry's path, and so its place, is the same).
         let mut out = Writer(Vec::with_capacity(self.graph.end - self.entries_at + 512));
-        write_section(&mut out, header, SUMMARIES_BESIDE, entries.len(), |a| {
+        let identity = write_section(&mut out, header, SUMMARIES_BESIDE, entries.len(), |a| {
             let base = a.0.len();
             a.0.extend_from_slice(&self.bytes[self.entries_at..self.graph.end]);
             let mut at = base;
@@ -339,7 +349,7 @@ impl Index {
             }
         });
         store.write_index(head, &[&out.0])?;
-        Ok(true)
+        Ok(Some(identity))
     }
 
     /// This index without what only this machine knows — stamps (times, inodes), when
@@ -396,6 +406,7 @@ impl Index {
     fn decode_head(bytes: Blob, start: usize, beside: Option<PathBuf>) -> Option<Index> {
         let mut r = Reader { bytes: &bytes, pos: start };
         let a = r.section()?;
+        let identity = Hash(bytes[r.pos - 32..r.pos].try_into().ok()?);
         let a_start = r.pos - 32 - a.len();
         let rest = r.pos..bytes.len();
 
@@ -446,7 +457,17 @@ impl Index {
         };
         let header =
             Header { entry_path, settings, started_at_ns, functions, link_key, runtime, entry, start, units, output };
-        Some(Index { header, files, summary_refs, bytes, entries_at, graph, summaries, decoded: OnceLock::new() })
+        Some(Index {
+            header,
+            files,
+            summary_refs,
+            identity,
+            bytes,
+            entries_at,
+            graph,
+            summaries,
+            decoded: OnceLock::new(),
+        })
     }
 }
 
@@ -524,19 +545,26 @@ pub enum IndexError {
 
 /// The magic, versions and the checksummed section: the header, each file's entry and
 /// summary reference, and the import graph and link units (`graph`'s bytes).
-fn write_head(out: &mut Writer, header: &Header, entries: &[&FileEntry], refs: &[SummaryRef], place: u8, graph: &[u8]) {
+fn write_head(
+    out: &mut Writer,
+    header: &Header,
+    entries: &[&FileEntry],
+    refs: &[SummaryRef],
+    place: u8,
+    graph: &[u8],
+) -> Hash {
     write_section(out, header, place, entries.len(), |a| {
         for (entry, r) in entries.iter().zip(refs) {
             a.str(entry.path.as_str());
             write_entry(a, entry, r);
         }
         a.bytes_raw(graph);
-    });
+    })
 }
 
 /// The magic, versions and the checksummed section, whose header `write_section` writes
 /// and whose files' entries and graph `body` does, right into `out`.
-fn write_section(out: &mut Writer, header: &Header, place: u8, files: usize, body: impl FnOnce(&mut Writer)) {
+fn write_section(out: &mut Writer, header: &Header, place: u8, files: usize, body: impl FnOnce(&mut Writer)) -> Hash {
     out.bytes_raw(MAGIC);
     out.u32(INDEX_VERSION);
     out.str(COMPILER_ID);
@@ -575,6 +603,7 @@ fn write_section(out: &mut Writer, header: &Header, place: u8, files: usize, bod
     a.0[length_at..start].copy_from_slice(&len.to_le_bytes());
     let checksum = blake3::hash(&a.0[start..]);
     a.bytes_raw(checksum.as_bytes());
+    Hash(*checksum.as_bytes())
 }
 
 /// A file's entry after its path: a fixed `ENTRY_FIELDS` bytes.
@@ -870,7 +899,7 @@ mod tests {
         let changed: FxHashMap<usize, Vec<u8>> = [(7, encode_summary(&edited))].into_iter().collect();
         let mut entries = index.files.clone();
         entries[7].content = Hash([0xcc; 32]);
-        assert!(index.write_patched(&store, &head, &header, &entries, &changed).unwrap());
+        assert!(index.write_patched(&store, &head, &header, &entries, &changed).unwrap().is_some());
 
         let after = std::fs::read(&log).unwrap();
         assert_eq!(&after[..before.len()], &before[..], "what was there is untouched");
@@ -904,7 +933,7 @@ mod tests {
             let edited = grown(&files[3].summary, 1000, round);
             let mut changed: FxHashMap<usize, Vec<u8>> = FxHashMap::default();
             changed.insert(3, encode_summary(&edited));
-            assert!(index.write_patched(&store, &head, &header, &index.files, &changed).unwrap());
+            assert!(index.write_patched(&store, &head, &header, &index.files, &changed).unwrap().is_some());
             largest = largest.max(std::fs::metadata(summaries_path(&head)).unwrap().len());
             assert_eq!(*Index::read(&head).unwrap().summary(3).unwrap(), edited);
         }
@@ -937,7 +966,7 @@ mod tests {
         let index = Index::read(&head).unwrap();
         let changed: FxHashMap<usize, Vec<u8>> = [(0, encode_summary(&files[1].summary))].into_iter().collect();
         let before = std::fs::read(&head).unwrap();
-        assert!(!index.write_patched(&store, &head, &header, &index.files, &changed).unwrap());
+        assert!(index.write_patched(&store, &head, &header, &index.files, &changed).unwrap().is_none());
         assert_eq!(std::fs::read(&head).unwrap(), before, "nothing written");
         std::fs::remove_file(&log).unwrap();
         let index = Index::read(&head).unwrap();

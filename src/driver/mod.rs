@@ -90,6 +90,11 @@ struct Artifacts {
     /// In watch mode, the index to write after the rebuild is reported: where, what
     /// was linked (the file records are taken then), and the build's jobs.
     pending_index: Option<(PathBuf, Header, usize)>,
+    /// The head of the index this session last wrote, or read before its first scan:
+    /// where, and its `Index::identity`. While the head there is still that one, every
+    /// record the session kept is that head's own, entry and summary, so writing the
+    /// index again only appends the new records' summaries (`record::write_index`).
+    index_on_disk: Option<(PathBuf, Hash)>,
     /// In watch mode, the store entries and statistics to write after the report.
     deferred: deferred::Deferred,
 }
@@ -515,6 +520,11 @@ impl Session {
             && self.workspace.is_some()
             && self.artifacts.link_state.as_ref().is_some_and(|s| s.settings == request.settings);
         let index = if watching { None } else { self.read_index(&store, &request.settings) };
+        // Before the session's first scan: every summary it takes will be this head's.
+        if self.workspace.is_none() {
+            let head = self.index_path(&store, &request.settings);
+            self.artifacts.index_on_disk = index.as_ref().map(|index| (head, index.identity()));
+        }
         // No index here (a fresh checkout): the remote's shared index, if it has one.
         let index = match (index, store.remote()) {
             (None, Some(remote)) if !watching => {
@@ -689,6 +699,7 @@ impl Session {
         let store = self.open_store()?;
         let Some(index) = self.read_index(&store, &request.settings) else { return Ok(false) };
         self.artifacts.link_state = Some(LinkState::from_index(&index, &request.settings));
+        self.artifacts.index_on_disk = Some((self.index_path(&store, &request.settings), index.identity()));
         self.fault(Point::Rebase);
         let stamps = self.stamps(Some(&index));
         self.set_settings(&request.settings);

@@ -508,7 +508,7 @@ impl Session {
         let _span = tracing::info_span!("write_index", summaries = summaries.len()).entered();
         self.fault(crate::fault::Point::IndexWrite);
         let path = self.index_path(store, &request.settings);
-        index.write_patched(store, &path, header, &entries, &summaries)
+        Ok(index.write_patched(store, &path, header, &entries, &summaries)?.is_some())
     }
 }
 

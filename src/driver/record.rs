@@ -9,10 +9,10 @@ use std::time::Instant;
 use anyhow::Result;
 use mini_queries::base::{Encoder, Hash, ModulePath};
 use mini_queries::source::{Settings, SourceFile};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{BuildReport, BuildRequest, CacheDir, Emit, Session, scan};
-use crate::cache::index::{FileRecord, Header, Index, IndexError};
+use crate::cache::index::{FileEntry, FileRecord, Header, Index, IndexError};
 use crate::cache::store::Store;
 use crate::fault::Point;
 use crate::fs::{FileStamp, absolute};
@@ -132,7 +132,7 @@ impl Session {
         } else {
             self.fault(Point::IndexWrite);
             match self.file_records(&mut header, request.jobs) {
-                Some(files) => Index::write(store, &path, &header, &files),
+                Some(records) => self.write_index(store, &path, &header, &records),
                 None => Ok(()),
             }
         }
@@ -159,12 +159,33 @@ impl Session {
         let (path, mut header, jobs) = (path.clone(), header.clone(), *jobs);
         let _span = tracing::info_span!("write_index").entered();
         self.fault(Point::IndexWrite);
-        let files = self.file_records(&mut header, jobs);
+        let records = self.file_records(&mut header, jobs);
         self.artifacts.pending_index = None;
-        let Some(files) = files else { return Ok(()) };
+        let Some(records) = records else { return Ok(()) };
         let mut store = self.open_store()?;
         store.keep_index(path.clone());
-        Index::write(&store, &path, &header, &files)
+        self.write_index(&store, &path, &header, &records)
+    }
+
+    /// Writes the index at `head`. While the head there is still the one this session
+    /// last wrote (or read before its first scan), every kept record is that head's own,
+    /// entry and summary, so only the fresh records' summaries are appended and the
+    /// head's entries patched (`Index::write_patched`): a watcher's flush after a small
+    /// edit writes the head and a few summaries, not every summary of the program.
+    /// Anything else — another build's head, other files, changed imports — writes it
+    /// whole.
+    fn write_index(&mut self, store: &Store, head: &Path, header: &Header, records: &Records) -> Result<()> {
+        let known = self.artifacts.index_on_disk.take().filter(|(path, _)| path == head);
+        let patched = match known.and_then(|(_, identity)| read_index_file(head).filter(|i| i.identity() == identity)) {
+            Some(index) => patch_index(store, head, header, &index, records)?,
+            None => None,
+        };
+        let identity = match patched {
+            Some(identity) => identity,
+            None => Index::write(store, head, header, &records.files)?,
+        };
+        self.artifacts.index_on_disk = Some((head.to_path_buf(), identity));
+        Ok(())
     }
 
     /// Each program file's index record, reusing last build's where the file's input is
@@ -175,7 +196,7 @@ impl Session {
     /// The records' stamps were taken by this build or, in watch mode, earlier ones: the
     /// header's start becomes the earliest of their `checked_at_ns`, so that the
     /// racy-clean rule judges each stamp against a time before it was taken.
-    pub(super) fn file_records(&mut self, header: &mut Header, jobs: usize) -> Option<Vec<FileRecord>> {
+    pub(super) fn file_records(&mut self, header: &mut Header, jobs: usize) -> Option<Records> {
         // A handle of its own, so a fresh query stack: salsa reuses one frame per depth
         // of its stack and clears it, on every pop, in time proportional to the most
         // edges any query at that depth ever had. On the build's handle, depth 0 has held
@@ -199,35 +220,85 @@ impl Session {
             mini_queries::record::summarize(db, file);
         });
         let mut records = Vec::with_capacity(files.len());
-        let mut kept = FxHashMap::with_capacity_and_hasher(files.len(), Default::default());
+        let mut fresh = Vec::new();
         let mut oldest_check = header.started_at_ns;
         for file in files {
             handle.follow();
-            let path = file.path(db).clone();
-            let state = self.files.get(&path);
+            let path = file.path(db);
+            let state = self.files.get(path);
             let recorded = state.and_then(|state| {
                 let seen = state.seen?;
                 oldest_check = oldest_check.min(seen.checked_at_ns);
                 let (stamp, content) = (seen.stamp?, seen.content?);
                 match kept_record(state, content) {
                     Some(kept) => Some(restamped(kept, stamp)),
-                    None => scan::record_of(db, file, stamp, content),
+                    None => {
+                        fresh.push(records.len());
+                        scan::record_of(db, file, stamp, content)
+                    }
                 }
             });
             let Some(record) = recorded else {
-                tracing::warn!("not writing the cache index: '{}' could not be recorded", self.display_path(&path));
+                tracing::warn!("not writing the cache index: '{}' could not be recorded", self.display_path(path));
                 return None;
             };
-            kept.insert(path, record.clone());
             records.push(record);
         }
         // Each file keeps its record of this index; a file no longer in the program, none.
-        for (path, state) in &mut self.files {
-            state.record = kept.remove(path);
+        if self.files.len() != records.len() {
+            let program: FxHashSet<&ModulePath> = records.iter().map(|r| &r.entry.path).collect();
+            for (path, state) in &mut self.files {
+                if !program.contains(path) {
+                    state.record = None;
+                }
+            }
+        }
+        for record in &records {
+            if let Some(state) = self.files.get_mut(&record.entry.path) {
+                state.record = Some(record.clone());
+            }
         }
         header.started_at_ns = oldest_check;
-        Some(records)
+        Some(Records { files: records, fresh })
     }
+}
+
+/// Every file's record for an index, in program order, and which of them are new: not
+/// kept from the last index this session wrote or read.
+pub(super) struct Records {
+    pub files: Vec<FileRecord>,
+    pub fresh: Vec<usize>,
+}
+
+/// Writes `records` as a patch of `index`, the head this session last wrote or read,
+/// and returns the new head's identity; `None`, writing nothing, when the patch cannot
+/// express them: other files or another order, a fresh record whose imports changed
+/// (the head's import graph is copied), or a summary to copy that is damaged.
+fn patch_index(store: &Store, head: &Path, header: &Header, index: &Index, records: &Records) -> Result<Option<Hash>> {
+    let same_files = index.files.len() == records.files.len()
+        && index.files.iter().zip(&records.files).all(|(old, new)| old.path == new.entry.path);
+    if !same_files {
+        return Ok(None);
+    }
+    let mut changed: FxHashMap<usize, Vec<u8>> = FxHashMap::default();
+    for &i in &records.fresh {
+        let new = &records.files[i].summary;
+        match index.summary(i) {
+            Some(old) if old.imports == new.imports => {}
+            _ => return Ok(None),
+        }
+        changed.insert(i, crate::cache::index::encode_summary(new));
+    }
+    // A kept record is the head's own; one that is not (a damaged session state would
+    // be the only way) gets its own summary written rather than the head's.
+    for (i, (old, new)) in index.files.iter().zip(&records.files).enumerate() {
+        if (old.content, old.interface, old.warnings) != (new.entry.content, new.entry.interface, new.entry.warnings) {
+            changed.entry(i).or_insert_with(|| crate::cache::index::encode_summary(&new.summary));
+        }
+    }
+    let entries: Vec<FileEntry> = records.files.iter().map(|r| r.entry.clone()).collect();
+    let _span = tracing::info_span!("patch_index", summaries = changed.len()).entered();
+    index.write_patched(store, head, header, &entries, &changed)
 }
 
 /// The index at `path`, or `None` — saying why, unless there is none.

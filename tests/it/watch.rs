@@ -239,6 +239,83 @@ fn after_a_rebase_the_watcher_works_from_summaries() {
     assert_eq!(run(d), "15\n");
 }
 
+/// The one summaries file of a program's cache, and its bytes.
+fn summaries_log(dir: &Path) -> Vec<u8> {
+    let logs: Vec<PathBuf> = std::fs::read_dir(dir.join(".mini_cache").join("summaries"))
+        .expect("a summaries directory")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(logs.len(), 1, "one program, one setting: {logs:?}");
+    std::fs::read(&logs[0]).unwrap()
+}
+
+/// A build in a new process: it must find the index the watcher left up to date.
+fn assert_no_op(dir: &Path) {
+    let mut session = Session::new(&dir.join("main.mini")).expect("session");
+    let request = BuildRequest {
+        emit: Emit::Exe,
+        output: Some(dir.join("main")),
+        settings: Settings::host(),
+        jobs: 1,
+        log_queries: true,
+        deny_warnings: false,
+    };
+    let report = session.build(&request).expect("builds");
+    assert!(report.success() && report.compiled.is_empty() && !report.linked, "{}", summary(&report));
+    assert_eq!(report.executed, Vec::<String>::new(), "the no-op path runs no query");
+}
+
+/// A watcher's index write after a small edit appends the edited file's summary to
+/// the summaries file and leaves every other one where it is, instead of writing all of
+/// them again; the index it leaves is as good as a full write's. When another build
+/// replaced the index meanwhile, the watcher writes it whole.
+#[test]
+fn a_watchers_index_write_after_an_edit_appends_only_that_files_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "main.mini",
+        "import \"lib.mini\";\nimport \"other.mini\";\n\nfn main() i32 {\n    @print(lib.f(other.g()));\n    return 0;\n}\n",
+    );
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n");
+    write(d, "other.mini", "pub fn g() i32 {\n    return 10;\n}\n");
+    let mut w = watcher(d);
+    assert!(w.rebuild(None).unwrap().success());
+    w.flush().unwrap();
+
+    let before = summaries_log(d);
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 2;\n}\n");
+    assert!(w.rebuild(Some(&[d.join("lib.mini")])).unwrap().success());
+    w.flush().unwrap();
+    let after = summaries_log(d);
+    assert_eq!(&after[..before.len()], &before[..], "what was there is untouched");
+    let appended = after.len() - before.len();
+    assert!(appended > 0 && appended < before.len() / 2, "one summary of three appended: {appended} bytes");
+    assert_eq!(run(d), "12\n");
+    // (A build of another process may write the index too: a no-op restamps files
+    // whose stamps it could not trust yet.)
+    assert_no_op(d);
+
+    // Another build replaces the index; the watcher's next write does not patch it.
+    write(d, "other.mini", "pub fn g() i32 {\n    return 20;\n}\n");
+    let mut other = Session::new(&d.join("main.mini")).unwrap();
+    let request = BuildRequest {
+        emit: Emit::Exe,
+        output: Some(d.join("main")),
+        settings: Settings::host(),
+        jobs: 1,
+        log_queries: false,
+        deny_warnings: false,
+    };
+    assert!(other.build(&request).unwrap().success());
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 3;\n}\n");
+    assert!(w.rebuild(Some(&[d.join("lib.mini"), d.join("other.mini")])).unwrap().success());
+    w.flush().unwrap();
+    assert_eq!(run(d), "23\n");
+    assert_no_op(d);
+}
+
 /// An edit that arrives after a build's last query (while it links, say) cancels
 /// nothing; the next build, which reads that edit, must not be cancelled by it.
 #[test]
