@@ -453,7 +453,7 @@ pub fn clean(root: &Path) -> Result<Cleaned> {
     let store = Store::open_exclusive(root)?;
     let listing = Listing::of(&store);
     let cleaned = Cleaned { entries: listing.entries.len(), indexes: listing.indexes.len(), bytes: listing.bytes() };
-    for dir in ["objects", "index", "summaries", "bin", "tmp"] {
+    for dir in ["objects", "index", "summaries", "bin", "tmp", "exe"] {
         let path = root.join(dir);
         if path.exists() {
             std::fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;

@@ -312,11 +312,21 @@ impl Session {
                 // One-shot: linked whole, its layout kept for the next build.
                 None => {
                     let mut linker = IncrementalLinker::new();
+                    let kept = self.kept_copies(output);
+                    let kept = kept.map(|(kept, copies)| {
+                        linker.use_copies(copies);
+                        kept
+                    });
                     linker.link(keys, &objects, "_start").map(|()| {
+                        let mut copies = linker.take_copies();
                         // The layout is written on the other core meanwhile.
                         std::thread::scope(|scope| {
                             scope.spawn(|| save_layout(store, link_key, &linker));
-                            write_executable(output, linker.image().expect("linked"))
+                            let image = linker.image().expect("linked");
+                            match &kept {
+                                Some(kept) => kept.publish(&mut copies, image, output),
+                                None => write_executable(output, image),
+                            }
                         })
                     })
                 }
@@ -545,6 +555,17 @@ fn entry_input(
     let bytes = make();
     let path = store.write(kind, key, &bytes)?;
     Ok(LinkInput::new(path, Blob::Owned(bytes)))
+}
+
+impl Session {
+    /// The copies of `output` kept in the cache for one-shot builds (`link::Kept`), if
+    /// the cache is shared and no other build holds them.
+    pub(super) fn kept_copies(&self, output: &Path) -> Option<(crate::link::Kept, crate::link::Copies)> {
+        match &self.cache.dir {
+            super::CacheDir::Shared(dir) => crate::link::Kept::take(&dir.join("exe"), output),
+            super::CacheDir::Private(_) => None,
+        }
+    }
 }
 
 /// Writes an executable atomically, with execute permission.

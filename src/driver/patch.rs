@@ -446,6 +446,7 @@ impl Session {
         if work.rebuilt.iter().any(|r| !store.contains(Kind::Unit, header.units[r.slot].1)) {
             crate::codegen::prestart();
         }
+        let kept = self.kept_copies(output);
         let resumed = {
             let _span = tracing::info_span!("resume").entered();
             let Some(saved) = store.read(Kind::LinkLayout, work.index.header.link_key) else { return Ok(false) };
@@ -456,6 +457,10 @@ impl Session {
             tracing::info!("the saved layout is not the executable's; linking whole");
             return Ok(false);
         };
+        let kept = kept.map(|(kept, copies)| {
+            linker.use_copies(copies);
+            kept
+        });
         let remote_before = report.reused_from_remote;
         let Some(units) = self.patched_inputs(request, store, work, header, report, true)? else {
             report.reused_from_remote = remote_before;
@@ -471,11 +476,18 @@ impl Session {
             report.reused_from_remote = remote_before;
             return Ok(false);
         }
-        // The executable, and beside it on the other core the layout for the next build.
+        // The executable — through the kept copies, writing only what changed since the
+        // older one was the output — and beside it on the other core the layout for the
+        // next build.
         let _span = tracing::info_span!("publish").entered();
+        let mut copies = linker.take_copies();
         std::thread::scope(|scope| {
             scope.spawn(|| super::objects::save_layout(store, header.link_key, &linker));
-            crate::output::write_atomically(output, linker.image().expect("patched"), true)
+            let image = linker.image().expect("patched");
+            match &kept {
+                Some(kept) => kept.publish(&mut copies, image, output),
+                None => crate::output::write_atomically(output, image, true),
+            }
         })?;
         Ok(true)
     }

@@ -16,8 +16,15 @@
 //!
 //! A copy is patched in place only if it is as this process left it: the same inode,
 //! size, modification time and mode (someone may have written or `chmod`ed the output
-//! while it was that copy). Where hard links do not work (the scratch directory on
+//! while it was that copy), and no other name links to it (a hard link the user made
+//! to keep that version). Where hard links do not work (the scratch directory on
 //! another file system), the whole image is written next to the output each time.
+//!
+//! A one-shot build keeps its copies in the cache (`Kept`) with what this module knows
+//! of them — their stamps, what each lacks, whose turn it is — in a small file beside
+//! them, so that the next process patches the older copy in place as a watcher does.
+//! A build holds that file's lock while it uses them; one that cannot take it (another
+//! build of the same output runs) writes the whole image, without them.
 
 use std::fs::File;
 use std::io::Write as _;
@@ -27,9 +34,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::bytes::{Reader, Writer};
+use crate::fs::FileStamp;
+
 /// The two copies and what each lacks.
 #[derive(Default)]
-pub(super) struct Copies {
+pub struct Copies {
     files: [Option<CopyFile>; 2],
     /// What changed in the image since each copy was written; `None`: anything.
     dirty: [Option<Vec<Range<usize>>>; 2],
@@ -37,6 +47,8 @@ pub(super) struct Copies {
     next: usize,
     /// Write the whole image next to the output every time: hard links do not work here.
     whole: bool,
+    /// Kept in the cache for later processes (`Kept`), rather than this process's.
+    kept: bool,
 }
 
 struct CopyFile {
@@ -72,12 +84,12 @@ pub(super) struct Published {
 
 impl Copies {
     /// The image changed everywhere (a full link).
-    pub fn changed_all(&mut self) {
+    pub(super) fn changed_all(&mut self) {
         self.dirty = [None, None];
     }
 
     /// The image changed in `ranges`.
-    pub fn changed(&mut self, ranges: &[Range<usize>]) {
+    pub(super) fn changed(&mut self, ranges: &[Range<usize>]) {
         for dirty in self.dirty.iter_mut().flatten() {
             dirty.extend_from_slice(ranges);
         }
@@ -85,13 +97,13 @@ impl Copies {
 
     /// Makes `image` the file at `output`, through the copy whose turn it is, kept in
     /// `scratch`.
-    pub fn publish(&mut self, image: &[u8], output: &Path, scratch: &Path) -> Result<Published> {
+    pub(super) fn publish(&mut self, image: &[u8], output: &Path, scratch: &Path) -> Result<Published> {
         if self.whole {
             crate::output::write_atomically(output, image, true)?;
             return Ok(Published { written: image.len(), in_place: false });
         }
         let turn = self.next;
-        let path = scratch.join(copy_name(output, turn));
+        let path = scratch.join(copy_name(output, turn, self.kept));
         let patched = match (&self.files[turn], &mut self.dirty[turn]) {
             (Some(copy), Some(ranges)) if copy.path == path => patch_in_place(copy, image, ranges),
             _ => None,
@@ -121,13 +133,162 @@ impl Copies {
     }
 }
 
-/// The name of copy `turn` for `output`: the process's number first, so that the
-/// store's clean-up of temporary files (`Store::remove_stale_temp_files`) leaves it alone
-/// while this process lives and removes it after.
-fn copy_name(output: &Path, turn: usize) -> String {
+/// The name of copy `turn` for `output`. A process's own copies have the process's
+/// number first, so that the store's clean-up of temporary files
+/// (`Store::remove_stale_temp_files`) leaves them alone while it lives and removes them
+/// after; kept copies are named by the output alone.
+fn copy_name(output: &Path, turn: usize, kept: bool) -> String {
+    let name = format!("{}-{}", output_key(output), ["a", "b"][turn]);
+    if kept { name } else { format!("{}-exe-{name}", std::process::id()) }
+}
+
+/// Names the copies of one output: a hash of its absolute path.
+fn output_key(output: &Path) -> String {
     let absolute = std::path::absolute(output).unwrap_or_else(|_| output.to_path_buf());
-    let hash = blake3::hash(absolute.as_os_str().as_encoded_bytes());
-    format!("{}-exe-{}-{}", std::process::id(), &hash.to_hex()[..16], ["a", "b"][turn])
+    blake3::hash(absolute.as_os_str().as_encoded_bytes()).to_hex()[..16].to_string()
+}
+
+/// A one-shot build's hold on the copies kept for an output (see the module's text):
+/// the lock on them, and where their state is recorded.
+pub struct Kept {
+    dir: PathBuf,
+    state: PathBuf,
+    _lock: File,
+}
+
+const KEPT_MAGIC: &[u8; 10] = b"mini-exe-1";
+
+impl Kept {
+    /// Takes the copies kept in `dir` for `output`, with what they were left as (none
+    /// yet, or a state that does not read: the next publication writes whole); `None`
+    /// when another build holds them, or `dir` cannot be used.
+    pub fn take(dir: &Path, output: &Path) -> Option<(Kept, Copies)> {
+        std::fs::create_dir_all(dir).ok()?;
+        let key = output_key(output);
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(format!("{key}.lock")))
+            .ok()?;
+        if let Err(e) = lock.try_lock() {
+            tracing::info!("the kept copies of {} are in use ({e}); writing it whole", output.display());
+            return None;
+        }
+        let state = dir.join(format!("{key}.state"));
+        let (mut copies, published) =
+            std::fs::read(&state).ok().and_then(|bytes| decode(&bytes, dir)).unwrap_or_default();
+        // What each copy lacks is known relative to the image last published through
+        // them; an output some other way put there (the system linker, a build that
+        // could not take the lock) differs from it in ways no range recorded.
+        if published.is_none() || FileStamp::of(output) != published {
+            copies.changed_all();
+        }
+        Some((Kept { dir: dir.to_path_buf(), state, _lock: lock }, Copies { kept: true, ..copies }))
+    }
+
+    /// Makes `image` the file at `output` through the kept copies (as `Copies::publish`
+    /// does through a watcher's), and records them for the next build.
+    pub fn publish(&self, copies: &mut Copies, image: &[u8], output: &Path) -> Result<()> {
+        copies.publish(image, output, &self.dir)?;
+        self.keep(copies, output);
+        Ok(())
+    }
+
+    /// Records what the copies are now, for the next build. If that fails the state is
+    /// removed, so the next build writes whole rather than trust an old one (whose
+    /// stamps would not match anyway).
+    fn keep(&self, copies: &Copies, output: &Path) {
+        let written = crate::output::write_atomically(&self.state, &encode(copies, FileStamp::of(output)), false);
+        if let Err(e) = written {
+            tracing::warn!("cannot record the executable's copies ({e:#}); the next build writes it whole");
+            let _ = std::fs::remove_file(&self.state);
+        }
+    }
+}
+
+/// The copies' state, and the stamp of the output they last published.
+fn encode(copies: &Copies, published: Option<FileStamp>) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(256));
+    w.bytes_raw(KEPT_MAGIC);
+    w.u8(copies.next as u8);
+    w.u8(u8::from(copies.whole));
+    let FileStamp { len, mtime_ns, ctime_ns, inode } = published.unwrap_or(FileStamp::NONE);
+    w.u64(len);
+    w.i64(mtime_ns);
+    w.i64(ctime_ns);
+    w.u64(inode);
+    for turn in 0..2 {
+        match &copies.files[turn] {
+            Some(copy) => {
+                w.u8(1);
+                w.str(&copy.path.file_name().unwrap_or_default().to_string_lossy());
+                let Stamp { inode, len, mtime_ns, mode } = copy.stamp;
+                w.u64(inode);
+                w.u64(len);
+                w.i64(mtime_ns);
+                w.u32(mode);
+            }
+            None => w.u8(0),
+        }
+        match &copies.dirty[turn] {
+            Some(ranges) => {
+                w.u8(1);
+                w.u32(ranges.len() as u32);
+                for range in ranges {
+                    w.u64(range.start as u64);
+                    w.u64(range.end as u64);
+                }
+            }
+            None => w.u8(0),
+        }
+    }
+    let check = blake3::hash(&w.0);
+    w.bytes_raw(check.as_bytes());
+    w.0
+}
+
+/// `encode`'s bytes as copies in `dir`; `None` if they are damaged or foreign.
+fn decode(bytes: &[u8], dir: &Path) -> Option<(Copies, Option<FileStamp>)> {
+    let (body, check) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
+    if blake3::hash(body).as_bytes() != check {
+        return None;
+    }
+    let mut r = Reader::new(body);
+    if r.take(KEPT_MAGIC.len())? != KEPT_MAGIC {
+        return None;
+    }
+    let next = usize::from(r.u8()?);
+    let whole = r.u8()? != 0;
+    let published = FileStamp { len: r.u64()?, mtime_ns: r.i64()?, ctime_ns: r.i64()?, inode: r.u64()? };
+    let published = (published != FileStamp::NONE).then_some(published);
+    let mut copies = Copies { next, whole, ..Copies::default() };
+    if next > 1 {
+        return None;
+    }
+    for turn in 0..2 {
+        if r.u8()? != 0 {
+            let name = r.str()?;
+            // Only a plain name inside `dir`, whatever the file says.
+            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                return None;
+            }
+            let stamp = Stamp { inode: r.u64()?, len: r.u64()?, mtime_ns: r.i64()?, mode: r.u32()? };
+            copies.files[turn] = Some(CopyFile { path: dir.join(name), stamp });
+        }
+        if r.u8()? != 0 {
+            let count = r.count(16)?;
+            let ranges: Option<Vec<Range<usize>>> = (0..count)
+                .map(|_| {
+                    let (start, end) = (usize::try_from(r.u64()?).ok()?, usize::try_from(r.u64()?).ok()?);
+                    (start <= end).then_some(start..end)
+                })
+                .collect();
+            copies.dirty[turn] = Some(ranges?);
+        }
+    }
+    r.is_done().then_some((copies, published))
 }
 
 /// Writes `ranges` of `image` into the copy, if it is as it was left and can be opened
@@ -137,7 +298,9 @@ fn copy_name(output: &Path, turn: usize) -> String {
 fn patch_in_place(copy: &CopyFile, image: &[u8], ranges: &mut [Range<usize>]) -> Option<(Stamp, usize)> {
     let file = std::fs::OpenOptions::new().write(true).open(&copy.path).ok()?;
     let meta = file.metadata().ok()?;
-    if Stamp::of(&meta) != copy.stamp || !meta.is_file() {
+    // Linked elsewhere too — the user kept that version under another name — it is
+    // not ours to change.
+    if Stamp::of(&meta) != copy.stamp || !meta.is_file() || meta.nlink() != 1 {
         return None;
     }
     // Ranges recorded while the image was longer may run past its end now.
@@ -247,6 +410,59 @@ mod tests {
         assert!(std::fs::read(output).unwrap() == image);
         assert_ne!(std::fs::metadata(output).unwrap().permissions().mode() & 0o111, 0, "executable");
         published
+    }
+
+    /// The kept copies' state reads back as written; damaged or foreign bytes read as
+    /// none (the next publication writes whole), never as copies outside their
+    /// directory.
+    #[test]
+    fn kept_state_reads_back_and_damage_reads_as_none() {
+        let dir = Path::new("/cache/exe");
+        let mut copies = Copies { next: 1, kept: true, ..Copies::default() };
+        let stamp = Stamp { inode: 7, len: 4096, mtime_ns: 123, mode: 0o100755 };
+        copies.files[0] = Some(CopyFile { path: dir.join("k-a"), stamp });
+        copies.dirty[0] = Some(vec![10..20, 0..4]);
+        let published = FileStamp { len: 4096, mtime_ns: 5, ctime_ns: 6, inode: 7 };
+        let bytes = encode(&copies, Some(published));
+        let (back, stamp_back) = decode(&bytes, dir).expect("reads back");
+        assert_eq!(stamp_back, Some(published));
+        assert_eq!((back.next, back.whole), (1, false));
+        assert_eq!(back.files[0].as_ref().map(|c| (c.path.clone(), c.stamp)), Some((dir.join("k-a"), stamp)));
+        assert!(back.files[1].is_none() && back.dirty[1].is_none());
+        assert_eq!(back.dirty[0], Some(vec![10..20, 0..4]));
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut], dir).is_none(), "cut at {cut}");
+        }
+        let mut flipped = bytes.clone();
+        flipped[12] ^= 1;
+        assert!(decode(&flipped, dir).is_none());
+        // The name of the first copy replaced, and checksummed as if it were written so.
+        let bytes = encode(&copies, None);
+        let with_name = |name: &str| {
+            let mut body = bytes[..bytes.len() - 32].to_vec();
+            let at = body.windows(3).position(|w| w == b"k-a").expect("the name") - 4;
+            body.splice(at..at + 7, [&(name.len() as u32).to_le_bytes()[..], name.as_bytes()].concat());
+            let check = *blake3::hash(&body).as_bytes();
+            body.extend_from_slice(&check);
+            body
+        };
+        assert!(decode(&with_name("k-b"), dir).is_some(), "a plain name");
+        for name in ["../etc/passwd", "a/b", "..", ""] {
+            assert!(decode(&with_name(name), dir).is_none(), "{name:?} is not a name inside the directory");
+        }
+    }
+
+    /// Two builds of the same output: the second cannot take the kept copies while the
+    /// first holds them, and gets them once it is done.
+    #[test]
+    fn kept_copies_are_one_builds_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("out");
+        let first = Kept::take(&dir.path().join("exe"), &output).expect("free");
+        assert!(Kept::take(&dir.path().join("exe"), &output).is_none(), "held by the first");
+        assert!(Kept::take(&dir.path().join("exe"), &dir.path().join("other")).is_some(), "another output's");
+        drop(first);
+        assert!(Kept::take(&dir.path().join("exe"), &output).is_some(), "released");
     }
 
     /// The copies are patched in place once both exist — unless one is running, was

@@ -206,6 +206,18 @@ impl IncrementalLinker {
         Ok(())
     }
 
+    /// Records what each link changes in `copies` — a one-shot build's, kept in the
+    /// cache (`copies::Kept`) — rather than in its own.
+    pub fn use_copies(&mut self, copies: Copies) {
+        self.copies = copies;
+    }
+
+    /// Its copies, with what the links since `use_copies` changed recorded in them, for
+    /// the caller to publish through (`copies::Kept::publish`).
+    pub fn take_copies(&mut self) -> Copies {
+        std::mem::take(&mut self.copies)
+    }
+
     /// The image of the last link.
     pub fn image(&self) -> Option<&[u8]> {
         self.state.as_ref().map(|state| &state.image[..])

@@ -14,6 +14,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+pub use copies::{Copies, Kept};
 pub use merge::merge_objects;
 
 /// The system linker: lld when installed, then gold, then GNU ld. Executables need no C

@@ -211,6 +211,54 @@ fn a_new_process_patches_the_last_executable_in_place() {
     }
 }
 
+/// A one-shot build publishes through two copies kept in the cache, so that from the
+/// third build on it writes only the bytes that changed: the executable is then the
+/// very file it was two builds before, patched. A hard link the user made to keep a
+/// version is never written through, and an output put there some other way is
+/// replaced whole. The clean build's executable every time.
+#[test]
+fn one_shot_builds_publish_through_copies_kept_in_the_cache() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut program = program_in(d);
+    one_shot(d, "main");
+    let inode = || std::fs::metadata(d.join("main")).unwrap().ino();
+    let mut edit = |constant: i32| {
+        program.files[2][0].1 = constant;
+        write(d, "m2.mini", &program.render(2));
+        let report = one_shot(d, "main");
+        assert!(std::fs::read(d.join("main")).unwrap() == clean(d), "edit {constant}: the clean build's executable");
+        assert_eq!(run(&d.join("main")), run(&d.join("clean")), "edit {constant}");
+        report
+    };
+
+    let mut inodes = vec![inode()];
+    for constant in [11, 12, 13] {
+        assert!(edit(constant).linked_in_place);
+        inodes.push(inode());
+    }
+    assert_ne!(inodes[0], inodes[1], "two copies take turns");
+    assert_eq!((inodes[2], inodes[3]), (inodes[0], inodes[1]), "each patched where it is");
+
+    // The user keeps this version under another name: that file is never written.
+    let version = std::fs::read(d.join("main")).unwrap();
+    std::fs::hard_link(d.join("main"), d.join("main.v1")).unwrap();
+    for constant in [14, 15, 16] {
+        edit(constant);
+    }
+    assert!(std::fs::read(d.join("main.v1")).unwrap() == version, "the kept version is as it was");
+
+    // An output put there some other way (the same bytes, a new file).
+    let bytes = std::fs::read(d.join("main")).unwrap();
+    std::fs::remove_file(d.join("main")).unwrap();
+    std::fs::write(d.join("main"), &bytes).unwrap();
+    std::fs::set_permissions(d.join("main"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    assert!(!edit(17).linked_in_place, "not the executable the index recorded");
+    let after = [edit(18), edit(19)];
+    assert!(after.iter().all(|r| r.linked_in_place));
+}
+
 /// The saved layout is trusted only for the executable it was saved with: an executable
 /// changed since (its stamp is not the one the index recorded), or a damaged layout
 /// entry, means linking whole — the right executable either way.
