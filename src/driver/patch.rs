@@ -161,6 +161,7 @@ impl Session {
         };
 
         // Link unless the executable is already this one.
+        let mut patched = None;
         let output_now = FileStamp::of(output).map(|stamp| (absolute(output), stamp));
         let up_to_date = link == index.header.link_key && output_now.is_some() && output_now == index.header.output;
         if !up_to_date {
@@ -169,8 +170,11 @@ impl Session {
                 (header.units.iter().map(|&(_, key)| key)).chain([header.runtime, header.entry, start]).collect();
             // The executable there is the one the index recorded: it may be patched.
             let recorded = output_now.is_some() && output_now == index.header.output;
-            report.linked_in_place =
-                recorded && self.patch_in_place(request, store, &work, &header, &keys, output, report)?;
+            patched = match recorded {
+                true => self.patch_in_place(request, store, &work, &header, &keys, output, report)?,
+                false => None,
+            };
+            report.linked_in_place = patched.is_some();
             if !report.linked_in_place {
                 let Some(inputs) = self.patched_inputs(request, store, &work, &header, report, false)? else {
                     return declined("a unit cannot be rebuilt");
@@ -187,7 +191,15 @@ impl Session {
             }
         }
 
-        if !self.write_patched_index(request, store, index, &header, &changes.restamped, &edited)? {
+        // The patched executable's layout, for the next build, on the other core while
+        // the index is written.
+        let written = std::thread::scope(|scope| {
+            if let Some(linker) = &patched {
+                scope.spawn(|| super::objects::save_layout(store, header.link_key, linker));
+            }
+            self.write_patched_index(request, store, index, &header, &changes.restamped, &edited)
+        })?;
+        if !written {
             return declined("a summary to copy is damaged");
         }
         report.functions = header.functions as usize;
@@ -422,8 +434,9 @@ impl Session {
 
     /// Step 5, in place: the executable on disk is the last build's, so the rebuilt
     /// units are made (as in step 5) and patched into it with the layout its link saved
-    /// (`IncrementalLinker::save`), reading no other unit. False, the executable
-    /// untouched, when that cannot be done — no saved layout, an executable that is not
+    /// (`IncrementalLinker::save`), reading no other unit. Returns the linker, whose
+    /// layout the caller saves for the next build; `None`, the executable untouched,
+    /// when that cannot be done — no saved layout, an executable that is not
     /// the one it describes, a unit that outgrew its room, another linker — and the
     /// caller links whole (what was compiled is kept). The patched image is what a full
     /// link of the same inputs gives, byte for byte.
@@ -437,9 +450,9 @@ impl Session {
         keys: &[Hash],
         output: &std::path::Path,
         report: &mut BuildReport,
-    ) -> Result<bool> {
+    ) -> Result<Option<IncrementalLinker>> {
         if !self.own_linker_links(&request.settings.codegen) || work.rebuilt.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
         let _span = tracing::info_span!("in_place", units = work.rebuilt.len()).entered();
         // A unit whose key is not in the store is made below: LLVM starts meanwhile.
@@ -449,13 +462,13 @@ impl Session {
         let kept = self.kept_copies(output);
         let resumed = {
             let _span = tracing::info_span!("resume").entered();
-            let Some(saved) = store.read(Kind::LinkLayout, work.index.header.link_key) else { return Ok(false) };
-            let Ok(image) = crate::cache::store::read_regular(output) else { return Ok(false) };
+            let Some(saved) = store.read(Kind::LinkLayout, work.index.header.link_key) else { return Ok(None) };
+            let Ok(image) = crate::cache::store::read_regular(output) else { return Ok(None) };
             IncrementalLinker::resume(&saved, image)
         };
         let Some(mut linker) = resumed else {
             tracing::info!("the saved layout is not the executable's; linking whole");
-            return Ok(false);
+            return Ok(None);
         };
         let kept = kept.map(|(kept, copies)| {
             linker.use_copies(copies);
@@ -464,7 +477,7 @@ impl Session {
         let remote_before = report.reused_from_remote;
         let Some(units) = self.patched_inputs(request, store, work, header, report, true)? else {
             report.reused_from_remote = remote_before;
-            return Ok(false);
+            return Ok(None);
         };
         let mut objects: Vec<&[u8]> = vec![&[]; keys.len()];
         for (r, input) in work.rebuilt.iter().zip(&units) {
@@ -474,22 +487,18 @@ impl Session {
         if let Err(why) = linker.patch_only(keys, &objects, "_start") {
             tracing::info!(?why, "cannot patch the executable in place; linking whole");
             report.reused_from_remote = remote_before;
-            return Ok(false);
+            return Ok(None);
         }
-        // The executable — through the kept copies, writing only what changed since the
-        // older one was the output — and beside it on the other core the layout for the
-        // next build.
+        // The executable, through the kept copies: only what changed since the older one
+        // was the output is written.
         let _span = tracing::info_span!("publish").entered();
         let mut copies = linker.take_copies();
-        std::thread::scope(|scope| {
-            scope.spawn(|| super::objects::save_layout(store, header.link_key, &linker));
-            let image = linker.image().expect("patched");
-            match &kept {
-                Some(kept) => kept.publish(&mut copies, image, output),
-                None => crate::output::write_atomically(output, image, true),
-            }
-        })?;
-        Ok(true)
+        let image = linker.image().expect("patched");
+        match &kept {
+            Some(kept) => kept.publish(&mut copies, image, output)?,
+            None => crate::output::write_atomically(output, image, true)?,
+        }
+        Ok(Some(linker))
     }
 
     /// Step 6: the index — the others' records as they were, byte for byte. False if a
