@@ -487,15 +487,7 @@ fn summaries_of_other_settings_are_not_built_from() {
     project.settings.contracts = true;
     project.build();
     let mut warm = project.session.fresh().unwrap().expect("a session with a cache");
-    let request = mini::driver::BuildRequest {
-        emit: mini::driver::Emit::Exe,
-        output: Some(project.path("main")),
-        settings: project.settings.clone(),
-        jobs: 1,
-        log_queries: true,
-        deny_warnings: false,
-    };
-    assert!(warm.warm(&request).unwrap());
+    assert!(warm.warm(&project.request()).unwrap());
     assert_eq!(warm.text_files(), 0, "every file is a summary");
     project.session = warm;
     project.settings.contracts = false;

@@ -46,18 +46,23 @@ impl Project {
         self.write(file, &text.replacen(from, to, 1));
     }
 
-    /// Builds the executable on one thread, recording executed queries.
-    #[track_caller]
-    pub fn build(&mut self) -> BuildReport {
-        let request = BuildRequest {
+    /// What `build` asks for: the executable `main`, on one thread, recording executed
+    /// queries.
+    pub fn request(&self) -> BuildRequest {
+        BuildRequest {
             emit: Emit::Exe,
             output: Some(self.path("main")),
             settings: self.settings.clone(),
             jobs: 1,
             log_queries: true,
             deny_warnings: false,
-        };
-        let report = self.session.build(&request).expect("build runs");
+        }
+    }
+
+    /// Builds the executable on one thread, recording executed queries.
+    #[track_caller]
+    pub fn build(&mut self) -> BuildReport {
+        let report = self.session.build(&self.request()).expect("build runs");
         assert!(report.success(), "unexpected errors: {:#?}", report.diagnostics);
         report
     }

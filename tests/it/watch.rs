@@ -17,15 +17,30 @@ use crate::support::{Rng, write};
 
 fn watcher(dir: &Path) -> Watcher {
     let session = Session::new(&dir.join("main.mini")).expect("session");
-    let request = BuildRequest {
+    Watcher::new(session, request(dir))
+}
+
+/// Builds `dir/main.mini` into `dir/main`, recording executed queries.
+fn request(dir: &Path) -> BuildRequest {
+    BuildRequest {
         emit: Emit::Exe,
         output: Some(dir.join("main")),
         settings: Settings::host(),
         jobs: 1,
         log_queries: true,
         deny_warnings: false,
-    };
-    Watcher::new(session, request)
+    }
+}
+
+/// `main.mini` printing `lib.f(other.g())`, with `lib.f(x) = x + 1` and `other.g() = 10`.
+fn write_three_files(d: &Path) {
+    write(
+        d,
+        "main.mini",
+        "import \"lib.mini\";\nimport \"other.mini\";\n\nfn main() i32 {\n    @print(lib.f(other.g()));\n    return 0;\n}\n",
+    );
+    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n");
+    write(d, "other.mini", "pub fn g() i32 {\n    return 10;\n}\n");
 }
 
 fn run(dir: &Path) -> String {
@@ -174,13 +189,7 @@ fn an_edit_during_a_build_cancels_it_and_the_last_edit_wins() {
 fn after_a_rebase_the_watcher_works_from_summaries() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write(
-        d,
-        "main.mini",
-        "import \"lib.mini\";\nimport \"other.mini\";\n\nfn main() i32 {\n    @print(lib.f(other.g()));\n    return 0;\n}\n",
-    );
-    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n");
-    write(d, "other.mini", "pub fn g() i32 {\n    return 10;\n}\n");
+    write_three_files(d);
     let mut w = watcher(d);
     w.set_rebase_at(0);
     assert!(w.rebuild(None).unwrap().success());
@@ -252,15 +261,7 @@ fn summaries_log(dir: &Path) -> Vec<u8> {
 /// A build in a new process: it must find the index the watcher left up to date.
 fn assert_no_op(dir: &Path) {
     let mut session = Session::new(&dir.join("main.mini")).expect("session");
-    let request = BuildRequest {
-        emit: Emit::Exe,
-        output: Some(dir.join("main")),
-        settings: Settings::host(),
-        jobs: 1,
-        log_queries: true,
-        deny_warnings: false,
-    };
-    let report = session.build(&request).expect("builds");
+    let report = session.build(&request(dir)).expect("builds");
     assert!(report.success() && report.compiled.is_empty() && !report.linked, "{}", summary(&report));
     assert_eq!(report.executed, Vec::<String>::new(), "the no-op path runs no query");
 }
@@ -273,13 +274,7 @@ fn assert_no_op(dir: &Path) {
 fn a_watchers_index_write_after_an_edit_appends_only_that_files_summary() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write(
-        d,
-        "main.mini",
-        "import \"lib.mini\";\nimport \"other.mini\";\n\nfn main() i32 {\n    @print(lib.f(other.g()));\n    return 0;\n}\n",
-    );
-    write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 1;\n}\n");
-    write(d, "other.mini", "pub fn g() i32 {\n    return 10;\n}\n");
+    write_three_files(d);
     let mut w = watcher(d);
     assert!(w.rebuild(None).unwrap().success());
     w.flush().unwrap();
@@ -300,15 +295,7 @@ fn a_watchers_index_write_after_an_edit_appends_only_that_files_summary() {
     // Another build replaces the index; the watcher's next write does not patch it.
     write(d, "other.mini", "pub fn g() i32 {\n    return 20;\n}\n");
     let mut other = Session::new(&d.join("main.mini")).unwrap();
-    let request = BuildRequest {
-        emit: Emit::Exe,
-        output: Some(d.join("main")),
-        settings: Settings::host(),
-        jobs: 1,
-        log_queries: false,
-        deny_warnings: false,
-    };
-    assert!(other.build(&request).unwrap().success());
+    assert!(other.build(&request(d)).unwrap().success());
     write(d, "lib.mini", "pub fn f(x: i32) i32 {\n    return x + 3;\n}\n");
     assert!(w.rebuild(Some(&[d.join("lib.mini"), d.join("other.mini")])).unwrap().success());
     w.flush().unwrap();
