@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::base::{Import, ModulePath, Name};
 use crate::db::Db;
@@ -115,32 +115,55 @@ pub fn file_groups(db: &dyn Db, workspace: Workspace) -> Arc<[FileGroup]> {
     groups.into_iter().map(|(index, files)| FileGroup::new(db, index, Arc::<[SourceFile]>::from(files))).collect()
 }
 
-/// What the program walk needs of one file: whether it can be read, and the files its
-/// imports name that the workspace has (readable or not), in source order.
+/// Where a file is among the groups: its group's position in `file_groups`, and its
+/// own in that group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Slot {
+    pub group: u32,
+    pub file: u32,
+}
+
+/// The slot of every file of the map, by path.
+///
+/// Reads: the groups. Re-runs only when the file map changes.
+#[salsa::tracked(returns(ref))]
+pub fn file_slots(db: &dyn Db, workspace: Workspace) -> Arc<FxHashMap<ModulePath, Slot>> {
+    let mut slots = FxHashMap::default();
+    slots.reserve(workspace.files(db).len());
+    for (group, files) in file_groups(db, workspace).iter().enumerate() {
+        for (file, source) in files.files(db).iter().enumerate() {
+            slots.insert(source.path(db).clone(), Slot { group: group as u32, file: file as u32 });
+        }
+    }
+    Arc::new(slots)
+}
+
+/// What the program walk needs of one file: whether it can be read, and the slots of the
+/// files its imports name that the workspace has (readable or not), in source order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalkStep {
     pub readable: bool,
-    pub targets: Arc<[SourceFile]>,
+    pub targets: Arc<[Slot]>,
 }
 
 /// What the program walk needs of each file of a group, in the group's order.
 ///
 /// Reads: each file's summary, or else whether it could be read and its imports; and the
-/// workspace's file map, to resolve them. Backdated when no file of the group changed
-/// its imports or readability, which a body edit leaves alone. (A file trading its
-/// summary for its text, the first time it is edited in a watch session, makes its
-/// inputs less durable; salsa does not backdate across that, so the walk re-runs once —
-/// over these answers, with no query per file.)
+/// files' slots, to resolve them. Backdated when no file of the group changed its
+/// imports or readability, which a body edit leaves alone. (A file trading its summary
+/// for its text, the first time it is edited in a watch session, makes its inputs less
+/// durable; salsa does not backdate across that, so the walk re-runs once — over these
+/// answers, with no query and no hashing per file.)
 #[salsa::tracked(returns(ref))]
 pub fn group_imports(db: &dyn Db, group: FileGroup) -> Arc<[WalkStep]> {
     let _span = tracing::debug_span!("group_imports", group = group.index(db)).entered();
-    let files = Workspace::get(db).files(db);
+    let slots = file_slots(db, Workspace::get(db));
     let step = |file: SourceFile| {
         if !file.is_readable(db) {
             return WalkStep { readable: false, targets: Arc::new([]) };
         }
         let imports = imports_of(db, file);
-        let targets = imports.iter().filter_map(|import| files.get(import.target.as_ref()?).copied()).collect();
+        let targets = imports.iter().filter_map(|import| slots.get(import.target.as_ref()?).copied()).collect();
         WalkStep { readable: true, targets }
     };
     group.files(db).iter().map(|&file| step(file)).collect()
@@ -149,26 +172,28 @@ pub fn group_imports(db: &dyn Db, group: FileGroup) -> Arc<[WalkStep]> {
 /// Every file of the program: the entry, then its imports breadth-first in source order.
 /// Files that cannot be read are left out (the importer reports them).
 ///
-/// Reads: the workspace and each group's walk steps (`group_imports`).
+/// Reads: the workspace, the groups and their walk steps (`group_imports`); the walk
+/// itself goes from slot to slot.
 #[salsa::tracked(returns(ref))]
 pub fn program_files(db: &dyn Db, workspace: Workspace) -> Arc<[SourceFile]> {
     let _span = tracing::debug_span!("program_files").entered();
     let entry = workspace.entry(db);
-    let mut steps: FxHashMap<SourceFile, &WalkStep> = FxHashMap::default();
-    steps.reserve(workspace.files(db).len());
-    for &group in file_groups(db, workspace).iter() {
-        steps.extend(group.files(db).iter().copied().zip(group_imports(db, group).iter()));
-    }
-    let mut seen = FxHashSet::from_iter([entry]);
-    let mut queue = VecDeque::from([entry]);
+    let groups = file_groups(db, workspace);
+    // The entry is in the file map, as every file the shell read; one missing from it
+    // imports nothing.
+    let Some(&start) = file_slots(db, workspace).get(entry.path(db)) else { return Arc::new([entry]) };
+    let files: Vec<&[SourceFile]> = groups.iter().map(|group| &group.files(db)[..]).collect();
+    let steps: Vec<&[WalkStep]> = groups.iter().map(|&group| &group_imports(db, group)[..]).collect();
+    let mut seen: Vec<Vec<bool>> = files.iter().map(|files| vec![false; files.len()]).collect();
+    seen[start.group as usize][start.file as usize] = true;
+    let mut queue = VecDeque::from([start]);
     let mut order = Vec::new();
-    while let Some(file) = queue.pop_front() {
-        order.push(file);
-        // The entry is in the file map, as every file the shell read; one missing from it
-        // imports nothing.
-        let Some(step) = steps.get(&file) else { continue };
-        for &target in step.targets.iter() {
-            if steps.get(&target).is_some_and(|t| t.readable) && seen.insert(target) {
+    while let Some(slot) = queue.pop_front() {
+        order.push(files[slot.group as usize][slot.file as usize]);
+        for &target in steps[slot.group as usize][slot.file as usize].targets.iter() {
+            let (group, file) = (target.group as usize, target.file as usize);
+            if steps[group][file].readable && !seen[group][file] {
+                seen[group][file] = true;
                 queue.push_back(target);
             }
         }
