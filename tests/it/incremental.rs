@@ -259,6 +259,59 @@ fn one_shot_builds_publish_through_copies_kept_in_the_cache() {
     assert!(after.iter().all(|r| r.linked_in_place));
 }
 
+/// The kept copies are a cache like the rest: a damaged state, copies deleted or
+/// changed behind mini's back, or the whole directory gone, and the next build writes
+/// the executable whole — the clean build's, every time — and patches again after.
+#[test]
+fn damaged_or_missing_kept_copies_are_written_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut program = program_in(d);
+    one_shot(d, "main");
+    let exe = d.join(".mini_cache/exe");
+    let mut constant = 20;
+    let mut edit = || {
+        constant += 1;
+        program.files[2][0].1 = constant;
+        write(d, "m2.mini", &program.render(2));
+        one_shot(d, "main");
+        assert!(std::fs::read(d.join("main")).unwrap() == clean(d), "edit {constant}: the clean build's executable");
+    };
+    let files = |suffix: &str| -> Vec<std::path::PathBuf> {
+        let mut found: Vec<_> = std::fs::read_dir(&exe)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(suffix))
+            .collect();
+        found.sort();
+        found
+    };
+    for _ in 0..3 {
+        edit();
+    }
+    let [state] = &files(".state")[..] else { panic!("one state file: {:?}", files("")) };
+    std::fs::write(state, b"not a state").unwrap();
+    edit();
+    edit();
+    // Both copies written over with other bytes (same size, so only their stamps say so).
+    for copy in files("-a").into_iter().chain(files("-b")) {
+        let len = std::fs::metadata(&copy).unwrap().len() as usize;
+        let mut file = std::fs::OpenOptions::new().write(true).open(&copy).unwrap();
+        std::io::Write::write_all(&mut file, &vec![0x90; len]).unwrap();
+    }
+    edit();
+    edit();
+    for copy in files("-a").into_iter().chain(files("-b")) {
+        std::fs::remove_file(copy).unwrap();
+    }
+    edit();
+    std::fs::remove_dir_all(&exe).unwrap();
+    edit();
+    edit();
+    edit();
+    assert_eq!(files("-a").len() + files("-b").len(), 2, "the copies are kept again");
+}
+
 /// The saved layout is trusted only for the executable it was saved with: an executable
 /// changed since (its stamp is not the one the index recorded), or a damaged layout
 /// entry, means linking whole — the right executable either way.
