@@ -37,7 +37,8 @@ fn main() -> ExitCode {
     let event = cli.command.error_event();
     // The compiler runs on a thread with a generous stack; deep trees are bounded by the
     // parser, this is a second line of defence. A panic is a compiler bug: exit 101.
-    let worker = std::thread::Builder::new().name("mini".into()).stack_size(256 << 20).spawn(move || run(cli));
+    let worker =
+        std::thread::Builder::new().name("mini".into()).stack_size(256 << 20).spawn(move || run(cli).map(exit_now));
     match worker.map(|handle| handle.join()) {
         Ok(Ok(Ok(code))) => code,
         Ok(Ok(Err(error))) => {
@@ -55,6 +56,21 @@ fn main() -> ExitCode {
             mini::report::fail(event, &format!("mini: error: {error}"), &error);
             ExitCode::from(EXIT_INTERNAL)
         }
+    }
+}
+
+/// Ends the process with `code`, from the compiler thread, once the command is done and
+/// its output flushed: nothing it holds needs dropping (a session is `finish`ed, and
+/// every file and connection is closed by then), and tearing the thread down — its
+/// 256 MiB stack, the allocator handing its pages back — took 1.5 ms of a 13 ms no-op
+/// build.
+fn exit_now(code: ExitCode) -> ExitCode {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // `ExitCode` does not say its number; every code `mini` returns is one of these.
+    match (0..=u8::MAX).find(|&status| ExitCode::from(status) == code) {
+        Some(status) => std::process::exit(i32::from(status)),
+        None => code,
     }
 }
 
