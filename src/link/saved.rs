@@ -6,6 +6,7 @@
 //! foreign bytes are `None`, never a panic.
 
 use mini_queries::base::Hash;
+use rustc_hash::FxHashMap;
 
 use crate::bytes::{Reader, Writer};
 
@@ -114,21 +115,32 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Saved> {
             Some(InputLayout { regions, shape, first_local, first_listed_global, first_name, defines, outgoing })
         })
         .collect::<Option<Vec<_>>>()?;
+    // The tables below have tens of thousands of entries: each is sized from its count
+    // first (a new process decodes this on the critical path of an edit).
     let name_bytes = r.bytes()?.to_vec();
-    let spans = (0..r.count(8)?)
-        .map(|_| {
-            let (start, len) = (r.u32()?, r.u32()?);
-            (start as usize + len as usize <= name_bytes.len()).then_some((start, len))
-        })
-        .collect::<Option<Vec<_>>>()?;
-    let by_hash = (0..r.count(12)?)
-        .map(|_| {
-            let (hash, id) = (r.u64()?, r.u32()?);
-            ((id as usize) < spans.len()).then_some((hash, id))
-        })
-        .collect::<Option<_>>()?;
-    let globals =
-        (0..r.count(12)?).map(|_| Some(Global { address: r.u64()?, owner: r.u32()? })).collect::<Option<Vec<_>>>()?;
+    let count = r.count(8)?;
+    let mut spans = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (start, len) = (r.u32()?, r.u32()?);
+        if start as usize + len as usize > name_bytes.len() {
+            return None;
+        }
+        spans.push((start, len));
+    }
+    let count = r.count(12)?;
+    let mut by_hash = FxHashMap::with_capacity_and_hasher(count, Default::default());
+    for _ in 0..count {
+        let (hash, id) = (r.u64()?, r.u32()?);
+        if id as usize >= spans.len() {
+            return None;
+        }
+        by_hash.insert(hash, id);
+    }
+    let count = r.count(12)?;
+    let mut globals = Vec::with_capacity(count);
+    for _ in 0..count {
+        globals.push(Global { address: r.u64()?, owner: r.u32()? });
+    }
     let symtab_offset = r.u64()?;
     let (first_global, symbols, strings, entry_global) = (r.u32()?, r.u32()?, r.u32()?, r.u32()?);
     let uses_got = match r.take(1)? {
