@@ -211,6 +211,26 @@ fn a_new_process_patches_the_last_executable_in_place() {
     }
 }
 
+/// Sets `m2.f0`'s constant, builds in a new process, and checks the executable against
+/// a clean build's: its bytes and what it prints.
+fn edit_and_compare(d: &Path, program: &mut Program, constant: i32) -> mini::driver::BuildReport {
+    program.files[2][0].1 = constant;
+    write(d, "m2.mini", &program.render(2));
+    let report = one_shot(d, "main");
+    assert!(std::fs::read(d.join("main")).unwrap() == clean(d), "edit {constant}: the clean build's executable");
+    assert_eq!(run(&d.join("main")), run(&d.join("clean")), "edit {constant}");
+    report
+}
+
+/// Replaces the executable at `path` behind mini's back by a copy of itself: the same
+/// bytes, a new file (another stamp).
+fn replace_with_a_copy(path: &Path) {
+    let bytes = std::fs::read(path).unwrap();
+    std::fs::remove_file(path).unwrap();
+    std::fs::write(path, &bytes).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
 /// A one-shot build publishes through two copies kept in the cache, so that from the
 /// third build on it writes only the bytes that changed: the executable is then the
 /// very file it was two builds before, patched. A hard link the user made to keep a
@@ -224,14 +244,7 @@ fn one_shot_builds_publish_through_copies_kept_in_the_cache() {
     let mut program = program_in(d);
     one_shot(d, "main");
     let inode = || std::fs::metadata(d.join("main")).unwrap().ino();
-    let mut edit = |constant: i32| {
-        program.files[2][0].1 = constant;
-        write(d, "m2.mini", &program.render(2));
-        let report = one_shot(d, "main");
-        assert!(std::fs::read(d.join("main")).unwrap() == clean(d), "edit {constant}: the clean build's executable");
-        assert_eq!(run(&d.join("main")), run(&d.join("clean")), "edit {constant}");
-        report
-    };
+    let mut edit = |constant: i32| edit_and_compare(d, &mut program, constant);
 
     let mut inodes = vec![inode()];
     for constant in [11, 12, 13] {
@@ -249,11 +262,8 @@ fn one_shot_builds_publish_through_copies_kept_in_the_cache() {
     }
     assert!(std::fs::read(d.join("main.v1")).unwrap() == version, "the kept version is as it was");
 
-    // An output put there some other way (the same bytes, a new file).
-    let bytes = std::fs::read(d.join("main")).unwrap();
-    std::fs::remove_file(d.join("main")).unwrap();
-    std::fs::write(d.join("main"), &bytes).unwrap();
-    std::fs::set_permissions(d.join("main"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // An output put there some other way.
+    replace_with_a_copy(&d.join("main"));
     assert!(!edit(17).linked_in_place, "not the executable the index recorded");
     let after = [edit(18), edit(19)];
     assert!(after.iter().all(|r| r.linked_in_place));
@@ -272,10 +282,7 @@ fn damaged_or_missing_kept_copies_are_written_whole() {
     let mut constant = 20;
     let mut edit = || {
         constant += 1;
-        program.files[2][0].1 = constant;
-        write(d, "m2.mini", &program.render(2));
-        one_shot(d, "main");
-        assert!(std::fs::read(d.join("main")).unwrap() == clean(d), "edit {constant}: the clean build's executable");
+        edit_and_compare(d, &mut program, constant);
     };
     let files = |suffix: &str| -> Vec<std::path::PathBuf> {
         let mut found: Vec<_> = std::fs::read_dir(&exe)
@@ -327,11 +334,8 @@ fn an_executable_or_layout_not_as_saved_is_linked_whole() {
         write(d, "m2.mini", &program.render(2));
     };
 
-    // The executable was replaced (here by a copy of itself: same bytes, new stamp).
-    let bytes = std::fs::read(d.join("main")).unwrap();
-    std::fs::remove_file(d.join("main")).unwrap();
-    std::fs::write(d.join("main"), &bytes).unwrap();
-    std::fs::set_permissions(d.join("main"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // The executable was replaced.
+    replace_with_a_copy(&d.join("main"));
     edit(&mut program, 41);
     let report = one_shot(d, "main");
     assert!(report.linked && !report.linked_in_place, "not the executable the index recorded");
