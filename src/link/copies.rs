@@ -503,10 +503,21 @@ mod tests {
         assert!(version(&mut copies, &mut image, 9).in_place);
         assert!(!version(&mut copies, &mut image, 10).in_place, "written while it was the output");
 
+        // Kept under another name while it was the output (`ln out out.v11`): never
+        // written through that name.
+        assert!(version(&mut copies, &mut image, 11).in_place);
+        let kept = dir.path().join("out.v11");
+        std::fs::hard_link(&output, &kept).unwrap();
+        let v11 = std::fs::read(&kept).unwrap();
+        assert!(version(&mut copies, &mut image, 12).in_place, "the other copy");
+        assert!(!version(&mut copies, &mut image, 13).in_place, "this one has another name");
+        assert!(std::fs::read(&kept).unwrap() == v11, "the kept version is as it was");
+        assert!(version(&mut copies, &mut image, 14).in_place);
+
         // The scratch directory removed (`mini cache clean`).
         std::fs::remove_dir_all(&scratch).unwrap();
-        assert!(!version(&mut copies, &mut image, 11).in_place);
-        assert!(!version(&mut copies, &mut image, 12).in_place);
-        assert!(version(&mut copies, &mut image, 13).in_place);
+        assert!(!version(&mut copies, &mut image, 15).in_place);
+        assert!(!version(&mut copies, &mut image, 16).in_place);
+        assert!(version(&mut copies, &mut image, 17).in_place);
     }
 }
