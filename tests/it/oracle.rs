@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use mini::driver::{BuildReport, BuildRequest, Emit, Session};
+use mini_queries::base::ModulePath;
+use mini_queries::link::link_unit_of;
 use mini_queries::source::Settings;
 
 use crate::support::{Project, Rng};
@@ -62,6 +64,12 @@ enum EditKind {
     MainBody,
 }
 
+/// The number in the file name of library `lib`: its own, but for the fourth
+/// (`Model::with_twin`), which is named to share the first one's link unit.
+fn file_number(lib: usize) -> usize {
+    if lib == 3 { 173 } else { lib }
+}
+
 /// The program as data; edits change the model, the files are rendered from it, so
 /// every edit keeps the program valid.
 struct Model {
@@ -77,15 +85,28 @@ struct Model {
 
 impl Model {
     fn new() -> Model {
+        Model::with_libs(3)
+    }
+
+    /// Three libraries and a fourth, `lib/lib173.mini` (see `file_number`), in the same
+    /// link unit as `lib/lib0.mini`: rebuilding that unit after an edit of one takes the
+    /// other's functions from its summary, hashes included.
+    fn with_twin() -> Model {
+        let unit = |n: usize| link_unit_of(&ModulePath::normalized(&format!("lib/lib{n}.mini")));
+        assert_eq!(unit(file_number(0)), unit(file_number(3)), "the twin shares lib0's link unit");
+        Model::with_libs(4)
+    }
+
+    fn with_libs(libs: usize) -> Model {
         let mut model = Model {
-            libs: vec![Vec::new(), Vec::new(), Vec::new()],
-            header_lines: vec![0; 3],
+            libs: vec![Vec::new(); libs],
+            header_lines: vec![0; libs],
             opt_level: 0,
             contracts: true,
             next_name: 0,
             main_base: 0,
         };
-        for lib in 0..3 {
+        for lib in 0..libs {
             for _ in 0..3 {
                 model.add_function(lib, None);
             }
@@ -145,7 +166,7 @@ impl Model {
     fn render_lib(&self, lib: usize) -> String {
         let mut out = "\n".repeat(self.header_lines[lib]);
         for lower in 0..lib {
-            let _ = writeln!(out, "import \"lib{lower}.mini\" as l{lower};");
+            let _ = writeln!(out, "import \"lib{}.mini\" as l{lower};", file_number(lower));
         }
         for f in &self.libs[lib] {
             if let Some(comment) = &f.comment {
@@ -176,7 +197,7 @@ impl Model {
     fn render_main(&self) -> String {
         let mut out = String::new();
         for lib in 0..self.libs.len() {
-            let _ = writeln!(out, "import \"lib/lib{lib}.mini\" as l{lib};");
+            let _ = writeln!(out, "import \"lib/lib{}.mini\" as l{lib};", file_number(lib));
         }
         let _ = write!(out, "\nfn main() i32 {{\n    var total: i32 = {};\n", self.main_base);
         for (lib, funcs) in self.libs.iter().enumerate() {
@@ -192,7 +213,7 @@ impl Model {
     fn write(&self, project: &Project) {
         project.write("main.mini", &self.render_main());
         for lib in 0..self.libs.len() {
-            project.write(&format!("lib/lib{lib}.mini"), &self.render_lib(lib));
+            project.write(&format!("lib/lib{}.mini", file_number(lib)), &self.render_lib(lib));
         }
     }
 
@@ -249,7 +270,7 @@ impl Model {
                     _ => f.contracts.push(clause),
                 }
                 // The qualified name first: the oracle checks that nothing else compiles.
-                (EditKind::Contract, format!("lib/lib{lib}.{}: contracts {:?}", f.name, f.contracts))
+                (EditKind::Contract, format!("lib/lib{}.{}: contracts {:?}", file_number(lib), f.name, f.contracts))
             }
             _ if rng.below(2) == 0 => {
                 self.contracts = !self.contracts;
@@ -357,11 +378,15 @@ fn check_contract_edit(report: &BuildReport, what: &str, on: bool, before: &[u8]
 fn incremental_builds_match_clean_builds_after_random_edits() {
     for seed in [0x5eed_u64, 0xdecaf, 0xc0ffee, 0xb0a710ad] {
         let mut rng = Rng(seed);
-        let mut model = Model::new();
+        let mut model = Model::with_twin();
         let mut project = Project::new("//- main.mini\n");
         model.write(&project);
         project.build();
         let mut history = Vec::new();
+        // Whether a new process has built over this session's cache: ever, and since
+        // this session's last build (which then links again: the index names the other
+        // process's output).
+        let (mut interleaved, mut just_interleaved) = (false, false);
         for _ in 0..20 {
             let (kind, what) = model.edit(&mut rng);
             history.push(what.clone());
@@ -370,15 +395,43 @@ fn incremental_builds_match_clean_builds_after_random_edits() {
             let before = std::fs::read(project.path("main")).unwrap();
             let report = project.build();
             let context = format!("seed {seed:#x}, edits: {history:?}");
-            if kind == EditKind::Contract {
+            if kind == EditKind::Contract && !just_interleaved {
                 check_contract_edit(&report, &what, model.contracts, &before, &project, &context);
             }
+            just_interleaved = false;
             let (clean, _cache) = clean_build(&project, model.settings());
             assert_eq!(run(&project.path("main")), run(&project.path("clean")), "{context}");
-            assert_eq!(project.session.function_objects(), clean.function_objects(), "objects differ: {context}");
+            // Every object this session holds is the clean build's. (After a new process
+            // built some, this session may take their units from the cache whole, and hold
+            // no object of those functions.)
+            let (objects, clean_objects) = (project.session.function_objects(), clean.function_objects());
+            assert_eq!(objects.len(), clean_objects.len(), "functions differ: {context}");
+            for ((name, object), (clean_name, clean_object)) in objects.iter().zip(&clean_objects) {
+                assert_eq!(name, clean_name, "functions differ: {context}");
+                if object.is_some() || !interleaved {
+                    assert!(object == clean_object, "the objects of {name} differ: {context}");
+                }
+            }
             let incremental = std::fs::read(project.path("main")).unwrap();
             let fresh = std::fs::read(project.path("clean")).unwrap();
             assert!(incremental == fresh, "executables differ: {context}");
+
+            // Now and then, a new process after one more edit, over the cache and the
+            // index this session wrote (which must hold the settings' own hashes): it
+            // builds from the unchanged files' summaries.
+            if rng.below(3) == 0 {
+                (interleaved, just_interleaved) = (true, true);
+                let (_, what) = model.edit(&mut rng);
+                history.push(format!("{what} (then a new process)"));
+                model.write(&project);
+                let context = format!("seed {seed:#x}, edits: {history:?}");
+                one_shot_build(&project, None, model.settings(), "fresh");
+                clean_build(&project, model.settings());
+                assert_eq!(run(&project.path("fresh")), run(&project.path("clean")), "{context}");
+                let from_summaries = std::fs::read(project.path("fresh")).unwrap();
+                let clean = std::fs::read(project.path("clean")).unwrap();
+                assert!(from_summaries == clean, "a new process's executable differs: {context}");
+            }
         }
     }
 }
