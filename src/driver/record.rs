@@ -207,40 +207,41 @@ impl Session {
         let handle = self.own_handle();
         let db = &handle.db;
         let files: Vec<SourceFile> = mini_queries::imports::program_files(db, self.workspace()).to_vec();
+        // Each file's record as the last index had it, or what a new one is made from —
+        // one look at the file's state each.
+        let mut oldest_check = header.started_at_ns;
+        let mut plans: Vec<(SourceFile, Plan)> = Vec::with_capacity(files.len());
+        for file in files {
+            let path = file.path(db);
+            let seen = self.files.get(path).and_then(|state| Some((state, state.seen?)));
+            let Some((state, seen)) = seen else { return self.unrecordable(path) };
+            oldest_check = oldest_check.min(seen.checked_at_ns);
+            let (Some(stamp), Some(content)) = (seen.stamp, seen.content) else { return self.unrecordable(path) };
+            let plan = match kept_record(state, content) {
+                Some(kept) => Plan::Kept(restamped(kept, stamp)),
+                None => Plan::New(stamp, content),
+            };
+            plans.push((file, plan));
+        }
         // The files that need a new summary (all of them, after a cold build), on all cores.
-        let new: Vec<SourceFile> = (files.iter().copied())
-            .filter(|file| {
-                self.files.get(file.path(db)).is_some_and(|state| {
-                    let content = state.seen.and_then(|seen| seen.stamp.and(seen.content));
-                    content.is_some_and(|content| kept_record(state, content).is_none())
-                })
-            })
-            .collect();
+        let new: Vec<SourceFile> =
+            plans.iter().filter(|(_, plan)| matches!(plan, Plan::New(..))).map(|&(file, _)| file).collect();
         self.prefetch(&new, new.len(), jobs, |db, file| {
             mini_queries::record::summarize(db, file);
         });
-        let mut records = Vec::with_capacity(files.len());
+        let mut records = Vec::with_capacity(plans.len());
         let mut fresh = Vec::new();
-        let mut oldest_check = header.started_at_ns;
-        for file in files {
+        for (file, plan) in plans {
             handle.follow();
-            let path = file.path(db);
-            let state = self.files.get(path);
-            let recorded = state.and_then(|state| {
-                let seen = state.seen?;
-                oldest_check = oldest_check.min(seen.checked_at_ns);
-                let (stamp, content) = (seen.stamp?, seen.content?);
-                match kept_record(state, content) {
-                    Some(kept) => Some(restamped(kept, stamp)),
-                    None => {
-                        fresh.push(records.len());
-                        scan::record_of(db, file, stamp, content)
+            let record = match plan {
+                Plan::Kept(record) => record,
+                Plan::New(stamp, content) => {
+                    fresh.push(records.len());
+                    match scan::record_of(db, file, stamp, content) {
+                        Some(record) => record,
+                        None => return self.unrecordable(file.path(db)),
                     }
                 }
-            });
-            let Some(record) = recorded else {
-                tracing::warn!("not writing the cache index: '{}' could not be recorded", self.display_path(path));
-                return None;
             };
             records.push(record);
         }
@@ -261,6 +262,19 @@ impl Session {
         header.started_at_ns = oldest_check;
         Some(Records { files: records, fresh })
     }
+
+    /// No index is written when a file cannot be recorded (see `file_records`): says which.
+    fn unrecordable<T>(&self, path: &ModulePath) -> Option<T> {
+        tracing::warn!("not writing the cache index: '{}' could not be recorded", self.display_path(path));
+        None
+    }
+}
+
+/// Where a file's index record comes from: the last index this session wrote or read
+/// (restamped), or a new one, made from the file's summary and what the build saw.
+enum Plan {
+    Kept(FileRecord),
+    New(FileStamp, Hash),
 }
 
 /// Every file's record for an index, in program order, and which of them are new: not
