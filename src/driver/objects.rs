@@ -355,6 +355,15 @@ impl Session {
         self.artifacts.incremental.is_none() && own_linker_applies(settings)
     }
 
+    /// The copies of `output` kept in the cache for one-shot builds (`link::Kept`), if
+    /// the cache is shared and no other build holds them.
+    pub(super) fn kept_copies(&self, output: &Path) -> Option<(crate::link::Kept, crate::link::Copies)> {
+        match &self.cache.dir {
+            super::CacheDir::Shared(dir) => crate::link::Kept::take(&dir.join("exe"), output),
+            super::CacheDir::Private(_) => None,
+        }
+    }
+
     /// Generates the objects of `functions` on `jobs` threads, in program order; returns
     /// which were generated. Many functions are compiled in batches (see
     /// `batch_objects`); a few, one by one. The code generator is started first (see
@@ -555,17 +564,6 @@ fn entry_input(
     let bytes = make();
     let path = store.write(kind, key, &bytes)?;
     Ok(LinkInput::new(path, Blob::Owned(bytes)))
-}
-
-impl Session {
-    /// The copies of `output` kept in the cache for one-shot builds (`link::Kept`), if
-    /// the cache is shared and no other build holds them.
-    pub(super) fn kept_copies(&self, output: &Path) -> Option<(crate::link::Kept, crate::link::Copies)> {
-        match &self.cache.dir {
-            super::CacheDir::Shared(dir) => crate::link::Kept::take(&dir.join("exe"), output),
-            super::CacheDir::Private(_) => None,
-        }
-    }
 }
 
 /// Writes an executable atomically, with execute permission.
