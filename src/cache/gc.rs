@@ -286,7 +286,8 @@ fn evict(store: &Store, target: impl FnOnce(u64) -> u64, spare_since: Option<Sys
     let mut last_use: HashMap<Hash, SystemTime> = HashMap::new();
     let mut kept: HashSet<Hash> = HashSet::new();
     for (item, index) in &readable {
-        // A unit is two entries under its key: the merged object and its members.
+        // A unit is two entries under its key: the merged object and its members. A
+        // layout saved as a replay needs the whole layout it replays over.
         let header = &index.header;
         let keys = header
             .units
@@ -297,7 +298,8 @@ fn evict(store: &Store, target: impl FnOnce(u64) -> u64, spare_since: Option<Sys
                 Store::key(Kind::Entry, header.entry),
                 Store::key(Kind::Start, header.start),
                 Store::key(Kind::LinkLayout, header.link_key),
-            ]);
+            ])
+            .chain(header.layout_base.map(|base| Store::key(Kind::LinkLayout, base)));
         let keep = store.kept_index() == Some(item.path.as_path());
         for key in keys {
             if keep {

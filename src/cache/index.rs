@@ -49,7 +49,7 @@ const MAGIC: &[u8; 10] = b"mini-index";
 /// 5: each file's warnings (in its summary, and their number with its stamp).
 /// 6: summaries in an append-only file of their own, each with a checksum in the head;
 ///    the import graph and each file's link unit in the head.
-const INDEX_VERSION: u32 = 6;
+const INDEX_VERSION: u32 = 7;
 
 /// Where summaries are: in the file beside the head, or after it in the same bytes.
 const SUMMARIES_BESIDE: u8 = 0;
@@ -147,6 +147,9 @@ pub struct Header {
     pub started_at_ns: i64,
     pub functions: u32,
     pub link_key: Hash,
+    /// The whole layout that the executable's saved layout (under `link_key`) replays
+    /// over, if it is a replay (`link::saved`): this index needs both.
+    pub layout_base: Option<Hash>,
     /// Keys of the runtime's, the entry wrapper's and `_start`'s objects.
     pub runtime: Hash,
     pub entry: Hash,
@@ -358,7 +361,7 @@ impl Index {
     /// it re-hashes every file: a summary is taken only for a file whose content hash
     /// matches. The summaries are copied verbatim. `None` if one is damaged.
     pub fn portable(&self) -> Option<Vec<u8>> {
-        let header = Header { started_at_ns: 0, output: None, ..self.header.clone() };
+        let header = Header { started_at_ns: 0, output: None, layout_base: None, ..self.header.clone() };
         let entries: Vec<FileEntry> =
             self.files.iter().map(|f| FileEntry { stamp: FileStamp::NONE, ..f.clone() }).collect();
         let parts: Option<Vec<&[u8]>> = (0..self.files.len()).map(|i| self.summary_bytes(i)).collect();
@@ -417,6 +420,11 @@ impl Index {
         let started_at_ns = r.i64()?;
         let functions = r.u32()?;
         let link_key = r.hash()?;
+        let layout_base = match r.u8()? {
+            0 => None,
+            1 => Some(r.hash()?),
+            _ => return None,
+        };
         let runtime = r.hash()?;
         let entry = r.hash()?;
         let start = r.hash()?;
@@ -455,8 +463,19 @@ impl Index {
             },
             _ => return None,
         };
-        let header =
-            Header { entry_path, settings, started_at_ns, functions, link_key, runtime, entry, start, units, output };
+        let header = Header {
+            entry_path,
+            settings,
+            started_at_ns,
+            functions,
+            link_key,
+            layout_base,
+            runtime,
+            entry,
+            start,
+            units,
+            output,
+        };
         Some(Index {
             header,
             files,
@@ -580,6 +599,13 @@ fn write_section(out: &mut Writer, header: &Header, place: u8, files: usize, bod
     a.i64(header.started_at_ns);
     a.u32(header.functions);
     a.hash(header.link_key);
+    match header.layout_base {
+        Some(base) => {
+            a.u8(1);
+            a.hash(base);
+        }
+        None => a.u8(0),
+    }
     a.hash(header.runtime);
     a.hash(header.entry);
     a.hash(header.start);
@@ -780,6 +806,7 @@ mod tests {
             started_at_ns: 1_700_000_000_000_000_000,
             functions: 1,
             link_key: Hash([7; 32]),
+            layout_base: Some(Hash([8; 32])),
             runtime: Hash([8; 32]),
             entry: Hash([9; 32]),
             start: Hash([10; 32]),
@@ -833,7 +860,7 @@ mod tests {
         let bytes = index.portable().expect("summaries intact");
         assert!(!bytes.windows(b"/tmp/x/main".len()).any(|w| w == b"/tmp/x/main"), "no absolute output path");
         let shared = Index::decode(&bytes).expect("a portable index is an index");
-        assert_eq!(shared.header, Header { started_at_ns: 0, output: None, ..header });
+        assert_eq!(shared.header, Header { started_at_ns: 0, output: None, layout_base: None, ..header });
         assert!(shared.files.iter().all(|f| f.stamp == FileStamp::NONE));
         let records = shared.records().expect("summaries");
         assert_eq!(

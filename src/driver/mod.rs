@@ -179,6 +179,9 @@ pub(crate) struct LinkState {
     link_key: Hash,
     /// The executable and its stamp right after linking.
     output: Option<(PathBuf, FileStamp)>,
+    /// The whole layout the executable's saved layout replays over (`Header::
+    /// layout_base`).
+    layout_base: Option<Hash>,
     /// Each unit's key, by unit index: the previous version of a unit being rebuilt.
     units: FxHashMap<u32, Hash>,
 }
@@ -189,6 +192,7 @@ impl LinkState {
             settings: settings.clone(),
             link_key: index.header.link_key,
             output: index.header.output.clone(),
+            layout_base: index.header.layout_base,
             units: index.header.units.iter().copied().collect(),
         }
     }

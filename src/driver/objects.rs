@@ -109,6 +109,7 @@ impl Session {
                     settings: request.settings.clone(),
                     link_key: plan.key,
                     output: FileStamp::of(&output).map(|stamp| (absolute(&output), stamp)),
+                    layout_base: None,
                     units: plan.units.iter().map(|u| (u.index, u.key)).collect(),
                 });
             }
@@ -321,7 +322,7 @@ impl Session {
                         let mut copies = linker.take_copies();
                         // The layout is written on the other core meanwhile.
                         std::thread::scope(|scope| {
-                            scope.spawn(|| save_layout(store, link_key, &linker));
+                            scope.spawn(|| save_layout(store, link_key, &linker, None));
                             let image = linker.image().expect("linked");
                             match &kept {
                                 Some(kept) => kept.publish(&mut copies, image, output),
@@ -472,13 +473,22 @@ fn own_linker_can_link(settings: &CodegenSettings) -> bool {
     settings.target.starts_with("x86_64") && !settings.debug_info
 }
 
-/// Saves the layout of the executable `linker` just wrote, for the next build to patch
-/// it in place. A failure costs that build a full link, so it is only logged.
-pub(super) fn save_layout(store: &Store, link_key: Hash, linker: &IncrementalLinker) {
+/// Saves the layout of the executable `linker` just wrote under `link_key`, for the
+/// next build to patch it in place; then forgets the layouts no build of this output
+/// reads again: `replaced`, the last executable's, and the whole layout the linker
+/// resumed from — unless the new layout is, or replays over, one of them. A failure
+/// costs the next build a full link, so it is only logged.
+pub(super) fn save_layout(store: &Store, link_key: Hash, linker: &IncrementalLinker, replaced: Option<Hash>) {
     let _span = tracing::info_span!("save_layout").entered();
-    let Some(bytes) = linker.save() else { return };
-    if let Err(e) = store.write(Kind::LinkLayout, link_key, &bytes) {
+    let Some(saved) = linker.save() else { return };
+    if let Err(e) = store.write(Kind::LinkLayout, link_key, saved.bytes()) {
         tracing::warn!("cannot save the executable's layout: {e:#}");
+        return;
+    }
+    for old in [replaced, linker.base()].into_iter().flatten() {
+        if old != link_key && Some(old) != saved.base() {
+            store.forget(Kind::LinkLayout, old);
+        }
     }
 }
 

@@ -185,8 +185,11 @@ impl Session {
             }
             report.linked = true;
             header.output = FileStamp::of(output).map(|stamp| (absolute(output), stamp));
-            // The last executable's layout describes an executable that is gone.
-            if index.header.link_key != header.link_key {
+            header.layout_base = patched.as_ref().and_then(IncrementalLinker::replays_over);
+            // The last executable's layout describes an executable that is gone (a
+            // patched one's is forgotten once the new one is saved: it may be the base
+            // the new one replays over).
+            if index.header.link_key != header.link_key && patched.is_none() {
                 store.forget(Kind::LinkLayout, index.header.link_key);
             }
         }
@@ -195,7 +198,8 @@ impl Session {
         // the index is written.
         let written = std::thread::scope(|scope| {
             if let Some(linker) = &patched {
-                scope.spawn(|| super::objects::save_layout(store, header.link_key, linker));
+                let replaced = Some(index.header.link_key);
+                scope.spawn(move || super::objects::save_layout(store, header.link_key, linker, replaced));
             }
             self.write_patched_index(request, store, index, &header, &changes.restamped, &edited)
         })?;
@@ -462,9 +466,20 @@ impl Session {
         let kept = self.kept_copies(output);
         let resumed = {
             let _span = tracing::info_span!("resume").entered();
-            let Some(saved) = store.read(Kind::LinkLayout, work.index.header.link_key) else { return Ok(None) };
+            let key = work.index.header.link_key;
+            let Some(saved) = store.read(Kind::LinkLayout, key) else { return Ok(None) };
             let Ok(image) = crate::cache::store::read_regular(output) else { return Ok(None) };
-            IncrementalLinker::resume(&saved, image)
+            // The inputs are the units, then the runtime, the entry and the start.
+            let units = header.units.len();
+            let kinds = [Kind::Runtime, Kind::Entry, Kind::Start];
+            let kind = |at: usize| if at < units { Some(Kind::Unit) } else { kinds.get(at - units).copied() };
+            IncrementalLinker::resume(
+                key,
+                &saved,
+                image,
+                |base| store.read(Kind::LinkLayout, base),
+                |at, key| store.read(kind(at)?, key),
+            )
         };
         let Some(mut linker) = resumed else {
             tracing::info!("the saved layout is not the executable's; linking whole");

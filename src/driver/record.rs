@@ -119,6 +119,11 @@ impl Session {
             started_at_ns,
             functions: plan.function_count() as u32,
             link_key: plan.key,
+            // Saved by an earlier build if this one linked nothing (a patching build
+            // may have saved a replay); a link saves the whole layout.
+            layout_base: (self.artifacts.link_state.as_ref())
+                .filter(|state| state.link_key == plan.key && state.settings == request.settings)
+                .and_then(|state| state.layout_base),
             runtime: plan.runtime,
             entry: plan.entry,
             start,

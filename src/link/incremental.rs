@@ -30,6 +30,7 @@ use rustc_hash::FxHashSet;
 
 use super::copies::{Copies, Published};
 use super::image::{self, Defined, Input, Layout, SYM_SIZE, Site};
+use super::saved::Record;
 
 /// How many changed inputs a patch takes on; more is a full link (a new file shifts
 /// every unit after it, say).
@@ -67,7 +68,49 @@ struct State {
     entry: String,
     image: Vec<u8>,
     layout: Layout,
+    /// The whole layout saved for an earlier image, that `save` may describe this one
+    /// as a replay over (see `saved`).
+    base: Option<Base>,
 }
+
+/// A whole layout in the store: the key it is saved under, its inputs' keys, and
+/// whether the image can still be saved as a replay over it.
+struct Base {
+    key: Hash,
+    keys: Vec<Hash>,
+    /// False once a patch gave an input other symbols: a replay's patch reads the
+    /// symbol table where the base had it, and the others' entries may have moved.
+    replayable: bool,
+}
+
+/// What `save` gives, for the caller to store under the image's key.
+pub enum SavedLayout {
+    /// The whole layout.
+    Whole(Vec<u8>),
+    /// A replay over the whole layout stored under `base`, which must stay there.
+    Replay { base: Hash, bytes: Vec<u8> },
+}
+
+impl SavedLayout {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            SavedLayout::Whole(bytes) | SavedLayout::Replay { bytes, .. } => bytes,
+        }
+    }
+
+    /// The whole layout this one needs, if it is a replay.
+    pub fn base(&self) -> Option<Hash> {
+        match self {
+            SavedLayout::Whole(_) => None,
+            SavedLayout::Replay { base, .. } => Some(*base),
+        }
+    }
+}
+
+/// How many inputs may differ from the base's for `save` to write a replay: more, and
+/// it saves the whole layout, which later saves then replay over. Resuming patches
+/// these inputs into the base's layout once more, reading each from the store.
+const MAX_REPLAYED: usize = 8;
 
 /// How the last link went, for tests and benchmarks.
 #[derive(Clone, Debug)]
@@ -176,7 +219,7 @@ impl IncrementalLinker {
                     None => self.copies.changed_all(),
                 }
                 let layout = layout.expect("recorded");
-                self.state = Some(State { keys: keys.to_vec(), entry: entry.to_string(), image, layout });
+                self.state = Some(State { keys: keys.to_vec(), entry: entry.to_string(), image, layout, base: None });
                 How::Full(why)
             }
         };
@@ -228,24 +271,90 @@ impl IncrementalLinker {
         self.last.as_ref()
     }
 
-    /// The state a new process needs to patch the image this linker holds — the
-    /// inputs' keys, the entry point, the layout, and the image's hash (see `saved`);
-    /// `None` before a successful link.
-    pub fn save(&self) -> Option<Vec<u8>> {
+    /// The state a new process needs to patch the image this linker holds (see
+    /// `saved`): a replay over the whole layout it resumed from, if that layout is
+    /// close enough (`replays_over`), else the whole layout; `None` before a
+    /// successful link.
+    pub fn save(&self) -> Option<SavedLayout> {
         let state = self.state.as_ref()?;
-        let image_hash = blake3::hash(&state.image);
-        Some(super::saved::encode(&state.keys, &state.entry, image_hash.as_bytes(), &state.layout))
+        let image_hash = *blake3::hash(&state.image).as_bytes();
+        Some(match self.replay() {
+            Some((base, changed)) => {
+                let replay = super::saved::Replay { base, inputs: state.keys.len(), changed, image_hash };
+                SavedLayout::Replay { base, bytes: super::saved::encode_replay(&replay) }
+            }
+            None => SavedLayout::Whole(super::saved::encode(&state.keys, &state.entry, &image_hash, &state.layout)),
+        })
+    }
+
+    /// The key of the whole layout `save` saves this image as a replay over, which
+    /// must be kept while the replay is; `None` if it saves the whole layout.
+    pub fn replays_over(&self) -> Option<Hash> {
+        self.replay().map(|(base, _)| base)
+    }
+
+    /// The base `save` replays over, and the inputs changed since it.
+    fn replay(&self) -> Option<(Hash, Vec<(usize, Hash)>)> {
+        let state = self.state.as_ref()?;
+        let base = state.base.as_ref().filter(|base| base.replayable && base.keys.len() == state.keys.len())?;
+        let changed: Vec<(usize, Hash)> =
+            (0..state.keys.len()).filter(|&i| base.keys[i] != state.keys[i]).map(|i| (i, state.keys[i])).collect();
+        // None changed: this is the base's image, and the whole layout is what belongs
+        // under its key (the caller's), never a replay over itself.
+        (1..=MAX_REPLAYED).contains(&changed.len()).then_some((base.key, changed))
+    }
+
+    /// The key of the whole layout this linker resumed from, directly or through a
+    /// replay.
+    pub fn base(&self) -> Option<Hash> {
+        self.state.as_ref()?.base.as_ref().map(|base| base.key)
     }
 
     /// A linker holding `image` — the executable as read back from disk — with the
-    /// state `save` gave for it; `None` if the state is damaged or is not `image`'s.
-    pub fn resume(saved: &[u8], image: Vec<u8>) -> Option<IncrementalLinker> {
-        let saved = super::saved::decode(saved)?;
-        if saved.keys.len() != saved.layout.inputs.len() || *blake3::hash(&image).as_bytes() != saved.image_hash {
+    /// state `save` gave for it, stored under `key`; `None` if the state is damaged or
+    /// is not `image`'s. A replay reads its base's whole layout with `read_layout`,
+    /// and the inputs it patches into it (by position and key) with `read_input`.
+    pub fn resume<B: std::ops::Deref<Target = [u8]>>(
+        key: Hash,
+        saved: &[u8],
+        image: Vec<u8>,
+        read_layout: impl FnOnce(Hash) -> Option<B>,
+        read_input: impl Fn(usize, Hash) -> Option<B>,
+    ) -> Option<IncrementalLinker> {
+        let resumed = |saved: super::saved::Saved, key: Hash, image: Vec<u8>| {
+            let base = Some(Base { key, keys: saved.keys.clone(), replayable: true });
+            let state = State { keys: saved.keys, entry: saved.entry, image, layout: saved.layout, base };
+            IncrementalLinker { state: Some(state), mode: Mode::WriteWhole, ..IncrementalLinker::default() }
+        };
+        let replay = match super::saved::decode_record(saved)? {
+            Record::Whole(saved) => {
+                let valid = saved.keys.len() == saved.layout.inputs.len()
+                    && *blake3::hash(&image).as_bytes() == saved.image_hash;
+                return valid.then(|| resumed(*saved, key, image));
+            }
+            Record::Replay(replay) => replay,
+        };
+        let Record::Whole(base) = super::saved::decode_record(&read_layout(replay.base)?)? else { return None };
+        if base.keys.len() != base.layout.inputs.len() || base.keys.len() != replay.inputs {
             return None;
         }
-        let state = State { keys: saved.keys, entry: saved.entry, image, layout: saved.layout };
-        Some(IncrementalLinker { state: Some(state), mode: Mode::WriteWhole, ..IncrementalLinker::default() })
+        let inputs: Vec<B> = replay.changed.iter().map(|&(at, key)| read_input(at, key)).collect::<Option<_>>()?;
+        let mut keys = base.keys.clone();
+        let mut objects: Vec<&[u8]> = vec![&[]; keys.len()];
+        for (&(at, key), input) in replay.changed.iter().zip(&inputs) {
+            keys[at] = key;
+            objects[at] = input;
+        }
+        // The patch writes what the image already holds: the hash proves it did.
+        let mut linker = resumed(*base, replay.base, image);
+        let entry = linker.state.as_ref().map(|state| state.entry.clone()).unwrap_or_default();
+        linker.patch(&keys, &objects, &entry).ok()?;
+        if linker.state.as_ref().is_none_or(|state| *blake3::hash(&state.image).as_bytes() != replay.image_hash) {
+            return None;
+        }
+        // Nothing the replay wrote differs from the file read.
+        linker.copies = Copies::default();
+        Some(linker)
     }
 
     /// Patches the image with the inputs whose keys changed, without linking whole: a
@@ -297,6 +406,11 @@ impl IncrementalLinker {
         // the state and links whole.
         let patched = patch(&mut state.layout, &mut state.image, &inputs)?;
         state.keys.copy_from_slice(keys);
+        if patched.symbols
+            && let Some(base) = &mut state.base
+        {
+            base.replayable = false;
+        }
         self.copies.changed(&patched.dirty);
         Ok(How::Patched { inputs: changed.len(), relocations: patched.relocations, symbols: patched.symbols })
     }
@@ -752,33 +866,96 @@ mod tests {
         assert!(in_place >= hows["patched"] / 2, "{in_place} copies patched in place: {hows:?}");
     }
 
-    /// A new process's patch: the state saved after each link and resumed with the
-    /// image read back, then given only the changed inputs (the others empty), as the
-    /// one-shot patch path does; where that cannot patch, a full link with every input.
-    /// Every image is a full link's, byte for byte.
+    /// The store a new process resumes from, in memory: saved layouts and inputs by
+    /// key, with a layout's key derived from its inputs' as a link key is.
+    #[derive(Default)]
+    struct Saves {
+        layouts: FxHashMap<Hash, Vec<u8>>,
+        inputs: FxHashMap<Hash, Vec<u8>>,
+    }
+
+    impl Saves {
+        fn key(keys: &[Hash]) -> Hash {
+            let mut hasher = blake3::Hasher::new();
+            for key in keys {
+                hasher.update(&key.0);
+            }
+            Hash(*hasher.finalize().as_bytes())
+        }
+
+        /// The objects of `specs`, kept by key.
+        fn objects(&mut self, specs: &[Spec]) -> Vec<Vec<u8>> {
+            let objects: Vec<Vec<u8>> = specs.iter().enumerate().map(|(i, s)| object(i, s)).collect();
+            for object in &objects {
+                self.inputs.insert(Hash(*blake3::hash(object).as_bytes()), object.clone());
+            }
+            objects
+        }
+
+        /// Links `specs` with `linker`; their keys.
+        fn link(&mut self, linker: &mut IncrementalLinker, specs: &[Spec]) -> Vec<Hash> {
+            let objects = self.objects(specs);
+            let keys: Vec<Hash> = objects.iter().map(|o| Hash(*blake3::hash(o).as_bytes())).collect();
+            let objects: Vec<&[u8]> = objects.iter().map(Vec::as_slice).collect();
+            linker.link(&keys, &objects, "_start").unwrap();
+            keys
+        }
+
+        /// Saves `linker`'s layout as a one-shot build does; true if as a replay.
+        fn save(&mut self, linker: &IncrementalLinker, keys: &[Hash]) -> bool {
+            let saved = linker.save().expect("a linked state");
+            self.layouts.insert(Self::key(keys), saved.bytes().to_vec());
+            saved.base().is_some()
+        }
+
+        fn resume(&self, keys: &[Hash], image: Vec<u8>) -> Option<IncrementalLinker> {
+            let key = Self::key(keys);
+            IncrementalLinker::resume(
+                key,
+                &self.layouts[&key],
+                image,
+                |base| self.layouts.get(&base).cloned(),
+                |_, key| self.inputs.get(&key).cloned(),
+            )
+        }
+    }
+
+    /// A new process's patch: the state saved after each link — whole, or as a replay
+    /// over the whole one it resumed from — and resumed with the image read back, then
+    /// given only the changed inputs (the others empty), as the one-shot patch path
+    /// does; where that cannot patch, a full link with every input. Every image is a
+    /// full link's, byte for byte, and a linker resumed from a replay holds the layout
+    /// of the one that saved it.
     #[test]
     fn a_resumed_linker_patches_as_the_one_that_saved() {
-        let mut patched = 0;
+        let (mut patched, mut replays, mut wholes) = (0, 0, 0);
         for seed in [0x5eed_u64, 0xfeed_beef] {
             let mut rng = Rng(seed);
             let inputs = 12;
             let mut specs: Vec<Spec> = (0..inputs).map(|_| random_spec(&mut rng, inputs)).collect();
-            let objects_of =
-                |specs: &[Spec]| -> Vec<Vec<u8>> { specs.iter().enumerate().map(|(i, s)| object(i, s)).collect() };
-            let objects = objects_of(&specs);
-            let objects: Vec<&[u8]> = objects.iter().map(Vec::as_slice).collect();
-            let mut keys: Vec<Hash> = objects.iter().map(|o| Hash(*blake3::hash(o).as_bytes())).collect();
+            let mut saves = Saves::default();
             let mut linker = IncrementalLinker::new();
-            linker.link(&keys, &objects, "_start").unwrap();
-            for step in 0..60 {
-                let saved = linker.save().expect("a linked state");
+            let mut keys = saves.link(&mut linker, &specs);
+            for step in 0..80 {
+                let context = format!("seed {seed:#x}, step {step}");
+                match saves.save(&linker, &keys) {
+                    true => replays += 1,
+                    false => wholes += 1,
+                }
                 let image = linker.image().unwrap().to_vec();
-                assert!(IncrementalLinker::resume(&saved, vec![0; image.len()]).is_none(), "another image");
-                let mut resumed = IncrementalLinker::resume(&saved, image).expect("its own image");
+                assert!(saves.resume(&keys, vec![0; image.len()]).is_none(), "{context}: another image");
+                let mut resumed = saves.resume(&keys, image).expect("its own image");
+                let whole = |linker: &IncrementalLinker| {
+                    let state = linker.state.as_ref().unwrap();
+                    super::super::saved::encode(&state.keys, &state.entry, &[0; 32], &state.layout)
+                };
+                assert!(whole(&resumed) == whole(&linker), "{context}: the layout resumed is the one saved");
 
-                let i = rng.below(inputs);
-                edit(&mut rng, &mut specs[i], inputs);
-                let objects = objects_of(&specs);
+                for _ in 0..1 + rng.below(2) {
+                    let i = rng.below(inputs);
+                    edit(&mut rng, &mut specs[i], inputs);
+                }
+                let objects = saves.objects(&specs);
                 let all: Vec<&[u8]> = objects.iter().map(Vec::as_slice).collect();
                 let new_keys: Vec<Hash> = all.iter().map(|o| Hash(*blake3::hash(o).as_bytes())).collect();
                 let changed: Vec<&[u8]> =
@@ -792,11 +969,53 @@ mod tests {
                     }
                 }
                 let full = image::link(&all, "_start").unwrap();
-                assert!(resumed.image().unwrap() == &full[..], "seed {seed:#x}, step {step}");
+                assert!(resumed.image().unwrap() == &full[..], "{context}");
                 (linker, keys) = (resumed, new_keys);
             }
         }
-        assert!(patched >= 40, "only {patched} patched after resuming");
+        assert!(patched >= 50, "only {patched} patched after resuming");
+        assert!(replays >= 30 && wholes >= 10, "{replays} layouts saved as replays, {wholes} whole");
+    }
+
+    /// A replay is trusted only with its base and its inputs as they were: a base that
+    /// is missing or damaged, an input missing or another input's bytes, an image that
+    /// is not the one it was saved for — each refused.
+    #[test]
+    fn a_replay_needs_its_base_its_inputs_and_its_image() {
+        let mut rng = Rng(0x7e91a9);
+        let inputs = 6;
+        let mut specs: Vec<Spec> = (0..inputs).map(|_| random_spec(&mut rng, inputs)).collect();
+        let mut saves = Saves::default();
+        let mut linker = IncrementalLinker::new();
+        let keys = saves.link(&mut linker, &specs);
+        assert!(!saves.save(&linker, &keys), "a first link is saved whole");
+        let base = Saves::key(&keys);
+        let mut resumed = saves.resume(&keys, linker.image().unwrap().to_vec()).unwrap();
+        // A new constant: the same symbols, so the next save is a replay.
+        specs[2].functions[0].fill = specs[2].functions[0].fill.wrapping_add(2);
+        let keys = saves.link(&mut resumed, &specs);
+        assert!(matches!(resumed.last().unwrap().how, How::Patched { symbols: false, .. }));
+        assert!(saves.save(&resumed, &keys), "saved as a replay");
+        let image = resumed.image().unwrap().to_vec();
+        assert!(saves.resume(&keys, image.clone()).is_some());
+
+        let mut wrong = image.clone();
+        wrong[image.len() / 2] ^= 1;
+        assert!(saves.resume(&keys, wrong).is_none(), "another image");
+        let whole = saves.layouts.remove(&base).unwrap();
+        assert!(saves.resume(&keys, image.clone()).is_none(), "no base");
+        let mut damaged = whole.clone();
+        damaged.truncate(whole.len() - 1);
+        saves.layouts.insert(base, damaged);
+        assert!(saves.resume(&keys, image.clone()).is_none(), "a damaged base");
+        saves.layouts.insert(base, whole);
+        let input = saves.inputs.remove(&keys[2]).unwrap();
+        assert!(saves.resume(&keys, image.clone()).is_none(), "no input");
+        let other = saves.inputs[&keys[3]].clone();
+        saves.inputs.insert(keys[2], other);
+        assert!(saves.resume(&keys, image.clone()).is_none(), "another input's bytes");
+        saves.inputs.insert(keys[2], input);
+        assert!(saves.resume(&keys, image).is_some(), "all there again");
     }
 
     /// Saved bytes that are cut short are refused, and changed ones never make decoding
@@ -806,24 +1025,35 @@ mod tests {
     fn damaged_saved_states_are_refused_without_panicking() {
         let mut rng = Rng(0xdead_beef);
         let inputs = 4;
-        let specs: Vec<Spec> = (0..inputs).map(|_| random_spec(&mut rng, inputs)).collect();
-        let objects: Vec<Vec<u8>> = specs.iter().enumerate().map(|(i, s)| object(i, s)).collect();
-        let objects: Vec<&[u8]> = objects.iter().map(Vec::as_slice).collect();
-        let keys: Vec<Hash> = objects.iter().map(|o| Hash(*blake3::hash(o).as_bytes())).collect();
+        let mut specs: Vec<Spec> = (0..inputs).map(|_| random_spec(&mut rng, inputs)).collect();
+        let mut saves = Saves::default();
+        // A whole layout, and a replay over it.
         let mut linker = IncrementalLinker::new();
-        linker.link(&keys, &objects, "_start").unwrap();
-        let saved = linker.save().unwrap();
-        let image = linker.image().unwrap().to_vec();
-        assert!(IncrementalLinker::resume(&saved, image.clone()).is_some());
-        for len in 0..saved.len() {
-            assert!(IncrementalLinker::resume(&saved[..len], image.clone()).is_none(), "cut at {len}");
-        }
-        for _ in 0..2000 {
-            let mut damaged = saved.clone();
-            let at = rng.below(damaged.len());
-            damaged[at] ^= 1 << rng.below(8);
-            // Refused, or (a flip in a field no check covers, an address say) decoded.
-            let _ = IncrementalLinker::resume(&damaged, image.clone());
+        let whole_keys = saves.link(&mut linker, &specs);
+        saves.save(&linker, &whole_keys);
+        let mut resumed = saves.resume(&whole_keys, linker.image().unwrap().to_vec()).unwrap();
+        specs[1].functions[0].fill = specs[1].functions[0].fill.wrapping_add(2);
+        let replay_keys = saves.link(&mut resumed, &specs);
+        assert!(saves.save(&resumed, &replay_keys));
+        for (keys, image) in [(whole_keys, linker.image().unwrap()), (replay_keys, resumed.image().unwrap())] {
+            let key = Saves::key(&keys);
+            let saved = saves.layouts[&key].clone();
+            assert!(saves.resume(&keys, image.to_vec()).is_some());
+            let mut try_bytes = |bytes: Vec<u8>| {
+                saves.layouts.insert(key, bytes);
+                saves.resume(&keys, image.to_vec()).is_some()
+            };
+            for len in 0..saved.len() {
+                assert!(!try_bytes(saved[..len].to_vec()), "cut at {len}");
+            }
+            for _ in 0..2000 {
+                let mut damaged = saved.clone();
+                let at = rng.below(damaged.len());
+                damaged[at] ^= 1 << rng.below(8);
+                // Refused, or (a flip in a field no check covers, an address say) decoded.
+                let _ = try_bytes(damaged);
+            }
+            saves.layouts.insert(key, saved);
         }
     }
 }

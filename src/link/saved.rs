@@ -1,9 +1,18 @@
 //! The incremental linker's state as bytes, so that a new process can patch the
 //! executable the last build linked instead of linking it again (`IncrementalLinker::
-//! save` and `resume`): the inputs' keys, the entry point, the layout, and the hash of
-//! the image the layout describes. The store's trailer already proves the bytes are the
-//! ones written; decoding checks every length against what is left, so damaged or
-//! foreign bytes are `None`, never a panic.
+//! save` and `resume`). A record is one of two things:
+//!
+//! - a *whole* layout: the inputs' keys, the entry point, the layout, and the hash of
+//!   the image the layout describes (2 MB at 10,001 files);
+//! - a *replay*: the key of a whole layout saved earlier (its *base*), the inputs whose
+//!   keys changed since, and the image's hash. Patching the base's layout with those
+//!   inputs gives the layout of the image, since a patch's result is a function of the
+//!   inputs, not of the history (see `incremental`); so a one-shot build after a small
+//!   edit saves a few hundred bytes instead of the whole layout.
+//!
+//! The store's trailer already proves the bytes are the ones written; decoding checks
+//! every length against what is left, so damaged or foreign bytes are `None`, never a
+//! panic.
 
 use mini_queries::base::Hash;
 use rustc_hash::FxHashMap;
@@ -13,6 +22,68 @@ use crate::bytes::{Reader, Writer};
 use super::image::{Global, InputLayout, Layout, Names, Region, Site};
 
 const MAGIC: &[u8; 8] = b"minilay1";
+const REPLAY_MAGIC: &[u8; 8] = b"minirpl1";
+
+/// A record, decoded.
+pub(super) enum Record {
+    Whole(Box<Saved>),
+    Replay(Replay),
+}
+
+/// A layout as the inputs changed since a whole one (see the module's comment).
+pub(super) struct Replay {
+    /// The key the whole layout is saved under.
+    pub base: Hash,
+    /// How many inputs the image has (the base's number).
+    pub inputs: usize,
+    /// The inputs whose keys differ from the base's, by position, in order, with their
+    /// keys now.
+    pub changed: Vec<(usize, Hash)>,
+    pub image_hash: [u8; 32],
+}
+
+pub(super) fn encode_replay(replay: &Replay) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(96 + replay.changed.len() * 36));
+    w.bytes_raw(REPLAY_MAGIC);
+    w.hash(replay.base);
+    w.u32(replay.inputs as u32);
+    w.u32(replay.changed.len() as u32);
+    for &(at, key) in &replay.changed {
+        w.u32(at as u32);
+        w.hash(key);
+    }
+    w.bytes_raw(&replay.image_hash);
+    w.0
+}
+
+/// A whole layout or a replay, by its first bytes.
+pub(super) fn decode_record(bytes: &[u8]) -> Option<Record> {
+    match bytes.get(..REPLAY_MAGIC.len())? == REPLAY_MAGIC {
+        true => decode_replay(bytes).map(Record::Replay),
+        false => decode(bytes).map(|saved| Record::Whole(Box::new(saved))),
+    }
+}
+
+fn decode_replay(bytes: &[u8]) -> Option<Replay> {
+    let mut r = Reader::new(bytes);
+    if r.take(REPLAY_MAGIC.len())? != REPLAY_MAGIC {
+        return None;
+    }
+    let base = r.hash()?;
+    let inputs = r.u32()? as usize;
+    let count = r.count(36)?;
+    let mut changed: Vec<(usize, Hash)> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let at = r.u32()? as usize;
+        // Positions of inputs there are, each once, in order.
+        if at >= inputs || changed.last().is_some_and(|&(last, _)| last >= at) {
+            return None;
+        }
+        changed.push((at, r.hash()?));
+    }
+    let image_hash = r.array()?;
+    r.is_done().then_some(Replay { base, inputs, changed, image_hash })
+}
 
 /// What `encode` wrote.
 pub(super) struct Saved {

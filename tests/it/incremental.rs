@@ -356,19 +356,105 @@ fn an_executable_or_layout_not_as_saved_is_linked_whole() {
     assert!(report.linked && !report.linked_in_place, "a damaged layout is not used");
     assert!(std::fs::read(d.join("main")).unwrap() == clean(d));
 
-    // The full link saved a new layout: the next edit patches in place again, and the
-    // layout of the executable it replaced is gone (one layout per program, not per edit).
-    let index = mini::cache::index::Index::read(&head).expect("an index");
-    let layout_of = |index: &mini::cache::index::Index| {
-        Store::open(&d.join(".mini_cache")).unwrap().path(Store::key(Kind::LinkLayout, index.header.link_key))
-    };
-    let before = layout_of(&index);
-    assert!(before.exists());
+    // The full link saved a new layout: the next edit patches in place again.
     edit(&mut program, 43);
     let report = one_shot(d, "main");
     assert!(report.linked_in_place);
     assert!(std::fs::read(d.join("main")).unwrap() == clean(d));
-    let index = mini::cache::index::Index::read(&head).expect("an index");
-    assert!(!before.exists(), "the replaced executable's layout is removed");
-    assert!(layout_of(&index).exists());
+}
+
+/// The layouts in the cache at `d`: for each, whether it is a replay (their payloads
+/// start with their formats' magic).
+fn layouts(d: &Path) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    for shard in std::fs::read_dir(d.join(".mini_cache/objects")).unwrap() {
+        for entry in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let payload = &bytes[..mini::cache::store::verify(&bytes, None).expect("a valid entry")];
+            match payload.get(..8) {
+                Some(b"minilay1") => found.push("whole"),
+                Some(b"minirpl1") => found.push("replay"),
+                _ => {}
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The header of the program's index at `d`.
+fn header(d: &Path) -> mini::cache::index::Header {
+    let index_dir = d.join(".mini_cache/index");
+    let head = std::fs::read_dir(&index_dir).unwrap().next().unwrap().unwrap().path();
+    mini::cache::index::Index::read(&head).expect("an index").header
+}
+
+/// A patched executable's layout is saved as a replay over the whole layout the build
+/// resumed from — a few hundred bytes, not megabytes — so the cache holds one whole
+/// layout and one replay per output; the whole layout is kept by garbage collection
+/// however old it is, and saved again whole once an input gets other symbols (a
+/// function renamed). Every executable is the clean build's, and every edit but the
+/// first is patched in place.
+#[test]
+fn a_patched_executables_layout_is_saved_as_a_replay_over_the_whole_one() {
+    use mini::cache::store::{Kind, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut program = program_in(d);
+    one_shot(d, "main");
+    let whole = header(d).link_key;
+    assert_eq!(layouts(d), ["whole"], "a first build saves the whole layout");
+    assert_eq!(header(d).layout_base, None);
+
+    for (i, constant) in [(2, 51), (4, 52), (2, 53)] {
+        program.files[i][0].1 = constant;
+        write(d, &format!("m{i}.mini"), &program.render(i));
+        assert!(one_shot(d, "main").linked_in_place, "m{i} = {constant}");
+        assert!(std::fs::read(d.join("main")).unwrap() == clean(d), "m{i} = {constant}");
+        assert_eq!(layouts(d), ["replay", "whole"], "m{i} = {constant}: the whole layout, and a replay over it");
+        assert_eq!(header(d).layout_base, Some(whole), "m{i} = {constant}: the index needs both");
+    }
+
+    // An import added where nothing uses it: a build that scans the program (the
+    // patch declines a new import) and links nothing; its index still needs both.
+    let imported = format!("import \"m5.mini\";\n{}", program.render(0));
+    write(d, "m0.mini", &imported);
+    let report = one_shot(d, "main");
+    assert!(report.compiled.is_empty() && !report.linked, "{report:?}");
+    assert_eq!(header(d).layout_base, Some(whole), "the index after a build that linked nothing");
+
+    // However old the whole layout is, collecting garbage keeps it while a replay needs
+    // it: the oldest entry nothing needs goes instead.
+    let store = Store::open(&d.join(".mini_cache")).unwrap();
+    let base = store.path(Store::key(Kind::LinkLayout, whole));
+    drop(store);
+    let file = std::fs::File::options().write(true).open(&base).unwrap();
+    file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(86_400)).unwrap();
+    drop(file);
+    let size: u64 = mini::cache::gc::collect_garbage(&d.join(".mini_cache"), u64::MAX, false)
+        .unwrap()
+        .map(|outcome| outcome.bytes_after)
+        .unwrap();
+    let outcome = mini::cache::gc::collect_garbage(&d.join(".mini_cache"), size - 1, false).unwrap().unwrap();
+    assert!(outcome.removed >= 1 && base.exists(), "{} removed", outcome.removed);
+    program.files[2][0].1 = 54;
+    write(d, "m2.mini", &program.render(2));
+    assert!(one_shot(d, "main").linked_in_place, "the whole layout is there to replay over");
+    assert!(std::fs::read(d.join("main")).unwrap() == clean(d));
+
+    // A function renamed (nothing calls it): its unit has other symbols in the same
+    // room, and the layout is saved whole; the one it replaced goes.
+    let renamed = program.render(3).replace("pub fn f2(", "pub fn g2(");
+    write(d, "m3.mini", &renamed);
+    assert!(one_shot(d, "main").linked_in_place);
+    assert!(std::fs::read(d.join("main")).unwrap() == clean(d));
+    assert_eq!(layouts(d), ["whole"], "saved whole, the old whole layout and replay gone");
+    assert!(!base.exists());
+    let whole = header(d).link_key;
+    program.files[3][0].1 = 6;
+    write(d, "m3.mini", &program.render(3).replace("pub fn f2(", "pub fn g2("));
+    assert!(one_shot(d, "main").linked_in_place);
+    assert!(std::fs::read(d.join("main")).unwrap() == clean(d));
+    assert_eq!(layouts(d), ["replay", "whole"], "a replay over the new whole layout");
+    assert_eq!(header(d).layout_base, Some(whole));
 }
