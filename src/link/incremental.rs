@@ -977,26 +977,36 @@ mod tests {
         assert!(replays >= 30 && wholes >= 10, "{replays} layouts saved as replays, {wholes} whole");
     }
 
+    /// An image, with its inputs' keys.
+    type Linked = (Vec<Hash>, Vec<u8>);
+
+    /// Random inputs linked and saved whole; then a function's bytes changed (the same
+    /// symbols), patched in by a linker resumed from that save, and saved as a replay
+    /// over it. The saves, and the two images.
+    fn whole_then_replay(seed: u64, inputs: usize) -> (Saves, [Linked; 2]) {
+        let mut rng = Rng(seed);
+        let mut specs: Vec<Spec> = (0..inputs).map(|_| random_spec(&mut rng, inputs)).collect();
+        let mut saves = Saves::default();
+        let mut linker = IncrementalLinker::new();
+        let whole_keys = saves.link(&mut linker, &specs);
+        assert!(!saves.save(&linker, &whole_keys), "a first link is saved whole");
+        let mut resumed = saves.resume(&whole_keys, linker.image().unwrap().to_vec()).unwrap();
+        specs[1].functions[0].fill = specs[1].functions[0].fill.wrapping_add(2);
+        let replay_keys = saves.link(&mut resumed, &specs);
+        assert!(matches!(resumed.last().unwrap().how, How::Patched { symbols: false, .. }));
+        assert!(saves.save(&resumed, &replay_keys), "saved as a replay");
+        let images = [linker.image().unwrap().to_vec(), resumed.image().unwrap().to_vec()];
+        let [whole, replay] = images;
+        (saves, [(whole_keys, whole), (replay_keys, replay)])
+    }
+
     /// A replay is trusted only with its base and its inputs as they were: a base that
     /// is missing or damaged, an input missing or another input's bytes, an image that
     /// is not the one it was saved for — each refused.
     #[test]
     fn a_replay_needs_its_base_its_inputs_and_its_image() {
-        let mut rng = Rng(0x7e91a9);
-        let inputs = 6;
-        let mut specs: Vec<Spec> = (0..inputs).map(|_| random_spec(&mut rng, inputs)).collect();
-        let mut saves = Saves::default();
-        let mut linker = IncrementalLinker::new();
-        let keys = saves.link(&mut linker, &specs);
-        assert!(!saves.save(&linker, &keys), "a first link is saved whole");
-        let base = Saves::key(&keys);
-        let mut resumed = saves.resume(&keys, linker.image().unwrap().to_vec()).unwrap();
-        // A new constant: the same symbols, so the next save is a replay.
-        specs[2].functions[0].fill = specs[2].functions[0].fill.wrapping_add(2);
-        let keys = saves.link(&mut resumed, &specs);
-        assert!(matches!(resumed.last().unwrap().how, How::Patched { symbols: false, .. }));
-        assert!(saves.save(&resumed, &keys), "saved as a replay");
-        let image = resumed.image().unwrap().to_vec();
+        let (mut saves, [(whole_keys, _), (keys, image)]) = whole_then_replay(0x7e91a9, 6);
+        let base = Saves::key(&whole_keys);
         assert!(saves.resume(&keys, image.clone()).is_some());
 
         let mut wrong = image.clone();
@@ -1009,33 +1019,24 @@ mod tests {
         saves.layouts.insert(base, damaged);
         assert!(saves.resume(&keys, image.clone()).is_none(), "a damaged base");
         saves.layouts.insert(base, whole);
-        let input = saves.inputs.remove(&keys[2]).unwrap();
+        let input = saves.inputs.remove(&keys[1]).unwrap();
         assert!(saves.resume(&keys, image.clone()).is_none(), "no input");
-        let other = saves.inputs[&keys[3]].clone();
-        saves.inputs.insert(keys[2], other);
+        let other = saves.inputs[&keys[2]].clone();
+        saves.inputs.insert(keys[1], other);
         assert!(saves.resume(&keys, image.clone()).is_none(), "another input's bytes");
-        saves.inputs.insert(keys[2], input);
+        saves.inputs.insert(keys[1], input);
         assert!(saves.resume(&keys, image).is_some(), "all there again");
     }
 
     /// Saved bytes that are cut short are refused, and changed ones never make decoding
-    /// panic. (The store's trailer, a hash of the entry, refuses damaged entries before
-    /// they get here, and the image's hash ties a state to its executable.)
+    /// panic — a whole layout's and a replay's. (The store's trailer, a hash of the
+    /// entry, refuses damaged entries before they get here, and the image's hash ties a
+    /// state to its executable.)
     #[test]
     fn damaged_saved_states_are_refused_without_panicking() {
         let mut rng = Rng(0xdead_beef);
-        let inputs = 4;
-        let mut specs: Vec<Spec> = (0..inputs).map(|_| random_spec(&mut rng, inputs)).collect();
-        let mut saves = Saves::default();
-        // A whole layout, and a replay over it.
-        let mut linker = IncrementalLinker::new();
-        let whole_keys = saves.link(&mut linker, &specs);
-        saves.save(&linker, &whole_keys);
-        let mut resumed = saves.resume(&whole_keys, linker.image().unwrap().to_vec()).unwrap();
-        specs[1].functions[0].fill = specs[1].functions[0].fill.wrapping_add(2);
-        let replay_keys = saves.link(&mut resumed, &specs);
-        assert!(saves.save(&resumed, &replay_keys));
-        for (keys, image) in [(whole_keys, linker.image().unwrap()), (replay_keys, resumed.image().unwrap())] {
+        let (mut saves, saved) = whole_then_replay(0xdead_beef, 4);
+        for (keys, image) in saved {
             let key = Saves::key(&keys);
             let saved = saves.layouts[&key].clone();
             assert!(saves.resume(&keys, image.to_vec()).is_some());

@@ -393,8 +393,8 @@ fn header(d: &Path) -> mini::cache::index::Header {
 /// resumed from — a few hundred bytes, not megabytes — so the cache holds one whole
 /// layout and one replay per output; the whole layout is kept by garbage collection
 /// however old it is, and saved again whole once an input gets other symbols (a
-/// function renamed). Every executable is the clean build's, and every edit but the
-/// first is patched in place.
+/// function renamed). Every executable is the clean build's, and every edit that
+/// links is patched in place.
 #[test]
 fn a_patched_executables_layout_is_saved_as_a_replay_over_the_whole_one() {
     use mini::cache::store::{Kind, Store};
