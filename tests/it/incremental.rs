@@ -320,8 +320,9 @@ fn damaged_or_missing_kept_copies_are_written_whole() {
 }
 
 /// The saved layout is trusted only for the executable it was saved with: an executable
-/// changed since (its stamp is not the one the index recorded), or a damaged layout
-/// entry, means linking whole — the right executable either way.
+/// changed since (its stamp is not the one the index recorded), a damaged layout entry,
+/// or a replay whose base or unit is gone, means linking whole — the right executable
+/// either way.
 #[test]
 fn an_executable_or_layout_not_as_saved_is_linked_whole() {
     use mini::cache::store::{Kind, Store};
@@ -361,6 +362,26 @@ fn an_executable_or_layout_not_as_saved_is_linked_whole() {
     let report = one_shot(d, "main");
     assert!(report.linked_in_place);
     assert!(std::fs::read(d.join("main")).unwrap() == clean(d));
+
+    // That layout is a replay: without the whole layout it replays over, or without the
+    // unit it patches in, it cannot be resumed.
+    let store = Store::open(&d.join(".mini_cache")).unwrap();
+    let m2 = mini_queries::link::link_unit_of(&mini_queries::base::ModulePath::new("m2.mini").unwrap());
+    for (constant, gone) in [(44, "base"), (46, "unit")] {
+        let header = mini::cache::index::Index::read(&head).expect("an index").header;
+        let path = match gone {
+            "base" => Store::key(Kind::LinkLayout, header.layout_base.expect("a replay")),
+            _ => Store::key(Kind::Unit, header.units.iter().find(|&&(unit, _)| unit == m2).unwrap().1),
+        };
+        std::fs::remove_file(store.path(path)).unwrap();
+        edit(&mut program, constant);
+        let report = one_shot(d, "main");
+        assert!(report.linked && !report.linked_in_place, "the replay's {gone} is gone");
+        assert!(std::fs::read(d.join("main")).unwrap() == clean(d), "{gone}");
+        edit(&mut program, constant + 1);
+        assert!(one_shot(d, "main").linked_in_place, "after the {gone}, in place again");
+        assert!(std::fs::read(d.join("main")).unwrap() == clean(d), "{gone}");
+    }
 }
 
 /// The layouts in the cache at `d`: for each, whether it is a replay (their payloads
