@@ -62,8 +62,9 @@ pub enum Kind {
     /// cache (see `remote`).
     SharedIndex = 7,
     /// The layout of an executable mini's linker wrote, keyed by its link key, so that a
-    /// new process can patch the executable in place (`IncrementalLinker::save`). Kept
-    /// on this machine only: it describes an executable that is here.
+    /// new process can patch the executable in place (`IncrementalLinker::save`): whole,
+    /// or as a replay over a whole one that the index names (`Header::layout_base`).
+    /// Kept on this machine only: it describes an executable that is here.
     LinkLayout = 8,
 }
 
