@@ -479,3 +479,50 @@ fn a_patched_executables_layout_is_saved_as_a_replay_over_the_whole_one() {
     assert_eq!(layouts(d), ["replay", "whole"], "a replay over the new whole layout");
     assert_eq!(header(d).layout_base, Some(whole));
 }
+
+/// Two one-shot builds of the same edit at once, each resuming the saved layout and
+/// saving its own, one of them perhaps removing the whole layout the other's replay
+/// needs (an edit that renames a function saves the layout whole): whatever they leave,
+/// the next build gives the clean build's executable, and so does every build after.
+#[test]
+fn two_patching_builds_at_once_leave_a_cache_that_builds_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut program = program_in(d);
+    one_shot(d, "main");
+    let build_two_at_once = || {
+        let spawn = || {
+            Command::new(env!("CARGO_BIN_EXE_mini"))
+                .args(["build", "main.mini", "-o", "main"])
+                .current_dir(d)
+                .env_remove("MINI_LOG")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (first, second) = (spawn(), spawn());
+        for child in [first, second] {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    };
+    for round in 0..6 {
+        let i = [2, 4, 2, 3, 1, 2][round];
+        program.files[i][0].1 = 60 + round as i32;
+        let mut text = program.render(i);
+        if round == 3 {
+            text = text.replace("pub fn f2(", "pub fn g2(");
+            program.files[i].pop();
+        }
+        write(d, &format!("m{i}.mini"), &text);
+        build_two_at_once();
+        assert!(std::fs::read(d.join("main")).unwrap() == clean(d), "round {round}: after both");
+        // The next edit, built alone over what they left.
+        program.files[5][1].1 = 70 + round as i32;
+        write(d, "m5.mini", &program.render(5));
+        one_shot(d, "main");
+        assert!(std::fs::read(d.join("main")).unwrap() == clean(d), "round {round}: the next build");
+        assert_eq!(run(&d.join("main")), run(&d.join("clean")), "round {round}");
+    }
+}
