@@ -49,6 +49,7 @@ const MAGIC: &[u8; 10] = b"mini-index";
 /// 5: each file's warnings (in its summary, and their number with its stamp).
 /// 6: summaries in an append-only file of their own, each with a checksum in the head;
 ///    the import graph and each file's link unit in the head.
+/// 7: the whole layout the executable's saved layout replays over.
 const INDEX_VERSION: u32 = 7;
 
 /// Where summaries are: in the file beside the head, or after it in the same bytes.

@@ -411,7 +411,7 @@ fn header(d: &Path) -> mini::cache::index::Header {
 }
 
 /// A patched executable's layout is saved as a replay over the whole layout the build
-/// resumed from — a few hundred bytes, not megabytes — so the cache holds one whole
+/// resumed from — a hundred bytes or so, not megabytes — so the cache holds one whole
 /// layout and one replay per output; the whole layout is kept by garbage collection
 /// however old it is, and saved again whole once an input gets other symbols (a
 /// function renamed). Every executable is the clean build's, and every edit that
