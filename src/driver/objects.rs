@@ -481,12 +481,13 @@ fn own_linker_can_link(settings: &CodegenSettings) -> bool {
 pub(super) fn save_layout(store: &Store, link_key: Hash, linker: &IncrementalLinker, replaced: Option<Hash>) {
     let _span = tracing::info_span!("save_layout").entered();
     let Some(saved) = linker.save() else { return };
-    if let Err(e) = store.write(Kind::LinkLayout, link_key, saved.bytes()) {
+    if let Err(e) = store.write(Kind::LinkLayout, link_key, &saved) {
         tracing::warn!("cannot save the executable's layout: {e:#}");
         return;
     }
+    let needed = linker.replays_over();
     for old in [replaced, linker.base()].into_iter().flatten() {
-        if old != link_key && Some(old) != saved.base() {
+        if old != link_key && Some(old) != needed {
             store.forget(Kind::LinkLayout, old);
         }
     }

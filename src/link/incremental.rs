@@ -83,30 +83,6 @@ struct Base {
     replayable: bool,
 }
 
-/// What `save` gives, for the caller to store under the image's key.
-pub enum SavedLayout {
-    /// The whole layout.
-    Whole(Vec<u8>),
-    /// A replay over the whole layout stored under `base`, which must stay there.
-    Replay { base: Hash, bytes: Vec<u8> },
-}
-
-impl SavedLayout {
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            SavedLayout::Whole(bytes) | SavedLayout::Replay { bytes, .. } => bytes,
-        }
-    }
-
-    /// The whole layout this one needs, if it is a replay.
-    pub fn base(&self) -> Option<Hash> {
-        match self {
-            SavedLayout::Whole(_) => None,
-            SavedLayout::Replay { base, .. } => Some(*base),
-        }
-    }
-}
-
 /// How many inputs may differ from the base's for `save` to write a replay: more, and
 /// it saves the whole layout, which later saves then replay over. Resuming patches
 /// these inputs into the base's layout once more, reading each from the store.
@@ -273,17 +249,19 @@ impl IncrementalLinker {
 
     /// The state a new process needs to patch the image this linker holds (see
     /// `saved`): a replay over the whole layout it resumed from, if that layout is
-    /// close enough (`replays_over`), else the whole layout; `None` before a
+    /// close enough (`replays_over` says which), else the whole layout; `None` before a
     /// successful link.
-    pub fn save(&self) -> Option<SavedLayout> {
+    pub fn save(&self) -> Option<Vec<u8>> {
         let state = self.state.as_ref()?;
         let image_hash = *blake3::hash(&state.image).as_bytes();
         Some(match self.replay() {
-            Some((base, changed)) => {
-                let replay = super::saved::Replay { base, inputs: state.keys.len(), changed, image_hash };
-                SavedLayout::Replay { base, bytes: super::saved::encode_replay(&replay) }
-            }
-            None => SavedLayout::Whole(super::saved::encode(&state.keys, &state.entry, &image_hash, &state.layout)),
+            Some((base, changed)) => super::saved::encode_replay(&super::saved::Replay {
+                base,
+                inputs: state.keys.len(),
+                changed,
+                image_hash,
+            }),
+            None => super::saved::encode(&state.keys, &state.entry, &image_hash, &state.layout),
         })
     }
 
@@ -346,8 +324,8 @@ impl IncrementalLinker {
             objects[at] = input;
         }
         // The patch writes what the image already holds: the hash proves it did.
+        let entry = base.entry.clone();
         let mut linker = resumed(*base, replay.base, image);
-        let entry = linker.state.as_ref().map(|state| state.entry.clone()).unwrap_or_default();
         linker.patch(&keys, &objects, &entry).ok()?;
         if linker.state.as_ref().is_none_or(|state| *blake3::hash(&state.image).as_bytes() != replay.image_hash) {
             return None;
@@ -903,9 +881,8 @@ mod tests {
 
         /// Saves `linker`'s layout as a one-shot build does; true if as a replay.
         fn save(&mut self, linker: &IncrementalLinker, keys: &[Hash]) -> bool {
-            let saved = linker.save().expect("a linked state");
-            self.layouts.insert(Self::key(keys), saved.bytes().to_vec());
-            saved.base().is_some()
+            self.layouts.insert(Self::key(keys), linker.save().expect("a linked state"));
+            linker.replays_over().is_some()
         }
 
         fn resume(&self, keys: &[Hash], image: Vec<u8>) -> Option<IncrementalLinker> {
