@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::support::{mini, stderr, stdout, write};
+use crate::support::{mini, spawn_mini, stderr, stdout, write};
 
 /// A program of several files, each function printing something, so that a stale
 /// object would show in the output.
@@ -429,15 +429,7 @@ fn damaged_summaries_are_a_miss_and_verify_removes_their_index() {
 #[test]
 fn two_builds_at_once_both_succeed() {
     let project = Project::new();
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_mini"))
-            .args(["build", "--message-format", "json"])
-            .current_dir(project.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || spawn_mini(project.path(), &["build", "--message-format", "json"]);
     let (first, second) = (spawn(), spawn());
     for child in [first, second] {
         let out = child.wait_with_output().unwrap();

@@ -10,7 +10,7 @@ use mini::link::incremental::{How, Why};
 use mini::watch::Watcher;
 use mini_queries::source::Settings;
 
-use crate::support::{Rng, write};
+use crate::support::{Rng, spawn_mini, write};
 
 const FILES: usize = 6;
 
@@ -491,16 +491,7 @@ fn two_patching_builds_at_once_leave_a_cache_that_builds_right() {
     let mut program = program_in(d);
     one_shot(d, "main");
     let build_two_at_once = || {
-        let spawn = || {
-            Command::new(env!("CARGO_BIN_EXE_mini"))
-                .args(["build", "main.mini", "-o", "main"])
-                .current_dir(d)
-                .env_remove("MINI_LOG")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        };
+        let spawn = || spawn_mini(d, &["build", "main.mini", "-o", "main"]);
         let (first, second) = (spawn(), spawn());
         for child in [first, second] {
             let out = child.wait_with_output().unwrap();

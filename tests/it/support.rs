@@ -1,7 +1,7 @@
 //! Shared test helpers: fixtures, temporary projects, running the `mini` binary.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use mini::driver::{BuildReport, BuildRequest, Emit, Session};
 use mini_queries::source::Settings;
@@ -80,16 +80,28 @@ pub fn write(dir: &Path, file: &str, text: &str) {
     std::fs::write(path, text).expect("write fixture file");
 }
 
-/// Runs the `mini` binary in `dir`.
-pub fn mini(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mini"))
+/// The `mini` binary with `args`, to run in `dir`, untouched by the environment's
+/// logging and remote cache.
+fn mini_command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mini"));
+    command
         .args(args)
         .current_dir(dir)
         .env_remove("MINI_LOG")
         .env_remove("MINI_REMOTE_CACHE")
-        .env_remove("MINI_REMOTE_CACHE_READ_ONLY")
-        .output()
-        .expect("the mini binary runs")
+        .env_remove("MINI_REMOTE_CACHE_READ_ONLY");
+    command
+}
+
+/// Runs the `mini` binary in `dir`.
+pub fn mini(dir: &Path, args: &[&str]) -> Output {
+    mini_command(dir, args).output().expect("the mini binary runs")
+}
+
+/// Starts the `mini` binary in `dir` without waiting for it (builds run at once), its
+/// output piped: `wait_with_output` collects it.
+pub fn spawn_mini(dir: &Path, args: &[&str]) -> Child {
+    mini_command(dir, args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the mini binary starts")
 }
 
 pub fn stdout(out: &Output) -> String {
