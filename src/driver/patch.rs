@@ -166,12 +166,14 @@ impl Session {
         let up_to_date = link == index.header.link_key && output_now.is_some() && output_now == index.header.output;
         if !up_to_date {
             let start = start_hash(&self.db, self.settings.expect("set before patching"));
-            let keys: Vec<Hash> =
-                (header.units.iter().map(|&(_, key)| key)).chain([header.runtime, header.entry, start]).collect();
+            // The link's inputs, in order, as store entries.
+            let entries: Vec<(Kind, Hash)> = (header.units.iter().map(|&(_, key)| (Kind::Unit, key)))
+                .chain([(Kind::Runtime, header.runtime), (Kind::Entry, header.entry), (Kind::Start, start)])
+                .collect();
             // The executable there is the one the index recorded: it may be patched.
             let recorded = output_now.is_some() && output_now == index.header.output;
             patched = match recorded {
-                true => self.patch_in_place(request, store, &work, &header, &keys, output, report)?,
+                true => self.patch_in_place(request, store, &work, &header, &entries, output, report)?,
                 false => None,
             };
             report.linked_in_place = patched.is_some();
@@ -180,6 +182,7 @@ impl Session {
                     return declined("a unit cannot be rebuilt");
                 };
                 self.fault(crate::fault::Point::BeforeLink);
+                let keys: Vec<Hash> = entries.iter().map(|&(_, key)| key).collect();
                 let layout = (store, header.link_key);
                 self.link_executable(&inputs, &keys, layout, output, &request.settings.codegen)?;
             }
@@ -451,7 +454,7 @@ impl Session {
         store: &Store,
         work: &Work<'_>,
         header: &Header,
-        keys: &[Hash],
+        entries: &[(Kind, Hash)],
         output: &std::path::Path,
         report: &mut BuildReport,
     ) -> Result<Option<IncrementalLinker>> {
@@ -469,16 +472,12 @@ impl Session {
             let key = work.index.header.link_key;
             let Some(saved) = store.read(Kind::LinkLayout, key) else { return Ok(None) };
             let Ok(image) = crate::cache::store::read_regular(output) else { return Ok(None) };
-            // The inputs are the units, then the runtime, the entry and the start.
-            let units = header.units.len();
-            let kinds = [Kind::Runtime, Kind::Entry, Kind::Start];
-            let kind = |at: usize| if at < units { Some(Kind::Unit) } else { kinds.get(at - units).copied() };
             IncrementalLinker::resume(
                 key,
                 &saved,
                 image,
                 |base| store.read(Kind::LinkLayout, base),
-                |at, key| store.read(kind(at)?, key),
+                |at, key| store.read(entries.get(at)?.0, key),
             )
         };
         let Some(mut linker) = resumed else {
@@ -494,12 +493,13 @@ impl Session {
             report.reused_from_remote = remote_before;
             return Ok(None);
         };
+        let keys: Vec<Hash> = entries.iter().map(|&(_, key)| key).collect();
         let mut objects: Vec<&[u8]> = vec![&[]; keys.len()];
         for (r, input) in work.rebuilt.iter().zip(&units) {
             objects[r.slot] = input.bytes();
         }
         self.fault(crate::fault::Point::BeforeLink);
-        if let Err(why) = linker.patch_only(keys, &objects, "_start") {
+        if let Err(why) = linker.patch_only(&keys, &objects, "_start") {
             tracing::info!(?why, "cannot patch the executable in place; linking whole");
             report.reused_from_remote = remote_before;
             return Ok(None);
