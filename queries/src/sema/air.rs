@@ -116,7 +116,9 @@ pub enum AExprKind {
     /// A call; `callee` indexes `Air::callees`.
     Call {
         callee: u32,
-        args: Vec<AExprId>,
+        /// Boxed, not a vector: a call is the largest expression, and AIR is kept
+        /// until code is generated.
+        args: Box<[AExprId]>,
     },
     Neg(AExprId),
     Not(AExprId),

@@ -117,11 +117,11 @@ pub(super) fn check_function(db: &dyn Db, function: Function, zir: &Zir) -> Chec
             name: zir.name.clone(),
             params,
             ret,
-            locals,
-            callees,
-            exprs,
-            stmts,
-            body,
+            locals: exact(locals),
+            callees: exact(callees),
+            exprs: exact(exprs),
+            stmts: exact(stmts),
+            body: exact(body),
         })),
         _ => None,
     };
@@ -989,7 +989,7 @@ impl<'a> Checker<'a> {
             return self.poison();
         };
         let callee = self.callee_slot(target, &callee_name, params, ret);
-        self.push(AExprKind::Call { callee, args: arg_ids }, ret)
+        self.push(AExprKind::Call { callee, args: arg_ids.into_boxed_slice() }, ret)
     }
 
     /// Finds the file and name a call refers to; reports and returns `None` if nothing
@@ -1179,4 +1179,17 @@ fn arith_op(op: BinOp) -> ArithOp {
         BinOp::Rem => ArithOp::Rem,
         _ => unreachable!("not an arithmetic operator: {op:?}"),
     }
+}
+
+/// `items` in an allocation of exactly their number: AIR is kept until its code is
+/// generated, and a vector grown by pushing holds up to twice what it needs. A copy, not
+/// `shrink_to_fit`: the allocator leaves a block that shrinks by less than half where it
+/// is, at its old size.
+fn exact<T>(items: Vec<T>) -> Vec<T> {
+    if items.capacity() == items.len() {
+        return items;
+    }
+    let mut exact = Vec::with_capacity(items.len());
+    exact.extend(items);
+    exact
 }
