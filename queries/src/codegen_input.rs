@@ -49,7 +49,7 @@ pub fn fn_codegen_input(db: &dyn Db, function: Function) -> Option<CodegenInput<
     let contracts = match build.contracts(db) {
         true => fn_contracts(db, function).as_deref().map(|contracts| ContractInput {
             contracts,
-            lines: settings.debug_info.then(|| &*fn_check(db, function).contract_lines),
+            lines: settings.debug_info.then(|| &**fn_contract_lines(db, function)),
         }),
         false => None,
     };
@@ -64,6 +64,16 @@ pub struct DebugInfo {
     pub base_line: u32,
     /// Line of each AIR statement relative to `base_line`.
     pub lines: Arc<[u32]>,
+}
+
+/// Each contract clause's line, relative to the function's first line: a firewall like
+/// `fn_air`. Asked only when debug info and contracts are on.
+///
+/// Reads: the function's check.
+#[salsa::tracked(returns(ref))]
+pub fn fn_contract_lines(db: &dyn Db, function: Function) -> Arc<[u32]> {
+    let _span = tracing::debug_span!("fn_contract_lines", function = %function.qualified_name(db)).entered();
+    fn_check(db, function).contract_lines.clone()
 }
 
 /// The function's position for debug info. Asked only when debug info is on.

@@ -92,8 +92,10 @@ impl Database {
         self.executed.lock().unwrap_or_else(|e| e.into_inner()).as_mut().map(std::mem::take).unwrap_or_default()
     }
 
-    /// How many of `keys` are executions of the query named `query`.
+    /// How many distinct keys of the query named `query` executed among `keys`: a query
+    /// whose value was dropped (`transient::evict`) may execute twice for one key.
     pub fn count_executions(&self, keys: &[DatabaseKeyIndex], query: &str) -> usize {
-        keys.iter().filter(|key| self.ingredient_debug_name(key.ingredient_index()) == query).count()
+        let of_query = keys.iter().filter(|key| self.ingredient_debug_name(key.ingredient_index()) == query);
+        of_query.collect::<rustc_hash::FxHashSet<_>>().len()
     }
 }

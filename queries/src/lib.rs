@@ -27,6 +27,7 @@ pub mod hash;
 pub mod record;
 pub mod link;
 pub mod codegen;
+pub mod transient;
 // Describing what ran, for logs and snapshots.
 pub mod executed;
 

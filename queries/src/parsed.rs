@@ -18,7 +18,10 @@ pub struct ParsedFile {
 ///
 /// Reads: the file's contents. Re-runs on any edit to that file, comments included; the
 /// per-function queries below it are what stop the edit from spreading.
-#[salsa::tracked(returns(ref))]
+///
+/// Evictable (`transient`): a large one-shot build drops trees once their files are
+/// checked.
+#[salsa::tracked(returns(ref), lru = 0)]
 pub fn parse_file(db: &dyn Db, file: SourceFile) -> Arc<ParsedFile> {
     let _span = tracing::debug_span!("parse_file", path = %file.path(db)).entered();
     match file.contents(db) {
@@ -28,4 +31,9 @@ pub fn parse_file(db: &dyn Db, file: SourceFile) -> Arc<ParsedFile> {
         }
         FileContents::Missing(_) | FileContents::Unread => Arc::new(ParsedFile::default()),
     }
+}
+
+/// Sets how many `parse_file` values `transient::evict` keeps (0: none are tracked).
+pub(crate) fn track_parse_file(db: &mut dyn Db, capacity: usize) {
+    parse_file::set_lru_capacity(db, capacity);
 }

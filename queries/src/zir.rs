@@ -124,7 +124,8 @@ impl Zir {
 ///
 /// Reads: the file's parse and function index. Re-runs on every edit to the file and is
 /// backdated unless this function's own text changed (positions are relative).
-#[salsa::tracked(returns(ref))]
+/// Evictable, as the parse is.
+#[salsa::tracked(returns(ref), lru = 0)]
 pub fn fn_zir(db: &dyn Db, function: Function) -> Option<Arc<Zir>> {
     let _span = tracing::debug_span!("fn_zir", function = %function.qualified_name(db)).entered();
     let file = function.file(db);
@@ -132,6 +133,11 @@ pub fn fn_zir(db: &dyn Db, function: Function) -> Option<Arc<Zir>> {
     let parsed = parse_file(db, file);
     let ast::Item::Fn(decl) = &parsed.ast.items[index] else { unreachable!("file_functions indexes only functions") };
     Some(Arc::new(lower(decl, &parsed.lines)))
+}
+
+/// Sets how many `fn_zir` values `transient::evict` keeps (0: none are tracked).
+pub(crate) fn track_fn_zir(db: &mut dyn Db, capacity: usize) {
+    fn_zir::set_lru_capacity(db, capacity);
 }
 
 /// Lowers a function's syntax tree to ZIR.

@@ -5,6 +5,7 @@
 
 mod deferred;
 mod emit;
+mod chunks;
 mod explain;
 mod importers;
 mod objects;
@@ -106,6 +107,9 @@ struct Hooks {
     faults: Faults,
     /// Told what the build is doing (a terminal's progress line).
     progress: Option<Arc<dyn Progress>>,
+    /// How many files a large one-shot build checks at a time, and how many functions
+    /// it generates at a time (`chunks`), when a test chose them.
+    chunks: Option<(usize, usize)>,
 }
 
 /// What a session is for. It decides, in one place, what used to be flags set together:
@@ -242,6 +246,13 @@ impl Session {
             artifacts: Artifacts::default(),
             hooks: Hooks::default(),
         })
+    }
+
+    /// Checks programs of more than `files` files in chunks of that many, and generates
+    /// more than `functions` functions in rounds of about that many (see `chunks`):
+    /// tests make them small.
+    pub fn set_chunks(&mut self, files: usize, functions: usize) {
+        self.hooks.chunks = Some((files, functions));
     }
 
     /// Reports this session's builds to `progress` from now on.
@@ -567,9 +578,7 @@ impl Session {
         self.scan(index.as_ref(), &stamps, started_at_ns, &mut report)?;
         self.fault(Point::AfterScan);
         let files = mini_queries::imports::program_files(&self.db, self.workspace()).clone();
-        self.prefetch(&files, report.files_read, request.jobs, |db, file| {
-            mini_queries::diagnostics::file_diagnostics(db, file);
-        });
+        self.check_program(&files, report.files_read, request.emit, request.jobs);
         report.diagnostics = self.diagnostics();
         self.fault(Point::AfterDiagnostics);
         if request.deny_warnings {

@@ -18,6 +18,7 @@ use mini_queries::imports::program_files;
 use mini_queries::items::{Function, functions_of};
 use mini_queries::link::{LinkPlan, link_plan};
 use mini_queries::source::{CodegenSettings, SourceFile};
+use mini_queries::transient::{self, Transient};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -228,6 +229,19 @@ impl Session {
             && self.cache.remote.is_none()
             && rebuilt <= 16
             && self.settings.is_some_and(|settings| own_linker_applies(settings.codegen(&self.db)));
+        // A build that generated in rounds (see `chunks`) keeps no object past the last
+        // merge that reads it: the units are in the store.
+        let mut readers: Option<FxHashMap<Hash, usize>> = self.in_rounds(needed.len()).then(|| {
+            let mut readers = FxHashMap::default();
+            for unit in &plan.units {
+                if let UnitFate::Rebuilt(members) = &unit.fate {
+                    for &(hash, _) in members {
+                        *readers.entry(hash).or_insert(0) += 1;
+                    }
+                }
+            }
+            readers
+        });
         let mut inputs = Vec::with_capacity(plan.units.len());
         for PlannedUnit { index, key, fate, .. } in plan.units {
             let input = match fate {
@@ -238,15 +252,24 @@ impl Session {
                     let merged = link::merge_objects(objects.iter().map(|&(_, object)| object))
                         .with_context(|| format!("merging link unit {index}"))?;
                     // Members first: a unit entry without its members could not be rebuilt.
-                    let members = Unit::encode_members(&objects);
+                    let encoded = Unit::encode_members(&objects);
                     let path = if defer {
-                        self.artifacts.deferred.entries.push((Kind::UnitMembers, key, members));
+                        self.artifacts.deferred.entries.push((Kind::UnitMembers, key, encoded));
                         self.artifacts.deferred.entries.push((Kind::Unit, key, merged.clone()));
                         store.path(Store::key(Kind::Unit, key))
                     } else {
-                        store.write(Kind::UnitMembers, key, &members)?;
+                        store.write(Kind::UnitMembers, key, &encoded)?;
                         store.write(Kind::Unit, key, &merged)?
                     };
+                    if let Some(readers) = &mut readers {
+                        for (hash, _) in members {
+                            let left = readers.get_mut(&hash).expect("counted above");
+                            *left -= 1;
+                            if *left == 0 {
+                                self.artifacts.objects.remove(&hash);
+                            }
+                        }
+                    }
                     LinkInput::new(path, Blob::Owned(merged))
                 }
                 UnitFate::Unavailable => unreachable!("checked above"),
@@ -381,24 +404,61 @@ impl Session {
         }
         // Several batches per thread keep the threads busy to the end.
         let batch_size = functions.len().div_ceil(jobs * 4).clamp(1, 64);
+        let (done, total) = (AtomicUsize::new(0), functions.len());
+        if let Some(progress) = &self.hooks.progress {
+            progress.functions(0, total);
+        }
+        // A large one-shot build generates in rounds and drops each round's AIR and
+        // batches (see `chunks`); the objects it keeps.
+        let round = self.round_functions(functions.len(), batch_size);
+        let mut compiled = HashSet::with_capacity(functions.len());
+        if round < functions.len() {
+            transient::track(&mut self.db, Transient::Code, true);
+        }
+        for (r, part) in functions.chunks(round).enumerate() {
+            let results = self.generate_round(part, batch_size, jobs, &done, total);
+            salsa::Database::unwind_if_revision_cancelled(&self.db);
+            for (index, object) in results.into_iter().flatten() {
+                self.artifacts.objects.insert(part[index].1, object);
+                compiled.insert(part[index].0);
+            }
+            if round < functions.len() {
+                let _span = tracing::debug_span!("round", r).entered();
+                transient::evict(&mut self.db);
+            }
+        }
+        if round < functions.len() {
+            transient::track(&mut self.db, Transient::Code, false);
+        }
+        Ok(compiled)
+    }
+
+    /// Generates one round's objects on `jobs` threads, by batches of `batch_size`;
+    /// returns each object with its index in `functions`. `done` of `total` functions
+    /// were generated before the round.
+    fn generate_round(
+        &self,
+        functions: &[(Function, Hash)],
+        batch_size: usize,
+        jobs: usize,
+        done: &AtomicUsize,
+        total: usize,
+    ) -> Vec<Vec<(usize, Arc<[u8]>)>> {
         let batches: Vec<&[(Function, Hash)]> = functions.chunks(batch_size).collect();
         let next = AtomicUsize::new(0);
         let threads = jobs.clamp(1, batches.len());
-        let (done, total, progress) = (AtomicUsize::new(0), functions.len(), self.hooks.progress.clone());
-        if let Some(progress) = &progress {
-            progress.functions(0, total);
-        }
+        let progress = self.hooks.progress.clone();
         // Workers stop between batches when the session's build is cancelled (watch
-        // mode, on a new edit); the unwinding happens below, on this thread.
+        // mode, on a new edit); the unwinding happens in the caller, on its thread.
         let cancelled = self.cancellation_token();
-        let results: Vec<Vec<(usize, Arc<[u8]>)>> = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
                 .map(|_| {
                     // One database handle per thread; all are dropped before the next input
                     // change, as salsa requires.
                     let db = self.db.clone();
                     let (next, batches, cancelled) = (&next, &batches, &cancelled);
-                    let (done, progress) = (&done, &progress);
+                    let progress = &progress;
                     let compiled = move |count: usize| {
                         if let Some(progress) = progress {
                             progress.functions(done.fetch_add(count, Ordering::Relaxed) + count, total);
@@ -436,14 +496,7 @@ impl Session {
                 })
                 .collect();
             workers.into_iter().map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-        });
-        salsa::Database::unwind_if_revision_cancelled(&self.db);
-        let mut compiled = HashSet::with_capacity(functions.len());
-        for (index, object) in results.into_iter().flatten() {
-            self.artifacts.objects.insert(functions[index].1, object);
-            compiled.insert(functions[index].0);
-        }
-        Ok(compiled)
+        })
     }
 }
 

@@ -35,7 +35,21 @@ impl Session {
         if read < FEW_FILES || jobs < 2 || items.len() < 2 {
             return;
         }
+        self.ask_all(items, jobs, query);
+    }
+
+    /// Asks `query` of every item now, on up to `jobs` threads as `prefetch` does, or on
+    /// one handle of its own when there is one job or one item.
+    pub(super) fn ask_all<T: Copy + Sync>(&self, items: &[T], jobs: usize, query: impl Fn(&Database, T) + Sync) {
         let _span = tracing::info_span!("prefetch", items = items.len()).entered();
+        if jobs < 2 || items.len() < 2 {
+            let handle = self.own_handle();
+            for &item in items {
+                handle.follow();
+                query(&handle.db, item);
+            }
+            return;
+        }
         let next = AtomicUsize::new(0);
         let panics: Vec<Box<dyn std::any::Any + Send>> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..jobs.min(items.len()))

@@ -1,7 +1,9 @@
 //! A build that reads many files asks the per-file queries on all cores first
 //! (`driver/prefetch.rs`). That may change when work happens, never what a build gives:
 //! the same executable, the same diagnostics in the same order, and a cancellation that
-//! stays a cancellation.
+//! stays a cancellation. A large one-shot build also checks its files in chunks and drops
+//! each chunk's trees, ZIR and checked functions (`driver/chunks.rs`), which again changes
+//! what a build costs, never what it gives.
 
 use std::path::Path;
 
@@ -26,7 +28,8 @@ fn program(dir: &Path, broken: &[usize]) {
         };
         let warning = if i % 10 == 0 { "    var unused: i32 = 1;\n" } else { "" };
         let error = if broken.contains(&i) { "    var wrong: bool = 3;\n" } else { "" };
-        let text = format!("{import}pub fn f(x: i32) i32 {{\n{warning}{error}    return {call};\n}}\n");
+        let contract = if i % 5 == 0 { " requires(x < 1000000)" } else { "" };
+        let text = format!("{import}pub fn f(x: i32) i32{contract} {{\n{warning}{error}    return {call};\n}}\n");
         write(dir, &format!("m{i}.mini"), &text);
     }
 }
@@ -44,11 +47,30 @@ fn request(dir: &Path, jobs: usize) -> BuildRequest {
 
 /// A cold build with `jobs` threads: its report, and the executable if there is one.
 fn cold_build(dir: &Path, jobs: usize) -> (BuildReport, Option<Vec<u8>>) {
+    build_in_chunks(dir, request(dir, jobs), None)
+}
+
+/// A cold build of `request`, checking `chunk` files at a time (`None`: the program is
+/// one chunk): its report, and the executable if there is one.
+fn build_in_chunks(dir: &Path, request: BuildRequest, chunk: Option<usize>) -> (BuildReport, Option<Vec<u8>>) {
     let mut session = Session::new(&dir.join("main.mini")).expect("session");
     session.disable_cache();
-    let report = session.build(&request(dir, jobs)).expect("the build runs");
-    let executable = std::fs::read(dir.join(format!("main{jobs}"))).ok();
+    if let Some(chunk) = chunk {
+        session.set_chunks(chunk, chunk);
+    }
+    let _ = std::fs::remove_file(request.output.as_ref().unwrap());
+    let report = session.build(&request).expect("the build runs");
+    let executable = std::fs::read(request.output.as_ref().unwrap()).ok();
     (report, executable)
+}
+
+/// How many times each query of `report.executed` ran, by query and key.
+fn executions(report: &BuildReport) -> std::collections::BTreeMap<&str, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for query in &report.executed {
+        *counts.entry(query.as_str()).or_insert(0) += 1;
+    }
+    counts
 }
 
 /// Each diagnostic as `path:line:column: message` (the path is absolute).
@@ -106,4 +128,91 @@ fn a_cancellation_while_prefetching_is_a_cancellation() {
         let (_, clean) = cold_build(d, 1);
         assert!(std::fs::read(d.join("main2")).ok() == clean, "{point:?}: the clean build's executable");
     }
+}
+
+/// Checked in chunks of one, seven or 64 files and generated in rounds of about as many
+/// functions, on one thread or two, with and without debug info (which reads trees and
+/// checked functions for line numbers), the program builds as when it is checked and
+/// generated whole: the same executable, warnings, functions. Nothing dropped is
+/// computed again: no file is parsed twice (the walk's trees are kept until their
+/// chunk), no function checked twice (chunks go callees first, so the signatures a
+/// chunk reads were kept by the chunks before it), no AIR made twice.
+#[test]
+fn a_program_checked_in_chunks_builds_as_one_checked_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    program(d, &[]);
+    for debug_info in [false, true] {
+        let request = |jobs| {
+            let mut request = request(d, jobs);
+            request.settings.codegen.debug_info = debug_info;
+            request.log_queries = true;
+            request
+        };
+        let (whole, whole_exe) = build_in_chunks(d, request(2), None);
+        assert!(whole.success() && whole_exe.is_some(), "{:?}", diagnostics(&whole));
+        assert_eq!(diagnostics(&whole).len(), FILES / 10, "the warnings");
+        for (jobs, chunk) in [(1, 7), (2, 1), (2, 7), (2, 64)] {
+            let what = format!("debug info {debug_info}, {jobs} jobs, chunks of {chunk}");
+            let (chunked, exe) = build_in_chunks(d, request(jobs), Some(chunk));
+            assert!(exe.is_some() && exe == whole_exe, "{what}: the same executable, byte for byte");
+            assert_eq!(diagnostics(&chunked), diagnostics(&whole), "{what}");
+            assert_eq!(chunked.compiled, whole.compiled, "{what}");
+            assert_eq!(chunked.files_parsed, FILES + 1, "{what}: files, not parses");
+            let counts = executions(&chunked);
+            for query in ["parse_file(", "fn_check(", "fn_air("] {
+                let runs: Vec<_> = counts.iter().filter(|(q, _)| q.starts_with(query)).collect();
+                assert_eq!(runs.len(), FILES + 1, "{what}: {query} of every file or function");
+                assert!(runs.iter().all(|(_, n)| **n == 1), "{what}: twice: {runs:?}");
+            }
+        }
+    }
+}
+
+/// Errors found in chunks are reported as when the program is checked whole: all of
+/// them, in program order, with no executable.
+#[test]
+fn errors_found_in_chunks_are_reported_in_program_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    program(d, &[250, 7, 131]);
+    let (whole, _) = build_in_chunks(d, request(d, 2), None);
+    assert_eq!(diagnostics(&whole).iter().filter(|d| d.contains("expected")).count(), 3);
+    for (jobs, chunk) in [(1, 16), (2, 5)] {
+        let (chunked, exe) = build_in_chunks(d, request(d, jobs), Some(chunk));
+        assert!(!chunked.success() && exe.is_none(), "chunks of {chunk}");
+        assert_eq!(diagnostics(&chunked), diagnostics(&whole), "chunks of {chunk}");
+    }
+}
+
+/// A session that checked in chunks and generated in rounds has dropped trees, ZIR,
+/// checked functions, AIR and objects; building again after edits (a body, a signature
+/// its callers must follow) recomputes what it needs and gives what a fresh, whole build
+/// of the edited program gives.
+#[test]
+fn a_session_that_dropped_values_builds_again_as_a_fresh_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    program(d, &[]);
+    let mut session = Session::new(&d.join("main.mini")).expect("session");
+    session.disable_cache();
+    session.set_chunks(7, 7);
+    let request = request(d, 2);
+    assert!(session.build(&request).expect("the build runs").success());
+    let edits = [
+        ("m150.mini", "return m151.f(x) + 150;", "return m151.f(x) + 1500;"),
+        ("m299.mini", "pub fn f(x: i32) i32 {", "pub fn f(x: i32, y: i32) i32 {"),
+        ("m298.mini", "m299.f(x)", "m299.f(x, 2)"),
+    ];
+    for (file, from, to) in edits {
+        let text = std::fs::read_to_string(d.join(file)).unwrap();
+        assert!(text.contains(from), "{file}: {text}");
+        write(d, file, &text.replace(from, to));
+    }
+    let again = session.build(&request).expect("the build runs");
+    assert!(again.success(), "{:?}", diagnostics(&again));
+    let exe = std::fs::read(d.join("main2")).ok();
+    let (fresh, fresh_exe) = cold_build(d, 1);
+    assert!(fresh.success());
+    assert!(exe.is_some() && exe == fresh_exe, "the fresh build's executable");
 }

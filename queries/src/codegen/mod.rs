@@ -69,7 +69,8 @@ pub struct CodegenBatch {
 /// could look across functions, or debug info spans the module) one by one.
 ///
 /// Reads: the functions' code-generation inputs (and `fn_object`, when not batching).
-#[salsa::tracked(returns(ref))]
+/// Evictable (`transient`): the shell keeps the objects it takes.
+#[salsa::tracked(returns(ref), lru = 0)]
 pub fn batch_objects(db: &dyn Db, batch: CodegenBatch) -> Arc<[Option<Arc<[u8]>>]> {
     let functions = batch.functions(db);
     let _span = tracing::debug_span!("batch_objects", functions = functions.len()).entered();
@@ -82,6 +83,11 @@ pub fn batch_objects(db: &dyn Db, batch: CodegenBatch) -> Arc<[Option<Arc<[u8]>>
         }
         _ => functions.iter().map(|&f| fn_object(db, f).clone()).collect(),
     }
+}
+
+/// Sets how many `batch_objects` values `transient::evict` keeps (0: none are tracked).
+pub(crate) fn track_batch_objects(db: &mut dyn Db, capacity: usize) {
+    batch_objects::set_lru_capacity(db, capacity);
 }
 
 /// The function's LLVM IR as text (`--emit llvm-ir`). `None` if it has errors.

@@ -69,14 +69,21 @@ pub struct CheckedFn {
 /// Type-checks one function.
 ///
 /// Reads: the function's ZIR, its file's import scope, and the signatures of the names
-/// it calls. Not the callees' bodies, not other functions of the file.
-#[salsa::tracked(returns(ref))]
+/// it calls. Not the callees' bodies, not other functions of the file. Evictable, as the
+/// parse is: what later stages read of it has firewalls of its own (`fn_air`,
+/// `fn_contracts`, `file_diagnostics`).
+#[salsa::tracked(returns(ref), lru = 0)]
 pub fn fn_check(db: &dyn Db, function: Function) -> Arc<CheckedFn> {
     let _span = tracing::debug_span!("fn_check", function = %function.qualified_name(db)).entered();
     match fn_zir(db, function) {
         Some(zir) => Arc::new(check::check_function(db, function, zir)),
         None => Arc::default(),
     }
+}
+
+/// Sets how many `fn_check` values `transient::evict` keeps (0: none are tracked).
+pub(crate) fn track_fn_check(db: &mut dyn Db, capacity: usize) {
+    fn_check::set_lru_capacity(db, capacity);
 }
 
 /// Checks a function's ZIR outside the query system, with the same checker: for what
@@ -88,11 +95,17 @@ pub fn check_unmemoized(db: &dyn Db, function: Function, zir: &Zir) -> CheckedFn
 }
 
 /// The function's AIR alone: a firewall in front of hashing and code generation, so
-/// that a change in diagnostics or line numbers alone does not reach them.
-#[salsa::tracked(returns(ref))]
+/// that a change in diagnostics or line numbers alone does not reach them. Evictable
+/// (`transient`) once the function's object is made.
+#[salsa::tracked(returns(ref), lru = 0)]
 pub fn fn_air(db: &dyn Db, function: Function) -> Option<Arc<Air>> {
     let _span = tracing::debug_span!("fn_air", function = %function.qualified_name(db)).entered();
     fn_check(db, function).air.clone()
+}
+
+/// Sets how many `fn_air` values `transient::evict` keeps (0: none are tracked).
+pub(crate) fn track_fn_air(db: &mut dyn Db, capacity: usize) {
+    fn_air::set_lru_capacity(db, capacity);
 }
 
 /// The function's checked contracts alone, `None` if it has none (or errors): a

@@ -1,0 +1,48 @@
+//! Values a one-shot build drops once it has what later stages read of them.
+//!
+//! A one-shot build of a large program checks it in chunks of files and drops each
+//! chunk's trees, ZIR and checked functions, then generates code in rounds and drops each
+//! round's AIR and batches of objects (the shell's `driver/chunks.rs`): what later stages
+//! read of them (signatures, diagnostics, hashes, summaries; the objects the shell took)
+//! are values of their own. A value read again after it was dropped is computed again,
+//! so dropping never changes a result, only what it costs. The queries that may be
+//! dropped are declared with salsa's LRU at capacity 0 — which tracks nothing and costs
+//! nothing — and `track` gives them a capacity of one while a build wants them dropped.
+
+use salsa::Database as _;
+
+use crate::db::Database;
+
+/// What `track` starts or stops remembering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transient {
+    /// Parse trees, ZIR and checked functions: dropped once a file's diagnostics,
+    /// signatures, AIR and summary are made.
+    FrontEnd,
+    /// AIR and batches of objects: dropped once the objects are generated and taken.
+    Code,
+}
+
+/// Starts or stops remembering which of `what`'s values are read, so that `evict` can
+/// drop them. Off, reads cost nothing extra.
+pub fn track(db: &mut Database, what: Transient, on: bool) {
+    let capacity = usize::from(on);
+    match what {
+        Transient::FrontEnd => {
+            crate::parsed::track_parse_file(db, capacity);
+            crate::zir::track_fn_zir(db, capacity);
+            crate::sema::track_fn_check(db, capacity);
+        }
+        Transient::Code => {
+            crate::sema::track_fn_air(db, capacity);
+            crate::codegen::track_batch_objects(db, capacity);
+        }
+    }
+}
+
+/// Drops every tracked value but the one of each query read last (see `track`). Like a
+/// write, it waits for the database's other handles to be dropped.
+pub fn evict(db: &mut Database) {
+    let _span = tracing::debug_span!("evict").entered();
+    db.trigger_lru_eviction();
+}
