@@ -3,9 +3,9 @@
 //! (`objects`), and records what it did in the on-disk index. All of the compiler's I/O
 //! happens here or below (`link`, `store`).
 
+mod chunks;
 mod deferred;
 mod emit;
-mod chunks;
 mod explain;
 mod importers;
 mod objects;

@@ -411,23 +411,25 @@ impl Session {
         // A large one-shot build generates in rounds and drops each round's AIR and
         // batches (see `chunks`); the objects it keeps.
         let round = self.round_functions(functions.len(), batch_size);
-        let mut compiled = HashSet::with_capacity(functions.len());
-        if round < functions.len() {
+        // Only then: tracking is a write to the database, which waits for its other
+        // handles.
+        let in_rounds = round < functions.len();
+        if in_rounds {
             transient::track(&mut self.db, Transient::Code, true);
         }
-        for (r, part) in functions.chunks(round).enumerate() {
+        let mut compiled = HashSet::with_capacity(functions.len());
+        for part in functions.chunks(round) {
             let results = self.generate_round(part, batch_size, jobs, &done, total);
             salsa::Database::unwind_if_revision_cancelled(&self.db);
             for (index, object) in results.into_iter().flatten() {
                 self.artifacts.objects.insert(part[index].1, object);
                 compiled.insert(part[index].0);
             }
-            if round < functions.len() {
-                let _span = tracing::debug_span!("round", r).entered();
+            if in_rounds {
                 transient::evict(&mut self.db);
             }
         }
-        if round < functions.len() {
+        if in_rounds {
             transient::track(&mut self.db, Transient::Code, false);
         }
         Ok(compiled)
