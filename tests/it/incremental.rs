@@ -184,6 +184,15 @@ fn program_in(d: &Path) -> Program {
     program
 }
 
+/// A temporary directory holding the program, built once by a one-shot build into
+/// `main`.
+fn built_once() -> (tempfile::TempDir, Program) {
+    let dir = tempfile::tempdir().unwrap();
+    let program = program_in(dir.path());
+    one_shot(dir.path(), "main");
+    (dir, program)
+}
+
 /// A new process after a body edit patches the executable the last build linked, with
 /// the layout that build saved, instead of reading every unit and linking whole — and
 /// gets the clean build's executable, byte for byte. An edit that makes a unit outgrow
@@ -239,10 +248,8 @@ fn replace_with_a_copy(path: &Path) {
 #[test]
 fn one_shot_builds_publish_through_copies_kept_in_the_cache() {
     use std::os::unix::fs::MetadataExt as _;
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, mut program) = built_once();
     let d = dir.path();
-    let mut program = program_in(d);
-    one_shot(d, "main");
     let inode = || std::fs::metadata(d.join("main")).unwrap().ino();
     let mut edit = |constant: i32| edit_and_compare(d, &mut program, constant);
 
@@ -274,10 +281,8 @@ fn one_shot_builds_publish_through_copies_kept_in_the_cache() {
 /// the executable whole — the clean build's, every time — and patches again after.
 #[test]
 fn damaged_or_missing_kept_copies_are_written_whole() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, mut program) = built_once();
     let d = dir.path();
-    let mut program = program_in(d);
-    one_shot(d, "main");
     let exe = d.join(".mini_cache/exe");
     let mut constant = 20;
     let mut edit = || {
@@ -326,10 +331,8 @@ fn damaged_or_missing_kept_copies_are_written_whole() {
 #[test]
 fn an_executable_or_layout_not_as_saved_is_linked_whole() {
     use mini::cache::store::{Kind, Store};
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, mut program) = built_once();
     let d = dir.path();
-    let mut program = program_in(d);
-    one_shot(d, "main");
     let edit = |program: &mut Program, constant: i32| {
         program.files[2][0].1 = constant;
         write(d, "m2.mini", &program.render(2));
@@ -419,10 +422,8 @@ fn header(d: &Path) -> mini::cache::index::Header {
 #[test]
 fn a_patched_executables_layout_is_saved_as_a_replay_over_the_whole_one() {
     use mini::cache::store::{Kind, Store};
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, mut program) = built_once();
     let d = dir.path();
-    let mut program = program_in(d);
-    one_shot(d, "main");
     let whole = header(d).link_key;
     assert_eq!(layouts(d), ["whole"], "a first build saves the whole layout");
     assert_eq!(header(d).layout_base, None);
@@ -486,10 +487,8 @@ fn a_patched_executables_layout_is_saved_as_a_replay_over_the_whole_one() {
 /// the next build gives the clean build's executable, and so does every build after.
 #[test]
 fn two_patching_builds_at_once_leave_a_cache_that_builds_right() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, mut program) = built_once();
     let d = dir.path();
-    let mut program = program_in(d);
-    one_shot(d, "main");
     let build_two_at_once = || {
         let spawn = || spawn_mini(d, &["build", "main.mini", "-o", "main"]);
         let (first, second) = (spawn(), spawn());
