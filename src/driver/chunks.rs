@@ -47,26 +47,28 @@ impl Session {
         let chunk = self.hooks.chunks.map_or(CHUNK_FILES, |(files, _)| files).max(1);
         // `--emit llvm-ir` and `--emit zir` read every function's ZIR or AIR at the end.
         let chunked = self.mode == Mode::OneShot && matches!(emit, Emit::Exe | Emit::Obj);
-        let texts: Vec<SourceFile> = if chunked {
-            files.iter().copied().filter(|file| matches!(file.contents(&self.db), FileContents::Text(_))).collect()
-        } else {
-            Vec::new()
-        };
-        if texts.len() > chunk {
-            let _span = tracing::info_span!("check_in_chunks", files = texts.len(), chunk).entered();
-            transient::track(&mut self.db, Transient::FrontEnd, true);
-            for chunk in texts.rchunks(chunk) {
-                self.ask_all(chunk, jobs, |db, file| {
-                    mini_queries::diagnostics::file_diagnostics(db, file);
-                    mini_queries::record::summarize(db, file);
-                });
-                transient::evict(&mut self.db);
-            }
-            transient::track(&mut self.db, Transient::FrontEnd, false);
-        }
-        self.prefetch(files, read, jobs, |db, file| {
+        let diagnostics = |db: &mini_queries::Database, file| {
             mini_queries::diagnostics::file_diagnostics(db, file);
-        });
+        };
+        // Summarized files have no trees to drop: their diagnostics are prefetched only.
+        let (texts, summarized): (Vec<SourceFile>, Vec<SourceFile>) = match chunked {
+            true => files.iter().partition(|file| matches!(file.contents(&self.db), FileContents::Text(_))),
+            false => (Vec::new(), Vec::new()),
+        };
+        if texts.len() <= chunk {
+            return self.prefetch(files, read, jobs, diagnostics);
+        }
+        let _span = tracing::info_span!("check_in_chunks", files = texts.len(), chunk).entered();
+        transient::track(&mut self.db, Transient::FrontEnd, true);
+        for chunk in texts.rchunks(chunk) {
+            self.ask_all(chunk, jobs, |db, file| {
+                diagnostics(db, file);
+                mini_queries::record::summarize(db, file);
+            });
+            transient::evict(&mut self.db);
+        }
+        transient::track(&mut self.db, Transient::FrontEnd, false);
+        self.prefetch(&summarized, read, jobs, diagnostics);
     }
 
     /// Whether generating `functions` functions goes in rounds: in a one-shot build of
