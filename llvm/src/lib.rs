@@ -203,7 +203,7 @@ mod tests {
     use mini_queries::Database;
     use mini_queries::base::{ModulePath, validate_target};
     use mini_queries::codegen::wire::Request;
-    use mini_queries::codegen_input::fn_codegen_input;
+    use mini_queries::hash::fn_input_bytes;
     use mini_queries::items::program_functions;
     use mini_queries::source::{BuildSettings, CodegenSettings, FileContents, SourceFile, Workspace};
     use object::{Object as _, ObjectSection as _};
@@ -283,7 +283,8 @@ mod tests {
                     let settings = CodegenSettings { opt_level: 0, target: triple.into(), debug_info: false };
                     let (db, workspace) = program(PROGRAM, settings);
                     let functions = program_functions(&db, workspace);
-                    let inputs: Vec<_> = functions.iter().map(|&f| fn_codegen_input(&db, f).unwrap()).collect();
+                    let inputs: Vec<&[u8]> =
+                        functions.iter().map(|&f| fn_input_bytes(&db, f).as_deref().unwrap()).collect();
                     let objects = answer(&Request::Objects(&inputs).encode()).unwrap();
                     for object in objects {
                         let file = object::File::parse(&*object).unwrap_or_else(|e| panic!("{triple}: {e}"));
@@ -305,12 +306,12 @@ mod tests {
     fn a_function_compiled_in_a_batch_gets_the_bytes_it_gets_alone() {
         let (db, workspace) = program(PROGRAM, CodegenSettings::host());
         let functions = program_functions(&db, workspace);
-        let inputs: Vec<_> = functions.iter().map(|&f| fn_codegen_input(&db, f).unwrap()).collect();
+        let inputs: Vec<&[u8]> = functions.iter().map(|&f| fn_input_bytes(&db, f).as_deref().unwrap()).collect();
         let batch = answer(&Request::Objects(&inputs).encode()).unwrap();
         assert_eq!(batch.len(), inputs.len());
-        for (input, batched) in inputs.iter().zip(&batch) {
+        for ((input, batched), function) in inputs.iter().zip(&batch).zip(functions.iter()) {
             let alone = answer(&Request::Objects(&[*input]).encode()).unwrap();
-            assert_eq!(alone, vec![batched.clone()], "{}", input.air.name);
+            assert_eq!(alone, vec![batched.clone()], "{}", function.name(&db));
             let object = object::File::parse(&**batched).unwrap();
             assert!(object.section_by_name(".text").is_some_and(|s| s.size() > 0));
         }

@@ -60,7 +60,7 @@ enum KeyKind {
 fn query_key_kind(query: &str) -> KeyKind {
     match query {
         "fn_zir" | "fn_signature" | "fn_check" | "fn_air" | "fn_contracts" | "fn_debug_info" | "fn_contract_lines"
-        | "fn_hash" | "fn_object" | "fn_llvm_ir" => KeyKind::Function,
+        | "fn_hash" | "fn_input_bytes" | "fn_object" | "fn_llvm_ir" => KeyKind::Function,
         "parse_file" | "file_imports" | "file_read_error" | "file_scope" | "file_functions" | "file_diagnostics"
         | "file_interface" | "file_names" | "summarize" => KeyKind::File,
         "unit_plan" => KeyKind::Unit,

@@ -3,6 +3,8 @@
 //! callees; the runtime's, `_start`'s and the entry wrapper's keys cover their settings.
 //! Equal hashes mean byte-identical objects, so the hash is the cache key.
 
+use std::sync::Arc;
+
 use crate::base::{Encode, Encoder, Hash, Name};
 use crate::codegen_input::{CodegenInput, ContractInput, DebugInfo, fn_codegen_input};
 use crate::db::Db;
@@ -170,8 +172,26 @@ pub fn fn_hash(db: &dyn Db, function: Function) -> Option<Hash> {
     if let Some(hash) = crate::summary::function_hash(db, function.file(db), function.name(db)) {
         return hash;
     }
-    let input = fn_codegen_input(db, function)?;
-    Some(Encoder::new("mini function object").raw(&input_bytes(&input)).finish())
+    let input = fn_input_bytes(db, function).as_deref()?;
+    Some(Encoder::new("mini function object").raw(input).finish())
+}
+
+/// The function's code-generation input, encoded (`input_bytes`); `None` if it has
+/// errors. What its hash covers and what the code generator is sent, encoded once for
+/// both — and what a large one-shot build keeps of a function once it is checked: a
+/// few hundred bytes, where its AIR took a kilobyte or more (`transient`).
+///
+/// Reads: the function's code-generation input (`codegen_input`) and nothing else.
+/// Evictable (`transient`) once the function's object is made.
+#[salsa::tracked(returns(ref), lru = 0)]
+pub fn fn_input_bytes(db: &dyn Db, function: Function) -> Option<Arc<[u8]>> {
+    let _span = tracing::debug_span!("fn_input_bytes", function = %function.qualified_name(db)).entered();
+    Some(input_bytes(&fn_codegen_input(db, function)?).into())
+}
+
+/// Sets how many `fn_input_bytes` values `transient::evict` keeps (0: none are tracked).
+pub(crate) fn track_fn_input_bytes(db: &mut dyn Db, capacity: usize) {
+    fn_input_bytes::set_lru_capacity(db, capacity);
 }
 
 /// The canonical encoding of a function's code-generation input: what its hash covers,

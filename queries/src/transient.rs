@@ -1,10 +1,10 @@
 //! Values a one-shot build drops once it has what later stages read of them.
 //!
 //! A one-shot build of a large program checks it in chunks of files and drops each
-//! chunk's trees, ZIR and checked functions, then generates code in rounds and drops each
-//! round's AIR and batches of objects (the shell's `driver/chunks.rs`): what later stages
-//! read of them (signatures, diagnostics, hashes, summaries; the objects the shell took)
-//! are values of their own. A value read again after it was dropped is computed again,
+//! chunk's trees, ZIR, checked functions and AIR, then generates code in rounds and
+//! drops each round's encoded inputs and batches of objects (the shell's
+//! `driver/chunks.rs`): what later stages read of them (signatures, diagnostics, encoded
+//! inputs, hashes, summaries; the objects the shell took) are values of their own. A value read again after it was dropped is computed again,
 //! so dropping never changes a result, only what it costs. The queries that may be
 //! dropped are declared with salsa's LRU at capacity 0 — which tracks nothing and costs
 //! nothing — and `track` gives them a capacity of one while a build wants them dropped.
@@ -16,10 +16,11 @@ use crate::db::Database;
 /// What `track` starts or stops remembering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transient {
-    /// Parse trees, ZIR and checked functions: dropped once a file's diagnostics,
-    /// signatures, AIR and summary are made.
+    /// Parse trees, ZIR, checked functions and AIR: dropped once a file's diagnostics,
+    /// signatures, encoded inputs and summary are made.
     FrontEnd,
-    /// AIR and batches of objects: dropped once the objects are generated and taken.
+    /// Encoded inputs and batches of objects: dropped once the objects are generated and
+    /// taken.
     Code,
 }
 
@@ -32,9 +33,10 @@ pub fn track(db: &mut Database, what: Transient, on: bool) {
             crate::parsed::track_parse_file(db, capacity);
             crate::zir::track_fn_zir(db, capacity);
             crate::sema::track_fn_check(db, capacity);
+            crate::sema::track_fn_air(db, capacity);
         }
         Transient::Code => {
-            crate::sema::track_fn_air(db, capacity);
+            crate::hash::track_fn_input_bytes(db, capacity);
             crate::codegen::track_batch_objects(db, capacity);
         }
     }

@@ -6,19 +6,21 @@
 //! the end, the parse trees, ZIR and checked functions were about 60% of the heap a
 //! build of 10,001 files peaked at, and they grow with the program (2.9 GB of memory at
 //! 100,001 files). Yet once a file is checked, later stages read none of them: they
-//! read the values made from them — signatures, AIR, diagnostics, hashes, summaries.
+//! read the values made from them — signatures, diagnostics, each function's encoded
+//! code-generation input (a few hundred bytes where its AIR took a kilobyte or more),
+//! hashes, summaries.
 //!
 //! So a one-shot build of more than a chunk of files checks them a chunk at a time. It
 //! asks, for each file of the chunk, everything later stages will read of it (its
-//! diagnostics, and its summary, which hashes its functions), then drops the chunk's
-//! trees, ZIR and checked functions (`transient::evict`). Chunks go from the last file of
+//! diagnostics, and its summary, which encodes and hashes its functions), then drops the
+//! chunk's trees, ZIR, checked functions and AIR (`transient::evict`). Chunks go from the last file of
 //! the import walk's order to the first: a file's imports come after it in that order,
 //! so the signatures a chunk's calls read were made, and kept, by the chunks before it.
 //! The import walk's trees are kept until their own chunk reads and drops them (only
 //! values read while tracking is on are dropped), so no file is parsed twice.
 //!
-//! Code generation then goes in rounds of functions and drops each round's AIR and
-//! batches of objects. The session keeps the objects themselves until their link unit
+//! Code generation then goes in rounds of functions and drops each round's encoded
+//! inputs and batches of objects. The session keeps the objects themselves until their link unit
 //! is merged and written, and no longer.
 //!
 //! A dropped value that is read again is computed again, so this changes what a build
@@ -32,12 +34,13 @@ use mini_queries::transient::{self, Transient};
 
 use super::{Emit, Mode, Session};
 
-/// How many files a chunk holds: at 10,001 files, ten chunks; a chunk's trees, ZIR and
-/// checked functions take about 18 MB.
+/// How many files a chunk holds: at 10,001 files, ten chunks; a chunk's trees, ZIR,
+/// checked functions and AIR take about 20 MB.
 const CHUNK_FILES: usize = 1024;
 
-/// How many functions a round of code generation holds, about: a round's AIR takes
-/// about 12 MB, and the end of a round leaves a core idle for about one batch.
+/// How many functions a round of code generation holds, about: the end of a round
+/// leaves a core idle for about one batch, and dropping its values takes the build's
+/// thread for about 10 ms.
 const ROUND_FUNCTIONS: usize = 8192;
 
 impl Session {

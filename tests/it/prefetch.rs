@@ -136,7 +136,7 @@ fn a_cancellation_while_prefetching_is_a_cancellation() {
 /// generated whole: the same executable, warnings, functions. Nothing dropped is
 /// computed again: no file is parsed twice (the walk's trees are kept until their
 /// chunk), no function checked twice (chunks go callees first, so the signatures a
-/// chunk reads were kept by the chunks before it), no AIR made twice.
+/// chunk reads were kept by the chunks before it), no AIR made or input encoded twice.
 #[test]
 fn a_program_checked_in_chunks_builds_as_one_checked_whole() {
     let dir = tempfile::tempdir().unwrap();
@@ -160,7 +160,7 @@ fn a_program_checked_in_chunks_builds_as_one_checked_whole() {
             assert_eq!(chunked.compiled, whole.compiled, "{what}");
             assert_eq!(chunked.files_parsed, FILES + 1, "{what}: files, not parses");
             let counts = executions(&chunked);
-            for query in ["parse_file(", "fn_check(", "fn_air("] {
+            for query in ["parse_file(", "fn_check(", "fn_air(", "fn_input_bytes("] {
                 let runs: Vec<_> = counts.iter().filter(|(q, _)| q.starts_with(query)).collect();
                 assert_eq!(runs.len(), FILES + 1, "{what}: {query} of every file or function");
                 assert!(runs.iter().all(|(_, n)| **n == 1), "{what}: twice: {runs:?}");

@@ -95,8 +95,9 @@ fn the_loop_rebuilds_only_what_each_change_touched() {
         file_diagnostics(lib.mini)
         fn_check(lib.f)
         fn_air(lib.f)
-        fn_hash(lib.f)
+        fn_input_bytes(lib.f)
         fn_contracts(lib.f)
+        fn_hash(lib.f)
         unit_plan(unit 69)
         link_plan()
         fn_object(lib.f)"#]]
@@ -225,6 +226,7 @@ fn after_a_rebase_the_watcher_works_from_summaries() {
         link_plan()
         unit_plan(unit 69)
         fn_hash(lib.f)
+        fn_input_bytes(lib.f)
         fn_air(lib.f)
         fn_contracts(lib.f)
         fn_object(lib.f)

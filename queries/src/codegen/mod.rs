@@ -11,8 +11,8 @@ pub mod wire;
 use std::sync::Arc;
 
 use crate::base::ModulePath;
-use crate::codegen_input::{CodegenInput, fn_codegen_input};
 use crate::db::Db;
+use crate::hash::fn_input_bytes;
 use crate::items::Function;
 use crate::sema::fn_signature;
 use crate::source::{BuildSettings, Workspace};
@@ -51,7 +51,7 @@ fn one(db: &dyn Db, request: Request<'_>) -> Vec<u8> {
 #[salsa::tracked(returns(ref), lru = 4096)]
 pub fn fn_object(db: &dyn Db, function: Function) -> Option<Arc<[u8]>> {
     let _span = tracing::debug_span!("fn_object", function = %function.qualified_name(db)).entered();
-    let input = fn_codegen_input(db, function)?;
+    let input = fn_input_bytes(db, function).as_deref()?;
     Some(one(db, Request::Objects(&[input])).into())
 }
 
@@ -75,7 +75,7 @@ pub fn batch_objects(db: &dyn Db, batch: CodegenBatch) -> Arc<[Option<Arc<[u8]>>
     let functions = batch.functions(db);
     let _span = tracing::debug_span!("batch_objects", functions = functions.len()).entered();
     let settings = BuildSettings::get(db).codegen(db);
-    let inputs: Option<Vec<CodegenInput<'_>>> = functions.iter().map(|&f| fn_codegen_input(db, f)).collect();
+    let inputs: Option<Vec<&[u8]>> = functions.iter().map(|&f| fn_input_bytes(db, f).as_deref()).collect();
     match inputs {
         Some(inputs) if settings.opt_level == 0 && !settings.debug_info => {
             let objects = generate(db, Request::Objects(&inputs), inputs.len());
@@ -96,7 +96,7 @@ pub(crate) fn track_batch_objects(db: &mut dyn Db, capacity: usize) {
 #[salsa::tracked(returns(ref), lru = 4096)]
 pub fn fn_llvm_ir(db: &dyn Db, function: Function) -> Option<Arc<str>> {
     let _span = tracing::debug_span!("fn_llvm_ir", function = %function.qualified_name(db)).entered();
-    let input = fn_codegen_input(db, function)?;
+    let input = fn_input_bytes(db, function).as_deref()?;
     Some(String::from_utf8_lossy(&one(db, Request::FunctionIr(input))).into())
 }
 

@@ -11,7 +11,6 @@
 
 use crate::base::{COMPILER_ID, Decode, DecodeError, Decoder, Encoder, ModulePath, Name, Type, llvm_version};
 use crate::codegen_input::{CodegenInput, ContractInput, DebugInfo};
-use crate::hash::input_bytes;
 use crate::sema::air::{
     AExpr, AExprId, AExprKind, AStmt, AStmtId, Air, ArithOp, Callee, Clause, CmpOp, Contracts, Local,
 };
@@ -32,11 +31,12 @@ pub enum Output {
 /// per input for `Objects`, one output otherwise.
 #[derive(Debug)]
 pub enum Request<'a> {
-    /// The canonical objects of these functions, in order, compiled in one LLVM module
-    /// and split; with `-g` (one function only), the module's whole object.
-    Objects(&'a [CodegenInput<'a>]),
-    /// One function's LLVM IR.
-    FunctionIr(CodegenInput<'a>),
+    /// The canonical objects of these functions, given as their encoded inputs
+    /// (`hash::input_bytes`), in order, compiled in one LLVM module and split; with `-g`
+    /// (one function only), the module's whole object.
+    Objects(&'a [&'a [u8]]),
+    /// One function's LLVM IR, given as its encoded input.
+    FunctionIr(&'a [u8]),
     /// The runtime (see `runtime_object`).
     Runtime { settings: &'a CodegenSettings, output: Output },
     /// `_start`.
@@ -52,11 +52,11 @@ impl Request<'_> {
             Request::Objects(inputs) => {
                 e.u8(1).u64(inputs.len() as u64);
                 for input in inputs.iter() {
-                    e.bytes(&input_bytes(input));
+                    e.bytes(input);
                 }
             }
             Request::FunctionIr(input) => {
-                e.u8(2).bytes(&input_bytes(input));
+                e.u8(2).bytes(input);
             }
             Request::Runtime { settings, output } => {
                 e.u8(3).encode(*settings).u8(output_code(*output));

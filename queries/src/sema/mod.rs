@@ -96,7 +96,7 @@ pub fn check_unmemoized(db: &dyn Db, function: Function, zir: &Zir) -> CheckedFn
 
 /// The function's AIR alone: a firewall in front of hashing and code generation, so
 /// that a change in diagnostics or line numbers alone does not reach them. Evictable
-/// (`transient`) once the function's object is made.
+/// (`transient`) once the function's input is encoded (`fn_input_bytes`).
 #[salsa::tracked(returns(ref), lru = 0)]
 pub fn fn_air(db: &dyn Db, function: Function) -> Option<Arc<Air>> {
     let _span = tracing::debug_span!("fn_air", function = %function.qualified_name(db)).entered();

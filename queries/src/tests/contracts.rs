@@ -96,6 +96,7 @@ fn with_contracts_on_a_contract_edit_regenerates_that_function_only() {
             fn_check(lib.root)
             fn_air(lib.root)
             fn_contracts(lib.root)
+            fn_input_bytes(lib.root)
             fn_hash(lib.root)
             unit_plan(unit 69)
             link_plan()

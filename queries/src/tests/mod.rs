@@ -46,9 +46,11 @@ impl Backend for Decoding {
         let stand_in = |bytes: &[u8]| blake3::hash(bytes).as_bytes().to_vec();
         match wire::decode(request).map_err(|e| e.to_string())? {
             Decoded::Objects(inputs) => {
-                let views: Vec<_> = inputs.iter().map(|input| input.view()).collect();
+                let encoded: Vec<Vec<u8>> =
+                    inputs.iter().map(|input| crate::hash::input_bytes(&input.view())).collect();
+                let views: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
                 assert_eq!(Request::Objects(&views).encode(), request, "a request round-trips");
-                Ok(views.iter().map(|input| stand_in(&crate::hash::input_bytes(input))).collect())
+                Ok(views.iter().map(|input| stand_in(input)).collect())
             }
             _ => Ok(vec![stand_in(request)]),
         }
