@@ -5,12 +5,12 @@
 //! from its members' objects, found, in order, in this session's memory, in the
 //! previous version of the same unit on disk, or else generated — on all threads.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use mini_queries::base::{Hash, ModulePath};
 use mini_queries::codegen::{CodegenBatch, batch_objects, entry_object, fn_object, runtime_object, start_object};
 use mini_queries::hash::start_hash;
@@ -201,6 +201,33 @@ impl Session {
         }
         self.artifacts.objects.extend(plan.previous_objects);
 
+        // Watch mode writes an edit's few new units to the store after the rebuild is
+        // reported (see `deferred`), when what reads them reads their bytes, not their
+        // files: mini's linker, or the merge of `--emit obj`. A cold build's are written
+        // now, rather than kept in memory.
+        let rebuilt = plan.units.iter().filter(|u| matches!(u.fate, UnitFate::Rebuilt(_))).count();
+        let defer = self.mode.defers_writes()
+            && self.cache.remote.is_none()
+            && rebuilt <= 16
+            && self.settings.is_some_and(|settings| own_linker_applies(settings.codegen(&self.db)));
+        // A build that generates in rounds (see `chunks`) merges each unit as soon as its
+        // members are generated — the plan lists them unit by unit — and keeps no object
+        // past the last merge that reads it: the units are in the store.
+        let readers = self.in_rounds(needed.len()).then(|| {
+            let mut readers = FxHashMap::default();
+            for unit in &plan.units {
+                if let UnitFate::Rebuilt(members) = &unit.fate {
+                    for &(hash, _) in members {
+                        *readers.entry(hash).or_insert(0) += 1;
+                    }
+                }
+            }
+            readers
+        });
+        let mut merging =
+            Merging { done: Vec::with_capacity(plan.units.len()), waiting: plan.units.into(), defer, readers };
+        let mut merge_ready = |session: &mut Session| session.merge_ready(&mut merging, store);
+
         // Generate what must be built; their files may have to be read first.
         let mut compiled = HashSet::new();
         if !needed.is_empty() {
@@ -215,35 +242,26 @@ impl Session {
             for path in &summarized {
                 self.hydrate_unchanged(path, report)?;
             }
-            compiled = self.generate(&needed, jobs)?;
+            compiled = self.generate(&needed, jobs, &mut merge_ready)?;
             self.report_phase(Phase::Linking);
         }
+        merge_ready(self)?;
+        ensure!(merging.waiting.is_empty(), "a link unit's members were not all generated (a bug)");
+        Ok(Some(CarriedOut { units: merging.done, compiled }))
+    }
 
-        let rebuilt = plan.units.iter().filter(|u| matches!(u.fate, UnitFate::Rebuilt(_))).count();
-        let _span = tracing::info_span!("merge", units = rebuilt).entered();
-        // Watch mode writes an edit's few new units to the store after the rebuild is
-        // reported (see `deferred`), when what reads them reads their bytes, not their
-        // files: mini's linker, or the merge of `--emit obj`. A cold build's are written
-        // now, rather than kept in memory.
-        let defer = self.mode.defers_writes()
-            && self.cache.remote.is_none()
-            && rebuilt <= 16
-            && self.settings.is_some_and(|settings| own_linker_applies(settings.codegen(&self.db)));
-        // A build that generated in rounds (see `chunks`) keeps no object past the last
-        // merge that reads it: the units are in the store.
-        let mut readers: Option<FxHashMap<Hash, usize>> = self.in_rounds(needed.len()).then(|| {
-            let mut readers = FxHashMap::default();
-            for unit in &plan.units {
-                if let UnitFate::Rebuilt(members) = &unit.fate {
-                    for &(hash, _) in members {
-                        *readers.entry(hash).or_insert(0) += 1;
-                    }
-                }
+    /// Merges the waiting units whose members' objects are all here, in the plan's
+    /// order, writing each to the store (or deferring the writing); stops at the first
+    /// unit that still waits for one.
+    fn merge_ready(&mut self, merging: &mut Merging, store: &Store) -> Result<()> {
+        let _span = tracing::info_span!("merge", units = merging.waiting.len()).entered();
+        while let Some(unit) = merging.waiting.front() {
+            if let UnitFate::Rebuilt(members) = &unit.fate
+                && !members.iter().all(|(hash, _)| self.artifacts.objects.contains_key(hash))
+            {
+                break;
             }
-            readers
-        });
-        let mut inputs = Vec::with_capacity(plan.units.len());
-        for PlannedUnit { index, key, fate, .. } in plan.units {
+            let PlannedUnit { index, key, fate, .. } = merging.waiting.pop_front().expect("looked at");
             let input = match fate {
                 UnitFate::Found(input, _) => input,
                 UnitFate::Rebuilt(members) => {
@@ -253,7 +271,7 @@ impl Session {
                         .with_context(|| format!("merging link unit {index}"))?;
                     // Members first: a unit entry without its members could not be rebuilt.
                     let encoded = Unit::encode_members(&objects);
-                    let path = if defer {
+                    let path = if merging.defer {
                         self.artifacts.deferred.entries.push((Kind::UnitMembers, key, encoded));
                         self.artifacts.deferred.entries.push((Kind::Unit, key, merged.clone()));
                         store.path(Store::key(Kind::Unit, key))
@@ -261,7 +279,7 @@ impl Session {
                         store.write(Kind::UnitMembers, key, &encoded)?;
                         store.write(Kind::Unit, key, &merged)?
                     };
-                    if let Some(readers) = &mut readers {
+                    if let Some(readers) = &mut merging.readers {
                         for (hash, _) in members {
                             let left = readers.get_mut(&hash).expect("counted above");
                             *left -= 1;
@@ -272,11 +290,11 @@ impl Session {
                     }
                     LinkInput::new(path, Blob::Owned(merged))
                 }
-                UnitFate::Unavailable => unreachable!("checked above"),
+                UnitFate::Unavailable => unreachable!("checked by `carry_out`"),
             };
-            inputs.push((Kind::Unit, key, input));
+            merging.done.push((Kind::Unit, key, input));
         }
-        Ok(Some(CarriedOut { units: inputs, compiled }))
+        Ok(())
     }
 
     /// The qualified names of `functions`, in program order: by file, in the order of
@@ -388,11 +406,17 @@ impl Session {
         }
     }
 
-    /// Generates the objects of `functions` on `jobs` threads, in program order; returns
+    /// Generates the objects of `functions` on `jobs` threads, in their order; returns
     /// which were generated. Many functions are compiled in batches (see
     /// `batch_objects`); a few, one by one. The code generator is started first (see
-    /// `codegen`): only a build that generates code starts it.
-    pub(super) fn generate(&mut self, functions: &[(Function, Hash)], jobs: usize) -> Result<HashSet<Function>> {
+    /// `codegen`): only a build that generates code starts it. A build in rounds (see
+    /// `chunks`) calls `after_round` after each.
+    pub(super) fn generate(
+        &mut self,
+        functions: &[(Function, Hash)],
+        jobs: usize,
+        after_round: &mut dyn FnMut(&mut Session) -> Result<()>,
+    ) -> Result<HashSet<Function>> {
         let _span = tracing::info_span!("codegen", functions = functions.len()).entered();
         if functions.is_empty() {
             return Ok(HashSet::new());
@@ -408,8 +432,8 @@ impl Session {
         if let Some(progress) = &self.hooks.progress {
             progress.functions(0, total);
         }
-        // A large one-shot build generates in rounds and drops each round's AIR and
-        // batches (see `chunks`); the objects it keeps.
+        // A large one-shot build generates in rounds and drops each round's encoded
+        // inputs and batches (see `chunks`); the objects it keeps.
         let round = self.round_functions(functions.len(), batch_size);
         // Only then: tracking is a write to the database, which waits for its other
         // handles.
@@ -427,6 +451,7 @@ impl Session {
             }
             if in_rounds {
                 transient::evict(&mut self.db);
+                after_round(self)?;
             }
         }
         if in_rounds {
@@ -635,4 +660,17 @@ fn entry_input(
 /// Writes an executable atomically, with execute permission.
 fn write_executable(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::output::write_atomically(path, bytes, true)
+}
+
+/// The units of a plan being merged as their members' objects arrive (`carry_out`).
+struct Merging {
+    /// Each merged unit's link input, with its kind and key, in the plan's order.
+    done: Vec<(Kind, Hash, LinkInput)>,
+    /// The units not merged yet, in the plan's order.
+    waiting: VecDeque<PlannedUnit>,
+    /// Whether new units are written after the rebuild is reported (watch mode).
+    defer: bool,
+    /// How many waiting units read each object, when each is dropped after its last
+    /// reader (a build in rounds).
+    readers: Option<FxHashMap<Hash, usize>>,
 }
