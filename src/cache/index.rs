@@ -249,8 +249,7 @@ impl Index {
 
     /// Encodes a self-contained index, summaries inline (what a remote cache shares).
     pub fn encode(header: &Header, files: &[FileRecord]) -> Vec<u8> {
-        let summaries: Vec<Vec<u8>> = files.iter().map(|f| encode_summary(&f.summary)).collect();
-        let (refs, section) = pack(summaries.iter().map(Vec::as_slice));
+        let (refs, section) = pack_with(files.iter(), |f, out| write_summary(out, &f.summary));
         let entries: Vec<&FileEntry> = files.iter().map(|f| &f.entry).collect();
         let imports = graph(&entries, files.iter().map(|f| &*f.summary.imports));
         let mut out = Writer(Vec::with_capacity(section.len() + files.len() * 160));
@@ -264,8 +263,7 @@ impl Index {
     /// then the head. Both are replaced atomically, the summaries first, so that a head
     /// is never newer than the summaries it points to. Returns the head's `identity`.
     pub fn write(store: &Store, head: &Path, header: &Header, files: &[FileRecord]) -> Result<Hash> {
-        let summaries: Vec<Vec<u8>> = files.iter().map(|f| encode_summary(&f.summary)).collect();
-        let (refs, section) = pack(summaries.iter().map(Vec::as_slice));
+        let (refs, section) = pack_with(files.iter(), |f, out| write_summary(out, &f.summary));
         let entries: Vec<&FileEntry> = files.iter().map(|f| &f.entry).collect();
         let imports = graph(&entries, files.iter().map(|f| &*f.summary.imports));
         store.write_file(&summaries_path(head), &section)?;
@@ -491,17 +489,25 @@ impl Index {
     }
 }
 
-/// Lays summaries out one after another: where each is, and the bytes.
+/// Lays encoded summaries out one after another: where each is, and the bytes.
 fn pack<'a>(summaries: impl Iterator<Item = &'a [u8]>) -> (Vec<SummaryRef>, Vec<u8>) {
-    let mut section = Vec::new();
-    let refs = summaries
-        .map(|bytes| {
-            let r = SummaryRef { offset: section.len() as u64, len: bytes.len() as u32, check: summary_check(bytes) };
-            section.extend_from_slice(bytes);
-            r
+    pack_with(summaries, |bytes, out| out.bytes_raw(bytes))
+}
+
+/// Lays summaries out one after another, each written by `write` right where it goes:
+/// where each is, and the bytes. Encoding a whole program's summaries one by one first
+/// would hold them twice at the end of a cold build, its moment of peak memory.
+fn pack_with<T>(items: impl Iterator<Item = T>, mut write: impl FnMut(T, &mut Writer)) -> (Vec<SummaryRef>, Vec<u8>) {
+    let mut section = Writer(Vec::new());
+    let refs = items
+        .map(|item| {
+            let offset = section.0.len();
+            write(item, &mut section);
+            let bytes = &section.0[offset..];
+            SummaryRef { offset: offset as u64, len: bytes.len() as u32, check: summary_check(bytes) }
         })
         .collect();
-    (refs, section)
+    (refs, section.0)
 }
 
 /// Appends the `changed` summaries to the summaries file at `path` in one write, and
@@ -651,6 +657,12 @@ const ENTRY_FIELDS: usize = 32 + 32 + 32 + 4 + 8 + 4 + 8;
 /// One file's summary in the index's encoding.
 pub fn encode_summary(summary: &FileSummary) -> Vec<u8> {
     let mut b = Writer(Vec::with_capacity(64 + summary.functions.len() * 96));
+    write_summary(&mut b, summary);
+    b.0
+}
+
+/// `encode_summary`, appended to `b`.
+fn write_summary(b: &mut Writer, summary: &FileSummary) {
     b.u32(summary.imports.len() as u32);
     for import in summary.imports.iter() {
         b.str(&import.alias);
@@ -684,7 +696,6 @@ pub fn encode_summary(summary: &FileSummary) -> Vec<u8> {
             b.str(&note.message);
         }
     }
-    b.0
 }
 
 fn decode_summary(bytes: &[u8]) -> Option<Arc<FileSummary>> {
