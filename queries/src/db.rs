@@ -3,7 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use salsa::{Database as _, DatabaseKeyIndex, EventKind};
+use rustc_hash::{FxHashMap, FxHashSet};
+use salsa::{Database as _, DatabaseKeyIndex, EventKind, IngredientIndex};
 
 /// The database trait every query takes: this compiler's database rather than any
 /// database, and the code generator it was given.
@@ -41,7 +42,7 @@ impl Backend for NoBackend {
 #[derive(Clone)]
 pub struct Database {
     storage: salsa::Storage<Self>,
-    executed: Arc<Mutex<Option<Vec<DatabaseKeyIndex>>>>,
+    executed: Arc<Mutex<Option<Executions>>>,
     backend: Arc<dyn Backend>,
 }
 
@@ -55,19 +56,55 @@ impl Default for Database {
 impl Database {
     /// A database whose code-generation queries call `backend`.
     pub fn new(backend: Arc<dyn Backend>) -> Self {
-        let executed: Arc<Mutex<Option<Vec<DatabaseKeyIndex>>>> = Arc::default();
+        let executed: Arc<Mutex<Option<Executions>>> = Arc::default();
         let hook = {
             let executed = Arc::clone(&executed);
             move |event: salsa::Event| {
                 if let EventKind::WillExecute { database_key } = event.kind {
                     tracing::trace!(?database_key, "will execute");
-                    if let Some(log) = executed.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                        log.push(database_key);
+                    if let Some(record) = executed.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                        record.add(database_key);
                     }
                 }
             }
         };
         Database { storage: salsa::Storage::new(Some(Box::new(hook))), executed, backend }
+    }
+}
+
+/// What was recorded of the queries that executed (`Database::record_executions`): how
+/// many times each query executed, and with `keys`, which keys, in order.
+#[derive(Debug, Default)]
+pub struct Executions {
+    counts: FxHashMap<IngredientIndex, usize>,
+    keys: Option<Vec<DatabaseKeyIndex>>,
+}
+
+impl Executions {
+    fn add(&mut self, key: DatabaseKeyIndex) {
+        *self.counts.entry(key.ingredient_index()).or_default() += 1;
+        if let Some(keys) = &mut self.keys {
+            keys.push(key);
+        }
+    }
+
+    /// How many keys of the query named `query` executed. With keys recorded, distinct
+    /// keys: a query whose value was dropped (`transient::evict`) may execute twice for
+    /// one key. Without, executions.
+    pub fn count(&self, db: &Database, query: &str) -> usize {
+        let of_query = |ingredient| db.ingredient_debug_name(ingredient) == query;
+        match &self.keys {
+            Some(keys) => {
+                let distinct: FxHashSet<_> = keys.iter().filter(|key| of_query(key.ingredient_index())).collect();
+                distinct.len()
+            }
+            None => self.counts.iter().filter(|(ingredient, _)| of_query(**ingredient)).map(|(_, n)| n).sum(),
+        }
+    }
+
+    /// The executed keys, oldest first; empty unless keys were recorded.
+    pub fn into_keys(self) -> Vec<DatabaseKeyIndex> {
+        self.keys.unwrap_or_default()
     }
 }
 
@@ -82,20 +119,25 @@ impl Db for Database {
 }
 
 impl Database {
-    /// Starts (or restarts) recording which queries execute.
-    pub fn record_executions(&self) {
-        *self.executed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+    /// Starts (or restarts) recording which queries execute, and with `keys` their keys
+    /// as well. Without, only how many times each query executed is counted: a cold build
+    /// of 300,000 functions executes millions of queries, and their keys would take
+    /// tens of megabytes that only `--log-queries` and tests read.
+    pub fn record_executions(&self, keys: bool) {
+        let record = Executions { counts: FxHashMap::default(), keys: keys.then(Vec::new) };
+        *self.executed.lock().unwrap_or_else(|e| e.into_inner()) = Some(record);
     }
 
-    /// The executed queries as keys, without formatting them (cheap).
+    /// What was recorded since recording started; recording continues afresh, as it was.
+    pub fn take_execution_record(&self) -> Executions {
+        let mut executed = self.executed.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(record) = executed.as_mut() else { return Executions::default() };
+        let fresh = Executions { counts: FxHashMap::default(), keys: record.keys.as_ref().map(|_| Vec::new()) };
+        std::mem::replace(record, fresh)
+    }
+
+    /// The executed queries' keys, oldest first (cheap: nothing is formatted).
     pub fn take_execution_keys(&self) -> Vec<DatabaseKeyIndex> {
-        self.executed.lock().unwrap_or_else(|e| e.into_inner()).as_mut().map(std::mem::take).unwrap_or_default()
-    }
-
-    /// How many distinct keys of the query named `query` executed among `keys`: a query
-    /// whose value was dropped (`transient::evict`) may execute twice for one key.
-    pub fn count_executions(&self, keys: &[DatabaseKeyIndex], query: &str) -> usize {
-        let of_query = keys.iter().filter(|key| self.ingredient_debug_name(key.ingredient_index()) == query);
-        of_query.collect::<rustc_hash::FxHashSet<_>>().len()
+        self.take_execution_record().into_keys()
     }
 }

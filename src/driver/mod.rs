@@ -469,7 +469,7 @@ impl Session {
         let start = Instant::now();
         let started_at_ns = now_ns();
         self.forget_stale_cancellation();
-        self.db.record_executions();
+        self.db.record_executions(log_queries);
         let settings = self.current_settings();
         let index = if self.cache_dir().exists() {
             let store = self.open_store()?;
@@ -520,7 +520,7 @@ impl Session {
         {
             tracing::warn!("writing the cache index: {error:#}");
         }
-        self.db.record_executions();
+        self.db.record_executions(request.log_queries);
         let target = &request.settings.codegen.target;
         mini_queries::base::validate_target(target)
             .map_err(|e| anyhow::anyhow!("unsupported target '{target}': {e}"))?;
@@ -569,7 +569,7 @@ impl Session {
                 return Ok(self.finish_build(report, request, store, start));
             }
             self.reset_database();
-            self.db.record_executions();
+            self.db.record_executions(request.log_queries);
             report = BuildReport::default();
         }
 
@@ -639,10 +639,10 @@ impl Session {
 
     /// Fills in what every build reports at the end.
     fn finish_report(&mut self, report: &mut BuildReport, log_queries: bool, start: Instant) {
-        let executed = self.db.take_execution_keys();
-        report.files_parsed = self.db.count_executions(&executed, "parse_file");
+        let executed = self.db.take_execution_record();
+        report.files_parsed = executed.count(&self.db, "parse_file");
         if log_queries {
-            report.executed = executed.into_iter().map(|key| self.db.describe_query(key)).collect();
+            report.executed = executed.into_keys().into_iter().map(|key| self.db.describe_query(key)).collect();
         }
         report.duration = start.elapsed();
     }

@@ -166,7 +166,7 @@ pub(crate) fn check_diagnostics(fixture: &str, expect: Expect) {
 pub(crate) fn check_reexecuted(fixture: &str, edit: impl FnOnce(&mut TestDb), executed: Expect, compiled: Expect) {
     let mut db = TestDb::new(fixture);
     db.build();
-    db.db.record_executions();
+    db.db.record_executions(true);
     edit(&mut db);
     let built = db.build();
     executed.assert_eq(&db.executed().join("\n"));

@@ -134,7 +134,7 @@ fn every_name_the_checker_resolves_is_placed_contract_clauses_included() {
 fn names_come_from_the_compilers_checks_and_follow_a_respaced_body() {
     let mut db = TestDb::new(PROGRAM);
     db.build();
-    db.db.record_executions();
+    db.db.record_executions(true);
     db.names("lib.mini", &[]);
     expect!["file_names(lib.mini)"].assert_eq(&db.executed().join("\n"));
     db.edit("lib.mini", "return r;", "return    r;");
