@@ -261,7 +261,7 @@ impl Session {
         }
         for record in &records {
             if let Some(state) = self.files.get_mut(&record.entry.path) {
-                state.record = Some(record.clone());
+                state.record = Some(Box::new(record.clone()));
             }
         }
         header.started_at_ns = oldest_check;
@@ -347,7 +347,7 @@ pub(super) fn read_index_file(path: &Path) -> Option<Index> {
 /// The file's record in the last index, if its content is still the one recorded: the
 /// session's own record, or the index's that the build started from.
 fn kept_record(state: &scan::FileState, content: Hash) -> Option<&FileRecord> {
-    match (&state.record, &state.basis) {
+    match (state.record.as_deref(), state.basis.as_deref()) {
         (Some(old), _) if old.entry.content == content => Some(old),
         (_, Some(basis)) if basis.record.entry.content == content => Some(&basis.record),
         _ => None,

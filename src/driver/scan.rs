@@ -34,11 +34,12 @@ pub(crate) struct FileState {
     pub input: SourceFile,
     /// What this session last saw of it on disk, if it looked.
     pub seen: Option<Seen>,
-    /// While it is a summary: why it may be one.
-    pub basis: Option<Basis>,
+    /// While it is a summary: why it may be one. Boxed, as is `record`, to keep a file's
+    /// state small: a session holds one per file of the program.
+    pub basis: Option<Box<Basis>>,
     /// Its record in the last index this session wrote, kept so that an unchanged file
     /// is not summarized again.
-    pub record: Option<FileRecord>,
+    pub record: Option<Box<FileRecord>>,
 }
 
 impl FileState {
@@ -287,7 +288,7 @@ impl Session {
             .contents_durability(durability)
             .summary_durability(durability)
             .new(&self.db);
-        self.files.insert(path, FileState { input: file, seen: Some(seen), basis, record: None });
+        self.files.insert(path, FileState { input: file, seen: Some(seen), basis: basis.map(Box::new), record: None });
         file
     }
 
