@@ -341,9 +341,11 @@ impl Store {
     pub fn write(&self, kind: Kind, inner: Hash, payload: &[u8]) -> Result<PathBuf> {
         let key = Self::key(kind, inner);
         let path = self.path(key);
-        let bytes = entry_bytes(kind, inner, payload);
-        self.write_file(&path, &bytes)?;
-        self.counters.bytes_written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        // Written from where the payload is, without copying it next to its trailer: a
+        // saved layout or a merged unit takes megabytes.
+        let trailer = trailer(kind, key, payload);
+        self.write_file_parts(&path, &[payload, &trailer])?;
+        self.counters.bytes_written.fetch_add((payload.len() + trailer.len()) as u64, Ordering::Relaxed);
         if let Some(remote) = &self.remote {
             remote.put(kind, inner, &path);
         }
@@ -631,10 +633,7 @@ pub fn key_of_path(path: &Path) -> Option<Hash> {
 
 /// An entry's bytes as stored: the payload, then its trailer.
 pub fn entry_bytes(kind: Kind, inner: Hash, payload: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(payload.len() + TRAILER_LEN);
-    bytes.extend_from_slice(payload);
-    bytes.extend_from_slice(&trailer(kind, Store::key(kind, inner), payload));
-    bytes
+    [payload, &trailer(kind, Store::key(kind, inner), payload)].concat()
 }
 
 fn trailer(kind: Kind, key: Hash, payload: &[u8]) -> Vec<u8> {
