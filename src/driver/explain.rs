@@ -187,7 +187,7 @@ impl Session {
         let mut report = BuildReport::default();
         self.set_settings(settings);
         let stamps = self.stamps(index.as_ref());
-        self.scan(index.as_ref(), &stamps, now_ns(), &mut report)?;
+        self.scan(index.as_ref(), &stamps, now_ns(), &mut report, false)?;
         report.diagnostics = self.diagnostics();
         if !report.success() {
             return Ok(Explanation { report, contracts: settings.contracts, compared, ..Explanation::default() });

@@ -453,7 +453,7 @@ impl Session {
         };
         self.set_settings(&settings);
         let stamps = self.stamps(index.as_ref());
-        self.scan(index.as_ref(), &stamps, now_ns(), &mut BuildReport::default())
+        self.scan(index.as_ref(), &stamps, now_ns(), &mut BuildReport::default(), false)
     }
 
     /// Brings the inputs up to date with the disk after `load`: only the files said to
@@ -461,7 +461,7 @@ impl Session {
     /// graph is walked again when it may have changed. Files with an overlay keep it.
     pub fn refresh_inputs(&mut self) -> Result<()> {
         let _span = tracing::info_span!("refresh_inputs").entered();
-        self.scan(None, &FxHashMap::default(), now_ns(), &mut BuildReport::default())
+        self.scan(None, &FxHashMap::default(), now_ns(), &mut BuildReport::default(), false)
     }
 
     /// Checks the program without generating code.
@@ -480,7 +480,7 @@ impl Session {
         self.set_settings(&settings);
         let mut report = BuildReport::default();
         let stamps = self.stamps(index.as_ref());
-        self.scan(index.as_ref(), &stamps, started_at_ns, &mut report)?;
+        self.scan(index.as_ref(), &stamps, started_at_ns, &mut report, false)?;
         report.diagnostics = self.diagnostics();
         report.functions = program_functions(&self.db, self.workspace()).len();
         self.finish_report(&mut report, log_queries, start);
@@ -575,7 +575,7 @@ impl Session {
 
         self.report_phase(Phase::Checking);
         self.set_settings(&request.settings);
-        self.scan(index.as_ref(), &stamps, started_at_ns, &mut report)?;
+        self.scan(index.as_ref(), &stamps, started_at_ns, &mut report, self.checks_in_chunks(request.emit))?;
         self.fault(Point::AfterScan);
         let files = mini_queries::imports::program_files(&self.db, self.workspace()).clone();
         self.check_program(&files, report.files_read, request.emit, request.jobs);
@@ -716,7 +716,7 @@ impl Session {
         self.fault(Point::Rebase);
         let stamps = self.stamps(Some(&index));
         self.set_settings(&request.settings);
-        self.scan(Some(&index), &stamps, started_at_ns, &mut BuildReport::default())?;
+        self.scan(Some(&index), &stamps, started_at_ns, &mut BuildReport::default(), false)?;
         self.diagnostics();
         let _ = mini_queries::link::link_plan(&self.db, self.workspace());
         Ok(true)

@@ -21,6 +21,7 @@ use mini_queries::imports::imports_of;
 use mini_queries::record::{Summarized, summarize};
 use mini_queries::sema::file_interface;
 use mini_queries::source::{FileContents, SourceFile, Workspace};
+use mini_queries::transient::{self, Transient};
 use rustc_hash::{FxHashMap, FxHashSet};
 use salsa::{Durability, Setter};
 
@@ -107,12 +108,15 @@ fn read(path: &std::path::Path) -> (FileContents, Option<Hash>) {
 impl Session {
     /// Brings the inputs up to date with the files on disk: the entry file and
     /// everything it imports, transitively. Fails only if the entry cannot be read.
+    /// With `drop_trees` (a build that checks in chunks, `chunks.rs`), the walk drops
+    /// the trees it parsed a chunk at a time.
     pub(super) fn scan(
         &mut self,
         index: Option<&Index>,
         stamps: &FxHashMap<ModulePath, Option<FileStamp>>,
         started_at_ns: i64,
         report: &mut BuildReport,
+        drop_trees: bool,
     ) -> Result<()> {
         let _span = tracing::info_span!("scan").entered();
         if let Some(changed) = self.told.changed.take()
@@ -145,7 +149,19 @@ impl Session {
                 }
             }
         }
+        let chunk = self.chunk_files();
+        let mut parsed = 0;
+        if drop_trees {
+            transient::track(&mut self.db, Transient::FrontEnd, true);
+        }
         while let Some(file) = queue.pop_front() {
+            if drop_trees && matches!(file.contents(&self.db), FileContents::Text(_)) {
+                // Only past a chunk, when the check will go in chunks too.
+                parsed += 1;
+                if parsed > chunk && (parsed - 1) % chunk == 0 {
+                    transient::evict(&mut self.db);
+                }
+            }
             let imports = imports_of(&self.db, file);
             for target in imports.iter().filter_map(|i| i.target.clone()) {
                 if visited.insert(target.clone()) {
@@ -157,6 +173,9 @@ impl Session {
             }
         }
 
+        if drop_trees {
+            transient::track(&mut self.db, Transient::FrontEnd, false);
+        }
         drop(walk);
         // Files are only ever added, under stable inputs, so a changed size is the only
         // way the map can have changed.

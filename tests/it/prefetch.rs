@@ -134,9 +134,9 @@ fn a_cancellation_while_prefetching_is_a_cancellation() {
 /// functions, on one thread or two, with and without debug info (which reads trees and
 /// checked functions for line numbers), the program builds as when it is checked and
 /// generated whole: the same executable, warnings, functions. Nothing dropped is
-/// computed again: no file is parsed twice (the walk's trees are kept until their
-/// chunk), no function checked twice (chunks go callees first, so the signatures a
-/// chunk reads were kept by the chunks before it), no AIR made or input encoded twice.
+/// computed again but the trees the import walk dropped, which the check parses again:
+/// no function checked twice (chunks go callees first, so the signatures a chunk reads
+/// were kept by the chunks before it), no AIR made or input encoded twice.
 #[test]
 fn a_program_checked_in_chunks_builds_as_one_checked_whole() {
     let dir = tempfile::tempdir().unwrap();
@@ -160,11 +160,17 @@ fn a_program_checked_in_chunks_builds_as_one_checked_whole() {
             assert_eq!(chunked.compiled, whole.compiled, "{what}");
             assert_eq!(chunked.files_parsed, FILES + 1, "{what}: files, not parses");
             let counts = executions(&chunked);
-            for query in ["parse_file(", "fn_check(", "fn_air(", "fn_input_bytes("] {
+            for (query, most) in [("parse_file(", 2), ("fn_check(", 1), ("fn_air(", 1), ("fn_input_bytes(", 1)] {
                 let runs: Vec<_> = counts.iter().filter(|(q, _)| q.starts_with(query)).collect();
                 assert_eq!(runs.len(), FILES + 1, "{what}: {query} of every file or function");
-                assert!(runs.iter().all(|(_, n)| **n == 1), "{what}: twice: {runs:?}");
+                assert!(runs.iter().all(|(_, n)| **n <= most), "{what}: more than {most}: {runs:?}");
             }
+            // The trees the walk made after its last drop — at least the FILES % chunk + 1
+            // files past its last whole chunk — are still there for the check's first
+            // chunk: those files are parsed once.
+            let parsed_once = counts.iter().filter(|(q, n)| q.starts_with("parse_file(") && **n == 1).count();
+            assert!(parsed_once > FILES % chunk, "{what}: {parsed_once} parsed once");
+            assert!(parsed_once < FILES + 1, "{what}: the walk dropped no tree");
         }
     }
 }
