@@ -79,13 +79,29 @@ impl Encoder {
         self
     }
 
+    /// Integers are LEB128 varints — seven bits a byte, low bits first, the high bit set
+    /// on every byte but the last — so that the ids and lengths an encoding is mostly
+    /// made of take a byte each: a large one-shot build keeps every function's encoded
+    /// input from its check to its code generation (`hash::fn_input_bytes`).
     pub fn u32(&mut self, value: u32) -> &mut Self {
-        self.put(&value.to_le_bytes());
-        self
+        self.u64(u64::from(value))
     }
 
-    pub fn u64(&mut self, value: u64) -> &mut Self {
-        self.put(&value.to_le_bytes());
+    pub fn u64(&mut self, mut value: u64) -> &mut Self {
+        let mut bytes = [0u8; 10];
+        let mut len = 0;
+        loop {
+            let low = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                bytes[len] = low;
+                len += 1;
+                break;
+            }
+            bytes[len] = low | 0x80;
+            len += 1;
+        }
+        self.put(&bytes[..len]);
         self
     }
 
@@ -166,11 +182,27 @@ impl<'a> Decoder<'a> {
     }
 
     pub fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        let at = self.pos;
+        u32::try_from(self.u64()?).map_err(|_| DecodeError(format!("a u32 out of range at {at}")))
     }
 
+    /// A varint as `Encoder::u64` writes it, and only so: one with a byte too many (a
+    /// zero last byte) or bits beyond 64 is refused, as another encoding of the value.
     pub fn u64(&mut self) -> Result<u64, DecodeError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        let at = self.pos;
+        let mut value = 0u64;
+        for (i, shift) in (0..64).step_by(7).enumerate() {
+            let byte = self.u8()?;
+            let bits = u64::from(byte & 0x7f);
+            if (shift == 63 && bits > 1) || (i > 0 && byte == 0) {
+                return Err(DecodeError(format!("a malformed integer at {at}")));
+            }
+            value |= bits << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError(format!("a malformed integer at {at}")))
     }
 
     /// A length, checked against what is left, so that a bad one cannot ask for a huge
@@ -324,5 +356,43 @@ impl Encode for Type {
 impl Encode for Signature {
     fn encode(&self, e: &mut Encoder) {
         e.encode(&self.params).encode(&self.ret).u8(u8::from(self.complete));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Decoder, Encoder};
+
+    fn encoded(value: u64) -> Vec<u8> {
+        let mut e = Encoder::wire();
+        e.u64(value);
+        e.into_bytes()
+    }
+
+    #[test]
+    fn integers_take_a_byte_per_seven_bits_and_decode_back() {
+        for (value, len) in [(0, 1), (1, 1), (127, 1), (128, 2), (16_383, 2), (16_384, 3), (u64::from(u32::MAX), 5)] {
+            let bytes = encoded(value);
+            assert_eq!(bytes.len(), len, "{value}");
+            let mut d = Decoder::new(&bytes);
+            assert_eq!(d.u64(), Ok(value));
+            assert!(d.is_empty());
+        }
+        let bytes = encoded(u64::MAX);
+        assert_eq!(bytes.len(), 10);
+        assert_eq!(Decoder::new(&bytes).u64(), Ok(u64::MAX));
+        // -1 as an i64 literal is encoded as its bits, like any u64.
+        assert_eq!(Decoder::new(&encoded(-1i64 as u64)).u64(), Ok(u64::MAX));
+    }
+
+    #[test]
+    fn an_integer_encoded_any_other_way_is_refused() {
+        let refused = |bytes: &[u8]| Decoder::new(bytes).u64().is_err();
+        assert!(refused(&[0x80, 0x00]), "a zero byte too many");
+        assert!(refused(&[0xff, 0x80, 0x00]), "a zero byte too many, after others");
+        assert!(refused(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]), "bits past 64");
+        assert!(refused(&[0xff; 11]), "more than ten bytes");
+        assert!(refused(&[0x80]), "cut short");
+        assert!(Decoder::new(&encoded(u64::from(u32::MAX) + 1)).u32().is_err(), "a u32 out of range");
     }
 }

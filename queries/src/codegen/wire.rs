@@ -18,7 +18,7 @@ use crate::source::CodegenSettings;
 use crate::syntax::ast::ContractKind;
 
 /// Bumped whenever the requests, answers or frames below change shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// What to make of a module: an object, or LLVM IR as text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
