@@ -252,11 +252,7 @@ impl Index {
         let (refs, section) = pack_with(files.iter(), |f, out| write_summary(out, &f.summary));
         let entries: Vec<&FileEntry> = files.iter().map(|f| &f.entry).collect();
         let imports = graph(&entries, files.iter().map(|f| &*f.summary.imports));
-        let mut out = Writer(Vec::with_capacity(section.len() + files.len() * 160));
-        write_head(&mut out, header, &entries, &refs, SUMMARIES_INLINE, &imports);
-        out.u64(section.len() as u64);
-        out.bytes_raw(&section);
-        out.0
+        inline(header, &entries, &refs, &imports, &section)
     }
 
     /// Writes an index for `files` at `head`: every summary into a new summaries file,
@@ -266,7 +262,8 @@ impl Index {
         let (refs, section) = pack_with(files.iter(), |f, out| write_summary(out, &f.summary));
         let entries: Vec<&FileEntry> = files.iter().map(|f| &f.entry).collect();
         let imports = graph(&entries, files.iter().map(|f| &*f.summary.imports));
-        store.write_file(&summaries_path(head), &section)?;
+        store.write_file_parts(&summaries_path(head), &section.parts())?;
+        drop(section);
         let mut out = Writer(Vec::with_capacity(files.len() * 160));
         let identity = write_head(&mut out, header, &entries, &refs, SUMMARIES_BESIDE, &imports);
         store.write_index(head, &[&out.0])?;
@@ -327,7 +324,7 @@ impl Index {
                     }
                 }
                 let (refs, section) = pack(parts.into_iter());
-                store.write_file(&path, &section)?;
+                store.write_file_parts(&path, &section.parts())?;
                 refs
             }
         };
@@ -366,11 +363,7 @@ impl Index {
         let parts: Option<Vec<&[u8]>> = (0..self.files.len()).map(|i| self.summary_bytes(i)).collect();
         let (refs, section) = pack(parts?.into_iter());
         let entries: Vec<&FileEntry> = entries.iter().collect();
-        let mut out = Writer(Vec::with_capacity(section.len() + entries.len() * 160));
-        write_head(&mut out, &header, &entries, &refs, SUMMARIES_INLINE, &self.bytes[self.graph.clone()]);
-        out.u64(section.len() as u64);
-        out.bytes_raw(&section);
-        Some(out.0)
+        Some(inline(&header, &entries, &refs, &self.bytes[self.graph.clone()], &section))
     }
 
     /// Reads the index whose head is at `path` (mapped: it is only ever replaced, never
@@ -489,25 +482,50 @@ impl Index {
     }
 }
 
+/// Summaries laid out one after another, as the summaries file (or an inline index's
+/// section) holds them: in blocks of about `BLOCK` bytes, each summary whole in one.
+struct Section {
+    blocks: Vec<Vec<u8>>,
+    len: usize,
+}
+
+impl Section {
+    /// About how many bytes a block holds: a whole program's summaries (37 MB at
+    /// 100,001 files) in one vector would be reallocated as it grows, which holds it
+    /// twice and more for a moment at the end of a cold build, its moment of peak memory.
+    const BLOCK: usize = 1 << 20;
+
+    fn parts(&self) -> Vec<&[u8]> {
+        self.blocks.iter().map(Vec::as_slice).collect()
+    }
+}
+
 /// Lays encoded summaries out one after another: where each is, and the bytes.
-fn pack<'a>(summaries: impl Iterator<Item = &'a [u8]>) -> (Vec<SummaryRef>, Vec<u8>) {
+fn pack<'a>(summaries: impl Iterator<Item = &'a [u8]>) -> (Vec<SummaryRef>, Section) {
     pack_with(summaries, |bytes, out| out.bytes_raw(bytes))
 }
 
 /// Lays summaries out one after another, each written by `write` right where it goes:
-/// where each is, and the bytes. Encoding a whole program's summaries one by one first
-/// would hold them twice at the end of a cold build, its moment of peak memory.
-fn pack_with<T>(items: impl Iterator<Item = T>, mut write: impl FnMut(T, &mut Writer)) -> (Vec<SummaryRef>, Vec<u8>) {
-    let mut section = Writer(Vec::new());
+/// where each is, and the bytes.
+fn pack_with<T>(items: impl Iterator<Item = T>, mut write: impl FnMut(T, &mut Writer)) -> (Vec<SummaryRef>, Section) {
+    let mut section = Section { blocks: Vec::new(), len: 0 };
+    let mut block = Writer(Vec::new());
     let refs = items
         .map(|item| {
-            let offset = section.0.len();
-            write(item, &mut section);
-            let bytes = &section.0[offset..];
-            SummaryRef { offset: offset as u64, len: bytes.len() as u32, check: summary_check(bytes) }
+            if block.0.len() >= Section::BLOCK {
+                section.len += block.0.len();
+                section.blocks.push(std::mem::replace(&mut block.0, Vec::with_capacity(Section::BLOCK * 5 / 4)));
+            }
+            let start = block.0.len();
+            write(item, &mut block);
+            let bytes = &block.0[start..];
+            let offset = (section.len + start) as u64;
+            SummaryRef { offset, len: bytes.len() as u32, check: summary_check(bytes) }
         })
         .collect();
-    (refs, section.0)
+    section.len += block.0.len();
+    section.blocks.push(block.0);
+    (refs, section)
 }
 
 /// Appends the `changed` summaries to the summaries file at `path` in one write, and
@@ -524,7 +542,8 @@ fn append_summaries(
     if order.is_empty() {
         return Some(Vec::new());
     }
-    let (refs, bytes) = pack(order.iter().map(|i| changed[i].as_slice()));
+    let (refs, section) = pack(order.iter().map(|i| changed[i].as_slice()));
+    let bytes = section.blocks.concat();
     let mut file = super::store::open_regular(std::fs::File::options().append(true), path).ok()?;
     // One write, whole, or the file is written anew: a second write could land after
     // another build's.
@@ -567,6 +586,17 @@ pub enum IndexError {
     Damaged,
     /// Another index format version or another compiler wrote it.
     OtherVersion,
+}
+
+/// A self-contained index: the head, then the summaries' section.
+fn inline(header: &Header, entries: &[&FileEntry], refs: &[SummaryRef], graph: &[u8], section: &Section) -> Vec<u8> {
+    let mut out = Writer(Vec::with_capacity(section.len + entries.len() * 160));
+    write_head(&mut out, header, entries, refs, SUMMARIES_INLINE, graph);
+    out.u64(section.len as u64);
+    for block in &section.blocks {
+        out.bytes_raw(block);
+    }
+    out.0
 }
 
 /// The magic, versions and the checksummed section: the header, each file's entry and
@@ -918,6 +948,25 @@ mod tests {
             f.name = format!("f{i}").into();
         }
         with_hash(&FileSummary::new(summary.imports.clone(), functions, summary.warnings.clone()), byte)
+    }
+
+    /// Summaries of more than a block (`Section::BLOCK`) are laid out across blocks,
+    /// each whole in one; written beside the head or inline, every one reads back.
+    #[test]
+    fn summaries_across_blocks_read_back() {
+        let (header, mut files) = program(40);
+        for (i, file) in files.iter_mut().enumerate() {
+            file.summary = Arc::new(grown(&file.summary, 300 + i * 40, i as u8));
+        }
+        let total: usize = files.iter().map(|f| encode_summary(&f.summary).len()).sum();
+        assert!(total > 3 * Section::BLOCK, "{total} bytes: a few blocks");
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let head = dir.path().join("index").join("k");
+        Index::write(&store, &head, &header, &files).unwrap();
+        assert_eq!(std::fs::metadata(summaries_path(&head)).unwrap().len(), total as u64);
+        assert_eq!(Index::read(&head).unwrap().records(), Some(files.clone()), "beside the head");
+        assert_eq!(Index::decode(&Index::encode(&header, &files)).unwrap().records(), Some(files), "inline");
     }
 
     /// A small edit writes little: the new summary is appended to the summaries file,
