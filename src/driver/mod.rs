@@ -248,7 +248,8 @@ impl Session {
         })
     }
 
-    /// Checks programs of more than `files` files in chunks of that many, and generates
+    /// Walks and checks programs of more than `files` files in chunks of that many (the
+    /// walk dropping its trees a chunk at a time), and generates
     /// more than `functions` functions in rounds of about that many (see `chunks`):
     /// tests make them small.
     pub fn set_chunks(&mut self, files: usize, functions: usize) {
