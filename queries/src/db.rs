@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use salsa::{Database as _, DatabaseKeyIndex, EventKind, IngredientIndex};
 
 /// The database trait every query takes: this compiler's database rather than any
@@ -72,39 +72,51 @@ impl Database {
     }
 }
 
-/// What was recorded of the queries that executed (`Database::record_executions`): how
-/// many times each query executed, and with `keys`, which keys, in order.
+/// What was recorded of the queries that executed (`Database::record_executions`): which
+/// keys of each query executed, and with `keys`, every execution's key, in order.
 #[derive(Debug, Default)]
 pub struct Executions {
-    counts: FxHashMap<IngredientIndex, usize>,
+    distinct: FxHashMap<IngredientIndex, KeySet>,
     keys: Option<Vec<DatabaseKeyIndex>>,
 }
 
 impl Executions {
     fn add(&mut self, key: DatabaseKeyIndex) {
-        *self.counts.entry(key.ingredient_index()).or_default() += 1;
+        self.distinct.entry(key.ingredient_index()).or_default().insert(key.key_index().index());
         if let Some(keys) = &mut self.keys {
             keys.push(key);
         }
     }
 
-    /// How many keys of the query named `query` executed. With keys recorded, distinct
-    /// keys: a query whose value was dropped (`transient::evict`) may execute twice for
-    /// one key. Without, executions.
+    /// How many keys of the query named `query` executed: distinct keys, since a query
+    /// whose value was dropped (`transient::evict`) may execute twice for one key.
     pub fn count(&self, db: &Database, query: &str) -> usize {
-        let of_query = |ingredient| db.ingredient_debug_name(ingredient) == query;
-        match &self.keys {
-            Some(keys) => {
-                let distinct: FxHashSet<_> = keys.iter().filter(|key| of_query(key.ingredient_index())).collect();
-                distinct.len()
-            }
-            None => self.counts.iter().filter(|(ingredient, _)| of_query(**ingredient)).map(|(_, n)| n).sum(),
-        }
+        let of_query = |ingredient: &IngredientIndex| db.ingredient_debug_name(*ingredient) == query;
+        self.distinct.iter().filter(|(ingredient, _)| of_query(ingredient)).map(|(_, keys)| keys.len()).sum()
     }
 
     /// The executed keys, oldest first; empty unless keys were recorded.
     pub fn into_keys(self) -> Vec<DatabaseKeyIndex> {
         self.keys.unwrap_or_default()
+    }
+}
+
+/// A set of salsa ids' indices, as bits: they are dense (slots of the database's pages),
+/// so a cold build's millions of executions take a few megabytes, not tens.
+#[derive(Debug, Default)]
+struct KeySet(Vec<u64>);
+
+impl KeySet {
+    fn insert(&mut self, index: u32) {
+        let (word, bit) = (index as usize / 64, index % 64);
+        if word >= self.0.len() {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << bit;
+    }
+
+    fn len(&self) -> usize {
+        self.0.iter().map(|word| word.count_ones() as usize).sum()
     }
 }
 
@@ -119,12 +131,12 @@ impl Db for Database {
 }
 
 impl Database {
-    /// Starts (or restarts) recording which queries execute, and with `keys` their keys
-    /// as well. Without, only how many times each query executed is counted: a cold build
-    /// of 300,000 functions executes millions of queries, and their keys would take
-    /// tens of megabytes that only `--log-queries` and tests read.
+    /// Starts (or restarts) recording which queries execute, and with `keys` every
+    /// execution's key, in order. Without, only which keys of each query executed, as
+    /// bits: a cold build of 300,000 functions executes millions of queries, and a list
+    /// of their keys took 50 MB that only `--log-queries` and tests read.
     pub fn record_executions(&self, keys: bool) {
-        let record = Executions { counts: FxHashMap::default(), keys: keys.then(Vec::new) };
+        let record = Executions { distinct: FxHashMap::default(), keys: keys.then(Vec::new) };
         *self.executed.lock().unwrap_or_else(|e| e.into_inner()) = Some(record);
     }
 
@@ -132,7 +144,7 @@ impl Database {
     pub fn take_execution_record(&self) -> Executions {
         let mut executed = self.executed.lock().unwrap_or_else(|e| e.into_inner());
         let Some(record) = executed.as_mut() else { return Executions::default() };
-        let fresh = Executions { counts: FxHashMap::default(), keys: record.keys.as_ref().map(|_| Vec::new()) };
+        let fresh = Executions { distinct: FxHashMap::default(), keys: record.keys.as_ref().map(|_| Vec::new()) };
         std::mem::replace(record, fresh)
     }
 
