@@ -99,10 +99,11 @@ impl Session {
         let keys: Vec<Hash> = inputs.iter().map(|(_, key, _)| *key).collect();
         let inputs: Vec<LinkInput> = inputs.into_iter().map(|(_, _, input)| input).collect();
 
-        // A build in rounds has dropped what it made its objects from. The allocator
-        // keeps freed memory a while before it gives it back: at once, the link's image
-        // and layout do not come on top of it (up to 90 MB at 100,001 files; ~20 ms).
-        if self.in_rounds(plan.function_count()) {
+        // A build that generated in rounds has dropped what it made its objects from.
+        // The allocator keeps freed memory a while before it gives it back: at once, the
+        // link's image and layout do not come on top of it (up to 90 MB at 100,001
+        // files; ~20 ms). Rounds are decided by how many functions were generated.
+        if self.in_rounds(report.compiled.len()) {
             let _span = tracing::info_span!("release_free_memory").entered();
             crate::process::release_free_memory();
         }
