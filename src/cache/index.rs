@@ -249,17 +249,17 @@ impl Index {
 
     /// Encodes a self-contained index, summaries inline (what a remote cache shares).
     pub fn encode(header: &Header, files: &[FileRecord]) -> Vec<u8> {
-        let (refs, section) = pack_with(files.iter(), |f, out| write_summary(out, &f.summary));
+        let (refs, section) = pack(files.iter(), |f, out| write_summary(out, &f.summary));
         let entries: Vec<&FileEntry> = files.iter().map(|f| &f.entry).collect();
         let imports = graph(&entries, files.iter().map(|f| &*f.summary.imports));
-        inline(header, &entries, &refs, &imports, &section)
+        inline(header, &entries, &refs, &imports, &section.parts())
     }
 
     /// Writes an index for `files` at `head`: every summary into a new summaries file,
     /// then the head. Both are replaced atomically, the summaries first, so that a head
     /// is never newer than the summaries it points to. Returns the head's `identity`.
     pub fn write(store: &Store, head: &Path, header: &Header, files: &[FileRecord]) -> Result<Hash> {
-        let (refs, section) = pack_with(files.iter(), |f, out| write_summary(out, &f.summary));
+        let (refs, section) = pack(files.iter(), |f, out| write_summary(out, &f.summary));
         let entries: Vec<&FileEntry> = files.iter().map(|f| &f.entry).collect();
         let imports = graph(&entries, files.iter().map(|f| &*f.summary.imports));
         store.write_file_parts(&summaries_path(head), &section.parts())?;
@@ -323,9 +323,8 @@ impl Index {
                         None => return Ok(None),
                     }
                 }
-                let (refs, section) = pack(parts.into_iter());
-                store.write_file_parts(&path, &section.parts())?;
-                refs
+                store.write_file_parts(&path, &parts)?;
+                refs_of(&parts)
             }
         };
         // The entries and the graph as they were, copied, with the few that changed
@@ -361,9 +360,9 @@ impl Index {
         let entries: Vec<FileEntry> =
             self.files.iter().map(|f| FileEntry { stamp: FileStamp::NONE, ..f.clone() }).collect();
         let parts: Option<Vec<&[u8]>> = (0..self.files.len()).map(|i| self.summary_bytes(i)).collect();
-        let (refs, section) = pack(parts?.into_iter());
+        let parts = parts?;
         let entries: Vec<&FileEntry> = entries.iter().collect();
-        Some(inline(&header, &entries, &refs, &self.bytes[self.graph.clone()], &section))
+        Some(inline(&header, &entries, &refs_of(&parts), &self.bytes[self.graph.clone()], &parts))
     }
 
     /// Reads the index whose head is at `path` (mapped: it is only ever replaced, never
@@ -486,7 +485,6 @@ impl Index {
 /// section) holds them: in blocks of about `BLOCK` bytes, each summary whole in one.
 struct Section {
     blocks: Vec<Vec<u8>>,
-    len: usize,
 }
 
 impl Section {
@@ -500,32 +498,39 @@ impl Section {
     }
 }
 
-/// Lays encoded summaries out one after another: where each is, and the bytes.
-fn pack<'a>(summaries: impl Iterator<Item = &'a [u8]>) -> (Vec<SummaryRef>, Section) {
-    pack_with(summaries, |bytes, out| out.bytes_raw(bytes))
+/// Where each of `summaries`, already encoded, is when they are laid out one after
+/// another (and written as they are, without copying them together).
+fn refs_of(summaries: &[&[u8]]) -> Vec<SummaryRef> {
+    let mut offset = 0;
+    let refs = summaries.iter().map(|bytes| {
+        let r = SummaryRef { offset, len: bytes.len() as u32, check: summary_check(bytes) };
+        offset += bytes.len() as u64;
+        r
+    });
+    refs.collect()
 }
 
 /// Lays summaries out one after another, each written by `write` right where it goes:
 /// where each is, and the bytes.
-fn pack_with<T>(items: impl Iterator<Item = T>, mut write: impl FnMut(T, &mut Writer)) -> (Vec<SummaryRef>, Section) {
-    let mut section = Section { blocks: Vec::new(), len: 0 };
+fn pack<T>(items: impl Iterator<Item = T>, mut write: impl FnMut(T, &mut Writer)) -> (Vec<SummaryRef>, Section) {
+    let mut blocks = Vec::new();
+    // Where the block being written starts in the section.
+    let mut block_at = 0;
     let mut block = Writer(Vec::new());
     let refs = items
         .map(|item| {
             if block.0.len() >= Section::BLOCK {
-                section.len += block.0.len();
-                section.blocks.push(std::mem::replace(&mut block.0, Vec::with_capacity(Section::BLOCK * 5 / 4)));
+                block_at += block.0.len();
+                blocks.push(std::mem::replace(&mut block.0, Vec::with_capacity(Section::BLOCK * 5 / 4)));
             }
             let start = block.0.len();
             write(item, &mut block);
             let bytes = &block.0[start..];
-            let offset = (section.len + start) as u64;
-            SummaryRef { offset, len: bytes.len() as u32, check: summary_check(bytes) }
+            SummaryRef { offset: (block_at + start) as u64, len: bytes.len() as u32, check: summary_check(bytes) }
         })
         .collect();
-    section.len += block.0.len();
-    section.blocks.push(block.0);
-    (refs, section)
+    blocks.push(block.0);
+    (refs, Section { blocks })
 }
 
 /// Appends the `changed` summaries to the summaries file at `path` in one write, and
@@ -542,8 +547,8 @@ fn append_summaries(
     if order.is_empty() {
         return Some(Vec::new());
     }
-    let (refs, section) = pack(order.iter().map(|i| changed[i].as_slice()));
-    let bytes = section.blocks.concat();
+    let parts: Vec<&[u8]> = order.iter().map(|i| changed[i].as_slice()).collect();
+    let (refs, bytes) = (refs_of(&parts), parts.concat());
     let mut file = super::store::open_regular(std::fs::File::options().append(true), path).ok()?;
     // One write, whole, or the file is written anew: a second write could land after
     // another build's.
@@ -589,12 +594,13 @@ pub enum IndexError {
 }
 
 /// A self-contained index: the head, then the summaries' section.
-fn inline(header: &Header, entries: &[&FileEntry], refs: &[SummaryRef], graph: &[u8], section: &Section) -> Vec<u8> {
-    let mut out = Writer(Vec::with_capacity(section.len + entries.len() * 160));
+fn inline(header: &Header, entries: &[&FileEntry], refs: &[SummaryRef], graph: &[u8], section: &[&[u8]]) -> Vec<u8> {
+    let len: usize = section.iter().map(|part| part.len()).sum();
+    let mut out = Writer(Vec::with_capacity(len + entries.len() * 160));
     write_head(&mut out, header, entries, refs, SUMMARIES_INLINE, graph);
-    out.u64(section.len as u64);
-    for block in &section.blocks {
-        out.bytes_raw(block);
+    out.u64(len as u64);
+    for part in section {
+        out.bytes_raw(part);
     }
     out.0
 }
