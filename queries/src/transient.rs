@@ -1,11 +1,13 @@
 //! Values a one-shot build drops once it has what later stages read of them.
 //!
-//! A one-shot build of a large program checks it in chunks of files and drops each
-//! chunk's trees, ZIR, checked functions and AIR, then generates code in rounds and
-//! drops each round's encoded inputs and batches of objects (the shell's
-//! `driver/chunks.rs`): what later stages read of them (signatures, diagnostics, encoded
-//! inputs, hashes, summaries; the objects the shell took) are values of their own. A value read again after it was dropped is computed again,
-//! so dropping never changes a result, only what it costs. The queries that may be
+//! A one-shot build of a large program walks its imports dropping the trees a chunk of
+//! files at a time, checks it in chunks dropping each chunk's trees, ZIR, checked
+//! functions and AIR, then generates code in rounds and drops each round's encoded
+//! inputs and batches of objects (the shell's `driver/chunks.rs`): what later stages
+//! read of them (imports, signatures, diagnostics, encoded inputs, hashes, summaries;
+//! the objects the shell took) are values of their own. A value read again after it was
+//! dropped is computed again, so dropping never changes a result, only what it costs.
+//! The queries that may be
 //! dropped are declared with salsa's LRU at capacity 0 — which tracks nothing and costs
 //! nothing — and `track` gives them a capacity of one while a build wants them dropped.
 
@@ -16,8 +18,9 @@ use crate::db::Database;
 /// What `track` starts or stops remembering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transient {
-    /// Parse trees, ZIR, checked functions and AIR: dropped once a file's diagnostics,
-    /// signatures, encoded inputs and summary are made.
+    /// Parse trees, ZIR, checked functions and AIR: dropped once a file's imports are
+    /// known (the walk's trees), or its diagnostics, signatures, encoded inputs and
+    /// summary are made.
     FrontEnd,
     /// Encoded inputs and batches of objects: dropped once the objects are generated and
     /// taken.
