@@ -7,9 +7,9 @@
 //! read of them (imports, signatures, diagnostics, encoded inputs, hashes, summaries;
 //! the objects the shell took) are values of their own. A value read again after it was
 //! dropped is computed again, so dropping never changes a result, only what it costs.
-//! The queries that may be
-//! dropped are declared with salsa's LRU at capacity 0 — which tracks nothing and costs
-//! nothing — and `track` gives them a capacity of one while a build wants them dropped.
+//! The queries that may be dropped are declared with salsa's LRU at capacity 0 — which
+//! tracks nothing and costs nothing — and `track` gives them a capacity of one while a
+//! build wants them dropped.
 
 use salsa::Database as _;
 
